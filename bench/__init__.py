@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks: every variant runs in the same session, compared as ratios."""

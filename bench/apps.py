@@ -1,0 +1,47 @@
+"""The benchmarked ASGI apps, as uvicorn `--factory` targets: bare, then wrapped variants."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from readykit import ReadyKit, Settings
+from readykit._types import ASGIApp, Message, Receive, Scope, Send
+
+
+async def item(request: Request) -> JSONResponse:
+    return JSONResponse({"id": request.path_params["item_id"], "name": "widget"})
+
+
+async def root(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("hello")
+
+
+def bare() -> Starlette:
+    """Hello-world Starlette: `/` and `/items/{item_id}`."""
+    return Starlette(routes=[Route("/", root), Route("/items/{item_id:int}", item)])
+
+
+def passthrough() -> ASGIApp:
+    """Calibration: the bare app behind a do-nothing pure-ASGI layer that wraps `send`."""
+    app = bare()
+
+    async def layer(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_wrapper(message: Message) -> None:
+            await send(message)
+
+        await app(scope, receive, send_wrapper)
+
+    return layer
+
+
+def readykit_health() -> ASGIApp:
+    """The same app wrapped by the kit with health only (one trivial readiness check)."""
+    kit = ReadyKit(Settings(service_name="bench"))
+    kit.add_check("noop", lambda: None)
+    return kit.wrap(bare())
+
+
+VARIANTS = {"bare": bare, "passthrough": passthrough, "readykit-health": readykit_health}

@@ -1,0 +1,55 @@
+"""The `readykit` command line: each verb a Click command; user errors are one line, exit 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from readykit.errors import ReadykitError
+
+
+class UserError(click.ClickException):
+    """A mistake the user can fix: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+class _Group(click.Group):
+    """Turns readykit's own errors into one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ReadykitError as exc:
+            raise UserError(str(exc)) from exc
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="readykit")
+def cli() -> None:
+    """Production readiness for Python web services: measured, not claimed."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+def demo(host: str, port: int) -> None:
+    """Run the bundled example service under uvicorn."""
+    try:
+        from readykit.demo import run
+    except ImportError as exc:
+        raise UserError(
+            f"the demo needs its extra: pip install 'readykit[demo]' ({exc.name} is missing)"
+        ) from exc
+    run(host=host, port=port)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="readykit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

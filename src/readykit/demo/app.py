@@ -1,0 +1,104 @@
+"""Assemble the demo: FastAPI app, database, migrations, rates job, and ReadyKit in front."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from readykit import ReadyKit, Settings
+from readykit._types import ASGIApp
+from readykit.demo import migrate
+from readykit.demo.auth import bearer_principal
+from readykit.demo.checks import register_checks
+from readykit.demo.db import create_engine, ensure_sqlite_dir, session_factory
+from readykit.demo.models import ExchangeRate
+from readykit.demo.rates import refresh_forever, refresh_rates
+from readykit.demo.routes import customers, login, quotes, rates, stats
+from readykit.demo.routes.deps import DemoState
+from readykit.demo.settings import DemoSettings
+from readykit.demo.xml_daily import RatesFileError
+
+logger = logging.getLogger("readykit.demo")
+
+SERVICE_NAME = "readykit-demo"
+
+
+async def _load_rates_at_startup(state: DemoState) -> None:
+    """The first load; if it fails, rates already stored from an earlier run will do."""
+    try:
+        await refresh_rates(state.engine, state.settings.rates_url)
+    except RatesFileError as exc:
+        async with state.engine.connect() as conn:
+            stored = await conn.scalar(select(func.count()).select_from(ExchangeRate))
+        if not stored:
+            raise
+        logger.warning("%s; serving the %d exchange rates stored earlier", exc, stored)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Migrate, load rates, start the refresh job; at shutdown stop it and close the pool."""
+    state: DemoState = app.state.demo
+    settings = state.settings
+    job: asyncio.Task[None] | None = None
+    try:
+        ensure_sqlite_dir(settings.database_url)
+        await asyncio.to_thread(migrate.upgrade, state.alembic)
+        await _load_rates_at_startup(state)
+        job = asyncio.create_task(
+            refresh_forever(state.engine, settings.rates_url, settings.rates_refresh_s),
+            name="readykit-demo-rates-refresh",
+        )
+        yield
+    finally:
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+        await state.engine.dispose()
+
+
+def _kit_settings(settings: Settings | None) -> Settings:
+    if settings is not None:
+        return settings
+    settings = Settings()
+    if "service_name" not in settings.model_fields_set:  # READYKIT_SERVICE_NAME still wins
+        settings = settings.model_copy(update={"service_name": SERVICE_NAME})
+    return settings
+
+
+def build(
+    settings: Settings | None = None, demo: DemoSettings | None = None
+) -> tuple[ReadyKit, FastAPI, ASGIApp]:
+    """The kit, the bare FastAPI app, and the kit-wrapped ASGI app to serve.
+
+    Args:
+        settings: readykit's settings; default: from `READYKIT_*`, service name "readykit-demo".
+        demo: the demo's own settings; default: from `READYKIT_DEMO_*`.
+    """
+    demo = demo if demo is not None else DemoSettings()
+    engine = create_engine(demo.database_url)
+    alembic = migrate.alembic_config(demo.database_url)
+    kit = ReadyKit(
+        _kit_settings(settings), principal=bearer_principal(demo.secret.get_secret_value())
+    )
+    register_checks(kit, engine, alembic)
+
+    app = FastAPI(
+        title="readykit demo", summary="Customers and quotes in many currencies.", lifespan=lifespan
+    )
+    app.state.demo = DemoState(demo, engine, session_factory(engine), alembic)
+    app.state.kit = kit
+    for module in (login, customers, quotes, rates, stats):
+        app.include_router(module.router)
+    return kit, app, kit.wrap(app)
+
+
+def create_app(settings: Settings | None = None, demo: DemoSettings | None = None) -> ASGIApp:
+    """The demo service as one ASGI app, ReadyKit in front (the kit is on `app.state.kit`)."""
+    return build(settings, demo)[2]

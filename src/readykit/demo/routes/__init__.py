@@ -1,0 +1,1 @@
+"""The demo API, one router per resource."""

@@ -1,0 +1,13 @@
+"""One exception tree: everything readykit raises on purpose derives from ReadykitError."""
+
+
+class ReadykitError(Exception):
+    """Root of readykit's own errors; the message says what to do."""
+
+
+class ConfigurationError(ReadykitError):
+    """A setting or a registration is wrong; raised at startup, never per request."""
+
+
+class CheckRegistrationError(ConfigurationError):
+    """A health check was registered with a wrong name, kind, timeout or signature."""

@@ -1,0 +1,208 @@
+"""ReadyKit: composes settings, health, recorders and lifecycle; `wrap(app)` puts it in front."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from readykit._types import ASGIApp, Receive, Scope, Send
+from readykit.errors import ConfigurationError
+from readykit.health.endpoints import Handler, HealthEndpoints
+from readykit.health.registry import CheckFn, HealthRegistry, Kind
+from readykit.lifespan import run_lifespan
+from readykit.logging import AccessLog, configure_logging
+from readykit.metrics import Metrics
+from readykit.middleware import ReadyKitMiddleware
+from readykit.record import Recorder
+from readykit.settings import Settings
+
+logger = logging.getLogger("readykit")
+
+Principal = Callable[[Scope], str | None]
+Hook = Callable[[], Awaitable[Any]]
+Guard = Callable[[ASGIApp], ASGIApp]
+F = TypeVar("F", bound=CheckFn)
+
+
+def default_principal(scope: Scope) -> str | None:
+    """The authenticated user's identity as an authentication middleware left it in the scope."""
+    user = scope.get("user")
+    if user is None:
+        return None
+    try:
+        identity = user.identity
+    except Exception:  # Starlette's UnauthenticatedUser raises NotImplementedError
+        return None
+    return str(identity) if identity else None
+
+
+class StartupCheckFailed(ConfigurationError):
+    """A startup check failed, so the service refuses to start."""
+
+
+class ReadyKit:
+    """Every production layer for one ASGI service.
+
+    Args:
+        settings: the configuration; `ReadyKit()` reads it from `READYKIT_*` variables.
+        principal: who is calling, from the ASGI scope (str or None); one resolver for audit
+            actor, per-user cache keys, rate-limit keys and the privacy subject.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, principal: Principal | None = None):
+        self.settings = settings if settings is not None else Settings()
+        self.principal = principal or default_principal
+        self.health = HealthRegistry(cache_s=self.settings.health_cache_s)
+        self.draining = False
+        self._recorders: list[Recorder] = []
+        self._startup: list[Hook] = []
+        self._shutdown: list[Hook] = []
+        self._guards: list[tuple[int, Guard]] = []
+        endpoints = HealthEndpoints(self.health, self.settings, lambda: self.draining)
+        self._ops_routes: dict[str, Handler] = endpoints.routes()
+        if self.settings.configure_logging:
+
+            async def start_logging() -> None:
+                configure_logging(self.settings)
+
+            self.on_startup(start_logging)
+        if self.settings.access_log:
+            self.add_recorder(AccessLog())
+        self.metrics = Metrics(self.settings)
+        self._active_requests: Callable[[str], Any] | None = None
+        if self.settings.metrics:
+            self._ops_routes[self.settings.metrics_path] = self.metrics.endpoint
+            self.add_recorder(self.metrics.http)
+            self._active_requests = self.metrics.http.active_for
+            self.health.result_hooks.append(self.metrics.health)
+
+            async def start_metrics() -> None:
+                self.metrics.start()
+
+            async def stop_metrics() -> None:
+                self.metrics.stop()
+
+            self.on_startup(start_metrics)
+            self.on_shutdown(stop_metrics)
+
+    def check(
+        self,
+        name: str,
+        *,
+        timeout: float = 1.0,
+        kind: Kind = "readiness",
+        critical: bool = True,
+        component_type: str | None = None,
+        measurement: str | None = None,
+    ) -> Callable[[F], F]:
+        """Register the decorated function (sync or async, no arguments) as a health check.
+
+        Returning normally passes; raising or returning False fails; past `timeout` fails.
+        `critical=False` readiness checks only warn. Kinds: readiness, liveness, startup.
+        """
+
+        def register(fn: F) -> F:
+            self.add_check(
+                name,
+                fn,
+                timeout=timeout,
+                kind=kind,
+                critical=critical,
+                component_type=component_type,
+                measurement=measurement,
+            )
+            return fn
+
+        return register
+
+    def add_check(
+        self,
+        name: str,
+        fn: CheckFn,
+        *,
+        timeout: float = 1.0,
+        kind: Kind = "readiness",
+        critical: bool = True,
+        component_type: str | None = None,
+        measurement: str | None = None,
+    ) -> None:
+        """Register `fn` as a health check without a decorator (e.g. a built-in check)."""
+        self.health.add(
+            name,
+            fn,
+            timeout=timeout,
+            kind=kind,
+            critical=critical,
+            component_type=component_type,
+            measurement=measurement,
+        )
+
+    def add_recorder(self, recorder: Recorder) -> None:
+        """Hand every finished request's RequestRecord to `recorder`; it must not block."""
+        self._recorders.append(recorder)
+
+    def on_startup(self, hook: Hook) -> Hook:
+        """Run `hook` at lifespan startup, before the app's own startup."""
+        self._startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Run `hook` at lifespan shutdown, after the app's own shutdown (reverse order)."""
+        self._shutdown.append(hook)
+        return hook
+
+    def add_guard(self, order: int, guard: Guard) -> None:
+        """Put `guard` (app in, app out) between the kit's layer and the app, at `order`.
+
+        The orders of readykit's own guards are in `readykit.guards`; lower is outer.
+        """
+        self._guards.append((order, guard))
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """Put the kit in front of any ASGI app; the result handles lifespan for both."""
+        for _, guard in sorted(self._guards, key=lambda g: g[0], reverse=True):
+            app = guard(app)  # innermost first, so the lowest order ends up outermost
+        return ReadyKitMiddleware(app, self)
+
+    async def startup(self) -> None:
+        """Run startup hooks, then the startup checks; a failed check stops the service."""
+        self.draining = False
+        for hook in self._startup:
+            await hook()
+        results = await self.health.run(("startup",))
+        failed = [r for r in results if r.status == "fail"]
+        if failed:
+            reasons = "; ".join(f"{r.name}: {r.output or 'failed'}" for r in failed)
+            raise StartupCheckFailed(f"startup checks failed: {reasons}")
+
+    async def shutdown(self) -> None:
+        """Run shutdown hooks in reverse order of registration, then release checks' clients."""
+        for hook in reversed(self._shutdown):
+            try:
+                await hook()
+            except Exception:
+                logger.exception("readykit shutdown hook %r failed", hook)
+        await self.health.aclose()
+
+    def _begin_drain(self) -> None:
+        self.draining = True
+        logger.info("shutting down: readiness now fails so load balancers drain")
+
+    async def _lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        await run_lifespan(
+            app,
+            scope,
+            receive,
+            send,
+            startup=self.startup,
+            begin_drain=self._begin_drain,
+            shutdown=self.shutdown,
+        )
+
+    def _resolve_principal(self, scope: Scope) -> str | None:
+        try:
+            return self.principal(scope)
+        except Exception:
+            logger.exception("the principal resolver failed")
+            return None

@@ -1,0 +1,42 @@
+"""The access log: one event per request, from the request's record."""
+
+from __future__ import annotations
+
+import logging
+
+import structlog
+
+from readykit.record import RequestRecord
+
+
+class AccessLog:
+    """Recorder that logs `request` with method, route, path, status, duration and sizes.
+
+    INFO for 1xx-3xx, WARNING for 4xx, ERROR for 5xx.
+    """
+
+    def __init__(self, logger_name: str = "readykit.access") -> None:
+        self._logger = logging.getLogger(logger_name)
+        self._log = structlog.get_logger(logger_name)
+
+    def __call__(self, record: RequestRecord) -> None:
+        status = record.status
+        level = (
+            logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+        )
+        if not self._logger.isEnabledFor(level):
+            return
+        self._log.log(
+            level,
+            "request",
+            method=record.method,
+            route=record.route,
+            path=record.path,
+            status=status,
+            duration_ms=round(record.duration_s * 1000, 3),
+            bytes=record.response_bytes,
+            request_bytes=record.request_bytes,
+            client=record.client,
+            user_agent=record.user_agent,
+            request_id=record.request_id,
+        )

@@ -1,0 +1,104 @@
+"""Prometheus metrics: the kit's registry, HTTP/health/process metrics, and `GET /metrics`.
+
+Multiprocess (gunicorn or `uvicorn --workers N`): set `PROMETHEUS_MULTIPROC_DIR` to an empty,
+writable directory in the environment before the server starts (prometheus_client chooses its
+value store at import), and with gunicorn add `child_exit = readykit.metrics.gunicorn_child_exit`
+to its config so dead workers' live gauges disappear. One scrape then sums over workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    multiprocess,
+)
+from prometheus_client.exposition import choose_encoder
+
+from readykit._types import Receive, Scope, Send
+from readykit.access import ops_allowed
+from readykit.metrics.health import HealthCheckMetrics
+from readykit.metrics.http import HttpMetrics
+from readykit.metrics.process import WorkerProcessMetrics
+from readykit.problem import refuse_method, refuse_unauthorized, send_bytes
+from readykit.settings import Settings
+
+__all__ = ["Metrics", "gunicorn_child_exit", "multiprocess_dir"]
+
+
+def multiprocess_dir() -> str | None:
+    """The directory prometheus_client's multiprocess mode uses, if it is on."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def gunicorn_child_exit(server: Any, worker: Any) -> None:
+    """gunicorn `child_exit` hook: drop the dead worker's live gauges."""
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+class Metrics:
+    """The kit's metrics. Later parts register theirs on `registry`.
+
+    Args:
+        settings: `metrics_max_routes`, `metrics_public`, `ops_token` are read.
+        registry: where metrics live; a fresh one per kit by default, so kits never collide.
+    """
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.multiprocess = multiprocess_dir() is not None
+        self.public = settings.metrics_public
+        token = settings.ops_token
+        self._token = token.get_secret_value() if token is not None else None
+        self.http = HttpMetrics(self.registry, max_routes=settings.metrics_max_routes)
+        self.health = HealthCheckMetrics(self.registry)
+        self.process: WorkerProcessMetrics | None = None
+        if self.multiprocess:
+            self.process = WorkerProcessMetrics(self.registry)
+            self._exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self._exposed)  # type: ignore[no-untyped-call]
+            PlatformCollector(registry=self._exposed)
+        else:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            if GC_COLLECTOR is not None:
+                GCCollector(registry=self.registry)
+            self._exposed = self.registry
+
+    def start(self) -> None:
+        """Begin publishing this worker's process metrics (multiprocess mode only)."""
+        if self.process is not None:
+            self.process.start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def render(self, accept: str) -> tuple[bytes, str]:
+        """The exposition in the format `accept` asks for: OpenMetrics 1.0.0 or text 0.0.4."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self._exposed), content_type
+
+    async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`GET /metrics`: for the ops token or a direct loopback client, unless public."""
+        if await refuse_method(scope, send):
+            return
+        if not self.public and not ops_allowed(scope, self._token):
+            await refuse_unauthorized(send)
+            return
+        accept = ""
+        for key, value in scope["headers"]:
+            if key == b"accept":
+                accept = value.decode("latin-1")
+                break
+        # off the event loop: multiprocess mode reads every worker's files
+        body, content_type = await asyncio.to_thread(self.render, accept)
+        head = scope["method"] == "HEAD"
+        await send_bytes(send, 200, body, content_type.encode(), head=head)

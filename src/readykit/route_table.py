@@ -1,0 +1,98 @@
+"""Per-route settings keyed `METHOD /route/{param}`, matched against a request before the app runs.
+
+Guards act before the framework has routed, so they cannot read the route the app will pick;
+they match the configured templates themselves. Keys: `"GET /rates/{code}"` (one method),
+`"/rates/{code}"` (any method); `{name}` matches one path segment, `{name:path}` the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from readykit.errors import ConfigurationError
+
+V = TypeVar("V")
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]+))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch(Generic[V]):
+    """The configured key that matched, and its value."""
+
+    key: str
+    value: V
+
+
+def _compile(template: str, setting: str, key: str) -> re.Pattern[str]:
+    pattern, pos = "", 0
+    for m in _PARAM.finditer(template):
+        pattern += re.escape(template[pos : m.start()])
+        converter = m.group(2) or "str"
+        if converter == "path":
+            pattern += ".*"
+        elif converter in ("str", "int", "float", "uuid", "slug"):
+            pattern += "[^/]+"
+        else:
+            raise ConfigurationError(
+                f"{setting}: key {key!r} uses unknown converter {converter!r}; "
+                "use {name}, {name:int} or {name:path}"
+            )
+        pos = m.end()
+    pattern += re.escape(template[pos:])
+    return re.compile(pattern)
+
+
+class RouteTable(Generic[V]):
+    """Values per `METHOD /template` key; `match()` finds the first key that fits a request.
+
+    Args:
+        entries: the setting's mapping; the key `"default"` is not a route and is ignored here.
+        setting: the setting's name, for error messages.
+    """
+
+    def __init__(self, entries: Mapping[str, V], *, setting: str) -> None:
+        self._static: dict[tuple[str | None, str], RouteMatch[V]] = {}
+        self._patterns: list[tuple[str | None, re.Pattern[str], RouteMatch[V]]] = []
+        for key, value in entries.items():
+            if key == "default":
+                continue
+            method, template = self._parse(key, setting)
+            entry = RouteMatch(key, value)
+            if _PARAM.search(template):
+                self._patterns.append((method, _compile(template, setting, key), entry))
+            else:
+                self._static[(method, template)] = entry
+
+    @staticmethod
+    def _parse(key: str, setting: str) -> tuple[str | None, str]:
+        parts = key.split()
+        if len(parts) == 1 and parts[0].startswith("/"):
+            return None, parts[0]
+        if len(parts) == 2 and parts[0].upper() in _METHODS and parts[1].startswith("/"):
+            return parts[0].upper(), parts[1]
+        raise ConfigurationError(
+            f"{setting}: key {key!r} is not a route; write 'METHOD /path/{{param}}' "
+            "(e.g. 'POST /login'), '/path' for any method, or 'default'"
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._static or self._patterns)
+
+    def match(self, method: str, path: str) -> RouteMatch[V] | None:
+        """The entry for this request, method-specific keys before any-method keys."""
+        found = self._static.get((method, path)) or self._static.get((None, path))
+        if found is not None:
+            return found
+        fallback = None
+        for key_method, pattern, entry in self._patterns:
+            if pattern.fullmatch(path):
+                if key_method == method:
+                    return entry
+                if key_method is None and fallback is None:
+                    fallback = entry
+        return fallback

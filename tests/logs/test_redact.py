@@ -1,0 +1,205 @@
+"""Redaction rules, by example and by property: generated secrets never reach the output."""
+
+import json
+import logging
+import string
+from io import StringIO
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from readykit import Settings
+from readykit.logging import Redactor, configure_logging, redact_text
+from readykit.logging.redact import MARK, luhn_valid
+
+R = Redactor()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "DB_PASSWORD",
+        "dbPassword",
+        "X-Api-Key",
+        "apiKey",
+        "Set-Cookie",
+        "cookie",
+        "Authorization",
+        "client_secret",
+        "refresh_token",
+        "private_key",
+        "card_number",
+        "CVV",
+        "ssn",
+        "sessionid",
+        "session_id",
+        "AWS_SECRET_ACCESS_KEY",
+    ],
+)
+def test_sensitive_keys(key: str) -> None:
+    assert R.is_sensitive_key(key)
+    assert R.redact({key: "value-1"}) == {key: MARK}
+
+
+@pytest.mark.parametrize(
+    "key", ["tokens_used", "company", "span_id", "author", "passenger", "secretary_name", "path"]
+)
+def test_innocent_keys_are_kept(key: str) -> None:
+    assert not R.is_sensitive_key(key)
+    assert R.redact({key: "value-1"}) == {key: "value-1"}
+
+
+def test_extra_keys_extend_the_rules() -> None:
+    assert Redactor(["national_id"]).redact({"nationalId": "x"}) == {"nationalId": MARK}
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Authorization: Bearer abc.DEF-123_456~xyz", "abc.DEF-123_456~xyz"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sflKxwRJSMeKKF2QT4", "eyJhbGciOiJIUzI1NiJ9"),
+        ("key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow"),
+        ("paid with 4111 1111 1111 1111 today", "4111 1111 1111 1111"),
+        ("paid with 4111-1111-1111-1111", "4111-1111-1111-1111"),
+        ("postgresql://app:s3cr3t@db:5432/x failed", "s3cr3t"),
+        ("redis://:hunter22@cache:6379/0", "hunter22"),
+        ("login failed password=hunter2 for x", "hunter2"),
+        ('{"api_key": "k-123456"}', "k-123456"),
+    ],
+)
+def test_value_patterns(text: str, secret: str) -> None:
+    out = redact_text(text)
+    assert secret not in out
+    assert MARK in out
+
+
+def test_ordinary_text_is_kept() -> None:
+    for text in [
+        "order 1234567812345678 shipped",  # 16 digits failing Luhn
+        "GET /quotes/42 took 12.5 ms",
+        "2026-11-23 01:02:03",
+        "https://example.org/path?page=2",
+        "token bucket refilled",
+    ]:
+        assert redact_text(text) == text
+
+
+def test_nested_structures_cycles_and_depth() -> None:
+    cyclic: list[Any] = ["a"]
+    cyclic.append(cyclic)
+    data = {"outer": [{"password": "p"}, ("Bearer abcdefgh12345",)], "loop": cyclic}
+    out = R.redact(data)
+    assert out["outer"][0] == {"password": MARK}
+    assert out["outer"][1] == ["Bearer " + MARK]
+    assert out["loop"] == ["a", "[CYCLE]"]
+
+
+def test_non_json_objects_become_redacted_repr() -> None:
+    class Conn:
+        def __repr__(self) -> str:
+            return "<Conn postgresql://u:topsecret@h/db>"
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    assert R.redact(Conn()) == f"<Conn postgresql://u:{MARK}@h/db>"
+    assert R.redact(Broken()).startswith("<unrepresentable Broken")
+
+
+def test_luhn() -> None:
+    assert luhn_valid("4111111111111111")
+    assert not luhn_valid("4111111111111112")
+
+
+# --- properties --------------------------------------------------------------------------------
+
+
+def luhn_complete(prefix: str) -> str:
+    for d in string.digits:
+        if luhn_valid(prefix + d):
+            return prefix + d
+    raise AssertionError
+
+
+alnum = st.text(string.ascii_letters + string.digits, min_size=12, max_size=30)
+secrets = st.one_of(
+    alnum.map(lambda s: f"Bearer {s}"),
+    st.tuples(alnum, alnum, alnum).map(lambda t: f"eyJ{t[0]}.eyJ{t[1]}.{t[2]}"),
+    st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16).map(
+        lambda s: "AKIA" + s
+    ),
+    st.text(string.digits, min_size=14, max_size=17).map(lambda s: luhn_complete("4" + s)),
+    alnum.map(lambda s: f"postgresql://user:{s}@db.internal/app"),
+)
+SENSITIVE_KEYS = ["password", "api_key", "Authorization", "session", "client_secret"]
+
+
+def secret_part(secret: str) -> str:
+    """The part that must never appear (the scheme word of 'Bearer x' may)."""
+    if secret.startswith("Bearer "):
+        return secret[len("Bearer ") :]
+    if secret.startswith("postgresql://"):
+        return secret.split(":", 2)[2].split("@")[0]
+    return secret
+
+
+@st.composite
+def nested_with_secret(draw: st.DrawFn) -> tuple[Any, str]:
+    secret = draw(secrets)
+    under_key = draw(st.booleans())
+    if under_key:
+        value: Any = {draw(st.sampled_from(SENSITIVE_KEYS)): draw(alnum)}
+        hidden = value[next(iter(value))]
+    else:
+        value = f"{draw(st.text(string.ascii_letters + ' ', max_size=10))} {secret} end"
+        hidden = secret_part(secret)
+    for _ in range(draw(st.integers(0, 6))):
+        value = draw(
+            st.sampled_from(
+                [
+                    lambda v: {"k": v},
+                    lambda v: [1, v],
+                    lambda v: ("x", v),
+                    lambda v: {"a": {"b": v}},
+                ]
+            )
+        )(value)
+    return value, hidden
+
+
+def render_structlog(value: Any) -> str:
+    stream = StringIO()
+    configure_logging(Settings(log_format="json"), stream=stream)
+    structlog.get_logger("app").info("event", payload=value)
+    return stream.getvalue()
+
+
+def render_stdlib(value: Any) -> str:
+    stream = StringIO()
+    configure_logging(Settings(log_format="json"), stream=stream)
+    logging.getLogger("app").warning("payload %s", value, extra={"data": value})
+    return stream.getvalue()
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(nested_with_secret())
+def test_property_secrets_never_rendered_by_structlog(case: tuple[Any, str]) -> None:
+    value, hidden = case
+    out = render_structlog(value)
+    json.loads(out)  # still valid JSON
+    assert hidden not in out
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(nested_with_secret())
+def test_property_secrets_never_rendered_by_stdlib(case: tuple[Any, str]) -> None:
+    value, hidden = case
+    out = render_stdlib(value)
+    json.loads(out)
+    assert hidden not in out

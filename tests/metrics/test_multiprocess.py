@@ -1,0 +1,114 @@
+"""Under gunicorn and `uvicorn --workers 2`, one scrape sums over workers; none is lost."""
+
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from readykit.serve import serve
+
+APPS = Path(__file__).parents[1] / "apps"
+MAX_REQUESTS = 2000
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.read().decode()
+
+
+def route_counts(text: str) -> list[float]:
+    return [
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "http_server_request_duration_seconds_count"
+        and s.labels["http_route"] == "/pid"
+    ]
+
+
+def scrape_until_settled(url: str, pids: set[str], sent: int) -> str:
+    """Scrape until both workers' process metrics show and the count reaches `sent`.
+
+    Each worker publishes its process metrics at startup, and records a request just after its
+    response went out, so a scrape can land before the last few records; it is retried, bounded.
+    """
+    reported: set[str | None] = set()
+    for _ in range(100):
+        text = get(f"{url}/metrics")
+        reported = {
+            s.labels.get("pid")
+            for f in text_string_to_metric_families(text)
+            if f.name == "process_resident_memory_bytes"
+            for s in f.samples
+        }
+        if pids <= reported and route_counts(text) == [sent]:
+            return text
+        time.sleep(0.05)
+    raise AssertionError(
+        f"after {sent} requests: workers {reported} of {pids}, counts {route_counts(text)}"
+    )
+
+
+def spread_over_two_workers(url: str) -> tuple[int, set[str]]:
+    """Send concurrent batches until both workers have answered; (requests sent, pids)."""
+    pids: set[str] = set()
+    sent = 0
+    with ThreadPoolExecutor(8) as pool:
+        while len(pids) < 2 and sent < MAX_REQUESTS:
+            pids |= set(pool.map(get, [f"{url}/pid"] * 40))
+            sent += 40
+    assert len(pids) == 2, f"{sent} requests never reached a second worker: {pids}"
+    return sent, pids
+
+
+def check_sum_over_workers(url: str) -> None:
+    sent, pids = spread_over_two_workers(url)
+    text = scrape_until_settled(url, pids, sent)
+    assert route_counts(text) == [sent]  # one series, summed over both workers
+    cpu = [
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "process_cpu_seconds_total"
+    ]
+    assert len(cpu) == 1
+    assert cpu[0] > 0
+
+
+def test_gunicorn_two_workers(tmp_path: Path) -> None:
+    argv = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-w",
+        "2",
+        "-b",
+        "127.0.0.1:{port}",
+        "-c",
+        str(APPS / "gunicorn_conf.py"),
+        "--chdir",
+        str(APPS),
+        "metrics_app:app",
+    ]
+    with serve(argv, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) as server:
+        check_sum_over_workers(server.url)
+
+
+def test_uvicorn_two_workers(tmp_path: Path) -> None:
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--workers",
+        "2",
+        "--port",
+        "{port}",
+        "--app-dir",
+        str(APPS),
+        "metrics_app:app",
+    ]
+    with serve(argv, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) as server:
+        check_sum_over_workers(server.url)

@@ -1,0 +1,222 @@
+"""The one ASGI layer over raw ASGI: request ids, records, error shaping, pass-through."""
+
+import logging
+
+import pytest
+
+from readykit import ReadyKit, Settings, current_request_id
+from readykit.record import ROUTE_UNMATCHED
+from readykit.testing import RecordCollector, asgi_request
+
+pytestmark = pytest.mark.anyio
+
+
+async def echo_id_app(scope, receive, send):  # type: ignore[no-untyped-def]
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 201,
+            "headers": [(b"x-request-id", b"app-set-this")],
+        }
+    )
+    await send({"type": "http.response.body", "body": (current_request_id() or "").encode()})
+
+
+def wrapped(app, collector: RecordCollector | None = None):  # type: ignore[no-untyped-def]
+    kit = ReadyKit(Settings())
+    if collector is not None:
+        kit.add_recorder(collector)
+    return kit.wrap(app)
+
+
+async def test_well_formed_request_id_is_kept_bound_and_echoed() -> None:
+    resp = await asgi_request(
+        wrapped(echo_id_app), "GET", "/", headers=[("X-Request-ID", "abc.DEF:1-2_3")]
+    )
+    assert resp.header("x-request-id") == "abc.DEF:1-2_3"
+    assert resp.body == b"abc.DEF:1-2_3"
+    assert [k for k, _ in resp.headers].count(b"x-request-id") == 1
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 129, "semi;colon", "ünïcode"])
+async def test_malformed_request_id_is_replaced(bad: str) -> None:
+    resp = await asgi_request(wrapped(echo_id_app), "GET", "/", headers=[("X-Request-ID", bad)])
+    rid = resp.header("x-request-id")
+    assert rid is not None
+    assert rid != bad
+    assert len(rid) == 32
+    assert resp.body == rid.encode()
+
+
+async def test_record_is_handed_to_every_recorder() -> None:
+    collector = RecordCollector()
+    resp = await asgi_request(
+        wrapped(echo_id_app, collector),
+        "POST",
+        "/things/7",
+        body=[b"ab", b"cde"],
+        headers=[("User-Agent", "pytest")],
+        client=("192.0.2.1", 4000),
+    )
+    [record] = collector.records
+    assert record.request_id == resp.header("x-request-id")
+    assert (record.method, record.path, record.status) == ("POST", "/things/7", 201)
+    assert record.route == ROUTE_UNMATCHED
+    assert record.request_bytes == 5
+    assert record.response_bytes == len(resp.body)
+    assert record.client == "192.0.2.1"
+    assert record.user_agent == "pytest"
+    assert record.duration_s >= 0
+    assert record.exception is None
+
+
+async def test_failing_recorder_does_not_break_the_response(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kit = ReadyKit(Settings())
+
+    def broken(record: object) -> None:
+        raise ValueError("recorder bug")
+
+    collector = RecordCollector()
+    kit.add_recorder(broken)
+    kit.add_recorder(collector)
+    resp = await asgi_request(kit.wrap(echo_id_app), "GET", "/")
+    assert resp.status == 201
+    assert len(collector.records) == 1
+    assert "recorder" in caplog.text
+
+
+async def raising_app(scope, receive, send):  # type: ignore[no-untyped-def]
+    raise KeyError("secret-internal-detail")
+
+
+async def test_unhandled_exception_becomes_500_problem_with_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    collector = RecordCollector()
+    with caplog.at_level(logging.ERROR, logger="readykit"):
+        resp = await asgi_request(
+            wrapped(raising_app, collector), "GET", "/x", headers=[("X-Request-ID", "req-1")]
+        )
+    assert resp.status == 500
+    assert resp.header("content-type") == "application/problem+json"
+    assert resp.header("x-request-id") == "req-1"
+    body = resp.json()
+    assert body["request_id"] == "req-1"
+    assert body["status"] == 500
+    assert b"secret-internal-detail" not in resp.body
+    assert b"Traceback" not in resp.body
+    assert "Traceback" in caplog.text  # the traceback goes to the log
+    assert "secret-internal-detail" in caplog.text
+    [record] = collector.records
+    assert record.status == 500
+    assert isinstance(record.exception, KeyError)
+
+
+async def plain_500_then_raise(scope, receive, send):  # type: ignore[no-untyped-def]
+    """What Starlette's ServerErrorMiddleware does: send a 500 page, then re-raise."""
+    await send(
+        {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/html")]}
+    )
+    await send({"type": "http.response.body", "body": b"<pre>Traceback ...</pre>"})
+    raise RuntimeError("boom")
+
+
+async def test_framework_500_page_is_replaced_by_problem() -> None:
+    resp = await asgi_request(wrapped(plain_500_then_raise), "GET", "/")
+    assert resp.status == 500
+    assert resp.header("content-type") == "application/problem+json"
+    assert b"Traceback" not in resp.body
+    assert len([m for m in resp.messages if m["type"] == "http.response.start"]) == 1
+
+
+async def json_500_then_raise(scope, receive, send):  # type: ignore[no-untyped-def]
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": b'{"error":"custom"}'})
+    raise RuntimeError("boom")
+
+
+async def test_apps_own_json_error_handler_is_kept() -> None:
+    resp = await asgi_request(wrapped(json_500_then_raise), "GET", "/")
+    assert resp.json() == {"error": "custom"}
+    assert resp.header("x-request-id") is not None
+
+
+async def deliberate_500(scope, receive, send):  # type: ignore[no-untyped-def]
+    await send({"type": "http.response.start", "status": 500, "headers": []})
+    await send({"type": "http.response.body", "body": b"chosen", "more_body": True})
+    await send({"type": "http.response.body", "body": b" by the app"})
+
+
+async def test_deliberate_500_without_exception_passes_through() -> None:
+    resp = await asgi_request(wrapped(deliberate_500), "GET", "/")
+    assert (resp.status, resp.body) == (500, b"chosen by the app")
+
+
+async def stream_then_raise(scope, receive, send):  # type: ignore[no-untyped-def]
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+    raise RuntimeError("mid-stream")
+
+
+async def test_error_after_response_started_is_reraised_for_the_server() -> None:
+    with pytest.raises(RuntimeError, match="mid-stream"):
+        await asgi_request(wrapped(stream_then_raise), "GET", "/")
+
+
+async def test_non_http_scopes_pass_through() -> None:
+    seen: list[str] = []
+
+    async def ws_app(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen.append(scope["type"])
+
+    await wrapped(ws_app)({"type": "websocket", "path": "/ws", "headers": []}, None, None)
+    assert seen == ["websocket"]
+
+
+async def test_principal_resolver_feeds_the_record() -> None:
+    class User:
+        identity = "user:7"
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        scope["user"] = User()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    collector = RecordCollector()
+    kit = ReadyKit(Settings())
+    kit.add_recorder(collector)
+    await asgi_request(kit.wrap(app), "GET", "/")
+    custom = ReadyKit(Settings(), principal=lambda scope: "api-key:9")
+    custom.add_recorder(collector)
+    await asgi_request(custom.wrap(app), "GET", "/")
+    assert [r.principal for r in collector.records] == ["user:7", "api-key:9"]
+
+
+async def test_guards_wrap_in_order_lowest_outermost() -> None:
+    seen: list[str] = []
+
+    def guard(name: str):  # type: ignore[no-untyped-def]
+        def factory(inner):  # type: ignore[no-untyped-def]
+            async def layer(scope, receive, send):  # type: ignore[no-untyped-def]
+                seen.append(name)
+                await inner(scope, receive, send)
+
+            return layer
+
+        return factory
+
+    kit = ReadyKit(Settings())
+    kit.add_guard(50, guard("cache"))
+    kit.add_guard(10, guard("headers"))
+    kit.add_guard(20, guard("ratelimit"))
+    await asgi_request(kit.wrap(echo_id_app), "GET", "/")
+    assert seen == ["headers", "ratelimit", "cache"]

@@ -1,0 +1,52 @@
+import pytest
+
+from readykit import ConfigurationError
+from readykit.route_table import RouteTable
+
+
+def table() -> RouteTable[int]:
+    return RouteTable(
+        {
+            "default": 0,
+            "POST /login": 1,
+            "/login": 2,
+            "GET /quotes/{quote_id:int}": 3,
+            "/files/{rest:path}": 4,
+            "get /rates/{code}": 5,
+        },
+        setting="rate_limits",
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("POST", "/login", ("POST /login", 1)),
+        ("GET", "/login", ("/login", 2)),
+        ("GET", "/quotes/42", ("GET /quotes/{quote_id:int}", 3)),
+        ("POST", "/quotes/42", None),
+        ("GET", "/quotes/42/lines", None),
+        ("DELETE", "/files/a/b/c", ("/files/{rest:path}", 4)),
+        ("GET", "/rates/USD", ("get /rates/{code}", 5)),
+        ("GET", "/default", None),
+    ],
+)
+def test_match(method: str, path: str, expected: tuple[str, int] | None) -> None:
+    found = table().match(method, path)
+    assert (None if found is None else (found.key, found.value)) == expected
+
+
+def test_method_specific_key_wins_over_any_method_key() -> None:
+    t = RouteTable({"/items/{id}": "any", "PUT /items/{id}": "put"}, setting="s")
+    assert t.match("PUT", "/items/1").value == "put"  # type: ignore[union-attr]
+    assert t.match("GET", "/items/1").value == "any"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("key", ["login", "FETCH /x", "POST /a /b", "GET /x/{y:weird}"])
+def test_bad_keys_name_the_setting(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="max_body_routes"):
+        RouteTable({key: 1}, setting="max_body_routes")
+
+
+def test_empty_table_is_falsy() -> None:
+    assert not RouteTable({"default": 1}, setting="s")

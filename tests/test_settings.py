@@ -1,0 +1,25 @@
+import pytest
+from pydantic import ValidationError
+
+from readykit import Settings
+
+
+def test_env_prefix_and_secret_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("READYKIT_OPS_TOKEN", "s3cret-token")
+    monkeypatch.setenv("READYKIT_HEALTH_CACHE_S", "2.5")
+    settings = Settings()
+    assert settings.ops_token is not None
+    assert settings.ops_token.get_secret_value() == "s3cret-token"
+    assert settings.health_cache_s == 2.5
+    assert "s3cret-token" not in repr(settings)
+
+
+def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("READYKIT_HEALTH_CACHE_S", "-1")
+    with pytest.raises(ValidationError, match="health_cache_s"):
+        Settings()
+
+
+def test_unknown_readykit_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("READYKIT_SOMETHING_NEW", "1")
+    assert Settings().service_name == "app"
