@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -9,6 +12,7 @@ from starlette.routing import Route
 
 from readykit import ReadyKit, Settings
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
+from readykit.logging import configure_logging
 
 
 async def item(request: Request) -> JSONResponse:
@@ -44,4 +48,40 @@ def readykit_health() -> ASGIApp:
     return kit.wrap(bare())
 
 
-VARIANTS = {"bare": bare, "passthrough": passthrough, "readykit-health": readykit_health}
+def readykit_observed() -> ASGIApp:
+    """Health, metrics and one JSON access-log line per request, written to a file."""
+    settings = Settings(service_name="bench", configure_logging=False, log_format="json")
+    log_file = Path(tempfile.gettempdir()) / "readykit-bench-access.log"
+    configure_logging(settings, stream=log_file.open("w", buffering=1 << 16))
+    kit = ReadyKit(settings)
+    kit.add_check("noop", lambda: None)
+    return kit.wrap(bare())
+
+
+def instrumentator() -> ASGIApp:
+    """prometheus-fastapi-instrumentator on the same app (metrics only)."""
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    app = bare()
+    Instrumentator().instrument(app).expose(app)  # type: ignore[arg-type]
+    return app
+
+
+def starlette_exporter() -> ASGIApp:
+    """starlette-exporter on the same app (metrics only)."""
+    from starlette_exporter import PrometheusMiddleware, handle_metrics
+
+    app = bare()
+    app.add_middleware(PrometheusMiddleware)
+    app.add_route("/metrics", handle_metrics)
+    return app
+
+
+VARIANTS = {
+    "bare": bare,
+    "passthrough": passthrough,
+    "readykit-health": readykit_health,
+    "readykit-observed": readykit_observed,
+    "instrumentator": instrumentator,
+    "starlette-exporter": starlette_exporter,
+}

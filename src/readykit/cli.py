@@ -46,6 +46,12 @@ def demo(host: str, port: int) -> None:
     run(host=host, port=port)
 
 
+# Verbs that live in their own packages: each adds its command group here.
+# --- verbs ---
+
+# --- end verbs ---
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="readykit")

@@ -41,6 +41,17 @@ async def test_pass_fail_raise_and_observation() -> None:
     assert results["disk"].output == "low"
 
 
+async def test_outputs_are_redacted() -> None:
+    reg = HealthRegistry()
+
+    async def db() -> None:
+        raise OSError("cannot reach postgresql://app:hunter2pw@db:5432/prod")
+
+    reg.add("db", db)
+    (result,) = await reg.run()
+    assert result.output == "OSError: cannot reach postgresql://app:[REDACTED]@db:5432/prod"
+
+
 async def test_checks_run_concurrently() -> None:
     """Two checks that each wait for the other can only pass if they run at the same time."""
     a_started, b_started = asyncio.Event(), asyncio.Event()

@@ -66,6 +66,10 @@ def test_extra_keys_extend_the_rules() -> None:
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow"),
         ("paid with 4111 1111 1111 1111 today", "4111 1111 1111 1111"),
         ("paid with 4111-1111-1111-1111", "4111-1111-1111-1111"),
+        ("amex 3782 822463 10005.", "822463"),
+        ("card=5555555555554444", "5555555555554444"),
+        ("payload {'Authorization': 'abc0000000'}", "abc0000000"),
+        ("?session_id=s-9f8e7d6c&x=1", "s-9f8e7d6c"),
         ("postgresql://app:s3cr3t@db:5432/x failed", "s3cr3t"),
         ("redis://:hunter22@cache:6379/0", "hunter22"),
         ("login failed password=hunter2 for x", "hunter2"),
@@ -85,6 +89,10 @@ def test_ordinary_text_is_kept() -> None:
         "2026-11-23 01:02:03",
         "https://example.org/path?page=2",
         "token bucket refilled",
+        "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7",
+        "trace 0af7651916cd43dd8448eb211c80319c4111111111111111ab",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0",
+        "/api/v1/customers/12345/orders?page=2&sort=name",
     ]:
         assert redact_text(text) == text
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from readykit.errors import CheckRegistrationError
 from readykit.health.observation import Observation, Status
+from readykit.logging.redact import redact_text
 
 Kind = Literal["liveness", "readiness", "startup"]
 KINDS: tuple[Kind, ...] = ("liveness", "readiness", "startup")
@@ -239,5 +240,6 @@ class HealthRegistry:
             time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             observed_value=obs.value if has_value and obs is not None else duration_ms,
             observed_unit=(obs.unit if has_value and obs is not None else "ms"),
-            output=obs.output if obs is not None else None,
+            # outputs often quote an exception, and exceptions quote DSNs with passwords
+            output=redact_text(obs.output) if obs is not None and obs.output else None,
         )

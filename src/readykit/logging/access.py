@@ -6,7 +6,11 @@ import logging
 
 import structlog
 
+from readykit.logging.setup import json_lane
 from readykit.record import RequestRecord
+
+# what the client chose; method is an HTTP token, route a template from the app's code
+_CLIENT_SENT = ("path", "user_agent", "request_id")
 
 
 class AccessLog:
@@ -16,6 +20,7 @@ class AccessLog:
     """
 
     def __init__(self, logger_name: str = "readykit.access") -> None:
+        self._name = logger_name
         self._logger = logging.getLogger(logger_name)
         self._log = structlog.get_logger(logger_name)
 
@@ -26,17 +31,20 @@ class AccessLog:
         )
         if not self._logger.isEnabledFor(level):
             return
-        self._log.log(
-            level,
-            "request",
-            method=record.method,
-            route=record.route,
-            path=record.path,
-            status=status,
-            duration_ms=round(record.duration_s * 1000, 3),
-            bytes=record.response_bytes,
-            request_bytes=record.request_bytes,
-            client=record.client,
-            user_agent=record.user_agent,
-            request_id=record.request_id,
-        )
+        event = {
+            "method": record.method,
+            "route": record.route,
+            "path": record.path,
+            "status": status,
+            "duration_ms": round(record.duration_s * 1000, 3),
+            "bytes": record.response_bytes,
+            "request_bytes": record.request_bytes,
+            "client": record.client,
+            "user_agent": record.user_agent,
+            "request_id": record.request_id,
+        }
+        lane = json_lane()
+        if lane is not None:
+            lane.emit(level, self._name, {**event, "event": "request"}, scan=_CLIENT_SENT)
+        else:
+            self._log.log(level, "request", **event)

@@ -66,9 +66,11 @@ _PAIR = (
     r"(?i:\b(?:"
     + "|".join(sorted({k.replace("_", "[_-]?") for k in DEFAULT_KEYS}, key=len, reverse=True))
     + r")\b)"
-    r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)[^\s&,;\"'}]+"
+    r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)[^\s&,;\"'})\]>]+"
 )
-_CARD = r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"
+# card numbers are written in groups that start with four digits (4111 1111 1111 1111,
+# 3782 822463 10005) and stand alone: digits inside a longer token (a hex trace id) are not a card
+_CARD = r"(?<![\w-])\d{4}(?:[ -]?\d){9,15}(?![\w-])"
 
 _BEARER_RE = re.compile(_BEARER)
 _JWT_RE = re.compile(_JWT)
@@ -77,8 +79,15 @@ _PEM_RE = re.compile(_PEM)
 _URL_RE = re.compile(_URL_USERINFO)
 _PAIR_RE = re.compile(_PAIR)
 _CARD_RE = re.compile(_CARD)
-# one scan decides whether a string needs the passes above: most strings do not
-_ANY_RE = re.compile("|".join((_BEARER, _JWT, _AWS, _PEM, _URL_USERINFO, _PAIR, _CARD)))
+# Cheap hints that each pattern could match; most strings (paths, user agents) have none, and the
+# full patterns cost microseconds each. A hint may say yes wrongly, never no wrongly.
+_AWS_HINT = re.compile(r"A[A-Z]{3}[A-Z0-9]{16}")
+_PAIR_HINT = re.compile(
+    "|".join(sorted({w for k in DEFAULT_KEYS for w in re.split("_", k) if len(w) > 2}))
+)
+_CARD_HINT = re.compile(r"\d{4}")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+MIN_CARD_DIGITS = 13
 
 
 def luhn_valid(digits: str) -> bool:
@@ -99,17 +108,28 @@ def _card(match: re.Match[str]) -> str:
 
 def redact_text(text: str) -> str:
     """Replace secrets recognised by their shape inside `text`."""
-    if not _ANY_RE.search(text):
+    if len(text) < 5:  # the shortest secret we know by shape is `pwd=x`
         return text
-    text = _PEM_RE.sub(MARK, text)
-    text = _JWT_RE.sub(MARK, text)
-    text = _BEARER_RE.sub(lambda m: m.group(0).split()[0] + " " + MARK, text)
-    text = _AWS_RE.sub(MARK, text)
-    text = _URL_RE.sub(lambda m: f"{m.group(1)}:{MARK}@", text)
-    text = _PAIR_RE.sub(
-        lambda m: m.group(0)[: m.start("sep") - m.start()] + m.group("sep") + MARK, text
-    )
-    return _CARD_RE.sub(_card, text)
+    original, low = text, text.lower()
+    if "PRIVATE KEY" in original:
+        text = _PEM_RE.sub(MARK, text)
+    if "eyJ" in original:
+        text = _JWT_RE.sub(MARK, text)
+    if "bearer" in low or "basic" in low or "token" in low:
+        text = _BEARER_RE.sub(lambda m: m.group(0).split()[0] + " " + MARK, text)
+    if _AWS_HINT.search(original):
+        text = _AWS_RE.sub(MARK, text)
+    if "://" in original and "@" in original:
+        text = _URL_RE.sub(lambda m: f"{m.group(1)}:{MARK}@", text)
+    if ("=" in original or ":" in original) and _PAIR_HINT.search(low):
+        text = _PAIR_RE.sub(
+            lambda m: m.group(0)[: m.start("sep") - m.start()] + m.group("sep") + MARK, text
+        )
+    if len(original) - len(original.translate(_NO_DIGITS)) >= MIN_CARD_DIGITS and _CARD_HINT.search(
+        original
+    ):
+        text = _CARD_RE.sub(_card, text)
+    return text
 
 
 def _words(key: str) -> list[str]:

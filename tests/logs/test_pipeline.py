@@ -1,0 +1,257 @@
+"""The logging pipeline end to end: request ids everywhere, access log, trace ids, bad values."""
+
+from __future__ import annotations
+
+import json
+import logging
+from io import StringIO
+from typing import Any
+
+import pytest
+import structlog
+from fastapi import BackgroundTasks, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from opentelemetry.sdk.trace import TracerProvider
+
+from readykit import ReadyKit, Settings
+from readykit.logging import configure_logging
+from readykit.testing import asgi_request
+
+pytestmark = pytest.mark.anyio
+
+RID = "req-abc.123"
+
+
+class Boom(Exception):
+    pass
+
+
+def lines(buf: StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
+
+
+def events(buf: StringIO, name: str) -> list[dict[str, Any]]:
+    return [e for e in lines(buf) if e.get("event") == name]
+
+
+@pytest.fixture
+def buf() -> StringIO:
+    out = StringIO()
+    configure_logging(Settings(log_format="json"), stream=out)
+    return out
+
+
+def build_app() -> Any:
+    app = FastAPI()
+    log = structlog.get_logger("app")
+    std = logging.getLogger("app.std")
+
+    def dependency() -> str:
+        log.info("in dependency")
+        return "dep"
+
+    def background(item: str) -> None:
+        std.info("in background task %s", item)
+
+    @app.exception_handler(Boom)
+    async def on_boom(request: Request, exc: Boom) -> JSONResponse:
+        log.warning("in exception handler")
+        return JSONResponse({"detail": "boom"}, status_code=409)
+
+    @app.get("/async/{item}")
+    async def async_endpoint(
+        item: str, tasks: BackgroundTasks, dep: str = Depends(dependency)
+    ) -> dict[str, str]:
+        log.info("in async handler", item=item)
+        std.info("stdlib in async handler")
+        tasks.add_task(background, item)
+        return {"item": item}
+
+    @app.get("/sync")
+    def sync_endpoint() -> dict[str, str]:
+        log.info("in sync handler")
+        return {"ok": "yes"}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise Boom
+
+    kit = ReadyKit(Settings(configure_logging=False))
+    return kit.wrap(app)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (
+            "/async/7",
+            [
+                "in dependency",
+                "in async handler",
+                "stdlib in async handler",
+                "in background task 7",
+            ],
+        ),
+        ("/sync", ["in sync handler"]),
+        ("/boom", ["in exception handler"]),
+    ],
+)
+async def test_request_id_is_on_every_event_of_the_request(
+    buf: StringIO, path: str, expected: list[str]
+) -> None:
+    app = build_app()
+    response = await asgi_request(app, "GET", path, headers=[("X-Request-ID", RID)])
+    assert response.status in (200, 409)
+    seen = {e["event"]: e for e in lines(buf)}
+    for name in expected:
+        assert seen[name]["request_id"] == RID, seen[name]
+    assert seen["request"]["request_id"] == RID
+
+
+async def test_events_outside_a_request_have_no_request_id(buf: StringIO) -> None:
+    app = build_app()
+    await asgi_request(app, "GET", "/sync", headers=[("X-Request-ID", RID)])
+    structlog.get_logger("app").info("after the request")
+    (after,) = events(buf, "after the request")
+    assert "request_id" not in after
+
+
+async def test_access_log_has_one_event_per_request_with_all_fields(buf: StringIO) -> None:
+    app = build_app()
+    await asgi_request(
+        app,
+        "GET",
+        "/async/42",
+        headers=[("X-Request-ID", RID), ("User-Agent", "probe/1.0")],
+        client=("127.0.0.1", 40000),
+    )
+    (access,) = events(buf, "request")
+    assert access["method"] == "GET"
+    assert access["route"] == "/async/{item}"
+    assert access["path"] == "/async/42"
+    assert access["status"] == 200
+    assert access["duration_ms"] >= 0
+    assert access["bytes"] == len(b'{"item":"42"}')
+    assert access["client"] == "127.0.0.1"
+    assert access["user_agent"] == "probe/1.0"
+    assert access["request_id"] == RID
+    assert access["level"] == "info"
+    assert access["logger"] == "readykit.access"
+
+
+async def test_access_log_level_follows_status(buf: StringIO) -> None:
+    app = build_app()
+    await asgi_request(app, "GET", "/boom")
+    await asgi_request(app, "GET", "/nowhere")
+    levels = {e["path"]: e["level"] for e in events(buf, "request")}
+    assert levels == {"/boom": "warning", "/nowhere": "warning"}
+
+
+async def test_access_log_can_be_switched_off(buf: StringIO) -> None:
+    app = ReadyKit(Settings(configure_logging=False, access_log=False)).wrap(FastAPI())
+    await asgi_request(app, "GET", "/nowhere")
+    assert events(buf, "request") == []
+
+
+async def test_trace_and_span_ids_of_the_active_span(buf: StringIO) -> None:
+    tracer = TracerProvider().get_tracer("test")
+    app = build_app()
+    with tracer.start_as_current_span("server") as span:
+        await asgi_request(app, "GET", "/sync")
+    ctx = span.get_span_context()
+    for event in (*events(buf, "in sync handler"), *events(buf, "request")):
+        assert event["trace_id"] == format(ctx.trace_id, "032x")
+        assert event["span_id"] == format(ctx.span_id, "016x")
+
+
+async def test_no_trace_ids_without_a_span(buf: StringIO) -> None:
+    await asgi_request(build_app(), "GET", "/sync")
+    assert all("trace_id" not in e for e in lines(buf))
+
+
+class Unserialisable:
+    def __repr__(self) -> str:
+        return "<Unserialisable password=hunter2hunter2>"
+
+
+class BrokenRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_values_that_are_not_json_are_rendered_with_repr_and_redacted(buf: StringIO) -> None:
+    log = structlog.get_logger("app")
+    log.info("odd values", thing=Unserialisable(), broken=BrokenRepr(), raw=b"\xff token=abcdefgh")
+    logging.getLogger("app.std").info("stdlib %s", Unserialisable())
+    (event,) = events(buf, "odd values")
+    assert event["thing"] == "<Unserialisable password=[REDACTED]>"
+    assert event["broken"].startswith("<unrepresentable BrokenRepr")
+    assert "abcdefgh" not in event["raw"]
+    assert "hunter2" not in buf.getvalue()
+
+
+def test_exceptions_are_formatted_then_redacted(buf: StringIO) -> None:
+    try:
+        raise ValueError("connect failed for postgresql://app:s3cr3tpw@db/prod")
+    except ValueError:
+        logging.getLogger("app.std").exception("query failed")
+    (event,) = events(buf, "query failed")
+    assert "ValueError" in event["exception"]
+    assert "s3cr3tpw" not in buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ["uvicorn.error", "sqlalchemy.engine.Engine", "my.app"])
+def test_stdlib_loggers_go_through_the_same_pipeline(buf: StringIO, name: str) -> None:
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("hello from %s", name)
+    finally:
+        logger.setLevel(logging.NOTSET)
+    (event,) = events(buf, f"hello from {name}")
+    assert event["logger"] == name
+    assert event["level"] == "info"
+    assert "timestamp" in event
+
+
+def test_console_renderer_when_asked() -> None:
+    out = StringIO()
+    configure_logging(Settings(log_format="console"), stream=out)
+    structlog.get_logger("app").info("console please", key="value")
+    text = out.getvalue()
+    assert "console please" in text
+    assert "key" in text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text.splitlines()[0])
+
+
+def test_configuring_twice_does_not_duplicate_lines() -> None:
+    out = StringIO()
+    configure_logging(Settings(log_format="json"), stream=out)
+    configure_logging(Settings(log_format="json"), stream=out)
+    logging.getLogger("app").warning("once")
+    assert len(events(out, "once")) == 1
+
+
+async def test_access_fast_lane_writes_what_structlog_would(buf: StringIO) -> None:
+    await asgi_request(build_app(), "GET", "/sync", headers=[("X-Request-ID", RID)])
+    (lane,) = events(buf, "request")
+    fields = {k: v for k, v in lane.items() if k not in ("event", "timestamp")}
+    structlog.get_logger("readykit.access").info("via structlog", **fields)
+    (slow,) = events(buf, "via structlog")
+    assert set(slow) == set(lane)
+    assert {k: v for k, v in slow.items() if k not in ("event", "timestamp")} == fields
+
+
+async def test_access_log_redacts_and_carries_bound_context(buf: StringIO) -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sflKxwRJSMeKKF2QT4"
+    structlog.contextvars.bind_contextvars(tenant="t-1", api_key="k-12345678")
+    try:
+        await asgi_request(build_app(), "GET", f"/async/{jwt}", headers=[("User-Agent", "x")])
+    finally:
+        structlog.contextvars.clear_contextvars()
+    (access,) = events(buf, "request")
+    assert access["tenant"] == "t-1"
+    assert access["api_key"] == "[REDACTED]"
+    assert access["path"] == "/async/[REDACTED]"
+    assert jwt not in buf.getvalue()
