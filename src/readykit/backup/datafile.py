@@ -1,0 +1,86 @@
+"""A backup's data file: dump bytes → compress → encrypt → disk, SHA-256 over what is stored."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from readykit.backup.codec import Identity, Transform, compressor, decompressor
+from readykit.backup.crypto import Key, Opener, Sealer
+from readykit.backup.errors import IntegrityFailure
+
+BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Sizes and checksum of a data file just written."""
+
+    size: int
+    raw_size: int
+    sha256: str
+
+
+def read_blocks(handle: BinaryIO, block: int = BLOCK) -> Iterator[bytes]:
+    """`handle`'s content in blocks, never the whole file in memory."""
+    while chunk := handle.read(block):
+        yield chunk
+
+
+def pack(blocks: Iterable[bytes], out: BinaryIO, compression: str, key: Key | None) -> Packed:
+    """Stream `blocks` through compression and encryption into `out`."""
+    comp = compressor(compression)
+    enc: Transform = Sealer(key) if key is not None else Identity()
+    digest = hashlib.sha256()
+    size = raw = 0
+
+    def emit(data: bytes) -> None:
+        nonlocal size
+        if data:
+            digest.update(data)
+            out.write(data)
+            size += len(data)
+
+    for block in blocks:
+        raw += len(block)
+        emit(enc.update(comp.update(block)))
+    emit(enc.update(comp.finish()))
+    emit(enc.finish())
+    return Packed(size=size, raw_size=raw, sha256=digest.hexdigest())
+
+
+def checksum(path: Path) -> tuple[str, int]:
+    """SHA-256 hex digest and size of the file at `path`."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        for block in read_blocks(handle):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def unpack(path: Path, out: BinaryIO, compression: str, key: Key | None) -> int:
+    """Decrypt and decompress `path` into `out`; returns the plaintext size."""
+    dec: Transform = Opener(key) if key is not None else Identity()
+    comp = decompressor(compression)
+    written = 0
+
+    def emit(data: bytes) -> None:
+        nonlocal written
+        if data:
+            out.write(data)
+            written += len(data)
+
+    try:
+        with path.open("rb") as handle:
+            for block in read_blocks(handle):
+                emit(comp.update(dec.update(block)))
+        emit(comp.update(dec.finish()))
+        emit(comp.finish())
+    except ValueError as exc:
+        raise IntegrityFailure("decompress", f"cannot decompress ({compression}): {exc}") from exc
+    return written

@@ -1,0 +1,35 @@
+"""The backup errors, each tied to the exit code the CLI gives it."""
+
+from __future__ import annotations
+
+from readykit.errors import ReadykitError
+
+
+class BackupError(ReadykitError):
+    """A mistake the user can fix (bad URL, unknown id, missing key): exit code 2."""
+
+    exit_code = 2
+
+
+class UnknownBackupError(BackupError):
+    """No backup in the repository has the requested id."""
+
+
+class WrongKeyError(BackupError):
+    """The key given is not the key the backup was encrypted with."""
+
+
+class ToolFailure(ReadykitError):
+    """The environment failed us (database unreachable, pg_dump missing, disk full): exit code 3."""
+
+    exit_code = 3
+
+
+class IntegrityFailure(ReadykitError):
+    """A backup's bytes are not what its manifest says (checksum, authentication): exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(message)
+        self.step = step

@@ -1,0 +1,62 @@
+"""Fixtures for the backup tests: a key file, a small SQLite database, and the CLI runner."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from readykit.cli import cli
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "backup.key"
+    path.write_text(secrets.token_urlsafe(32) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return tmp_path / "repo"
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Path:
+    """A small SQLite database with two tables, an index and a view."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+            CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id),
+                                 total REAL);
+            CREATE INDEX orders_user ON orders(user_id);
+            CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 50;
+            """
+        )
+        conn.executemany("INSERT INTO users(name) VALUES (?)", [(f"u{i}",) for i in range(50)])
+        conn.executemany(
+            "INSERT INTO orders(user_id, total) VALUES (?, ?)",
+            [(i % 50 + 1, i * 1.5) for i in range(200)],
+        )
+    conn.close()
+    return path
+
+
+@pytest.fixture
+def run() -> Run:
+    """Invoke `readykit backup ARGS…` in-process; returns click's Result."""
+
+    def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+        argv: Sequence[str] = ["backup", *(str(a) for a in args)]
+        return CliRunner().invoke(cli, argv, env=env or {"READYKIT_BACKUP_KEY": ""})
+
+    return invoke

@@ -1,0 +1,170 @@
+"""PostgreSQL end to end with the real server and Debian's pg_dump/pg_restore."""
+
+from __future__ import annotations
+
+import glob
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from support import need
+
+pytestmark = pytest.mark.postgres
+Run = Callable[..., Result]
+
+SCHEMA = """
+CREATE TABLE customers (id serial PRIMARY KEY, email text NOT NULL UNIQUE);
+CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                     customer_id int NOT NULL REFERENCES customers(id),
+                     total numeric(10, 2) CHECK (total >= 0));
+CREATE INDEX orders_customer ON orders (customer_id);
+CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100;
+CREATE SCHEMA audit;
+CREATE TABLE audit.a (n int);
+CREATE TABLE audit.b (n int);
+INSERT INTO customers (email) SELECT 'c' || g || '@example.com' FROM generate_series(1, 300) g;
+INSERT INTO orders (customer_id, total) SELECT 1 + g % 300, g FROM generate_series(1, 1000) g;
+"""
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    if not (glob.glob("/usr/lib/postgresql/*/bin/pg_dump") or shutil.which("pg_dump")):
+        need("pg_dump is not installed")
+
+
+def _sql(url: str, *statements: str) -> list[tuple[object, ...]]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows: list[tuple[object, ...]] = []
+        for statement in statements:
+            cur = conn.execute(statement)
+            if cur.description is not None:
+                rows = cur.fetchall()
+        return rows
+
+
+@pytest.fixture
+def target_url(postgres_url: str) -> Iterator[str]:
+    """A database name that does not exist yet; dropped afterwards."""
+    url = f"{postgres_url}_copy"
+    name = url.rsplit("/", 1)[1]
+    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
+    try:
+        yield url
+    finally:
+        _sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _with_password(url: str) -> str:
+    return url.replace("postgresql://postgres@", "postgresql://postgres:pw-not-stored@")
+
+
+def test_backup_verify_restore_round_trip_under_concurrent_writes(
+    run: Run, postgres_url: str, target_url: str, repo: Path, key_file: Path
+) -> None:
+    _sql(postgres_url, SCHEMA)
+    stop = threading.Event()
+
+    def writer() -> None:
+        import psycopg
+
+        with psycopg.connect(postgres_url) as conn:
+            n = 0
+            while not stop.is_set():
+                with conn.transaction():
+                    conn.execute("INSERT INTO audit.a VALUES (%s)", (n,))
+                    conn.execute("INSERT INTO audit.b VALUES (%s)", (n,))
+                n += 1
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        url = _with_password(postgres_url)
+        created = run("create", "--db", url, "--repo", repo, "--key-file", key_file, "--json")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert created.exit_code == 0, created.output
+
+    manifest_text = next(repo.glob("*.json")).read_text()
+    assert "pw-not-stored" not in manifest_text
+    manifest = json.loads(manifest_text)
+    assert manifest["source"]["url"] == postgres_url
+    assert "PostgreSQL" in manifest["tools"]["pg_dump"]
+    tables = manifest["tables"]
+    assert tables["public.customers"] == 300
+    assert tables["public.orders"] == 1000
+    # Counts come from the same snapshot pg_dump used: a and b were always written together.
+    assert tables["audit.a"] == tables["audit.b"]
+
+    verified = run("verify", "--repo", repo, "--key-file", key_file, "--json")
+    assert verified.exit_code == 0, verified.output
+    report = json.loads(verified.stdout)
+    scratch = report["steps"][2]["detail"].rsplit(" ", 1)[1]
+    assert scratch.startswith("rk_verify_")
+    assert (scratch,) not in _sql(postgres_url, "SELECT datname FROM pg_database")
+    listed = json.loads(run("list", "--repo", repo, "--json").stdout)
+    assert listed[0]["verify"] == "passed"
+
+    restored = run("restore", "--repo", repo, "latest", "--to", target_url, "--key-file", key_file)
+    assert restored.exit_code == 0, restored.output
+    rows = _sql(target_url, "SELECT (SELECT count(*) FROM audit.a), (SELECT count(*) FROM audit.b)")
+    assert rows == [(tables["audit.a"], tables["audit.b"])]
+    assert _sql(target_url, "SELECT count(*) FROM big_orders") == [(900,)]
+
+
+def test_restore_refuses_a_non_empty_database_without_force(
+    run: Run, postgres_url: str, target_url: str, repo: Path, key_file: Path
+) -> None:
+    _sql(postgres_url, SCHEMA)
+    assert (
+        run("create", "--db", postgres_url, "--repo", repo, "--key-file", key_file).exit_code == 0
+    )
+    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
+    _sql(admin, f'CREATE DATABASE "{target_url.rsplit("/", 1)[1]}"')
+    _sql(target_url, "CREATE TABLE precious (x int)", "INSERT INTO precious VALUES (1)")
+
+    refused = run("restore", "--repo", repo, "latest", "--to", target_url, "--key-file", key_file)
+    assert refused.exit_code == 2
+    assert "not empty" in refused.stderr
+    assert _sql(target_url, "SELECT count(*) FROM precious") == [(1,)]
+
+    forced = run(
+        "restore", "--repo", repo, "latest", "--to", target_url, "--key-file", key_file, "--force"
+    )
+    assert forced.exit_code == 0, forced.output
+    assert _sql(target_url, "SELECT count(*) FROM orders") == [(1000,)]
+
+
+def test_drill_catches_a_schema_that_differs_from_the_manifest(
+    run: Run, postgres_url: str, repo: Path
+) -> None:
+    _sql(postgres_url, "CREATE TABLE t (x int)")
+    assert run("create", "--db", postgres_url, "--repo", repo, "--unencrypted").exit_code == 0
+    path = next(repo.glob("*.json"))
+    manifest = json.loads(path.read_text())
+    manifest["schema_fingerprint"] = "sha256:" + "0" * 64
+    path.write_text(json.dumps(manifest))
+    result = run("verify", "--repo", repo)
+    assert result.exit_code == 1
+    assert "verify failed at step 'schema'" in result.stderr
+
+
+def test_missing_pg_dump_is_exit_3(
+    run: Run, postgres_url: str, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("readykit.backup.postgres.BIN_DIR_PATTERNS", (str(tmp_path / "{major}"),))
+    result = run(
+        "create", "--db", postgres_url, "--repo", repo, "--unencrypted", env={"PATH": str(tmp_path)}
+    )
+    assert result.exit_code == 3
+    assert result.stderr.startswith("Error: no pg_dump for PostgreSQL ")
+    assert result.stderr.strip().count("\n") == 0
+    assert json.loads(run("list", "--repo", repo, "--json").stdout) == []
