@@ -8,12 +8,15 @@ from typing import Any, TypeVar
 
 from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.errors import ConfigurationError
+from readykit.guards.headers import base_headers, hsts_value
+from readykit.guards.install import install_guards
 from readykit.health.endpoints import Handler, HealthEndpoints
 from readykit.health.registry import CheckFn, HealthRegistry, Kind
 from readykit.lifespan import run_lifespan
 from readykit.logging import AccessLog, configure_logging
 from readykit.metrics import Metrics
 from readykit.middleware import ReadyKitMiddleware
+from readykit.proxies import TrustedProxies
 from readykit.record import Recorder
 from readykit.settings import Settings
 
@@ -50,15 +53,24 @@ class ReadyKit:
             actor, per-user cache keys, rate-limit keys and the privacy subject.
     """
 
-    def __init__(self, settings: Settings | None = None, *, principal: Principal | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        principal: Principal | None = None,
+        rate_limit_key: Principal | None = None,
+    ):
         self.settings = settings if settings is not None else Settings()
         self.principal = principal or default_principal
+        self.proxies = TrustedProxies(self.settings.trusted_proxies)
+        self._rate_limit_key = rate_limit_key
         self.health = HealthRegistry(cache_s=self.settings.health_cache_s)
         self.draining = False
         self._recorders: list[Recorder] = []
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
-        self._guards: list[tuple[int, Guard]] = []
+        self._guards: list[tuple[int, Guard, bool | Guard]] = []
+        self._ops_app: ASGIApp = self._serve_ops
         endpoints = HealthEndpoints(self.health, self.settings, lambda: self.draining)
         self._ops_routes: dict[str, Handler] = endpoints.routes()
         if self.settings.configure_logging:
@@ -85,6 +97,7 @@ class ReadyKit:
 
             self.on_startup(start_metrics)
             self.on_shutdown(stop_metrics)
+        self.rate_limiter = install_guards(self)
 
     def check(
         self,
@@ -152,18 +165,43 @@ class ReadyKit:
         self._shutdown.append(hook)
         return hook
 
-    def add_guard(self, order: int, guard: Guard) -> None:
+    def add_guard(self, order: int, guard: Guard, *, ops: bool | Guard = False) -> None:
         """Put `guard` (app in, app out) between the kit's layer and the app, at `order`.
 
-        The orders of readykit's own guards are in `readykit.guards`; lower is outer.
+        The orders of readykit's own guards are in `readykit.guards`; lower is outer. `ops`
+        puts a guard in front of the kit's own endpoints (/health, /metrics) too: True for the
+        same guard, or another factory for a variant of it.
         """
-        self._guards.append((order, guard))
+        self._guards.append((order, guard, ops))
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """Put the kit in front of any ASGI app; the result handles lifespan for both."""
-        for _, guard in sorted(self._guards, key=lambda g: g[0], reverse=True):
-            app = guard(app)  # innermost first, so the lowest order ends up outermost
+        ops_app: ASGIApp = self._serve_ops
+        # innermost first, so the lowest order ends up outermost
+        for _, guard, ops in sorted(self._guards, key=lambda g: g[0], reverse=True):
+            app = guard(app)
+            if ops is True:
+                ops_app = guard(ops_app)
+            elif ops is not False:
+                ops_app = ops(ops_app)
+        self._ops_app = ops_app
         return ReadyKitMiddleware(app, self)
+
+    async def _serve_ops(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._ops_routes[scope["path"]](scope, receive, send)
+
+    def client_key(self, scope: Scope) -> str | None:
+        """Whom rate limits count against: the key function's answer, else the client."""
+        if self._rate_limit_key is not None:
+            key = self._rate_limit_key(scope)
+            if key:
+                return f"key:{key}"
+        elif self.settings.rate_limit_by == "principal":
+            principal = self._resolve_principal(scope)
+            if principal:
+                return f"principal:{principal}"
+        client = self.proxies.client(scope)
+        return f"client:{client}" if client else None
 
     async def startup(self) -> None:
         """Run startup hooks, then the startup checks; a failed check stops the service."""
@@ -199,6 +237,19 @@ class ReadyKit:
             begin_drain=self._begin_drain,
             shutdown=self.shutdown,
         )
+
+    def _error_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        """Security headers for the 500 the kit's own layer answers, outside the guards."""
+        if not self.settings.security_headers:
+            return []
+        headers = [
+            *base_headers(self.settings).items(),
+            (b"content-security-policy", self.settings.content_security_policy.encode()),
+        ]
+        hsts = hsts_value(self.settings)
+        if hsts is not None and self.proxies.is_https(scope):
+            headers.append((b"strict-transport-security", hsts))
+        return headers
 
     def _resolve_principal(self, scope: Scope) -> str | None:
         try:

@@ -110,7 +110,7 @@ class ReadyKitMiddleware:
         error: Exception | None = None
         try:
             if ops_handler is not None:
-                await ops_handler(scope, receive, send_wrapper)
+                await self.kit._ops_app(scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
         except Exception as exc:
@@ -132,7 +132,7 @@ class ReadyKitMiddleware:
                     send,
                     500,
                     "The server failed to handle this request; quote the request id to report it.",
-                    headers=[id_header],
+                    headers=[id_header, *self.kit._error_headers(scope)],
                     request_id=request_id,
                 )
         else:

@@ -43,3 +43,74 @@ class Settings(BaseSettings):
     redact_keys: list[str] = Field(
         default_factory=list, description="More key names whose values are always redacted."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxy addresses or CIDRs whose X-Forwarded-For/-Proto and Forwarded are "
+        "believed (client address for rate limits, https for HSTS).",
+    )
+    # rate limits (readykit.guards.ratelimit)
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description='Limits in `limits` notation: {"default": "600/minute", "POST /login": '
+        '"5/minute"}; "default" counts every request of a client, route keys add their own.',
+    )
+    rate_limit_storage: str = Field(
+        default="memory://", description="memory:// (one process) or redis://host:port/db."
+    )
+    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = (
+        "sliding-window-counter"
+    )
+    rate_limit_fail_open: bool = Field(
+        default=True, description="Serve requests unlimited while the storage is unreachable."
+    )
+    rate_limit_by: Literal["client", "principal"] = Field(
+        default="client",
+        description="Key limits by client address, or by the principal (address if anonymous).",
+    )
+    # body and time limits (readykit.guards.limits)
+    max_body_bytes: int | None = Field(
+        default=1_048_576, gt=0, description="Largest request body; None for no limit."
+    )
+    body_limits: dict[str, int] = Field(
+        default_factory=dict, description='Per-route body limits: {"POST /upload": 50000000}.'
+    )
+    request_timeout_s: float | None = Field(
+        default=30.0, gt=0, description="Time until the response starts; None for no limit."
+    )
+    request_timeouts: dict[str, float] = Field(
+        default_factory=dict, description='Per-route timeouts: {"GET /report": 120}.'
+    )
+    # security headers and CORS (readykit.guards.headers, readykit.guards.cors)
+    security_headers: bool = Field(default=True, description="Add security headers.")
+    content_security_policy: str = "default-src 'none'; frame-ancestors 'none'"
+    html_content_security_policy: str = (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+    referrer_policy: str = "no-referrer"
+    hsts_max_age_s: int = Field(default=63_072_000, ge=0, description="0 disables HSTS.")
+    security_header_overrides: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='Per-route header values, "" to drop one: '
+        '{"GET /embed": {"X-Frame-Options": ""}}.',
+    )
+    cors_allow_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty = no CORS headers."
+    )
+    cors_allow_credentials: bool = False
+    cors_allow_methods: list[str] = Field(
+        default_factory=lambda: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    )
+    cors_allow_headers: list[str] = Field(
+        default_factory=lambda: ["authorization", "content-type", "x-request-id"]
+    )
+    cors_max_age_s: int = Field(default=600, ge=0)
+    # cache (readykit.cache)
+    cache_url: str = Field(default="memory://", description="memory:// or redis://host:port/db.")
+    cache_max_entries: int = Field(default=10_000, gt=0)
+    cache_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    cache_routes: dict[str, float] = Field(
+        default_factory=dict,
+        description="GET/HEAD routes whose responses are cached, with TTL seconds: "
+        '{"GET /rates": 60}.',
+    )

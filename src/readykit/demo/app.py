@@ -63,13 +63,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.engine.dispose()
 
 
+# a client may make 600 requests a minute, and 5 login attempts: enough for a person, not a
+# password-guessing script
+DEMO_RATE_LIMITS = {"default": "600/minute", "POST /login": "5/minute"}
+
+
 def _kit_settings(settings: Settings | None) -> Settings:
     if settings is not None:
         return settings
     settings = Settings()
-    if "service_name" not in settings.model_fields_set:  # READYKIT_SERVICE_NAME still wins
-        settings = settings.model_copy(update={"service_name": SERVICE_NAME})
-    return settings
+    # the demo's own defaults; READYKIT_* variables still win
+    defaults = {"service_name": SERVICE_NAME, "rate_limits": DEMO_RATE_LIMITS}
+    unset = {k: v for k, v in defaults.items() if k not in settings.model_fields_set}
+    return Settings(**{**settings.model_dump(exclude_unset=True), **unset})
 
 
 def build(

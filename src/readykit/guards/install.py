@@ -1,0 +1,88 @@
+"""Builds readykit's own guards from Settings and puts them on a kit, in their fixed order."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from readykit.guards import (
+    ORDER_BODY_LIMIT,
+    ORDER_CORS,
+    ORDER_RATE_LIMIT,
+    ORDER_SECURITY_HEADERS,
+    ORDER_TIMEOUT,
+)
+from readykit.guards.cors import CorsGuard
+from readykit.guards.headers import SecurityHeadersGuard
+from readykit.guards.limits import BodyLimitGuard, TimeoutGuard
+from readykit.guards.ratelimit import (
+    RateLimiterCore,
+    RateLimitGuard,
+    RateLimitMetrics,
+    parse_policies,
+)
+from readykit.health.observation import Observation
+from readykit.route_table import RouteTable
+
+if TYPE_CHECKING:
+    from readykit.kit import ReadyKit
+
+
+def install_guards(kit: ReadyKit) -> RateLimiterCore | None:
+    """Add every guard the settings switch on; returns the rate limiter, if any.
+
+    Misconfiguration (a malformed limit, an unknown strategy or scheme, `*` with credentials)
+    raises ConfigurationError here, when the kit is built, naming the setting.
+    """
+    settings = kit.settings
+    if settings.security_headers:
+        kit.add_guard(
+            ORDER_SECURITY_HEADERS,
+            lambda app: SecurityHeadersGuard(app, settings=settings, proxies=kit.proxies),
+            ops=True,
+        )
+    if settings.cors_allow_origins:
+        CorsGuard(kit._serve_ops, settings=settings)  # validate now, not at first wrap
+        kit.add_guard(ORDER_CORS, lambda app: CorsGuard(app, settings=settings))
+    if settings.max_body_bytes is not None or settings.body_limits:
+        body_routes = RouteTable(settings.body_limits, setting="body_limits")
+        kit.add_guard(
+            ORDER_BODY_LIMIT,
+            lambda app: BodyLimitGuard(app, limit=settings.max_body_bytes, routes=body_routes),
+        )
+    if settings.request_timeout_s is not None or settings.request_timeouts:
+        time_routes = RouteTable(settings.request_timeouts, setting="request_timeouts")
+        kit.add_guard(
+            ORDER_TIMEOUT,
+            lambda app: TimeoutGuard(app, timeout_s=settings.request_timeout_s, routes=time_routes),
+        )
+    if not settings.rate_limits:
+        return None
+    default, routes = parse_policies(settings.rate_limits)
+    core = RateLimiterCore(
+        settings.rate_limit_storage,
+        settings.rate_limit_strategy,
+        fail_open=settings.rate_limit_fail_open,
+        metrics=RateLimitMetrics(kit.metrics.registry),
+    )
+    kit.add_guard(
+        ORDER_RATE_LIMIT,
+        lambda app: RateLimitGuard(
+            app, core=core, default=default, routes=routes, key=kit.client_key
+        ),
+        # the kit's own endpoints are limited only where a route key names them
+        ops=lambda app: RateLimitGuard(
+            app, core=core, default=None, routes=routes, key=kit.client_key
+        ),
+    )
+    kit.on_shutdown(core.aclose)
+    if not settings.rate_limit_storage.startswith("memory"):
+
+        async def storage() -> Observation:
+            if await core.check():
+                return Observation()
+            effect = "limits are off until it is back" if core.fail_open else "requests refused"
+            return Observation(status="fail", output=f"rate-limit storage unreachable; {effect}")
+
+        # failing open, the service still serves without its storage: a warning, not a failure
+        kit.add_check("ratelimit", storage, critical=not core.fail_open, component_type="datastore")
+    return core

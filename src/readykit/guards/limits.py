@@ -1,0 +1,134 @@
+"""Body-size and time limits: 413 and 504 problem+json, with per-route overrides.
+
+A declared `Content-Length` over the limit is refused before a byte is read; a body without one
+(chunked, or a missing or malformed length) is counted as it arrives and cut off as soon as it
+passes the limit, never buffered whole. The time limit runs until the response starts, so a
+streamed response, once under way, is not cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from readykit._types import ASGIApp, Message, Receive, Scope, Send
+from readykit.problem import send_problem
+from readykit.route_table import RouteTable
+
+
+class _BodyTooLarge(Exception):
+    """Raised into the app's `receive` when the body passes the limit."""
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                return None
+            return length if length >= 0 else None
+    return None
+
+
+class BodyLimitGuard:
+    """Refuses request bodies above `limit` bytes (or the route's own limit) with 413."""
+
+    def __init__(
+        self, app: ASGIApp, *, limit: int | None, routes: RouteTable[int] | None = None
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit
+        if self.routes:
+            match = self.routes.match(scope["method"], scope["path"])
+            if match is not None:
+                limit = match.value
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        detail = f"The request body is larger than this endpoint accepts ({limit} bytes)."
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            await send_problem(send, 413, detail, headers=[(b"connection", b"close")])
+            return
+
+        received = 0
+        too_large = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large:  # whatever the app answers to the cut-off body, the answer is 413
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        except Exception:
+            if not too_large:
+                raise  # the app's own error; the kit's layer answers it
+        if too_large and not started:
+            await send_problem(send, 413, detail, headers=[(b"connection", b"close")])
+
+
+class TimeoutGuard:
+    """Answers 504 when the app has not started its response within `timeout_s` seconds."""
+
+    def __init__(
+        self, app: ASGIApp, *, timeout_s: float | None, routes: RouteTable[float] | None = None
+    ) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        timeout_s = self.timeout_s
+        if self.routes:
+            match = self.routes.match(scope["method"], scope["path"])
+            if match is not None:
+                timeout_s = match.value
+        if timeout_s is None:
+            await self.app(scope, receive, send)
+            return
+        started = False
+        deadline = asyncio.timeout(timeout_s)
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start" and not started:
+                started = True
+                deadline.reschedule(None)  # the response is under way: let it finish
+            await send(message)
+
+        try:
+            async with deadline:
+                await self.app(scope, receive, send_started)
+        except TimeoutError:
+            if started or not deadline.expired():
+                raise
+            await send_problem(
+                send, 504, f"The server did not answer within {timeout_s:g} s; try again later."
+            )

@@ -1,0 +1,44 @@
+"""The demo runs with the guards on: its login is rate limited, every answer carries headers."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from readykit.demo import DemoSettings, build
+from readykit.testing import lifespan
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_login_is_limited_and_headers_are_set(
+    demo_settings: DemoSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("READYKIT_RATE_LIMITS", raising=False)
+    kit, _, app = build(None, demo_settings)
+    assert kit.settings.rate_limits["POST /login"] == "5/minute"
+    transport = httpx.ASGITransport(app, client=("192.0.2.10", 1234))
+    async with lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://d") as c:
+        wrong = {"username": "demo", "password": "guess"}
+        statuses = [(await c.post("/login", json=wrong)).status_code for _ in range(6)]
+        assert statuses == [401] * 5 + [429]
+        refused = await c.post("/login", json={"username": "demo", "password": "demo"})
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) > 0
+        rates = await c.get("/rates")
+        assert rates.status_code == 200
+        assert rates.headers["ratelimit-policy"] == '"default";q=600;w=60'
+        assert rates.headers["x-content-type-options"] == "nosniff"
+        assert (
+            rates.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+        )
+
+
+async def test_environment_still_wins(
+    demo_settings: DemoSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("READYKIT_RATE_LIMITS", '{"default": "1000/minute"}')
+    kit, _, _ = build(None, demo_settings)
+    assert kit.settings.rate_limits == {"default": "1000/minute"}
+    assert kit.settings.service_name == "readykit-demo"

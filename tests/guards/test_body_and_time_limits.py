@@ -1,0 +1,144 @@
+"""Body and time limits: 413 before reading, chunked bodies cut off, 504 before the response."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse, StreamingResponse
+from starlette.routing import Route
+
+from readykit import ReadyKit, Settings
+from readykit._types import Message, Receive, Scope, Send
+from readykit.testing import asgi_request
+
+pytestmark = pytest.mark.anyio
+
+
+class Echo:
+    """Reads the whole body and answers its length; remembers how much it read."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            message = await receive()
+            self.read += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(self.read).encode()})
+
+
+def kit(**settings: Any) -> ReadyKit:
+    return ReadyKit(Settings(configure_logging=False, access_log=False, **settings))
+
+
+async def test_declared_length_over_the_limit_is_refused_before_reading() -> None:
+    echo = Echo()
+    app = kit(max_body_bytes=100).wrap(echo)
+    r = await asgi_request(app, "POST", "/up", headers=[("Content-Length", "101")], body=b"x" * 101)
+    assert r.status == 413
+    assert r.header("content-type") == "application/problem+json"
+    assert "100 bytes" in r.json()["detail"]
+    assert echo.read == 0
+
+
+@pytest.mark.parametrize("content_length", [None, "-5", "abc"])
+async def test_body_without_a_usable_length_is_cut_off_as_it_passes(
+    content_length: str | None,
+) -> None:
+    echo = Echo()
+    app = kit(max_body_bytes=100).wrap(echo)
+    headers = [("Content-Length", content_length)] if content_length else []
+    chunks = [b"x" * 60] * 10  # 600 bytes in all
+    r = await asgi_request(app, "POST", "/up", headers=headers, body=chunks)
+    assert r.status == 413
+    assert echo.read == 60  # the second chunk was never handed to the app
+
+
+async def test_body_within_the_limit_passes() -> None:
+    app = kit(max_body_bytes=100).wrap(Echo())
+    r = await asgi_request(app, "POST", "/up", body=[b"x" * 50, b"y" * 50])
+    assert (r.status, r.body) == (200, b"100")
+
+
+async def test_per_route_body_limit_overrides_the_default() -> None:
+    app = kit(max_body_bytes=10, body_limits={"POST /upload": 1000}).wrap(Echo())
+    assert (await asgi_request(app, "POST", "/upload", body=b"x" * 500)).status == 200
+    assert (await asgi_request(app, "POST", "/other", body=b"x" * 500)).status == 413
+
+
+async def test_framework_reading_the_body_gets_413_not_500() -> None:
+    api = FastAPI()
+
+    @api.post("/items")
+    async def create(request: Request) -> dict[str, int]:
+        return {"n": len(await request.body())}
+
+    app = kit(max_body_bytes=100).wrap(api)
+    r = await asgi_request(app, "POST", "/items", body=[b"x" * 80, b"x" * 80])
+    assert r.status == 413
+    r = await asgi_request(app, "POST", "/items", body=b"x" * 80)
+    assert (r.status, r.json()) == (200, {"n": 80})
+
+
+async def slow(request: Any) -> PlainTextResponse:
+    await asyncio.sleep(3600)
+    return PlainTextResponse("never")
+
+
+async def stream(request: Any) -> StreamingResponse:
+    async def chunks() -> Any:
+        yield b"first "
+        await asyncio.sleep(0.05)  # past the 0.01 s limit, but the response has started
+        yield b"second"
+
+    return StreamingResponse(chunks())
+
+
+def timed_app(**settings: Any) -> Any:
+    return kit(**settings).wrap(
+        Starlette(routes=[Route("/slow", slow), Route("/stream", stream), Route("/report", slow)])
+    )
+
+
+async def test_no_response_in_time_is_504() -> None:
+    r = await asgi_request(timed_app(request_timeout_s=0.01), "GET", "/slow")
+    assert r.status == 504
+    assert r.json()["title"] == "Gateway Timeout"
+
+
+async def test_started_response_is_not_cut() -> None:
+    r = await asgi_request(timed_app(request_timeout_s=0.01), "GET", "/stream")
+    assert (r.status, r.body) == (200, b"first second")
+
+
+async def test_per_route_timeout() -> None:
+    app = timed_app(request_timeout_s=3600, request_timeouts={"GET /report": 0.01})
+    assert (await asgi_request(app, "GET", "/report")).status == 504
+
+
+async def test_limits_can_be_switched_off() -> None:
+    echo = Echo()
+    app = kit(max_body_bytes=None).wrap(echo)
+    assert (await asgi_request(app, "POST", "/", body=b"x" * 2_000_000)).status == 200
+
+
+async def test_receive_message_types_pass_through() -> None:
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(await receive())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    wrapped = kit(max_body_bytes=5).wrap(app)
+    assert (await asgi_request(wrapped, "POST", "/", body=b"abc")).status == 204
+    assert seen == [{"type": "http.request", "body": b"abc", "more_body": False}]
