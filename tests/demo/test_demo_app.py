@@ -74,7 +74,7 @@ async def test_login_validates_the_body(client: httpx.AsyncClient) -> None:
     response = await client.post("/login", json={"username": "demo"})
 
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "password"]
+    assert response.json()["errors"][0]["loc"] == ["body", "password"]
 
 
 # stats

@@ -42,3 +42,23 @@ async def test_environment_still_wins(
     kit, _, _ = build(None, demo_settings)
     assert kit.settings.rate_limits == {"default": "1000/minute"}
     assert kit.settings.service_name == "readykit-demo"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'[null, 1e999, "\\ud800"]', b'{"name": 1e999, "email": "a@b.c"}', b'{"name": "\\ud800"}'],
+)
+async def test_bad_json_is_422_problem_without_echoing_input(
+    demo_settings: DemoSettings, body: bytes
+) -> None:
+    _, _, app = build(None, demo_settings)
+    transport = httpx.ASGITransport(app)
+    async with lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://d") as c:
+        r = await c.post("/customers", content=body, headers={"content-type": "application/json"})
+        wrong_password = await c.post("/login", json={"username": "demo", "password": 12345678})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"]
+    assert "input" not in r.text
+    assert wrong_password.status_code == 422
+    assert "12345678" not in wrong_password.text

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import func, select
 
 from readykit import ReadyKit, Settings
@@ -16,6 +17,7 @@ from readykit.demo import migrate
 from readykit.demo.auth import bearer_principal
 from readykit.demo.checks import register_checks
 from readykit.demo.db import create_engine, ensure_sqlite_dir, session_factory
+from readykit.demo.errors import validation_problem
 from readykit.demo.models import ExchangeRate
 from readykit.demo.rates import refresh_forever, refresh_rates
 from readykit.demo.routes import customers, login, quotes, rates, stats
@@ -100,6 +102,7 @@ def build(
     )
     app.state.demo = DemoState(demo, engine, session_factory(engine), alembic)
     app.state.kit = kit
+    app.add_exception_handler(RequestValidationError, validation_problem)
     for module in (login, customers, quotes, rates, stats):
         app.include_router(module.router)
     return kit, app, kit.wrap(app)
