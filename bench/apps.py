@@ -77,6 +77,54 @@ def starlette_exporter() -> ASGIApp:
     return app
 
 
+_HUGE = "100000000/minute"  # never reached: measures the cost of counting, not of refusing
+_MINIMAL = {
+    "service_name": "bench",
+    "configure_logging": False,
+    "access_log": False,
+    "metrics": False,
+    "security_headers": False,
+    "max_body_bytes": None,
+    "request_timeout_s": None,
+}
+
+
+def readykit_minimal() -> ASGIApp:
+    """The kit with every optional layer off: the baseline for one guard's cost."""
+    return ReadyKit(Settings(**_MINIMAL)).wrap(bare())
+
+
+def readykit_guards() -> ASGIApp:
+    """The kit's default guards: security headers, body limit, time limit."""
+    return ReadyKit(Settings(**{**_MINIMAL, "security_headers": True, "max_body_bytes": 1 << 20,
+                                "request_timeout_s": 30.0})).wrap(bare())  # fmt: skip
+
+
+def readykit_ratelimit_memory() -> ASGIApp:
+    """The minimal kit plus a per-client rate limit in process memory."""
+    return ReadyKit(Settings(**_MINIMAL, rate_limits={"default": _HUGE})).wrap(bare())
+
+
+def readykit_ratelimit_redis() -> ASGIApp:
+    """The minimal kit plus a per-client rate limit in the local Redis (db 15)."""
+    settings = Settings(
+        **_MINIMAL, rate_limits={"default": _HUGE}, rate_limit_storage="redis://127.0.0.1:6379/15"
+    )
+    return ReadyKit(settings).wrap(bare())
+
+
+def slowapi_memory() -> ASGIApp:
+    """slowapi's pure-ASGI middleware with the same default limit in memory."""
+    from slowapi import Limiter
+    from slowapi.middleware import SlowAPIASGIMiddleware
+    from slowapi.util import get_remote_address
+
+    app = bare()
+    app.state.limiter = Limiter(key_func=get_remote_address, default_limits=[_HUGE])
+    app.add_middleware(SlowAPIASGIMiddleware)
+    return app
+
+
 VARIANTS = {
     "bare": bare,
     "passthrough": passthrough,
@@ -84,4 +132,9 @@ VARIANTS = {
     "readykit-observed": readykit_observed,
     "instrumentator": instrumentator,
     "starlette-exporter": starlette_exporter,
+    "readykit-minimal": readykit_minimal,
+    "readykit-guards": readykit_guards,
+    "readykit-ratelimit-memory": readykit_ratelimit_memory,
+    "readykit-ratelimit-redis": readykit_ratelimit_redis,
+    "slowapi-memory": slowapi_memory,
 }

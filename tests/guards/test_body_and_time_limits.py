@@ -36,6 +36,9 @@ class Echo:
         await send({"type": "http.response.body", "body": str(self.read).encode()})
 
 
+CHUNKED = [("Transfer-Encoding", "chunked")]
+
+
 def kit(**settings: Any) -> ReadyKit:
     return ReadyKit(Settings(configure_logging=False, access_log=False, **settings))
 
@@ -56,7 +59,11 @@ async def test_body_without_a_usable_length_is_cut_off_as_it_passes(
 ) -> None:
     echo = Echo()
     app = kit(max_body_bytes=100).wrap(echo)
-    headers = [("Content-Length", content_length)] if content_length else []
+    headers = (
+        [("Content-Length", content_length)]
+        if content_length
+        else [("Transfer-Encoding", "chunked")]
+    )
     chunks = [b"x" * 60] * 10  # 600 bytes in all
     r = await asgi_request(app, "POST", "/up", headers=headers, body=chunks)
     assert r.status == 413
@@ -65,14 +72,19 @@ async def test_body_without_a_usable_length_is_cut_off_as_it_passes(
 
 async def test_body_within_the_limit_passes() -> None:
     app = kit(max_body_bytes=100).wrap(Echo())
-    r = await asgi_request(app, "POST", "/up", body=[b"x" * 50, b"y" * 50])
+    r = await asgi_request(app, "POST", "/up", headers=CHUNKED, body=[b"x" * 50, b"y" * 50])
     assert (r.status, r.body) == (200, b"100")
 
 
 async def test_per_route_body_limit_overrides_the_default() -> None:
     app = kit(max_body_bytes=10, body_limits={"POST /upload": 1000}).wrap(Echo())
-    assert (await asgi_request(app, "POST", "/upload", body=b"x" * 500)).status == 200
-    assert (await asgi_request(app, "POST", "/other", body=b"x" * 500)).status == 413
+    length = [("Content-Length", "500")]
+    assert (
+        await asgi_request(app, "POST", "/upload", headers=length, body=b"x" * 500)
+    ).status == 200
+    assert (
+        await asgi_request(app, "POST", "/other", headers=length, body=b"x" * 500)
+    ).status == 413
 
 
 async def test_framework_reading_the_body_gets_413_not_500() -> None:
@@ -83,10 +95,26 @@ async def test_framework_reading_the_body_gets_413_not_500() -> None:
         return {"n": len(await request.body())}
 
     app = kit(max_body_bytes=100).wrap(api)
-    r = await asgi_request(app, "POST", "/items", body=[b"x" * 80, b"x" * 80])
+    r = await asgi_request(app, "POST", "/items", headers=CHUNKED, body=[b"x" * 80, b"x" * 80])
     assert r.status == 413
-    r = await asgi_request(app, "POST", "/items", body=b"x" * 80)
+    r = await asgi_request(app, "POST", "/items", headers=CHUNKED, body=b"x" * 80)
     assert (r.status, r.json()) == (200, {"n": 80})
+
+
+async def test_http2_bodies_without_a_length_are_counted() -> None:
+    echo = Echo()
+    app = kit(max_body_bytes=100).wrap(echo)
+    scope_app = _with_http_version(app, "2")
+    r = await asgi_request(scope_app, "POST", "/up", body=[b"x" * 60] * 3)
+    assert r.status == 413
+    assert echo.read == 60
+
+
+def _with_http_version(app: Any, version: str) -> Any:
+    async def call(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({**scope, "http_version": version}, receive, send)
+
+    return call
 
 
 async def slow(request: Any) -> PlainTextResponse:
@@ -128,7 +156,8 @@ async def test_per_route_timeout() -> None:
 async def test_limits_can_be_switched_off() -> None:
     echo = Echo()
     app = kit(max_body_bytes=None).wrap(echo)
-    assert (await asgi_request(app, "POST", "/", body=b"x" * 2_000_000)).status == 200
+    r = await asgi_request(app, "POST", "/", headers=CHUNKED, body=b"x" * 2_000_000)
+    assert r.status == 200
 
 
 async def test_receive_message_types_pass_through() -> None:
@@ -140,5 +169,5 @@ async def test_receive_message_types_pass_through() -> None:
         await send({"type": "http.response.body", "body": b""})
 
     wrapped = kit(max_body_bytes=5).wrap(app)
-    assert (await asgi_request(wrapped, "POST", "/", body=b"abc")).status == 204
+    assert (await asgi_request(wrapped, "POST", "/", headers=CHUNKED, body=b"abc")).status == 204
     assert seen == [{"type": "http.request", "body": b"abc", "more_body": False}]

@@ -7,7 +7,7 @@ HSTS goes only on https responses (direct, or per a trusted proxy's `X-Forwarded
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.proxies import TrustedProxies
@@ -47,8 +47,14 @@ class SecurityHeadersGuard:
         self.app = app
         self.proxies = proxies
         self.base = base_headers(settings)
-        self.api_csp = settings.content_security_policy.encode()
-        self.html_csp = settings.html_content_security_policy.encode()
+        self.api_defaults = [
+            *self.base.items(),
+            (_CSP, settings.content_security_policy.encode()),
+        ]
+        self.html_defaults = [
+            *self.base.items(),
+            (_CSP, settings.html_content_security_policy.encode()),
+        ]
         self.hsts = hsts_value(settings)
         self.routes = RouteTable(
             {k: _encoded(v) for k, v in settings.security_header_overrides.items()},
@@ -74,25 +80,24 @@ class SecurityHeadersGuard:
         await self.app(scope, receive, send_with_headers)
 
     def _dress(
-        self, headers: object, overrides: dict[bytes, bytes], https: bool
+        self, headers: Iterable[tuple[bytes, bytes]], overrides: dict[bytes, bytes], https: bool
     ) -> list[tuple[bytes, bytes]]:
-        out: list[tuple[bytes, bytes]] = []
-        present: set[bytes] = set()
+        out = list(headers)
+        present = set()
         html = False
-        for key, value in headers:  # type: ignore[attr-defined]
-            key = bytes(key).lower()
-            if key == b"server":
-                value = bytes(value).split(b"/", 1)[0].split(b" ", 1)[0]  # no version
-            elif key == b"content-type":
-                html = bytes(value).lower().startswith(b"text/html")
+        for i, (key, value) in enumerate(out):
             present.add(key)
-            out.append((key, value))
-        wanted = dict(self.base)
-        wanted[_CSP] = self.html_csp if html else self.api_csp
+            if key == b"content-type":
+                html = value[:9].lower() == b"text/html"
+            elif key == b"server" and (b"/" in value or b" " in value):
+                out[i] = (key, value.split(b"/", 1)[0].split(b" ", 1)[0])  # no version
+        defaults = self.html_defaults if html else self.api_defaults
+        if not overrides and not https:  # the common case: a precomputed list
+            out.extend(kv for kv in defaults if kv[0] not in present)
+            return out
+        wanted = dict(defaults)
         if https and self.hsts is not None:
             wanted[_HSTS] = self.hsts
         wanted.update(overrides)
-        for key, value in wanted.items():
-            if value and key not in present:
-                out.append((key, value))
+        out.extend((k, v) for k, v in wanted.items() if v and k not in present)
         return out

@@ -19,15 +19,28 @@ class _BodyTooLarge(Exception):
     """Raised into the app's `receive` when the body passes the limit."""
 
 
-def _declared_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """(the declared Content-Length if usable, whether the body must be counted as it comes).
+
+    HTTP/1.x servers deliver exactly Content-Length bytes, and no body at all when neither it
+    nor Transfer-Encoding is sent (most GETs): then nothing needs counting. A chunked body, a
+    malformed length, or HTTP/2 (where the length is optional) is counted.
+    """
+    declared: int | None = None
+    chunked = malformed = False
     for key, value in scope["headers"]:
         if key == b"content-length":
             try:
-                length = int(value)
+                declared = int(value)
             except ValueError:
-                return None
-            return length if length >= 0 else None
-    return None
+                malformed = True
+            else:
+                if declared < 0:
+                    declared, malformed = None, True
+        elif key == b"transfer-encoding":
+            chunked = True
+    http1 = scope.get("http_version", "1.1") in ("1.1", "1.0")
+    return declared, chunked or malformed or not http1
 
 
 class BodyLimitGuard:
@@ -53,9 +66,12 @@ class BodyLimitGuard:
             await self.app(scope, receive, send)
             return
         detail = f"The request body is larger than this endpoint accepts ({limit} bytes)."
-        declared = _declared_length(scope)
+        declared, count = _framing(scope)
         if declared is not None and declared > limit:
             await send_problem(send, 413, detail, headers=[(b"connection", b"close")])
+            return
+        if not count:  # the server delivers at most `declared` bytes, within the limit
+            await self.app(scope, receive, send)
             return
 
         received = 0

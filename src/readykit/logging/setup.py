@@ -80,6 +80,9 @@ def _renderer(settings: Settings, stream: IO[str]) -> Processor:
     return structlog.processors.JSONRenderer()
 
 
+_ENCODER = json.JSONEncoder(default=repr)  # one encoder: json.dumps(default=) builds one a call
+
+
 class JsonLane:
     """A fast lane into the pipeline for the kit's own per-request events (the access log).
 
@@ -113,7 +116,7 @@ class JsonLane:
         event["logger"] = logger_name
         event["level"] = logging.getLevelName(level).lower()
         event["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        line = json.dumps(event, default=repr) + "\n"
+        line = _ENCODER.encode(event) + "\n"
         handler = self._handler
         handler.acquire()
         try:
