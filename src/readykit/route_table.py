@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from readykit._types import Scope
 from readykit.errors import ConfigurationError
 
 V = TypeVar("V")
+D = TypeVar("D")
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]+))?\}")
@@ -82,6 +84,13 @@ class RouteTable(Generic[V]):
 
     def __bool__(self) -> bool:
         return bool(self._static or self._patterns)
+
+    def value_for(self, scope: Scope, default: D) -> V | D:
+        """The value configured for this HTTP request's route, else `default`."""
+        if not self:
+            return default
+        found = self.match(scope["method"], scope["path"])
+        return default if found is None else found.value
 
     def match(self, method: str, path: str) -> RouteMatch[V] | None:
         """The entry for this request, method-specific keys before any-method keys."""

@@ -16,6 +16,7 @@ from readykit.settings import Settings
 
 _CSP = b"content-security-policy"
 _HSTS = b"strict-transport-security"
+_NONE: dict[bytes, bytes] = {}
 
 
 def base_headers(settings: Settings) -> dict[bytes, bytes]:
@@ -65,11 +66,7 @@ class SecurityHeadersGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        overrides: dict[bytes, bytes] = {}
-        if self.routes:
-            match = self.routes.match(scope["method"], scope["path"])
-            if match is not None:
-                overrides = match.value
+        overrides = self.routes.value_for(scope, _NONE)
         https = self.hsts is not None and self.proxies.is_https(scope)
 
         async def send_with_headers(message: Message) -> None:

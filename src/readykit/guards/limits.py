@@ -51,17 +51,13 @@ class BodyLimitGuard:
     ) -> None:
         self.app = app
         self.limit = limit
-        self.routes = routes
+        self.routes = routes or RouteTable[int]({}, setting="body_limits")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit
-        if self.routes:
-            match = self.routes.match(scope["method"], scope["path"])
-            if match is not None:
-                limit = match.value
+        limit = self.routes.value_for(scope, self.limit)
         if limit is None:
             await self.app(scope, receive, send)
             return
@@ -115,17 +111,13 @@ class TimeoutGuard:
     ) -> None:
         self.app = app
         self.timeout_s = timeout_s
-        self.routes = routes
+        self.routes = routes or RouteTable[float]({}, setting="request_timeouts")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        timeout_s = self.timeout_s
-        if self.routes:
-            match = self.routes.match(scope["method"], scope["path"])
-            if match is not None:
-                timeout_s = match.value
+        timeout_s = self.routes.value_for(scope, self.timeout_s)
         if timeout_s is None:
             await self.app(scope, receive, send)
             return
