@@ -1,9 +1,9 @@
-# Two commands on a fresh clone: `make demo` and `make test`. Everything else is a helper.
+# Two commands on a fresh clone: `make check` and `make test`. Everything else is a helper.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: check demo test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("readykit needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -17,6 +17,12 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.demo-installed
+
+# warnings only (exit 2) is a finished check, not a failed make; blockers (1) and errors (3) fail
+check: $(VENV)/.demo-installed
+	@mkdir -p .readykit
+	@$(BIN)/readykit check --json .readykit/check.json --html .readykit/check.html; \
+	rc=$$?; if [ $$rc -eq 1 ] || [ $$rc -ge 3 ]; then exit $$rc; fi
 
 demo: $(VENV)/.demo-installed
 	$(BIN)/readykit demo

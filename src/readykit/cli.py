@@ -51,6 +51,8 @@ def demo(host: str, port: int) -> None:
 from readykit.backup.cli import backup  # noqa: E402
 
 cli.add_command(backup)
+from readykit.check.cli import check  # noqa: E402
+cli.add_command(check)
 # --- end verbs ---
 
 

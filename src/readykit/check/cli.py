@@ -1,0 +1,162 @@
+"""`readykit check [URL]`: grade a running service (or the bundled demo) and write reports."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+_CATEGORIES = (
+    "health",
+    "security-headers",
+    "exposure",
+    "input-handling",
+    "rate-limiting",
+    "cors",
+    "performance",
+    "observability",
+    "tls",
+)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
+
+
+class _UsageError(click.UsageError):
+    """A usage error that exits 3: for check, 2 means "warnings only"."""
+
+    exit_code = 3
+
+
+class _Command(click.Command):
+    """Exit code 3 for usage errors too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _UsageError(exc.format_message(), exc.ctx) from exc
+
+
+def parse_ms(value: str) -> float:
+    """`300ms`, `0.3s` or `300` (milliseconds) as milliseconds."""
+    match = _DURATION.match(value)
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a duration such as 300ms or 0.5s")
+    number = float(match.group(1))
+    return number * 1000 if match.group(2) == "s" else number
+
+
+def _ms(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return parse_ms(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command(cls=_Command)
+@click.argument("url", required=False)
+@click.option("--json", "json_path", type=_FILE, help="Write the JSON report here.")
+@click.option("--markdown", "markdown_path", type=_FILE, help="Write a Markdown report here.")
+@click.option("--html", "html_path", type=_FILE, help="Write a self-contained HTML report here.")
+@click.option(
+    "--config", "config_path", type=_FILE, help="YAML rules: check id → FAIL|WARN|IGNORE."
+)
+@click.option(
+    "--openapi", "openapi_path", type=_FILE, help="OpenAPI file (default: /openapi.json)."
+)
+@click.option(
+    "--p95-budget", default="300ms", show_default=True, callback=_ms, help="p95 latency budget."
+)
+@click.option("--allow-writes", is_flag=True, help="Also send PUT/PATCH (DELETE is never sent).")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="Extra trusted CAs.")
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(_CATEGORIES),
+    help="Run only these categories (repeatable).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No terminal summary.")
+@click.pass_context
+def check(
+    ctx: click.Context,
+    url: str | None,
+    json_path: Path | None,
+    markdown_path: Path | None,
+    html_path: Path | None,
+    config_path: Path | None,
+    openapi_path: Path | None,
+    p95_budget: float,
+    allow_writes: bool,
+    ca_file: str | None,
+    only: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Probe a running service and list its blockers with evidence.
+
+    With no URL, start the bundled demo on a free loopback port, check it, and stop it.
+    Exit codes: 0 ready, 1 blockers, 2 warnings only, 3 the check itself failed.
+    """
+    from readykit.check.client import CheckToolError
+
+    try:
+        report = _run(url, config_path, openapi_path, p95_budget, allow_writes, ca_file, only)
+        _write(report, json_path, markdown_path, html_path)
+    except CheckToolError as exc:
+        click.echo(f"readykit check: {exc}", err=True)
+        ctx.exit(3)
+    if not quiet:
+        from readykit.check.report import print_summary
+
+        print_summary(report)
+    ctx.exit(report.exit_code)
+
+
+def _run(
+    url: str | None,
+    config_path: Path | None,
+    openapi_path: Path | None,
+    p95_budget: float,
+    allow_writes: bool,
+    ca_file: str | None,
+    only: tuple[str, ...],
+) -> Any:
+    from readykit.check.discovery import load_openapi_file
+    from readykit.check.probe import ProbeOptions
+    from readykit.check.runner import CheckOptions, bundled_demo, run_check
+    from readykit.check.scoring import load_rules
+
+    rules = load_rules(config_path)
+    if openapi_path is not None:
+        load_openapi_file(openapi_path)  # fail before starting anything
+    probe = ProbeOptions(p95_budget_ms=p95_budget, allow_writes=allow_writes, ca_file=ca_file)
+
+    def options(target: str) -> CheckOptions:
+        return CheckOptions(target, openapi_path, rules, probe, only=only)  # type: ignore[arg-type]
+
+    if url is not None:
+        return run_check(options(url))
+    with bundled_demo() as demo_url:
+        return run_check(options(demo_url))
+
+
+def _write(
+    report: Any, json_path: Path | None, markdown_path: Path | None, html_path: Path | None
+) -> None:
+    from readykit.check import report as render
+    from readykit.check.client import CheckToolError
+
+    for path, fn in (
+        (json_path, render.to_json),
+        (markdown_path, render.to_markdown),
+        (html_path, render.to_html),
+    ):
+        if path is None:
+            continue
+        try:
+            path.write_text(fn(report))
+        except OSError as exc:
+            raise CheckToolError(f"cannot write {path}: {exc.strerror}") from exc

@@ -1,0 +1,200 @@
+"""Learn the target's endpoints: its OpenAPI document when there is one, else common paths."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from readykit.check.client import Budget, CheckToolError, RequestFailed, Response
+
+OPENAPI_PATHS = ("/openapi.json", "/api/openapi.json", "/swagger.json", "/v3/api-docs")
+COMMON_PATHS = ("/", "/api", "/api/v1", "/login", "/auth/login", "/api/login", "/token", "/users")
+METHODS = ("get", "post", "put", "patch")
+MAX_ENDPOINTS = 50
+_AUTH_LIKE = re.compile(
+    r"(?i)(^|/)(log-?in|sign-?in|auth|authenticate|token|oauth2?|sessions?|password|"
+    r"register|sign-?up|otp|verify)(/|$|\.)"
+)
+_PARAM = re.compile(r"\{([^}/]+)\}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A path or query parameter and its declared JSON-schema type."""
+
+    name: str
+    location: str
+    type: str = "string"
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One operation: method and path template, its parameters, whether it takes a JSON body."""
+
+    method: str
+    path: str
+    params: tuple[Param, ...] = ()
+    json_body: bool = False
+
+    @property
+    def auth_like(self) -> bool:
+        """Login, token, password and sign-up routes: the ones brute force goes after."""
+        return bool(_AUTH_LIKE.search(self.path))
+
+    @property
+    def has_path_params(self) -> bool:
+        return "{" in self.path
+
+    def concrete(self, bad: bool = False) -> str:
+        """The path with sample values (or, with `bad`, wrongly typed ones for typed params)."""
+        types = {p.name: p.type for p in self.params if p.location == "path"}
+
+        def value(match: re.Match[str]) -> str:
+            kind = types.get(match.group(1), "string")
+            if kind in ("integer", "number"):
+                return "not-a-number" if bad else "1"
+            return "readykit-check"
+
+        return _PARAM.sub(value, self.path)
+
+
+@dataclass
+class Target:
+    """What discovery learned: endpoints, where they came from, and how unknown paths answer."""
+
+    endpoints: list[Endpoint] = field(default_factory=list)
+    source: str = "common paths"
+    not_found: Response | None = None
+    probe_token: str = field(default_factory=lambda: secrets.token_hex(6))
+
+    @property
+    def catch_all(self) -> bool:
+        """True if an unknown path answers 2xx: status codes alone prove nothing there."""
+        return self.not_found is not None and 200 <= self.not_found.status < 300
+
+    def unknown_path(self) -> str:
+        return f"/readykit-check-{self.probe_token}"
+
+    def like_unknown(self, resp: Response) -> bool:
+        """True if `resp` looks like the answer to a path that does not exist."""
+        base = self.not_found
+        if base is None:
+            return resp.status == 404
+        if resp.status != base.status:
+            return False
+        strip = re.compile(rb"/[^\s\"'<>]*")  # unknown-path answers often echo the path
+        return strip.sub(b"", resp.body) == strip.sub(b"", base.body)
+
+    def gets(self, limit: int = 10) -> list[Endpoint]:
+        """GET endpoints without required query parameters, parameterless paths first."""
+        plain = [
+            e
+            for e in self.endpoints
+            if e.method == "GET" and not any(p.required and p.location == "query" for p in e.params)
+        ]
+        plain.sort(key=lambda e: (e.has_path_params, e.path.count("/"), e.path))
+        return plain[:limit]
+
+
+def _schema_type(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        return "string"
+    if isinstance(schema.get("type"), str):
+        return str(schema["type"])
+    for key in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(key) or ():
+            kind = _schema_type(option)
+            if kind not in ("string", "null"):
+                return kind
+    return "string"
+
+
+def endpoints_from_openapi(doc: Any) -> list[Endpoint]:
+    """The operations of an OpenAPI 3 (or Swagger 2) document; DELETE and others are skipped."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
+        raise ValueError("no `paths` object")
+    prefix = ""
+    servers = doc.get("servers")
+    if isinstance(servers, list) and servers and isinstance(servers[0], dict):
+        url = str(servers[0].get("url", ""))
+        if url.startswith("/"):
+            prefix = url.rstrip("/")
+    elif isinstance(doc.get("basePath"), str):
+        prefix = doc["basePath"].rstrip("/")
+    found: list[Endpoint] = []
+    for path, item in doc["paths"].items():
+        if not isinstance(item, dict) or not isinstance(path, str) or not path.startswith("/"):
+            continue
+        shared = item.get("parameters") or []
+        for method in METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            params = []
+            for p in [*shared, *(op.get("parameters") or [])]:
+                if isinstance(p, dict) and p.get("in") in ("path", "query") and "name" in p:
+                    kind = _schema_type(p.get("schema", p))
+                    params.append(Param(str(p["name"]), p["in"], kind, bool(p.get("required"))))
+            content = (op.get("requestBody") or {}).get("content") or {}
+            json_body = any("json" in str(t) for t in content) or any(
+                isinstance(p, dict) and p.get("in") == "body" for p in op.get("parameters") or []
+            )
+            found.append(Endpoint(method.upper(), prefix + path, tuple(params), json_body))
+    return found[:MAX_ENDPOINTS]
+
+
+def load_openapi_file(path: Path) -> list[Endpoint]:
+    """Endpoints from a local OpenAPI JSON or YAML file (`--openapi FILE`)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CheckToolError(f"cannot read the OpenAPI file {path}: {exc.strerror}") from exc
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            doc = yaml.safe_load(text)
+        else:
+            doc = json.loads(text)
+        return endpoints_from_openapi(doc)
+    except (ValueError, ImportError) as exc:
+        raise CheckToolError(f"{path} is not an OpenAPI document: {exc}") from exc
+
+
+async def discover(budget: Budget, openapi_file: Path | None = None) -> Target:
+    """Find the endpoints and record how an unknown path answers."""
+    target = Target()
+    try:
+        target.not_found = await budget.get(target.unknown_path())
+    except RequestFailed:
+        target.not_found = None
+    if openapi_file is not None:
+        target.endpoints = load_openapi_file(openapi_file)
+        target.source = str(openapi_file)
+        return target
+    for path in OPENAPI_PATHS:
+        resp = await budget.try_request("GET", path, read_limit=4 * 1024 * 1024)
+        if resp is None or resp.status != 200:
+            continue
+        try:
+            target.endpoints = endpoints_from_openapi(resp.json())
+        except ValueError:
+            continue
+        target.source = path
+        return target
+    for path in COMMON_PATHS:
+        resp = await budget.try_request("GET", path)
+        if resp is None or target.like_unknown(resp) or resp.status == 404:
+            continue
+        if resp.status == 405:
+            allow = (resp.header("allow") or "POST").upper()
+            if "POST" in allow:
+                target.endpoints.append(Endpoint("POST", path, json_body=True))
+            continue
+        target.endpoints.append(Endpoint("GET", path))
+    return target

@@ -1,0 +1,62 @@
+"""What every probe gets and gives: a context in, findings (and maybe a score) out."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from readykit.check.client import Budget
+from readykit.check.discovery import Target
+from readykit.check.finding import Category, Finding
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """User options that probes read."""
+
+    p95_budget_ms: float = 300.0
+    allow_writes: bool = False
+    ca_file: str | None = None
+    load_users: tuple[int, ...] = (1, 4, 16)
+    load_step_s: float = 2.0
+
+
+@dataclass
+class ProbeContext:
+    """A probe's view of the target: its request budget, the endpoints found, the options."""
+
+    budget: Budget
+    target: Target
+    options: ProbeOptions
+    findings: list[Finding] = field(default_factory=list)
+    score: int | None = None
+    applicable: bool = True
+
+    @property
+    def base_url(self) -> str:
+        return self.budget.client.base_url
+
+    @property
+    def https(self) -> bool:
+        return self.budget.client.scheme == "https"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A verifying context (trusting `--ca-file` too, when given)."""
+        return ssl.create_default_context(cafile=self.options.ca_file)
+
+    def add(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+
+ProbeFn = Callable[[ProbeContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A probe's entry: its category, the function, and its request and time budget."""
+
+    category: Category
+    run: ProbeFn
+    max_requests: int
+    time_s: float

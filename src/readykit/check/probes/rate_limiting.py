@@ -1,0 +1,186 @@
+"""rate-limiting: a bounded burst against auth-like routes and a sample of others.
+
+Is a 429 ever returned, and does it say when to come back (`Retry-After`) and what the policy is
+(`RateLimit` / `RateLimit-Policy`, draft-ietf-httpapi-ratelimit-headers)?
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+from readykit.check.client import Budget, Response
+from readykit.check.discovery import Endpoint
+from readykit.check.finding import Evidence, Finding, excerpt
+from readykit.check.probe import ProbeContext
+
+AUTH_BURST = 30
+OTHER_BURST = 40
+WAVE = 8
+MAX_AUTH_ROUTES = 2
+MAX_OTHER_ROUTES = 2
+POLICY_HEADERS = ("ratelimit", "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-remaining")
+AUTH_BODY = json.dumps(
+    {
+        "username": "readykit-check",
+        "email": "readykit-check@example.invalid",
+        "password": "readykit-check-wrong-password",
+    }
+).encode()
+
+
+@dataclass
+class Burst:
+    """What a burst saw: how many were sent, the first 429, any response with policy headers."""
+
+    method: str
+    path: str
+    sent: int = 0
+    limited: Response | None = None
+    advertised: Response | None = None
+    server_errors: list[Response] = field(default_factory=list)
+
+
+def policy(resp: Response) -> str:
+    """The rate-limit headers of a response, one per line."""
+    return "\n".join(
+        f"{h}: {resp.header(h)}" for h in ("retry-after", *POLICY_HEADERS) if resp.header(h)
+    )
+
+
+async def burst(budget: Budget, method: str, path: str, count: int) -> Burst:
+    """Send up to `count` requests in waves of `WAVE`; stop at the first 429."""
+    seen = Burst(method, path)
+    body = AUTH_BODY if method == "POST" else None
+    headers = {"Content-Type": "application/json"} if body else {}
+    while seen.sent < count and seen.limited is None:
+        size = min(WAVE, count - seen.sent, budget.remaining)
+        if size <= 0 or budget.time_left() <= 0:
+            break
+        wave = await asyncio.gather(
+            *(budget.try_request(method, path, headers=headers, data=body) for _ in range(size))
+        )
+        seen.sent += size
+        for resp in wave:
+            if resp is None:
+                continue
+            if resp.status == 429 and seen.limited is None:
+                seen.limited = resp
+            if seen.advertised is None and any(resp.header(h) for h in POLICY_HEADERS):
+                seen.advertised = resp
+            if resp.status >= 500:
+                seen.server_errors.append(resp)
+    return seen
+
+
+def _report(ctx: ProbeContext, seen: Burst, auth: bool) -> None:
+    where = f"{seen.method} {seen.path}"
+    request = f"{where} x{seen.sent} (waves of {WAVE})"
+    if seen.limited is not None:
+        resp = seen.limited
+        ev = Evidence(request, 429, policy(resp) or excerpt(resp.body, 200))
+        if resp.header("retry-after") is None:
+            ctx.add(
+                Finding(
+                    "rate-limiting.no-retry-after",
+                    "rate-limiting",
+                    "warning",
+                    f"{where} answers 429 without Retry-After",
+                    ev,
+                    "Send Retry-After with every 429 so clients back off for the right time.",
+                )
+            )
+        elif not any(resp.header(h) for h in POLICY_HEADERS):
+            ctx.add(
+                Finding(
+                    "rate-limiting.no-policy-headers",
+                    "rate-limiting",
+                    "info",
+                    f"{where} answers 429 with Retry-After but no RateLimit headers",
+                    ev,
+                    "Send RateLimit and RateLimit-Policy so clients can pace themselves.",
+                )
+            )
+        else:
+            ctx.add(
+                Finding(
+                    "rate-limiting.limited",
+                    "rate-limiting",
+                    "info",
+                    f"{where} is rate limited (429 within {seen.sent} requests)",
+                    ev,
+                )
+            )
+    elif auth:
+        ctx.add(
+            Finding(
+                "rate-limiting.auth-unlimited",
+                "rate-limiting",
+                "blocker",
+                f"{where} accepted {seen.sent} login attempts without a 429",
+                Evidence(request, None, "no 429 returned"),
+                "Limit auth routes tightly (e.g. 5/minute per client and per account) and "
+                "answer 429 with Retry-After.",
+            )
+        )
+    elif seen.advertised is not None:
+        ctx.add(
+            Finding(
+                "rate-limiting.advertised",
+                "rate-limiting",
+                "info",
+                f"{where} advertises a limit not reached by {seen.sent} requests",
+                Evidence(request, seen.advertised.status, policy(seen.advertised)),
+            )
+        )
+    else:
+        ctx.add(
+            Finding(
+                "rate-limiting.unlimited",
+                "rate-limiting",
+                "warning",
+                f"{where}: {seen.sent} requests, no 429 and no RateLimit headers",
+                Evidence(request, None, "no 429, no rate-limit headers"),
+                "Set a default per-client limit and advertise it with RateLimit headers.",
+            )
+        )
+    if seen.server_errors:
+        first = seen.server_errors[0]
+        ctx.add(
+            Finding(
+                "rate-limiting.server-errors",
+                "rate-limiting",
+                "warning",
+                f"{where}: {len(seen.server_errors)} of {seen.sent} burst requests got a 5xx",
+                Evidence(request, first.status, excerpt(first.body, 200)),
+                "A small burst should be answered or refused (429), not fail.",
+            )
+        )
+
+
+def _auth_routes(endpoints: list[Endpoint]) -> list[Endpoint]:
+    posts = [e for e in endpoints if e.auth_like and e.method == "POST"]
+    return posts[:MAX_AUTH_ROUTES]
+
+
+async def run(ctx: ProbeContext) -> None:
+    """Burst the auth-like routes, then a sample of the others."""
+    auth = _auth_routes(ctx.target.endpoints)
+    for e in auth:
+        _report(ctx, await burst(ctx.budget, "POST", e.concrete(), AUTH_BURST), auth=True)
+    if not auth:
+        ctx.add(
+            Finding(
+                "rate-limiting.no-auth-routes",
+                "rate-limiting",
+                "info",
+                "no auth-like routes found to test",
+                Evidence(f"endpoints from {ctx.target.source}", None, ""),
+            )
+        )
+    others = [e for e in ctx.target.gets(10) if not e.auth_like][:MAX_OTHER_ROUTES]
+    for e in others or [Endpoint("GET", "/")]:
+        if not ctx.budget.has():
+            break
+        _report(ctx, await burst(ctx.budget, "GET", e.concrete(), OTHER_BURST), auth=False)

@@ -1,0 +1,111 @@
+"""The report: a terminal summary (rich), JSON, Markdown, and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from readykit.check.runner import Report
+
+_ICONS = {"blocker": "BLOCKER", "warning": "warning", "info": "info"}
+_STYLES = {"blocker": "bold red", "warning": "yellow", "info": "dim"}
+_VERDICT_STYLES = {"ready": "bold green", "warnings": "bold yellow", "not-ready": "bold red"}
+TEMPLATE = Path(__file__).with_name("report.html.j2")
+
+
+def to_json(report: Report) -> str:
+    """The JSON document, indented."""
+    return json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _md_cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", "<br>")
+
+
+def to_markdown(report: Report) -> str:
+    """A Markdown report: verdict, the category table, then each finding with its evidence."""
+    doc = report.as_dict()
+    lines = [
+        f"# readykit check: {doc['target']}",
+        "",
+        f"**Verdict: {doc['verdict']}** · score {doc['score']}/100 · "
+        f"{doc['started_at']} · {doc['duration_s']} s · {doc['tool']}",
+        "",
+        "| category | score | blockers | warnings |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, c in doc["categories"].items():
+        shown = "n/a" if c["score"] is None else c["score"]
+        lines.append(f"| {name} | {shown} | {c['blockers']} | {c['warnings']} |")
+    lines += ["", "## Findings", ""]
+    for f in doc["findings"]:
+        ev = f["evidence"]
+        lines += [
+            f"### [{f['severity']}] {_md_cell(f['title'])}",
+            "",
+            f"- check: `{f['check']}` ({f['category']})",
+        ]
+        if f["remediation"]:
+            lines.append(f"- fix: {f['remediation']}")
+        lines += ["", "```text", ev["request"]]
+        if ev["status"] is not None:
+            lines.append(f"→ {ev['status']}")
+        if ev["response"]:
+            lines.append(ev["response"].replace("```", "'''"))
+        lines += ["```", ""]
+    if doc["ignored"]:
+        lines += ["## Ignored by the config", ""]
+        lines += [f"- `{f['check']}`: {_md_cell(f['title'])}" for f in doc["ignored"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_html(report: Report) -> str:
+    """One self-contained HTML page (inline CSS, no scripts, no external resources)."""
+    from jinja2 import Environment, select_autoescape
+
+    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    template = env.from_string(TEMPLATE.read_text())
+    return template.render(doc=report.as_dict())
+
+
+def print_summary(report: Report, *, file: Any = None) -> None:
+    """The terminal summary: one table of categories, then blockers and warnings."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=file, highlight=False, soft_wrap=False)
+    doc = report.as_dict()
+    table = Table(title=f"readykit check {doc['target']}", title_justify="left")
+    for column, justify in (
+        ("category", "left"),
+        ("score", "right"),
+        ("blockers", "right"),
+        ("warnings", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for name, c in doc["categories"].items():
+        table.add_row(
+            name,
+            "n/a" if c["score"] is None else str(c["score"]),
+            str(c["blockers"]) if c["blockers"] else "",
+            str(c["warnings"]) if c["warnings"] else "",
+        )
+    console.print(table)
+    for f in doc["findings"]:
+        if f["severity"] == "info":
+            continue
+        label = (_ICONS[f["severity"]], _STYLES[f["severity"]])
+        console.print(Text.assemble(label, f" {f['check']}: {f['title']}"))
+        if f["remediation"]:
+            console.print(Text(f"    fix: {f['remediation']}"))
+    console.print(
+        Text.assemble(
+            "verdict: ",
+            (doc["verdict"], _VERDICT_STYLES[doc["verdict"]]),
+            f"  score {doc['score']}/100  ({doc['duration_s']} s, endpoints from "
+            f"{doc['discovery']['source']})",
+        )
+    )

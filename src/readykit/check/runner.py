@@ -1,0 +1,217 @@
+"""Run a check: reach the target, learn its endpoints, run each probe within its budget, score."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from readykit.check.client import (
+    BudgetExhausted,
+    CheckToolError,
+    Client,
+    RequestFailed,
+)
+from readykit.check.discovery import Target, discover
+from readykit.check.finding import Category, Evidence, Finding
+from readykit.check.probe import ProbeContext, ProbeOptions, ProbeSpec
+from readykit.check.scoring import (
+    EXIT_CODES,
+    CategoryScore,
+    Rules,
+    Verdict,
+    category_scores,
+    overall,
+    verdict,
+)
+from readykit.logging.redact import Redactor
+
+DEFAULT_DEADLINE_S = 50.0
+GRACE_S = 2.0
+DISCOVERY_REQUESTS = 20
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What to check and how."""
+
+    url: str
+    openapi: Path | None = None
+    rules: Rules = field(default_factory=Rules)
+    probe: ProbeOptions = field(default_factory=ProbeOptions)
+    deadline_s: float = DEFAULT_DEADLINE_S
+    only: tuple[Category, ...] = ()
+
+
+@dataclass
+class Report:
+    """The outcome of a check: verdict, scores and every finding (overridden, ignored)."""
+
+    target: str
+    started_at: str
+    duration_s: float
+    verdict: Verdict
+    score: int
+    categories: list[CategoryScore]
+    findings: list[Finding]
+    ignored: list[Finding]
+    discovery: dict[str, Any]
+    p95_budget_ms: float
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document (`--json`), redacted as a whole on the way out."""
+        from importlib.metadata import version
+
+        doc = {
+            "tool": f"readykit {version('readykit')}",
+            "target": self.target,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 2),
+            "verdict": self.verdict,
+            "score": self.score,
+            "categories": {
+                c.category: {
+                    "score": c.score,
+                    "blockers": c.blockers,
+                    "warnings": c.warnings,
+                    "infos": c.infos,
+                }
+                for c in self.categories
+            },
+            "findings": [f.as_dict() for f in _ordered(self.findings)],
+            "ignored": [f.as_dict() for f in self.ignored],
+            "discovery": self.discovery,
+            "p95_budget_ms": self.p95_budget_ms,
+        }
+        redacted: dict[str, Any] = Redactor().redact(doc)
+        return redacted
+
+
+_RANK = {"blocker": 0, "warning": 1, "info": 2}
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: _RANK[f.severity])
+
+
+async def _run_probe(
+    spec: ProbeSpec, client: Client, target: Target, options: CheckOptions, left_s: float
+) -> ProbeContext:
+    time_s = max(0.5, min(spec.time_s, left_s))
+    ctx = ProbeContext(client.budget(spec.max_requests, time_s), target, options.probe)
+    try:
+        await asyncio.wait_for(spec.run(ctx), time_s + GRACE_S)
+    except BudgetExhausted as exc:
+        ctx.add(_incomplete(spec, f"stopped at its budget ({exc})"))
+    except TimeoutError:
+        ctx.add(_incomplete(spec, f"did not finish within {time_s:.0f}s"))
+    except RequestFailed as exc:
+        ctx.add(_incomplete(spec, str(exc)))
+    return ctx
+
+
+def _incomplete(spec: ProbeSpec, why: str) -> Finding:
+    return Finding(
+        f"{spec.category}.incomplete",
+        spec.category,
+        "warning",
+        f"the {spec.category} probe {why}",
+        Evidence(f"{spec.max_requests} requests, {spec.time_s:.0f}s budget", None, why),
+        "A slow or failing service makes probes run out of time; check its logs.",
+    )
+
+
+async def check(options: CheckOptions) -> Report:
+    """Run every probe against `options.url` and score the findings."""
+    from readykit.check.probes import all_probes
+
+    started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    deadline = started + options.deadline_s
+    ssl_context: Any = True
+    if options.probe.ca_file:
+        import ssl
+
+        ssl_context = ssl.create_default_context(cafile=options.probe.ca_file)
+    async with Client(
+        options.url, allow_writes=options.probe.allow_writes, ssl_context=ssl_context
+    ) as client:
+        try:
+            await client.send("GET", "/", timeout_s=10.0, read_limit=1024)
+        except RequestFailed as exc:
+            raise CheckToolError(f"cannot reach {options.url}: {exc}") from exc
+        target = await discover(client.budget(DISCOVERY_REQUESTS, 10.0), options.openapi)
+        findings: list[Finding] = []
+        probe_scores: dict[Category, int | None] = {}
+        applicable: dict[Category, bool] = {}
+        for spec in all_probes():
+            if options.only and spec.category not in options.only:
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                findings.append(_incomplete(spec, "was skipped: the check's time ran out"))
+                applicable[spec.category] = True
+                continue
+            ctx = await _run_probe(spec, client, target, options, left)
+            findings += ctx.findings
+            probe_scores[spec.category] = ctx.score
+            applicable[spec.category] = ctx.applicable
+    kept, ignored = options.rules.apply(findings)
+    scores = category_scores(kept, probe_scores, applicable)
+    return Report(
+        target=options.url,
+        started_at=started_at,
+        duration_s=time.monotonic() - started,
+        verdict=verdict(kept),
+        score=overall(scores),
+        categories=scores,
+        findings=kept,
+        ignored=ignored,
+        discovery={
+            "source": target.source,
+            "endpoints": [f"{e.method} {e.path}" for e in target.endpoints],
+            "catch_all": target.catch_all,
+        },
+        p95_budget_ms=options.probe.p95_budget_ms,
+    )
+
+
+def run_check(options: CheckOptions) -> Report:
+    """Synchronous entry point."""
+    return asyncio.run(check(options))
+
+
+@contextmanager
+def bundled_demo() -> Iterator[str]:
+    """Start the bundled demo on a free loopback port (temporary SQLite dir); yield its URL."""
+    from readykit.serve import ServerStartError, serve
+
+    code = "import sys; from readykit.cli import main; main(sys.argv[1:])"
+    with tempfile.TemporaryDirectory(prefix="readykit-check-demo-") as tmp:
+        env = {
+            "READYKIT_DEMO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/demo.db",
+            "READYKIT_STORE_URL": f"sqlite:///{tmp}/readykit.db",
+            # the performance sweep is one client: under the demo's per-client default it would
+            # be answered with 429s and measure nothing; login keeps its own limit
+            "READYKIT_RATE_LIMITS": json.dumps(
+                {"default": "1000000/minute", "POST /login": "5/minute"}
+            ),
+        }
+        argv = [sys.executable, "-c", code, "demo", "--host", "{host}", "--port", "{port}"]
+        try:
+            with serve(argv, env=env, cwd=tmp, start_timeout=30.0) as server:
+                yield server.url
+        except ServerStartError as exc:
+            raise CheckToolError(str(exc).splitlines()[0]) from exc

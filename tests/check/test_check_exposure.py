@@ -1,0 +1,108 @@
+"""exposure: leaks are confirmed by content; a service that answers 200 to all raises none."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from readykit.check.probes import exposure
+
+DOTENV = (
+    "SECRET_KEY=supersecretvalue123\n"
+    "DATABASE_URL=postgres://app:hunter2pass@db/app\n"
+    "STRIPE_API_KEY=sk_live_abcdef0123456789\n"
+)
+SECRETS = ("supersecretvalue123", "hunter2pass", "sk_live_abcdef0123456789")
+
+
+def catch_all(body: Response) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await body(scope, receive, send)
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        HTMLResponse("<html><body>Welcome to our shop</body></html>"),
+        JSONResponse({"ok": True}),
+        PlainTextResponse("OK"),
+    ],
+    ids=["html", "json", "text"],
+)
+def test_catch_all_200_raises_no_alarm(serve_app, run_probe, check_ids, answer) -> None:
+    ctx = run_probe(serve_app(catch_all(answer)), exposure.run)
+    assert check_ids(ctx) == {"exposure.none": "info"}
+    assert ctx.target.catch_all
+
+
+def leaky(files: dict[str, bytes]) -> Starlette:
+    def route(path: str, content: bytes) -> Route:
+        async def serve(request: Request) -> Response:
+            return Response(content, media_type="application/octet-stream")
+
+        return Route(path, serve)
+
+    return Starlette(routes=[route(p, c) for p, c in files.items()])
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "check"),
+    [
+        ("/.env", DOTENV.encode(), "exposure.dotenv"),
+        ("/.git/config", b"[core]\n\trepositoryformatversion = 0\n", "exposure.git"),
+        ("/.git/HEAD", b"ref: refs/heads/main\n", "exposure.git"),
+        (
+            "/dump.sql",
+            b"-- PostgreSQL database dump\nCREATE TABLE users (id int);\n",
+            "exposure.sql-dump",
+        ),
+        ("/db.sqlite3", b"SQLite format 3\x00" + b"\x00" * 84, "exposure.sqlite"),
+        ("/config.yaml", b"database:\n  password: hunter2pass\n", "exposure.settings"),
+        ("/venv/pyvenv.cfg", b"home = /usr/bin\nversion = 3.11.7\n", "exposure.virtualenv"),
+        ("/static/", b"<html><title>Index of /static</title></html>", "exposure.directory-listing"),
+    ],
+)
+def test_each_leak_is_found(serve_app, run_probe, check_ids, path, content, check) -> None:
+    found = check_ids(run_probe(serve_app(leaky({path: content})), exposure.run))
+    expected = "warning" if check.endswith("listing") else "blocker"
+    assert found == {check: expected}
+
+
+def test_same_paths_with_innocent_content_are_fine(serve_app, run_probe, check_ids) -> None:
+    innocent = b"<html><body>nothing to see</body></html>"
+    files = {p: innocent for p in ("/.env", "/.git/config", "/dump.sql", "/db.sqlite3")}
+    assert check_ids(run_probe(serve_app(leaky(files)), exposure.run)) == {"exposure.none": "info"}
+
+
+def test_dotenv_values_never_reach_the_finding(serve_app, run_probe) -> None:
+    ctx = run_probe(serve_app(leaky({"/.env": DOTENV.encode()})), exposure.run)
+    shown = json.dumps([f.as_dict() for f in ctx.findings])
+    assert "SECRET_KEY=[REDACTED]" in shown
+    assert "STRIPE_API_KEY=[REDACTED]" in shown
+    for secret in SECRETS:
+        assert secret not in shown
+
+
+def test_debug_404_page_is_a_blocker(serve_app, run_probe, check_ids) -> None:
+    trace = 'Traceback (most recent call last):\n  File "/app/main.py", line 3, in <module>\n'
+    ctx = run_probe(serve_app(catch_all(PlainTextResponse(trace, 404))), exposure.run)
+    assert check_ids(ctx) == {"exposure.debug": "blocker"}
+
+
+def test_json_settings_with_a_secret_are_found(serve_app, run_probe, check_ids) -> None:
+    body = json.dumps({"db": {"host": "x", "password": "hunter2pass"}}).encode()
+    found = check_ids(run_probe(serve_app(leaky({"/appsettings.json": body})), exposure.run))
+    assert found == {"exposure.settings": "blocker"}
+
+
+def test_catch_all_json_with_a_token_key_is_not_a_leak(serve_app, run_probe, check_ids) -> None:
+    ctx = run_probe(serve_app(catch_all(JSONResponse({"token": "public-demo"}))), exposure.run)
+    assert check_ids(ctx) == {"exposure.none": "info"}

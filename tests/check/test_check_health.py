@@ -1,0 +1,92 @@
+"""The health probe against services with and without sound health endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from readykit.check.probes import health
+
+HEALTH = "application/health+json"
+
+
+def _json(doc: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(doc, status, media_type=HEALTH)
+
+
+def app_with(routes: dict[str, Callable[[Request], Any]]) -> Starlette:
+    return Starlette(routes=[Route(path, fn) for path, fn in routes.items()])
+
+
+async def live(request: Request) -> Response:
+    return _json({"status": "pass", "checks": {}})
+
+
+async def ready(request: Request) -> Response:
+    return _json({"status": "pass", "checks": {"db:responseTime": [{"status": "pass"}]}})
+
+
+def test_sound_endpoints_give_no_problem(serve_app, run_probe, check_ids) -> None:
+    url = serve_app(app_with({"/health/live": live, "/health/ready": ready}))
+    ctx = run_probe(url, health.run)
+    assert check_ids(ctx) == {"health.ok": "info"}
+
+
+def test_no_health_endpoint_is_a_blocker(serve_app, run_probe, check_ids) -> None:
+    url = serve_app(app_with({"/": lambda r: PlainTextResponse("hi")}))
+    assert check_ids(run_probe(url, health.run)) == {"health.missing": "blocker"}
+
+
+def test_catch_all_ok_is_not_taken_for_a_health_endpoint(serve_app, run_probe, check_ids) -> None:
+    async def everything(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse("OK")(scope, receive, send)
+
+    url = serve_app(everything)
+    assert check_ids(run_probe(url, health.run)) == {"health.missing": "blocker"}
+
+
+def test_readiness_without_checks_and_one_endpoint(serve_app, run_probe, check_ids) -> None:
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "pass"})
+
+    url = serve_app(app_with({"/healthz": healthz}))
+    found = check_ids(run_probe(url, health.run))
+    assert found["health.split"] == "warning"
+    assert found["health.readiness-no-checks"] == "warning"
+
+
+def test_failing_readiness_is_a_blocker(serve_app, run_probe, check_ids) -> None:
+    async def failing(request: Request) -> Response:
+        return _json({"status": "fail", "checks": {"db:responseTime": [{"status": "fail"}]}}, 503)
+
+    url = serve_app(app_with({"/health/live": live, "/health/ready": failing}))
+    assert check_ids(run_probe(url, health.run))["health.readiness-failing"] == "blocker"
+
+
+def test_uncached_slow_readiness_is_a_warning(serve_app, run_probe, check_ids) -> None:
+    async def slow(request: Request) -> Response:
+        await asyncio.sleep(health.SLOW_MS / 1000 + 0.02)  # every call costs real time
+        return await ready(request)
+
+    url = serve_app(app_with({"/health/live": live, "/health/ready": slow}))
+    assert check_ids(run_probe(url, health.run))["health.uncached"] == "warning"
+
+
+def test_readykit_own_endpoints_pass(serve_app, run_probe, check_ids) -> None:
+    from readykit import ReadyKit, Settings
+
+    kit = ReadyKit(Settings(service_name="checked", configure_logging=False))
+
+    @kit.check("database")
+    async def database() -> None:
+        return None
+
+    url = serve_app(kit.wrap(app_with({"/": lambda r: PlainTextResponse("hi")})), lifespan="on")
+    found = check_ids(run_probe(url, health.run))
+    assert not {k: v for k, v in found.items() if v != "info"}

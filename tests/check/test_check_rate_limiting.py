@@ -1,0 +1,71 @@
+"""rate-limiting: a bounded burst; is a 429 ever returned, and does it say when to retry?"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from readykit.check.discovery import Endpoint, Target
+from readykit.check.probes import rate_limiting
+
+TARGET = Target(endpoints=[Endpoint("POST", "/login", json_body=True), Endpoint("GET", "/items")])
+
+
+def app(login_limit: int | None, retry_after: bool = True, advertise: bool = False) -> Starlette:
+    counts = {"login": 0}
+
+    async def login(request: Request) -> Response:
+        counts["login"] += 1
+        if login_limit is not None and counts["login"] > login_limit:
+            headers = {"RateLimit": "limit=5, remaining=0, reset=60"}
+            if retry_after:
+                headers["Retry-After"] = "60"
+            return JSONResponse({"title": "too many"}, 429, headers=headers)
+        return JSONResponse({"title": "bad credentials"}, 401)
+
+    async def items(request: Request) -> Response:
+        headers = {"RateLimit-Policy": "600;w=60", "RateLimit": "limit=600"} if advertise else {}
+        return JSONResponse([], headers=headers)
+
+    return Starlette(routes=[Route("/login", login, methods=["POST"]), Route("/items", items)])
+
+
+def test_unlimited_login_is_a_blocker(serve_app, run_probe, check_ids) -> None:
+    ctx = run_probe(serve_app(app(None)), rate_limiting.run, target=TARGET)
+    assert check_ids(ctx) == {
+        "rate-limiting.auth-unlimited": "blocker",
+        "rate-limiting.unlimited": "warning",
+    }
+    blocker = ctx.findings[0]
+    assert f"x{rate_limiting.AUTH_BURST}" in blocker.evidence.request
+
+
+def test_limited_login_and_advertised_default_pass(serve_app, run_probe, check_ids) -> None:
+    ctx = run_probe(serve_app(app(5, advertise=True)), rate_limiting.run, target=TARGET)
+    assert check_ids(ctx) == {
+        "rate-limiting.limited": "info",
+        "rate-limiting.advertised": "info",
+    }
+    limited = ctx.findings[0]
+    assert "retry-after: 60" in limited.evidence.response
+    assert limited.evidence.status == 429
+
+
+def test_429_without_retry_after_is_a_warning(serve_app, run_probe, check_ids) -> None:
+    ctx = run_probe(serve_app(app(5, retry_after=False)), rate_limiting.run, target=TARGET)
+    assert check_ids(ctx)["rate-limiting.no-retry-after"] == "warning"
+
+
+def test_burst_stays_within_its_bound(serve_app, run_probe) -> None:
+    ctx = run_probe(serve_app(app(None)), rate_limiting.run, target=TARGET)
+    assert ctx.budget.used == rate_limiting.AUTH_BURST + rate_limiting.OTHER_BURST
+
+
+def test_no_auth_routes_is_noted(serve_app, run_probe, check_ids) -> None:
+    target = Target(endpoints=[Endpoint("GET", "/items")])
+    found = check_ids(
+        run_probe(serve_app(app(None, advertise=True)), rate_limiting.run, target=target)
+    )
+    assert found == {"rate-limiting.no-auth-routes": "info", "rate-limiting.advertised": "info"}
