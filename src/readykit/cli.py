@@ -49,9 +49,9 @@ def demo(host: str, port: int) -> None:
 # Verbs that live in their own packages: each adds its command group here.
 # --- verbs ---
 from readykit.backup.cli import backup  # noqa: E402
+from readykit.check.cli import check  # noqa: E402
 
 cli.add_command(backup)
-from readykit.check.cli import check  # noqa: E402
 cli.add_command(check)
 # --- end verbs ---
 
