@@ -125,6 +125,13 @@ def slowapi_memory() -> ASGIApp:
     return app
 
 
+def readykit_cache_hit() -> ASGIApp:
+    """The minimal kit plus response caching of `/items/{item_id}`: every request but the
+    first is a hit from the in-memory cache."""
+    settings = Settings(**_MINIMAL, cache_routes={"GET /items/{item_id}": 3600.0})
+    return ReadyKit(settings).wrap(bare())
+
+
 VARIANTS = {
     "bare": bare,
     "passthrough": passthrough,
@@ -137,4 +144,5 @@ VARIANTS = {
     "readykit-ratelimit-memory": readykit_ratelimit_memory,
     "readykit-ratelimit-redis": readykit_ratelimit_redis,
     "slowapi-memory": slowapi_memory,
+    "readykit-cache-hit": readykit_cache_hit,
 }

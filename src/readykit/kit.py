@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
 from readykit._types import ASGIApp, Receive, Scope, Send
+from readykit.cache import cached, install_cache
 from readykit.errors import ConfigurationError
 from readykit.guards.headers import base_headers, hsts_value
 from readykit.guards.install import install_guards
@@ -26,6 +27,8 @@ Principal = Callable[[Scope], str | None]
 Hook = Callable[[], Awaitable[Any]]
 Guard = Callable[[ASGIApp], ASGIApp]
 F = TypeVar("F", bound=CheckFn)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def default_principal(scope: Scope) -> str | None:
@@ -98,6 +101,7 @@ class ReadyKit:
             self.on_startup(start_metrics)
             self.on_shutdown(stop_metrics)
         self.rate_limiter = install_guards(self)
+        self.cache = install_cache(self)
 
     def check(
         self,
@@ -150,6 +154,20 @@ class ReadyKit:
             component_type=component_type,
             measurement=measurement,
         )
+
+    def cached(
+        self, *, ttl: float, tags: Iterable[str] = (), key: Callable[..., str] | None = None
+    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+        """Cache an async function's JSON-able results for `ttl` seconds, computed once.
+
+        `tags` name groups of entries that `await kit.invalidate(tag)` drops; `key` builds the
+        cache key from the call's arguments (default: the arguments themselves).
+        """
+        return cached(self.cache, ttl=ttl, tags=tags, key=key)
+
+    async def invalidate(self, tag: str) -> int:
+        """Drop every cached entry (function results and responses) tagged `tag`."""
+        return await self.cache.invalidate(tag)
 
     def add_recorder(self, recorder: Recorder) -> None:
         """Hand every finished request's RequestRecord to `recorder`; it must not block."""

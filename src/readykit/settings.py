@@ -114,3 +114,7 @@ class Settings(BaseSettings):
         description="GET/HEAD routes whose responses are cached, with TTL seconds: "
         '{"GET /rates": 60}.',
     )
+    cache_route_tags: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Tags of cached responses, for invalidate(tag): {"GET /rates": ["rates"]}.',
+    )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
 import httpx
 import pytest
 
 from readykit.demo import DemoSettings, build
+from readykit.demo.rates import refresh_forever
 from readykit.testing import lifespan
 
 pytestmark = pytest.mark.anyio
@@ -62,3 +67,39 @@ async def test_bad_json_is_422_problem_without_echoing_input(
     assert "input" not in r.text
     assert wrong_password.status_code == 422
     assert "12345678" not in wrong_password.text
+
+
+async def test_rates_are_cached_and_a_refresh_drops_them(
+    demo_settings: DemoSettings, tmp_path: Path, make_xml: Callable[..., bytes]
+) -> None:
+    source = tmp_path / "rates.xml"
+    source.write_bytes(make_xml())
+    demo = demo_settings.model_copy(update={"rates_url": source.as_uri()})
+    kit, fastapi_app, app = build(None, demo)
+    transport = httpx.ASGITransport(app)
+    async with lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://d") as c:
+        first, second = await c.get("/rates"), await c.get("/rates")
+        assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+        assert (await c.get("/rates/usd")).headers["x-cache"] == "MISS"
+        assert (await c.get("/rates/usd")).headers["x-cache"] == "HIT"
+
+        source.write_bytes(make_xml([("USD", "840", "1", "Доллар США", "90,0000")]))
+        sleeps = 0
+
+        async def sleep(seconds: float) -> None:
+            nonlocal sleeps
+            sleeps += 1
+            if sleeps == 2:
+                raise asyncio.CancelledError
+
+        with pytest.raises(asyncio.CancelledError):
+            await refresh_forever(
+                fastapi_app.state.demo.engine,
+                source.as_uri(),
+                1.0,
+                sleep=sleep,
+                on_refresh=lambda: kit.invalidate("rates"),
+            )
+        fresh = await c.get("/rates/usd")
+        assert fresh.headers["x-cache"] == "MISS"
+        assert fresh.json()["value"] == "90.0000"

@@ -46,14 +46,21 @@ async def _load_rates_at_startup(state: DemoState) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Migrate, load rates, start the refresh job; at shutdown stop it and close the pool."""
     state: DemoState = app.state.demo
+    kit: ReadyKit = app.state.kit
     settings = state.settings
     job: asyncio.Task[None] | None = None
     try:
         ensure_sqlite_dir(settings.database_url)
         await asyncio.to_thread(migrate.upgrade, state.alembic)
         await _load_rates_at_startup(state)
+        await kit.invalidate(RATES_TAG)  # a shared cache may hold another run's rates
         job = asyncio.create_task(
-            refresh_forever(state.engine, settings.rates_url, settings.rates_refresh_s),
+            refresh_forever(
+                state.engine,
+                settings.rates_url,
+                settings.rates_refresh_s,
+                on_refresh=lambda: kit.invalidate(RATES_TAG),
+            ),
             name="readykit-demo-rates-refresh",
         )
         yield
@@ -68,6 +75,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 # a client may make 600 requests a minute, and 5 login attempts: enough for a person, not a
 # password-guessing script
 DEMO_RATE_LIMITS = {"default": "600/minute", "POST /login": "5/minute"}
+# rates change once a refresh: their responses are cached, and dropped by the refresh job
+RATES_TAG = "rates"
+DEMO_CACHE_ROUTES = {"GET /rates": 300.0, "GET /rates/{code}": 300.0}
+DEMO_CACHE_TAGS = {"GET /rates": [RATES_TAG], "GET /rates/{code}": [RATES_TAG]}
 
 
 def _kit_settings(settings: Settings | None) -> Settings:
@@ -75,7 +86,12 @@ def _kit_settings(settings: Settings | None) -> Settings:
         return settings
     settings = Settings()
     # the demo's own defaults; READYKIT_* variables still win
-    defaults = {"service_name": SERVICE_NAME, "rate_limits": DEMO_RATE_LIMITS}
+    defaults = {
+        "service_name": SERVICE_NAME,
+        "rate_limits": DEMO_RATE_LIMITS,
+        "cache_routes": DEMO_CACHE_ROUTES,
+        "cache_route_tags": DEMO_CACHE_TAGS,
+    }
     unset = {k: v for k, v in defaults.items() if k not in settings.model_fields_set}
     return Settings(**{**settings.model_dump(exclude_unset=True), **unset})
 

@@ -102,12 +102,18 @@ async def refresh_forever(
     *,
     sleep: Sleep = asyncio.sleep,
     clock: Clock = _utcnow,
+    on_refresh: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
-    """Refresh every `interval_s` seconds until cancelled; a failed refresh keeps the old rates."""
+    """Refresh every `interval_s` seconds until cancelled; a failed refresh keeps the old rates.
+
+    `on_refresh` runs after each successful refresh (the demo drops its cached rates there).
+    """
     while True:
         await sleep(interval_s)
         try:
             await refresh_rates(engine, url, clock=clock)
+            if on_refresh is not None:
+                await on_refresh()
         except Exception:
             logger.exception(
                 "exchange rate refresh from %s failed; keeping the previous rates", url

@@ -7,6 +7,7 @@ adapter `_sweep_with_load`; otherwise a minimal closed-loop measurement in this 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import math
 import time
@@ -138,8 +139,8 @@ async def _sweep_with_load(url: str, users: tuple[int, ...], step_s: float) -> S
     `errors_by_kind` are moved out of the errors), and the sweep's `knee` and `collapse`.
     """
     try:
-        from readykit.load import run_sweep
-    except ImportError:
+        run_sweep = importlib.import_module("readykit.load").run_sweep
+    except (ImportError, AttributeError):
         return None
     kwargs: dict[str, Any] = {"users": list(users), "duration_s": step_s, "workers": 1}
     accepted = inspect.signature(run_sweep).parameters

@@ -1,0 +1,71 @@
+"""The cache: function results (`kit.cached`), responses of listed routes, tag invalidation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from readykit.cache.function import SingleFlight, cached
+from readykit.cache.responses import ResponseCacheGuard
+from readykit.cache.store import (
+    Cache,
+    CacheBackend,
+    CacheMetrics,
+    MemoryCache,
+    RedisCache,
+    backend_from_url,
+)
+from readykit.guards import ORDER_RESPONSE_CACHE
+from readykit.health.observation import Observation
+from readykit.route_table import RouteTable
+
+if TYPE_CHECKING:
+    from readykit.kit import ReadyKit
+
+__all__ = [
+    "Cache",
+    "CacheBackend",
+    "CacheMetrics",
+    "MemoryCache",
+    "RedisCache",
+    "ResponseCacheGuard",
+    "SingleFlight",
+    "backend_from_url",
+    "cached",
+    "install_cache",
+]
+
+
+def install_cache(kit: ReadyKit) -> Cache:
+    """The kit's cache from `Settings.cache_url`, with its response guard and readiness check."""
+    settings = kit.settings
+    backend = backend_from_url(
+        settings.cache_url,
+        max_entries=settings.cache_max_entries,
+        max_bytes=settings.cache_max_bytes,
+    )
+    cache = Cache(backend, CacheMetrics(kit.metrics.registry))
+    kit.on_shutdown(backend.aclose)
+    if settings.cache_routes:
+        routes = RouteTable(settings.cache_routes, setting="cache_routes")
+        tags = {k: tuple(v) for k, v in settings.cache_route_tags.items()}
+        kit.add_guard(
+            ORDER_RESPONSE_CACHE,
+            lambda app: ResponseCacheGuard(
+                app, cache=cache, routes=routes, principal=kit._resolve_principal, tags=tags
+            ),
+        )
+    if not isinstance(backend, MemoryCache):
+
+        async def reachable() -> Observation:
+            try:
+                await cache.check()
+            except Exception as exc:
+                return Observation(
+                    status="fail",
+                    output=f"cache unreachable ({type(exc).__name__}); computing fresh",
+                )
+            return Observation()
+
+        # the service still answers without its cache, only slower: a warning, not a failure
+        kit.add_check("cache", reachable, critical=False, component_type="datastore")
+    return cache

@@ -1,0 +1,112 @@
+"""`@kit.cached(ttl=..., tags=...)`: an async function's results, cached and computed once.
+
+Values are stored as JSON, never pickled: a shared Redis must not be able to make the service
+run code. Concurrent callers of a cold key wait for one computation (single-flight); a raised
+exception is not cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
+
+from readykit.cache.store import Cache
+from readykit.errors import ConfigurationError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _default_key(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    if not args and not kwargs:
+        return name
+    return f"{name}:{json.dumps([args, kwargs], sort_keys=True, default=repr)}"
+
+
+class SingleFlight:
+    """At most one computation per key at a time; the others await its result."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Future[Any]] = {}
+
+    async def run(self, key: str, compute: Callable[[], Awaitable[R]]) -> R:
+        """The result of `compute()`, shared with every caller that asks while it runs."""
+        running = self._running.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._running[key] = future
+        try:
+            result = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self._running[key]
+
+
+def cached(
+    cache: Cache,
+    *,
+    ttl: float,
+    tags: Iterable[str] = (),
+    key: Callable[..., str] | None = None,
+    name: str | None = None,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Decorate an async function so its JSON-able results are cached for `ttl` seconds.
+
+    Args:
+        tags: names that `invalidate(tag)` drops the entries by.
+        key: builds the cache key from the call's arguments; default: the arguments as JSON.
+        name: the key prefix and metrics label; default: the function's qualified name.
+    """
+    if ttl <= 0:
+        raise ConfigurationError(f"cached: ttl must be positive, not {ttl!r}")
+    tag_tuple = tuple(tags)
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        if not asyncio.iscoroutinefunction(fn):
+            raise ConfigurationError(f"cached: {fn!r} is not an async function")
+        label = name or f"{fn.__module__}.{fn.__qualname__}"
+        hits, misses = cache.metrics.hits.labels(label), cache.metrics.misses.labels(label)
+        flights = SingleFlight()
+
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            cache_key = f"fn:{label}:" + (
+                key(*args, **kwargs) if key is not None else _default_key("", args, kwargs)
+            )
+            stored = await cache.get(cache_key)
+            if stored is not None:
+                hits.inc()
+                return json.loads(stored)  # type: ignore[no-any-return]
+
+            async def compute() -> R:
+                again = await cache.get(cache_key)  # another flight may have just stored it
+                if again is not None:
+                    hits.inc()
+                    return json.loads(again)  # type: ignore[no-any-return]
+                misses.inc()
+                result = await fn(*args, **kwargs)
+                try:
+                    encoded = json.dumps(result, separators=(",", ":")).encode()
+                except (TypeError, ValueError) as exc:
+                    raise ConfigurationError(
+                        f"cached: {label} returned a {type(result).__name__}, which is not "
+                        "JSON; return dicts, lists, strings and numbers"
+                    ) from exc
+                await cache.set(cache_key, encoded, ttl, tag_tuple)
+                return result
+
+            return await flights.run(cache_key, compute)
+
+        return wrapper
+
+    return decorate

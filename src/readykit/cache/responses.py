@@ -1,0 +1,225 @@
+"""Response caching for the GET/HEAD routes listed in `Settings.cache_routes`.
+
+The key is the method (HEAD shares GET's entry), path, query, the values of the request headers
+the response named in `Vary`, and the principal: one user's response is never served to
+another, and anonymous responses are kept apart from every user's. Only complete 200 responses
+without `Set-Cookie` and without `Cache-Control: no-store`/`private` are stored. Each gets a
+strong ETag, so `If-None-Match` is answered with 304, and a `Cache-Control` max-age.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from readykit._types import ASGIApp, Message, Receive, Scope, Send
+from readykit.cache.function import SingleFlight
+from readykit.cache.store import Cache
+from readykit.route_table import RouteTable
+
+MAX_BODY_BYTES = 1 << 20
+_SKIP = frozenset({b"content-length", b"date", b"x-request-id", b"etag", b"x-cache"})
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def _cacheable(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+    if status != 200 or _header(headers, b"set-cookie") is not None:
+        return False
+    control = (_header(headers, b"cache-control") or b"").lower()
+    return b"no-store" not in control and b"private" not in control
+
+
+class ResponseCacheGuard:
+    """Pure-ASGI guard serving stored responses of the configured routes.
+
+    Args:
+        routes: TTL seconds per `"GET /route"` key.
+        principal: who is calling; part of every key.
+        tags: per route key, the tags its entries carry (so `invalidate(tag)` drops them).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        cache: Cache,
+        routes: RouteTable[float],
+        principal: Callable[[Scope], str | None],
+        tags: dict[str, tuple[str, ...]] | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.routes = routes
+        self.principal = principal
+        self.tags = tags or {}
+        self.max_body_bytes = max_body_bytes
+        self.hits = cache.metrics.hits.labels("response")
+        self.misses = cache.metrics.misses.labels("response")
+        self.flights = SingleFlight()
+        # per route: the request headers its responses vary on (learned from `Vary`)
+        self.vary: dict[str, tuple[bytes, ...]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"] if scope["type"] == "http" else ""
+        match = self.routes.match("GET", scope["path"]) if method in ("GET", "HEAD") else None
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        request_control = (_header(headers, b"cache-control") or b"").lower()
+        route_key, ttl = match.key, match.value
+        principal = self.principal(scope) or ""
+        base = [scope["path"], scope.get("query_string", b"").decode("latin-1"), principal]
+        vary = self.vary.get(route_key, ())
+        key = self._key(route_key, base, vary, headers)
+        if b"no-cache" not in request_control:
+            stored = await self.cache.get(key)
+            if stored is not None:
+                self.hits.inc()
+                await self._answer(stored, scope, send, b"HIT")
+                return
+        self.misses.inc()
+        computed = False
+
+        async def compute() -> bytes | None:
+            nonlocal computed
+            computed = True
+            return await self._compute(scope, receive, send, route_key, base, ttl, principal)
+
+        # a cold key under a stampede: one request computes, the others wait and share it
+        entry = await self.flights.run(key, compute)
+        if computed:
+            return  # the computing request has answered its client already
+        if entry is not None:
+            await self._answer(entry, scope, send, b"HIT")
+        else:  # what the app answered could not be shared: ask it again
+            await self.app(scope, receive, send)
+
+    def _key(
+        self,
+        route_key: str,
+        base: list[str],
+        vary: tuple[bytes, ...],
+        headers: list[tuple[bytes, bytes]],
+    ) -> str:
+        varied = [(_header(headers, name) or b"").decode("latin-1") for name in vary]
+        digest = hashlib.sha256(json.dumps([base, varied]).encode()).hexdigest()
+        return f"response:{route_key}:{digest}"
+
+    async def _compute(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route_key: str,
+        base: list[str],
+        ttl: float,
+        principal: str,
+    ) -> bytes | None:
+        """Run the app and answer the client; the stored entry, or None if not cacheable."""
+        start: Message | None = None
+        chunks: list[bytes] = []
+        size = 0
+        passing = False  # not cacheable, or too big: stream straight through
+        entry: bytes | None = None
+
+        async def capture(message: Message) -> None:
+            nonlocal start, size, passing, entry
+            if message["type"] == "http.response.start":
+                start = message
+                if not _cacheable(message["status"], list(message.get("headers", ()))):
+                    passing = True
+                    await send(message)
+                return
+            if message["type"] != "http.response.body" or passing or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_body_bytes:  # stop buffering: send what we have, then stream
+                passing = True
+                await send(start)
+                await send(
+                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": more}
+                )
+                chunks.clear()
+                return
+            if not more:
+                entry = await self._store(scope, route_key, base, ttl, principal, start, chunks)
+                await self._answer(entry, scope, send, b"MISS")
+
+        await self.app(scope, receive, capture)
+        return entry
+
+    async def _store(
+        self,
+        scope: Scope,
+        route_key: str,
+        base: list[str],
+        ttl: float,
+        principal: str,
+        start: Message,
+        chunks: list[bytes],
+    ) -> bytes:
+        response_headers = list(start.get("headers", ()))
+        vary = _header(response_headers, b"vary")
+        if vary is not None:
+            self.vary[route_key] = tuple(
+                sorted({v.strip().lower() for v in vary.split(b",") if v.strip()})
+            )
+        entry = _encode(start["status"], response_headers, b"".join(chunks), ttl, bool(principal))
+        key = self._key(route_key, base, self.vary.get(route_key, ()), scope["headers"])
+        await self.cache.set(key, entry, ttl, self.tags.get(route_key, ()))
+        return entry
+
+    async def _answer(self, entry: bytes, scope: Scope, send: Send, state: bytes) -> None:
+        status, headers, body, etag = _decode(entry)
+        match = _header(scope["headers"], b"if-none-match")
+        headers = [*headers, (b"etag", etag), (b"x-cache", state)]
+        if match is not None and (match.strip() == b"*" or etag in _etags(match)):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+
+
+def _etags(header: bytes) -> list[bytes]:
+    return [t.strip().removeprefix(b"W/") for t in header.split(b",")]
+
+
+def _encode(
+    status: int, headers: list[tuple[bytes, bytes]], body: bytes, ttl: float, private: bool
+) -> bytes:
+    kept = [(k, v) for k, v in headers if k not in _SKIP]
+    if _header(kept, b"cache-control") is None:
+        scope_word = "private" if private else "public"
+        kept.append((b"cache-control", f"{scope_word}, max-age={int(ttl)}".encode()))
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    meta: dict[str, Any] = {
+        "status": status,
+        "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in kept],
+        "etag": etag,
+    }
+    head = json.dumps(meta, separators=(",", ":")).encode()
+    return len(head).to_bytes(4, "big") + head + body
+
+
+def _decode(entry: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes, bytes]:
+    size = int.from_bytes(entry[:4], "big")
+    meta = json.loads(entry[4 : 4 + size])
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in meta["headers"]]
+    return meta["status"], headers, entry[4 + size :], meta["etag"].encode()

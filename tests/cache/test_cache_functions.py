@@ -1,0 +1,100 @@
+"""`@kit.cached`: computed once under a stampede, JSON only, tags, metrics, a Redis outage."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from readykit import ConfigurationError, ReadyKit, Settings
+
+pytestmark = pytest.mark.anyio
+
+
+def make_kit(**settings: Any) -> ReadyKit:
+    return ReadyKit(Settings(configure_logging=False, **settings))
+
+
+def sample(kit: ReadyKit, name: str, cache: str) -> float:
+    return kit.metrics.registry.get_sample_value(name, {"cache": cache}) or 0.0
+
+
+@pytest.mark.parametrize("url", ["memory://", "redis"])
+async def test_stampede_computes_once_and_tags_invalidate(
+    url: str, request: pytest.FixtureRequest
+) -> None:
+    if url == "redis":
+        url = request.getfixturevalue("redis_url")
+    kit = make_kit(cache_url=url)
+    calls = 0
+    gate = asyncio.Event()
+
+    @kit.cached(ttl=60, tags=("rates",))
+    async def rates(code: str) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return {"code": code, "value": 81.5, "call": calls}
+
+    tasks = [asyncio.create_task(rates("USD")) for _ in range(50)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*tasks)
+    assert calls == 1
+    assert all(r == {"code": "USD", "value": 81.5, "call": 1} for r in results)
+    assert await rates("USD") == results[0]  # from the cache
+    assert await rates("EUR") != results[0]  # other arguments, other entry
+    assert calls == 2
+    assert await kit.invalidate("rates") == 2
+    assert (await rates("USD"))["call"] == 3
+    label = f"{__name__}.test_stampede_computes_once_and_tags_invalidate.<locals>.rates"
+    assert sample(kit, "readykit_cache_misses_total", label) == 3
+    assert sample(kit, "readykit_cache_hits_total", label) >= 1
+    await kit.cache.backend.aclose()
+
+
+async def test_exceptions_are_not_cached() -> None:
+    kit = make_kit()
+    calls = 0
+
+    @kit.cached(ttl=60)
+    async def flaky() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("upstream down")
+        return calls
+
+    with pytest.raises(RuntimeError):
+        await flaky()
+    assert await flaky() == 2
+    assert await flaky() == 2
+
+
+async def test_non_json_results_and_sync_functions_are_refused() -> None:
+    kit = make_kit()
+
+    @kit.cached(ttl=60)
+    async def odd() -> Any:
+        return object()
+
+    with pytest.raises(ConfigurationError, match="not JSON"):
+        await odd()
+    with pytest.raises(ConfigurationError, match="not an async function"):
+        kit.cached(ttl=60)(lambda: 1)  # type: ignore[arg-type]
+
+
+async def test_redis_down_computes_fresh() -> None:
+    kit = make_kit(cache_url="redis://127.0.0.1:1/0")
+    calls = 0
+
+    @kit.cached(ttl=60)
+    async def value() -> int:
+        nonlocal calls
+        calls += 1
+        return 7
+
+    assert [await value() for _ in range(3)] == [7, 7, 7]
+    assert calls == 3
+    await kit.cache.backend.aclose()
