@@ -23,3 +23,11 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_readykit_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("READYKIT_SOMETHING_NEW", "1")
     assert Settings().service_name == "app"
+
+
+def test_a_missing_backend_package_names_the_extra() -> None:
+    from readykit.errors import ConfigurationError, require_extra
+
+    with pytest.raises(ConfigurationError, match=r"cache_url: .*pip install 'readykit\[redis\]'"):
+        require_extra("readykit_no_such_module", "redis", "cache_url")
+    require_extra("json", "none", "x")  # present: nothing happens

@@ -11,3 +11,13 @@ class ConfigurationError(ReadykitError):
 
 class CheckRegistrationError(ConfigurationError):
     """A health check was registered with a wrong name, kind, timeout or signature."""
+
+
+def require_extra(module: str, extra: str, setting: str) -> None:
+    """Raise ConfigurationError naming the install extra when `module` is not importable."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigurationError(
+            f"{setting}: needs the {module!r} package; pip install 'readykit[{extra}]'"
+        )

@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from readykit.errors import ConfigurationError
+from readykit.errors import ConfigurationError, require_extra
 
 logger = logging.getLogger("readykit.cache")
 
@@ -169,6 +169,7 @@ def backend_from_url(url: str, *, max_entries: int, max_bytes: int) -> CacheBack
     if scheme == "memory":
         return MemoryCache(max_entries=max_entries, max_bytes=max_bytes)
     if scheme in ("redis", "rediss"):
+        require_extra("redis", "redis", "cache_url")
         return RedisCache(url)
     raise ConfigurationError(
         f"cache_url: unknown scheme {scheme!r} in {url!r}; use memory:// or redis://"

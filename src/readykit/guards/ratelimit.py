@@ -31,7 +31,7 @@ from limits.storage import storage_from_string
 from prometheus_client import CollectorRegistry, Counter
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
-from readykit.errors import ConfigurationError
+from readykit.errors import ConfigurationError, require_extra
 from readykit.problem import send_problem
 from readykit.route_table import RouteTable
 
@@ -91,6 +91,7 @@ def storage_uri(url: str) -> tuple[str, dict[str, Any]]:
     if scheme == "memory":
         return "async+memory://", {}
     if scheme in ("redis", "rediss"):
+        require_extra("redis", "redis", "rate_limit_storage")
         from redis.asyncio import ConnectionPool
 
         # our own pool, so the kit can close it at shutdown; short timeouts, so a dead Redis
