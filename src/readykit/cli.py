@@ -50,9 +50,11 @@ def demo(host: str, port: int) -> None:
 # --- verbs ---
 from readykit.backup.cli import backup  # noqa: E402
 from readykit.check.cli import check  # noqa: E402
+from readykit.load.cli import load  # noqa: E402
 
 cli.add_command(backup)
 cli.add_command(check)
+cli.add_command(load)
 # --- end verbs ---
 
 

@@ -1,0 +1,151 @@
+"""Run-to-run comparison: a regression must be statistically significant *and* large enough.
+
+Samples are the per-interval values of a run (p50, p95, throughput, error rate). A metric
+regresses when a one-sided Mann-Whitney U test says it moved the wrong way (p < `ALPHA`) and
+the medians differ by more than the practical threshold (and, for latency, by more than
+`MIN_LATENCY_DELTA_MS`, so sub-millisecond loopback noise never counts).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from readykit.errors import ReadykitError
+from readykit.load.result import LoadResult
+
+ALPHA = 0.01
+DEFAULT_THRESHOLD = 0.20
+MIN_LATENCY_DELTA_MS = 1.0
+MIN_SAMPLES = 5
+ERROR_RATE_DELTA = 0.01
+COMPARED = (
+    "target",
+    "scenario",
+    "mode",
+    "users",
+    "rate",
+    "steps",
+    "duration_s",
+    "warmup_s",
+    "timeout_s",
+    "connections",
+)
+
+
+class BaselineError(ReadykitError):
+    """The baseline cannot be used: unreadable, or a run of a different configuration."""
+
+
+@dataclass(frozen=True)
+class MetricVerdict:
+    """One metric of one step compared with the baseline."""
+
+    step: str
+    metric: str
+    baseline: float
+    current: float
+    p_value: float | None
+    regression: bool
+
+    def line(self) -> str:
+        change = (self.current / self.baseline - 1.0) * 100 if self.baseline else 0.0
+        p = "n/a" if self.p_value is None else f"{self.p_value:.3g}"
+        verdict = "REGRESSION" if self.regression else "ok"
+        return (
+            f"{self.step}{self.metric}: {self.baseline:.2f} -> {self.current:.2f} "
+            f"({change:+.0f}%, p={p}) {verdict}"
+        )
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A saved baseline (the JSON a run writes)."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise BaselineError(f"cannot read baseline {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise BaselineError(f"baseline {path} is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or "config" not in data or "latency_ms" not in data:
+        raise BaselineError(f"{path} is not a readykit load result")
+    return data
+
+
+def check_config(baseline: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to compare runs whose load shape or target differ; say which fields differ."""
+    diffs = [
+        f"{k} {baseline.get(k)!r} vs {current.get(k)!r}"
+        for k in COMPARED
+        if baseline.get(k) != current.get(k)
+    ]
+    if diffs:
+        raise BaselineError(
+            "the baseline was run with a different configuration, refusing to compare: "
+            + "; ".join(diffs)
+        )
+
+
+def _mwu(current: list[float], baseline: list[float], alternative: str) -> float | None:
+    from scipy.stats import mannwhitneyu
+
+    if len(current) < MIN_SAMPLES or len(baseline) < MIN_SAMPLES:
+        return None
+    if len(set(current) | set(baseline)) == 1:
+        return 1.0
+    return float(mannwhitneyu(current, baseline, alternative=alternative).pvalue)
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def compare_step(
+    baseline: LoadResult, current: LoadResult, threshold: float = DEFAULT_THRESHOLD, step: str = ""
+) -> list[MetricVerdict]:
+    """Verdicts for p50, p95, throughput (closed model only) and error rate."""
+    out = []
+    for metric in ("p50", "p95"):
+        b, c = baseline.samples(metric), current.samples(metric)
+        mb, mc = _median(b), _median(c)
+        p = _mwu(c, b, "greater")
+        practical = mc > mb * (1 + threshold) and mc - mb > MIN_LATENCY_DELTA_MS
+        significant = p is not None and p < ALPHA
+        out.append(MetricVerdict(step, metric, mb, mc, p, practical and significant))
+    if current.rate is None:
+        b, c = baseline.samples("rps"), current.samples("rps")
+        mb, mc = _median(b), _median(c)
+        p = _mwu(c, b, "less")
+        practical = mc < mb * (1 - threshold)
+        out.append(MetricVerdict(step, "rps", mb, mc, p, practical and p is not None and p < ALPHA))
+    b, c = baseline.samples("error_rate"), current.samples("error_rate")
+    p = _mwu(c, b, "greater")
+    worse = current.error_rate > baseline.error_rate + ERROR_RATE_DELTA
+    out.append(
+        MetricVerdict(
+            step,
+            "error_rate",
+            baseline.error_rate,
+            current.error_rate,
+            p,
+            worse and (p is None or p < ALPHA),
+        )
+    )
+    return out
+
+
+def compare(
+    baseline: list[LoadResult], current: list[LoadResult], threshold: float = DEFAULT_THRESHOLD
+) -> list[MetricVerdict]:
+    """Verdicts for every step (a single run is one step) present in both."""
+    verdicts = []
+    by_load = {b.load: b for b in baseline}
+    for cur in current:
+        base = by_load.get(cur.load)
+        if base is None:
+            continue
+        label = "" if len(current) == 1 else f"[{cur.load:g}] "
+        verdicts.extend(compare_step(base, cur, threshold, label))
+    return verdicts

@@ -1,0 +1,150 @@
+"""`readykit load` from the command line: exit codes, JSON, HTML, baselines, merge, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from readykit.cli import cli
+from readykit.load.stats import decode
+from readykit.serve import free_port
+
+
+def load(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["load", *args])
+    return result.exit_code, result.output
+
+
+def test_json_has_the_contract_fields_and_thresholds_decide_the_exit_code(target, tmp_path) -> None:
+    out = tmp_path / "run.json"
+    code, output = load(
+        f"{target.url}/delay?ms=20", "--users", "2", "--duration", "1s", "--workers", "1",
+        "--json", str(out), "--threshold", "p95<500ms", "--threshold", "errors<1%",
+        "--threshold", "rps>10",
+    )  # fmt: skip
+    assert code == 0, output
+    data = json.loads(out.read_text())
+    assert {"requests", "errors", "rps", "latency_ms", "histogram"} <= set(data)
+    assert set(data["latency_ms"]) >= {"p50", "p90", "p95", "p99", "p999", "max"}
+    assert data["passed"] is True
+    code, output = load(
+        f"{target.url}/delay?ms=20", "--users", "2", "--duration", "1s", "--workers", "1",
+        "--threshold", "p95<5ms",
+    )  # fmt: skip
+    assert code == 1
+    assert "p95<5ms" in output
+    assert "FAIL" in output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--duration", "ten"],
+        ["--threshold", "p95 is small"],
+        ["--threshold", "errors<5ms"],
+        ["--users", "2", "--rate", "10"],
+        ["--sweep", "1,x"],
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(target, args) -> None:
+    code, output = load(target.url, "--workers", "1", *args)
+    assert code == 2
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_unreachable_target_fails_before_the_run_with_exit_3() -> None:
+    url = f"http://127.0.0.1:{free_port()}/"
+    code, output = load(url, "--users", "1", "--duration", "5s", "--workers", "1")
+    assert code == 3
+    assert "cannot reach" in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_baseline_same_server_passes_slowed_server_regresses(fresh_target, tmp_path) -> None:
+    url = f"{fresh_target.url}/delay?ms=20"
+    base = tmp_path / "base.json"
+    common = ["--users", "4", "--duration", "2s", "--workers", "1"]
+    assert load(url, *common, "--save-baseline", str(base))[0] == 0
+    code, output = load(url, *common, "--baseline", str(base))
+    assert code == 0, output
+    assert "REGRESSION" not in output
+    urllib.request.urlopen(urllib.request.Request(f"{fresh_target.url}/_slow?ms=15", b""))
+    code, output = load(url, *common, "--baseline", str(base))
+    assert code == 1, output
+    assert "p50" in output
+    assert "REGRESSION" in output
+
+
+def test_baseline_of_a_different_configuration_is_refused(target, tmp_path) -> None:
+    base = tmp_path / "base.json"
+    url = f"{target.url}/delay?ms=5"
+    assert load(url, "--users", "2", "--duration", "1s", "--workers", "1",
+                "--save-baseline", str(base))[0] == 0  # fmt: skip
+    code, output = load(url, "--users", "3", "--duration", "1s", "--workers", "1",
+                        "--baseline", str(base))  # fmt: skip
+    assert code == 2
+    assert "different configuration" in output
+    assert "users 2 vs 3" in output
+
+
+def test_merge_adds_histograms_exactly(target, tmp_path) -> None:
+    a, b, m = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "m.json"
+    for path, ms in ((a, 5), (b, 30)):
+        args = ["--users", "2", "--duration", "1s", "--workers", "1", "--json", str(path)]
+        assert load(f"{target.url}/delay?ms={ms}", *args)[0] == 0
+    # different URLs are different targets: merging them is refused
+    assert load("merge", str(a), str(b))[0] == 2
+    doc_b = json.loads(b.read_text())
+    doc_b["config"] = json.loads(a.read_text())["config"]
+    b.write_text(json.dumps(doc_b))
+    code, output = load("merge", str(a), str(b), "--json", str(m))
+    assert code == 0, output
+    da, db, dm = (json.loads(p.read_text()) for p in (a, b, m))
+    assert dm["requests"] == da["requests"] + db["requests"]
+    assert dm["config"]["users"] == 4
+    expected = decode(da["histogram"])
+    expected.add(decode(db["histogram"]))
+    merged = decode(dm["histogram"])
+    assert merged.get_total_count() == expected.get_total_count()
+    for p in (50, 90, 99, 99.9, 100):
+        assert merged.get_value_at_percentile(p) == expected.get_value_at_percentile(p)
+
+
+def test_html_report_is_self_contained_with_plots(target, tmp_path) -> None:
+    page = tmp_path / "r.html"
+    code, _ = load(f"{target.url}/delay?ms=5", "--sweep", "1,2", "--duration", "1s",
+                   "--workers", "1", "--html", str(page))  # fmt: skip
+    assert code == 0
+    text = page.read_text()
+    assert text.count("<svg") == 4
+    assert "<script" not in text
+    assert "src=" not in text
+    assert "href=" not in text
+    assert len(text) < 60_000
+
+
+def test_ctrl_c_prints_the_summary_of_what_ran(target, tmp_path) -> None:
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "readykit.cli", "load", f"{target.url}/delay?ms=10",
+         "--users", "2", "--duration", "60s", "--workers", "1", "--json", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    assert proc.returncode == 130, stderr
+    assert "requests" in stdout
+    assert "interrupted" in stdout
+    data = json.loads(out.read_text())
+    assert data["interrupted"] is True
+    assert data["requests"] > 0

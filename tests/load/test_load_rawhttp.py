@@ -1,0 +1,83 @@
+"""The fast-path HTTP/1.1 client: body framings, keep-alive and its failure kinds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from readykit.load.rawhttp import Pool, RawHTTPError
+
+RESPONSES = {
+    b"/len": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"/chunked": b"HTTP/1.1 201 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;x=1\r\nhello\r\n3\r\nabc\r\n0\r\nTrailer: t\r\n\r\n",
+    b"/close": b"HTTP/1.1 503 Busy\r\nConnection: close\r\n\r\nbye",
+    b"/empty": b"HTTP/1.1 204 No Content\r\n\r\n",
+    b"/garbage": b"SMTP ready\r\n\r\n",
+}
+
+
+OPEN: set[asyncio.StreamWriter] = set()
+
+
+async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    OPEN.add(writer)
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            path = head.split(b" ")[1]
+            if path == b"/hang":
+                await reader.read()  # until the client gives up and closes
+                break
+            writer.write(RESPONSES[path])
+            await writer.drain()
+            if path in (b"/close", b"/garbage"):
+                break
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+    OPEN.discard(writer)
+
+
+async def _stop(server: asyncio.Server) -> None:
+    """Close the listener and every connection still open on the server side."""
+    server.close()
+    for writer in list(OPEN):
+        writer.close()
+        await writer.wait_closed()
+    await server.wait_closed()
+    await asyncio.sleep(0.01)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "status", "kept"),
+    [("/len", 200, 1), ("/chunked", 201, 1), ("/close", 503, 0), ("/empty", 204, 1)],
+)
+async def test_framings(path: str, status: int, kept: int) -> None:
+    server = await asyncio.start_server(_serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = Pool(f"http://127.0.0.1:{port}{path}", "test")
+    try:
+        for _ in range(3):  # reused connections keep working
+            assert await pool.get(2.0) == status
+        assert len(pool.idle) == kept
+    finally:
+        pool.close()
+        await _stop(server)
+
+
+@pytest.mark.anyio
+async def test_failures_have_kinds() -> None:
+    server = await asyncio.start_server(_serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(RawHTTPError, match="timeout"):
+            await Pool(f"http://127.0.0.1:{port}/hang", "t").get(0.1)
+        with pytest.raises(RawHTTPError, match="protocol"):
+            await Pool(f"http://127.0.0.1:{port}/garbage", "t").get(1.0)
+    finally:
+        await _stop(server)
+    with pytest.raises(RawHTTPError, match="connect"):
+        await Pool(f"http://127.0.0.1:{port}/len", "t").get(1.0)

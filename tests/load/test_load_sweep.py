@@ -1,0 +1,62 @@
+"""Sweeps: the knee and the concurrency-collapse verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from readykit.load import run_sweep, run_sweep_async
+from readykit.load.result import LoadResult
+from readykit.load.stats import new_histogram, record
+from readykit.load.sweep import find_collapse, find_knee
+
+
+def test_blocking_call_in_an_async_handler_is_a_collapse(target) -> None:
+    sweep = run_sweep(f"{target.url}/block?ms=20", users=[1, 4, 16], duration_s=1.0, workers=1)
+    assert sweep.collapse is True
+    assert "blocking I/O" in (sweep.collapse_reason or "")
+    assert [s.users for s in sweep.steps] == [1, 4, 16]
+    assert sweep.knee == 1
+    data = sweep.to_dict()
+    assert data["collapse"] is True
+    assert [s["users"] for s in data["steps"]] == [1, 4, 16]
+    assert data["knee"]["users"] == 1
+
+
+def test_healthy_async_app_does_not_collapse(target) -> None:
+    sweep = run_sweep(f"{target.url}/delay?ms=20", users=[1, 4, 16], duration_s=1.0, workers=1)
+    assert sweep.collapse is False
+    assert sweep.knee is None
+    assert sweep.steps[-1].rps > 5 * sweep.steps[0].rps
+
+
+@pytest.mark.anyio
+async def test_async_sweep_api_for_readykit_check(target) -> None:
+    sweep = await run_sweep_async(f"{target.url}/delay?ms=10", users=[1, 4], duration_s=0.6)
+    assert [(s.users, s.error_rate) for s in sweep.steps] == [(1, 0.0), (4, 0.0)]
+    assert all(s.p95_ms > 0 and s.rps > 0 for s in sweep.steps)
+    assert sweep.collapse is False
+
+
+def _step(users: int, rps: float, p95_ms: float) -> LoadResult:
+    hist = new_histogram()
+    record(hist, p95_ms / 1000)
+    return LoadResult(
+        config={"users": users, "rate": None},
+        requests=int(rps * 10),
+        errors_by_kind={},
+        measured_s=10.0,
+        latency=hist,
+        service=None,
+        intervals=[],
+        interval_s=0.25,
+    )
+
+
+def test_knee_is_where_throughput_stops_growing_while_latency_climbs() -> None:
+    steps = [_step(1, 100, 10), _step(10, 950, 11), _step(50, 1000, 50), _step(100, 1010, 100)]
+    assert find_knee(steps) == 10
+    assert find_collapse(steps) is None  # throughput grew 10x: saturation, not collapse
+
+
+def test_no_knee_while_throughput_keeps_up() -> None:
+    assert find_knee([_step(1, 100, 10), _step(10, 990, 10.5), _step(50, 4900, 11)]) is None
