@@ -49,7 +49,8 @@ def readykit_health() -> ASGIApp:
 
 
 def readykit_observed() -> ASGIApp:
-    """Health, metrics and one JSON access-log line per request, written to a file."""
+    """Everything on by default (health, metrics, default guards) and one JSON access-log line
+    per request, written to a file."""
     settings = Settings(service_name="bench", configure_logging=False, log_format="json")
     log_file = Path(tempfile.gettempdir()) / "readykit-bench-access.log"
     configure_logging(settings, stream=log_file.open("w", buffering=1 << 16))
@@ -92,6 +93,11 @@ _MINIMAL = {
 def readykit_minimal() -> ASGIApp:
     """The kit with every optional layer off: the baseline for one guard's cost."""
     return ReadyKit(Settings(**_MINIMAL)).wrap(bare())
+
+
+def readykit_metrics() -> ASGIApp:
+    """The minimal kit plus its Prometheus metrics: like for like with the metrics-only peers."""
+    return ReadyKit(Settings(**{**_MINIMAL, "metrics": True})).wrap(bare())
 
 
 def readykit_guards() -> ASGIApp:
@@ -140,6 +146,7 @@ VARIANTS = {
     "instrumentator": instrumentator,
     "starlette-exporter": starlette_exporter,
     "readykit-minimal": readykit_minimal,
+    "readykit-metrics": readykit_metrics,
     "readykit-guards": readykit_guards,
     "readykit-ratelimit-memory": readykit_ratelimit_memory,
     "readykit-ratelimit-redis": readykit_ratelimit_redis,
