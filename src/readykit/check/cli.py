@@ -8,17 +8,8 @@ from typing import Any
 
 import click
 
-_CATEGORIES = (
-    "health",
-    "security-headers",
-    "exposure",
-    "input-handling",
-    "rate-limiting",
-    "cors",
-    "performance",
-    "observability",
-    "tls",
-)
+from readykit.check.finding import CATEGORIES
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 
 
@@ -76,7 +67,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option(
     "--only",
     multiple=True,
-    type=click.Choice(_CATEGORIES),
+    type=click.Choice(CATEGORIES),
     help="Run only these categories (repeatable).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No terminal summary.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from readykit.logging.redact import MARK, redact_text
 
@@ -20,18 +20,8 @@ Category = Literal[
     "observability",
     "tls",
 ]
-CATEGORIES: tuple[Category, ...] = (
-    "health",
-    "security-headers",
-    "exposure",
-    "input-handling",
-    "rate-limiting",
-    "cors",
-    "performance",
-    "observability",
-    "tls",
-)
-SEVERITIES: tuple[Severity, ...] = ("blocker", "warning", "info")
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 EXCERPT_CHARS = 400
 
 # KEY=value and KEY: value lines of dotenv/settings files: every value hidden, not only known keys
