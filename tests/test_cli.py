@@ -23,7 +23,12 @@ def test_demo_command_serves_a_ready_demo(tmp_path: Path) -> None:
         assert server.stop() in (0, -15)
         output = server.output()
     assert body["status"] == "pass"
-    assert set(body["checks"]) == {"database:responseTime", "migrations:revision", "rates:rows"}
+    assert set(body["checks"]) == {
+        "database:responseTime",
+        "migrations:revision",
+        "rates:rows",
+        "store:responseTime",
+    }
     assert stats["rates"] > 0
     assert (tmp_path / ".readykit" / "demo.db").exists()
     assert f"http://127.0.0.1:{server.port}" in output

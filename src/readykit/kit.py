@@ -19,6 +19,7 @@ from readykit.metrics import Metrics
 from readykit.middleware import ReadyKitMiddleware
 from readykit.proxies import TrustedProxies
 from readykit.record import Recorder
+from readykit.records import Audit, Records, install_records
 from readykit.settings import Settings
 
 logger = logging.getLogger("readykit")
@@ -102,6 +103,7 @@ class ReadyKit:
             self.on_shutdown(stop_metrics)
         self.rate_limiter = install_guards(self)
         self.cache = install_cache(self)
+        self.records: Records | None = install_records(self) if self.settings.records else None
 
     def check(
         self,
@@ -154,6 +156,13 @@ class ReadyKit:
             component_type=component_type,
             measurement=measurement,
         )
+
+    @property
+    def audit(self) -> Audit:
+        """The audit log: `await kit.audit.record("quote.create", resource=..., actor=...)`."""
+        if self.records is None:
+            raise ConfigurationError("the audit log needs READYKIT_RECORDS=true")
+        return self.records.audit
 
     def cached(
         self, *, ttl: float, tags: Iterable[str] = (), key: Callable[..., str] | None = None

@@ -118,3 +118,35 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Tags of cached responses, for invalidate(tag): {"GET /rates": ["rates"]}.',
     )
+    # records: store, audit, APM (readykit.records)
+    store_url: str = Field(
+        default="sqlite:///.readykit/readykit.db",
+        description="Where audit and APM records go: sqlite:///path or postgresql://...",
+    )
+    store_required: bool = Field(
+        default=True,
+        description="Refuse to start when the store is unreachable; false starts and spills.",
+    )
+    records: bool = Field(default=True, description="Record audit and APM events at all.")
+    spill_path: str = Field(
+        default=".readykit/spill.jsonl",
+        description="Append-only file for records the store could not take yet.",
+    )
+    records_batch_size: int = Field(default=500, gt=0)
+    records_flush_s: float = Field(default=1.0, gt=0)
+    records_max_queue: int = Field(default=100_000, gt=0)
+    records_full_policy: Literal["spill", "drop"] = "spill"
+    records_retention_days: float = Field(default=7.0, gt=0, description="APM entries kept.")
+    audit_mutations: bool = Field(
+        default=True, description="Audit every POST/PUT/PATCH/DELETE the app answers."
+    )
+    slow_request_ms: float = Field(default=1000.0, gt=0)
+    slow_request_routes: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per-route thresholds by regex on the route: {"^/reports": 5000}.',
+    )
+    slow_query_ms: float = Field(default=100.0, gt=0)
+    stall_threshold_ms: float = Field(
+        default=100.0, gt=0, description="Event-loop stalls longer than this are recorded."
+    )
+    apm_sample_rate: float = Field(default=1.0, gt=0, le=1.0)

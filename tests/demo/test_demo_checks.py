@@ -29,7 +29,7 @@ async def fresh_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def test_register_checks_adds_three_readiness_checks(
     database_url: str, fresh_engine: AsyncEngine
 ) -> None:
-    kit = ReadyKit(Settings(health_cache_s=0))
+    kit = ReadyKit(Settings(health_cache_s=0, records=False))
     config = alembic_config(database_url)
     register_checks(kit, fresh_engine, config)
 

@@ -16,7 +16,7 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
 
 
 def make_kit(**settings: object) -> ReadyKit:
-    return ReadyKit(Settings(service_name="quotes", **settings))  # type: ignore[arg-type]
+    return ReadyKit(Settings(service_name="quotes", records=False, **settings))  # type: ignore[arg-type]
 
 
 async def test_ready_passes_with_health_json() -> None:

@@ -1,0 +1,106 @@
+"""Records: the durable store, the BatchWriter, the audit log and APM, wired into a kit."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from readykit.errors import ConfigurationError
+from readykit.logging.redact import Redactor
+from readykit.records.apm import Exceptions, SlowQueries, SlowRequests, StallWatchdog
+from readykit.records.audit import Audit
+from readykit.records.batch import BatchMetrics, BatchWriter
+from readykit.records.store import Store, StoreUnavailable, store_from_url, verify_chain
+
+if TYPE_CHECKING:
+    from readykit.kit import ReadyKit
+
+__all__ = [
+    "Audit",
+    "BatchWriter",
+    "Records",
+    "Store",
+    "StoreUnavailable",
+    "install_records",
+    "store_from_url",
+    "verify_chain",
+]
+
+
+@dataclass
+class Records:
+    """What the kit records with: `store`, `writer`, `audit`, and the APM parts."""
+
+    store: Store
+    writer: BatchWriter
+    audit: Audit
+    slow_requests: SlowRequests
+    exceptions: Exceptions
+    slow_queries: SlowQueries
+    stalls: StallWatchdog
+
+
+def install_records(kit: ReadyKit) -> Records:
+    """Build the records parts from the kit's settings and hook them into its lifecycle."""
+    settings = kit.settings
+    store = store_from_url(settings.store_url)
+    for pattern in settings.slow_request_routes:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigurationError(
+                f"slow_request_routes: {pattern!r} is not a regular expression ({exc})"
+            ) from exc
+    writer = BatchWriter(
+        store,
+        BatchMetrics(kit.metrics.registry),
+        spill_path=Path(settings.spill_path),
+        batch_size=settings.records_batch_size,
+        interval_s=settings.records_flush_s,
+        max_queue=settings.records_max_queue,
+        full_policy=settings.records_full_policy,
+    )
+    records = Records(
+        store=store,
+        writer=writer,
+        audit=Audit(writer, Redactor(settings.redact_keys)),
+        slow_requests=SlowRequests(
+            writer,
+            settings.slow_request_ms,
+            settings.slow_request_routes,
+            sample_rate=settings.apm_sample_rate,
+        ),
+        exceptions=Exceptions(writer),
+        slow_queries=SlowQueries(writer, settings.slow_query_ms),
+        stalls=StallWatchdog(writer, settings.stall_threshold_ms),
+    )
+    if settings.audit_mutations:
+        kit.add_recorder(records.audit.auto)
+    kit.add_recorder(records.slow_requests)
+    kit.add_recorder(records.exceptions)
+
+    async def start() -> None:
+        try:
+            await store.open()
+            await store.trim(time.time() - settings.records_retention_days * 86400)
+        except StoreUnavailable as exc:
+            if settings.store_required:
+                raise ConfigurationError(
+                    f"store_url: the store is unreachable ({exc}); fix READYKIT_STORE_URL, or set "
+                    "READYKIT_STORE_REQUIRED=false to start anyway and spill until it is back"
+                ) from exc
+        writer.start()
+        records.stalls.start()
+
+    async def stop() -> None:
+        records.stalls.stop()
+        await writer.stop()
+        await store.close()
+
+    kit.on_startup(start)
+    kit.on_shutdown(stop)
+    kit.add_check("store", store.check, component_type="datastore", critical=False)
+    return records

@@ -1,0 +1,153 @@
+"""`readykit audit list|export|verify` and `readykit apm list`: the records, from outside."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+T = TypeVar("T")
+
+STORE_HELP = "Store URL (default: READYKIT_STORE_URL, else sqlite:///.readykit/readykit.db)."
+KINDS = ("slow_request", "slow_query", "exception", "stall")
+
+
+def _when(value: str | None, option: str) -> float | None:
+    """An ISO 8601 time (date, or date and time; UTC unless it says otherwise) as epoch s."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        from readykit.cli import UserError
+
+        raise UserError(
+            f"{option} {value!r} is not a date or time; write e.g. 2026-11-23 or "
+            "2026-11-23T10:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _run(store_url: str | None, work: Callable[[Any], Awaitable[T]]) -> T:
+    from readykit.records.store import StoreUnavailable, store_from_url
+    from readykit.settings import Settings
+
+    store = store_from_url(store_url or Settings().store_url)
+
+    async def main() -> T:
+        try:
+            await store.open()
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except StoreUnavailable as exc:
+        raise click.ClickException(f"cannot read the store: {exc}") from exc
+
+
+def _filters(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--store", "store_url", help=STORE_HELP),
+            click.option("--actor"),
+            click.option("--action"),
+            click.option("--resource"),
+            click.option("--since", help="ISO date/time, inclusive."),
+            click.option("--until", help="ISO date/time, exclusive."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def _query(**kw: Any) -> dict[str, Any]:
+    return {
+        "actor": kw["actor"],
+        "action": kw["action"],
+        "resource": kw["resource"],
+        "since": _when(kw["since"], "--since"),
+        "until": _when(kw["until"], "--until"),
+    }
+
+
+@click.group()
+def audit() -> None:
+    """Read and verify the audit log."""
+
+
+@audit.command("list")
+@_filters
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def audit_list(store_url: str | None, limit: int, **kw: Any) -> None:
+    """The newest audit events, one line each."""
+    query = _query(**kw)
+    events = _run(store_url, lambda s: s.audit(**query))[-limit:]
+    for e in events:
+        when = datetime.fromtimestamp(e["ts"], UTC).isoformat(timespec="seconds")
+        click.echo(
+            f"{e['seq']:>6} {when} {e['actor'] or '-'} {e['action']} {e['resource'] or '-'}"
+            f" {e['status'] if e['status'] is not None else '-'}"
+        )
+
+
+@audit.command("export")
+@_filters
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+def audit_export(store_url: str | None, fmt: str, **kw: Any) -> None:
+    """Every matching audit event to stdout: JSON Lines (default) or CSV."""
+    query = _query(**kw)
+    events = _run(store_url, lambda s: s.audit(**query))
+    if fmt == "jsonl":
+        for e in events:
+            click.echo(json.dumps(e, ensure_ascii=False))
+        return
+    writer = csv.writer(sys.stdout)
+    columns = ["seq", "id", "ts", "actor", "action", "resource", "status", "request_id"]
+    writer.writerow([*columns, "details", "prev_hash", "hash"])
+    for e in events:
+        details = json.dumps(e["details"], ensure_ascii=False)
+        writer.writerow([*(e[c] for c in columns), details, e["prev_hash"], e["hash"]])
+
+
+@audit.command("verify")
+@click.option("--store", "store_url", help=STORE_HELP)
+def audit_verify(store_url: str | None) -> None:
+    """Check the hash chain; name the first broken link and exit 1 if there is one."""
+    from readykit.records.store import verify_chain
+
+    events = _run(store_url, lambda s: s.audit())
+    broken = verify_chain(events)
+    if broken is None:
+        click.echo(f"audit chain intact: {len(events)} events")
+        return
+    click.echo(
+        f"audit chain broken at seq {broken.seq} (id {broken.id}): {broken.reason}", err=True
+    )
+    sys.exit(1)
+
+
+@click.group()
+def apm() -> None:
+    """Read APM records: slow requests and queries, exceptions, event-loop stalls."""
+
+
+@apm.command("list")
+@click.option("--store", "store_url", help=STORE_HELP)
+@click.option("--kind", type=click.Choice(KINDS), required=True)
+@click.option("--since", help="ISO date/time, inclusive.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+def apm_list(store_url: str | None, kind: str, since: str | None, limit: int) -> None:
+    """Entries of one kind as JSON Lines, newest first."""
+    start = _when(since, "--since")
+    for entry in _run(store_url, lambda s: s.entries(kind, since=start, limit=limit)):
+        click.echo(json.dumps(entry, ensure_ascii=False))

@@ -1,0 +1,174 @@
+"""The PostgreSQL store on asyncpg: a small pool, short connect timeouts, and the audit chain
+extended under a transaction-scoped advisory lock so two instances never fork it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from readykit.records import schema
+from readykit.records.store import AUDIT, GENESIS, Store, StoreUnavailable
+
+CONNECT_TIMEOUT_S = 2.0
+CHAIN_LOCK = 0x5EAD_1C17  # pg_advisory_xact_lock key of the audit chain
+
+
+def _unavailable(exc: BaseException) -> bool:
+    import asyncpg
+
+    return isinstance(
+        exc,
+        OSError
+        | asyncio.TimeoutError
+        | asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.CannotConnectNowError,
+    )
+
+
+class PostgresStore(Store):
+    """Records in a PostgreSQL database (`postgresql://user:password@host:port/db`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pool: Any = None
+        self._migrated = False
+
+    async def _pool_or_raise(self) -> Any:
+        import asyncpg
+
+        if self._pool is None:
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self.url, min_size=0, max_size=4, timeout=CONNECT_TIMEOUT_S
+                )
+            except Exception as exc:
+                if _unavailable(exc):
+                    raise StoreUnavailable(f"cannot connect to the store: {exc}") from exc
+                raise
+        return self._pool
+
+    async def _call(self, fn: Any) -> Any:
+        pool = await self._pool_or_raise()
+        try:
+            async with pool.acquire(timeout=CONNECT_TIMEOUT_S) as conn:
+                return await fn(conn)
+        except Exception as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(f"store unreachable: {exc}") from exc
+            raise
+
+    async def open(self) -> None:
+        async def migrate(conn: Any) -> None:
+            await conn.execute(schema.META)
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+                current = await conn.fetchval(
+                    "SELECT value FROM rk_meta WHERE key = 'schema_version'"
+                )
+                for version in range(int(current or 0) + 1, schema.VERSION + 1):
+                    for statement in schema.MIGRATIONS[version]:
+                        await conn.execute(
+                            statement.format(serial="BIGSERIAL", float="DOUBLE PRECISION")
+                        )
+                    await conn.execute(
+                        "INSERT INTO rk_meta (key, value) VALUES ('schema_version', $1)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        str(version),
+                    )
+
+        await self._call(migrate)
+        self._migrated = True
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def write(self, events: Sequence[dict[str, Any]]) -> int:
+        if not self._migrated:  # not reachable at startup: bring the schema up now
+            await self.open()
+
+        async def write(conn: Any) -> int:
+            inserted = 0
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+                prev = await conn.fetchval(schema.LAST_HASH) or GENESIS
+                for event in events:
+                    if event["kind"] == AUDIT:
+                        if await conn.fetchval(schema.numbered(schema.AUDIT_EXISTS), event["id"]):
+                            continue
+                        row = schema.audit_row(event, prev)
+                        await conn.execute(schema.numbered(schema.INSERT_AUDIT), *row)
+                        prev = row[-1]
+                        inserted += 1
+                    else:
+                        entry, bucket = schema.entry_rows(event)
+                        status = await conn.execute(schema.numbered(schema.INSERT_ENTRY), *entry)
+                        if status.endswith(" 1"):
+                            await conn.execute(schema.numbered(schema.UPSERT_BUCKET), *bucket)
+                            inserted += 1
+            return inserted
+
+        return int(await self._call(write))
+
+    async def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        sql, params = schema.audit_query(
+            actor=filters.get("actor"),
+            action=filters.get("action"),
+            resource=filters.get("resource"),
+            since=filters.get("since"),
+            until=filters.get("until"),
+            limit=filters.get("limit"),
+            offset=filters.get("offset", 0),
+        )
+        rows = await self._call(lambda conn: conn.fetch(schema.numbered(sql), *params))
+        return [schema.audit_event(tuple(r)) for r in rows]
+
+    async def entries(
+        self, kind: str, *, since: float | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT id, kind, ts, grp, duration_ms, data FROM rk_entries WHERE kind = ?"
+        params: list[Any] = [kind]
+        if since is not None:
+            sql += " AND ts >= ?"
+            params.append(since)
+        sql += " ORDER BY ts DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = await self._call(lambda conn: conn.fetch(schema.numbered(sql), *params))
+        return [schema.entry_event(tuple(r)) for r in rows]
+
+    async def buckets(self, kind: str, *, since: float) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT minute, grp, count, sum_ms, max_ms FROM rk_buckets"
+            " WHERE kind = $1 AND minute >= $2 ORDER BY minute, grp"
+        )
+        rows = await self._call(lambda conn: conn.fetch(sql, kind, int(since // 60)))
+        keys = ("minute", "group", "count", "sum_ms", "max_ms")
+        return [dict(zip(keys, tuple(r), strict=True)) for r in rows]
+
+    async def trim(self, before: float, *, batch: int = 1000) -> int:
+        statements = (
+            (
+                "DELETE FROM rk_entries WHERE id IN"
+                " (SELECT id FROM rk_entries WHERE ts < $1 LIMIT $2)",
+                before,
+            ),
+            (
+                "DELETE FROM rk_buckets WHERE ctid IN"
+                " (SELECT ctid FROM rk_buckets WHERE minute < $1 LIMIT $2)",
+                int(before // 60),
+            ),
+        )
+        total = 0
+        for sql, bound in statements:
+            while True:
+                status = await self._call(lambda conn, s=sql, b=bound: conn.execute(s, b, batch))
+                deleted = int(status.rsplit(" ", 1)[-1])
+                total += deleted
+                if deleted < batch:
+                    break
+        return total

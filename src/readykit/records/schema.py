@@ -1,0 +1,156 @@
+"""The store's schema, its versioned migrations, and the SQL both backends share.
+
+Statements are written with `?` placeholders; the PostgreSQL backend numbers them (`$1` ...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from readykit.records.store import AUDIT, chain_hash, minute_of
+
+# version -> statements; a store at version N runs N+1 ... in order, each in one transaction
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE rk_audit (seq {serial} PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+        " ts {float} NOT NULL, actor TEXT, action TEXT NOT NULL, resource TEXT, status INTEGER,"
+        " request_id TEXT, details TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+        "CREATE INDEX rk_audit_ts ON rk_audit (ts)",
+        "CREATE INDEX rk_audit_actor ON rk_audit (actor, ts)",
+        "CREATE TABLE rk_entries (id TEXT PRIMARY KEY, kind TEXT NOT NULL, ts {float} NOT NULL,"
+        " grp TEXT NOT NULL, duration_ms {float}, data TEXT)",
+        "CREATE INDEX rk_entries_kind_ts ON rk_entries (kind, ts)",
+        "CREATE TABLE rk_buckets (kind TEXT NOT NULL, grp TEXT NOT NULL, minute INTEGER NOT NULL,"
+        " count INTEGER NOT NULL, sum_ms {float} NOT NULL, max_ms {float} NOT NULL,"
+        " PRIMARY KEY (kind, grp, minute))",
+    ),
+}
+VERSION = max(MIGRATIONS)
+META = "CREATE TABLE IF NOT EXISTS rk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+AUDIT_COLUMNS = "seq, id, ts, actor, action, resource, status, request_id, details, prev_hash, hash"
+INSERT_AUDIT = (
+    "INSERT INTO rk_audit (id, ts, actor, action, resource, status, request_id, details,"
+    " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_ENTRY = (
+    "INSERT INTO rk_entries (id, kind, ts, grp, duration_ms, data) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+UPSERT_BUCKET = (
+    "INSERT INTO rk_buckets (kind, grp, minute, count, sum_ms, max_ms) VALUES (?, ?, ?, 1, ?, ?)"
+    " ON CONFLICT (kind, grp, minute) DO UPDATE SET count = rk_buckets.count + 1,"
+    " sum_ms = rk_buckets.sum_ms + excluded.sum_ms,"
+    " max_ms = CASE WHEN excluded.max_ms > rk_buckets.max_ms THEN excluded.max_ms"
+    " ELSE rk_buckets.max_ms END"
+)
+LAST_HASH = "SELECT hash FROM rk_audit ORDER BY seq DESC LIMIT 1"
+AUDIT_EXISTS = "SELECT 1 FROM rk_audit WHERE id = ?"
+
+
+def numbered(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's `$1`, `$2` ..."""
+    count = iter(range(1, 10_000))
+    return re.sub(r"\?", lambda _: f"${next(count)}", sql)
+
+
+def audit_row(event: dict[str, Any], prev_hash: str) -> tuple[Any, ...]:
+    """The INSERT_AUDIT parameters of an audit event chained after `prev_hash`."""
+    stored = audit_fields(event)
+    details = json.dumps(stored["details"], sort_keys=True, default=repr)
+    return (
+        stored["id"], stored["ts"], stored["actor"], stored["action"], stored["resource"],
+        stored["status"], stored["request_id"], details, prev_hash, chain_hash(prev_hash, stored),
+    )  # fmt: skip
+
+
+def audit_fields(event: dict[str, Any]) -> dict[str, Any]:
+    """Exactly the fields an audit event is stored and hashed with."""
+    return {
+        "id": event["id"],
+        "kind": AUDIT,
+        "ts": float(event["ts"]),
+        "actor": event.get("actor"),
+        "action": event["action"],
+        "resource": event.get("resource"),
+        "status": event.get("status"),
+        "request_id": event.get("request_id"),
+        "details": event.get("details"),
+    }
+
+
+def audit_event(row: Sequence[Any]) -> dict[str, Any]:
+    """An audit event as read back (columns in AUDIT_COLUMNS order), hashes included."""
+    seq, id_, ts, actor, action, resource, status, request_id, details, prev, hash_ = row
+    return {
+        "seq": seq,
+        "id": id_,
+        "kind": AUDIT,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "resource": resource,
+        "status": status,
+        "request_id": request_id,
+        "details": json.loads(details) if details is not None else None,
+        "prev_hash": prev,
+        "hash": hash_,
+    }
+
+
+def entry_rows(event: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """INSERT_ENTRY and UPSERT_BUCKET parameters of an APM event."""
+    duration = float(event.get("duration_ms") or 0.0)
+    data = json.dumps(event.get("data") or {}, sort_keys=True, default=repr)
+    entry = (event["id"], event["kind"], float(event["ts"]), event["group"], duration, data)
+    bucket = (event["kind"], event["group"], minute_of(float(event["ts"])), duration, duration)
+    return entry, bucket
+
+
+def entry_event(row: Sequence[Any]) -> dict[str, Any]:
+    """An APM entry as read back: id, kind, ts, group, duration_ms, data."""
+    id_, kind, ts, grp, duration, data = row
+    return {
+        "id": id_,
+        "kind": kind,
+        "ts": ts,
+        "group": grp,
+        "duration_ms": duration,
+        "data": json.loads(data) if data else {},
+    }
+
+
+def audit_query(
+    *,
+    actor: str | None,
+    action: str | None,
+    resource: str | None,
+    since: float | None,
+    until: float | None,
+    limit: int | None,
+    offset: int,
+) -> tuple[str, list[Any]]:
+    """SELECT of filtered audit events in sequence order, with its parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("actor", actor), ("action", action), ("resource", resource)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("ts >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("ts < ?")
+        params.append(until)
+    sql = f"SELECT {AUDIT_COLUMNS} FROM rk_audit"  # noqa: S608 - columns are constants
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY seq"
+    if limit is not None or offset:
+        sql += " LIMIT ? OFFSET ?"
+        params.extend((limit if limit is not None else 2**62, offset))
+    return sql, params

@@ -1,0 +1,174 @@
+"""The SQLite store: one connection used from a worker thread, so the event loop never waits
+on the disk; WAL mode, so readers (the dashboard, the CLI) do not block the writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from readykit.errors import ConfigurationError
+from readykit.records import schema
+from readykit.records.store import AUDIT, GENESIS, Store, StoreUnavailable
+
+T = TypeVar("T")
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of `sqlite:///relative/path.db` or `sqlite:////absolute/path.db`."""
+    path = url.split("://", 1)[1]
+    if not path.startswith("/") or path == "/":
+        raise ConfigurationError(f"store_url: {url!r} names no file; write sqlite:///path/to.db")
+    return Path(path[1:])
+
+
+class SQLiteStore(Store):
+    """Records in one SQLite file (created with its directory)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:  # not reachable at startup: try again now
+            await self.open()
+        async with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StoreUnavailable(f"{self.url} is closed")
+            try:
+                return await asyncio.to_thread(fn, conn)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"{self.url}: {exc}") from exc
+
+    async def open(self) -> None:
+        def connect() -> sqlite3.Connection:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            migrate(conn)
+            return conn
+
+        try:
+            self._conn = await asyncio.to_thread(connect)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot open {self.url}: {exc}") from exc
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._conn is not None:
+                await asyncio.to_thread(self._conn.close)
+                self._conn = None
+
+    async def write(self, events: Sequence[dict[str, Any]]) -> int:
+        return await self._run(lambda conn: _write(conn, events))
+
+    async def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        sql, params = schema.audit_query(
+            actor=filters.get("actor"),
+            action=filters.get("action"),
+            resource=filters.get("resource"),
+            since=filters.get("since"),
+            until=filters.get("until"),
+            limit=filters.get("limit"),
+            offset=filters.get("offset", 0),
+        )
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [schema.audit_event(r) for r in rows]
+
+    async def entries(
+        self, kind: str, *, since: float | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT id, kind, ts, grp, duration_ms, data FROM rk_entries WHERE kind = ?"
+        params: list[Any] = [kind]
+        if since is not None:
+            sql += " AND ts >= ?"
+            params.append(since)
+        sql += " ORDER BY ts DESC LIMIT ?"
+        params.append(limit if limit is not None else -1)
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [schema.entry_event(r) for r in rows]
+
+    async def buckets(self, kind: str, *, since: float) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT minute, grp, count, sum_ms, max_ms FROM rk_buckets"
+            " WHERE kind = ? AND minute >= ? ORDER BY minute, grp"
+        )
+        rows = await self._run(lambda conn: conn.execute(sql, (kind, int(since // 60))).fetchall())
+        keys = ("minute", "group", "count", "sum_ms", "max_ms")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    async def trim(self, before: float, *, batch: int = 1000) -> int:
+        entries = (
+            "DELETE FROM rk_entries WHERE id IN (SELECT id FROM rk_entries WHERE ts < ? LIMIT ?)"
+        )
+        buckets = (
+            "DELETE FROM rk_buckets WHERE rowid IN"
+            " (SELECT rowid FROM rk_buckets WHERE minute < ? LIMIT ?)"
+        )
+        statements = ((entries, (before, batch)), (buckets, (int(before // 60), batch)))
+        total = 0
+        for sql, params in statements:
+            while True:  # small batches: each a short transaction, the writer never waits long
+                deleted = await self._run(_delete(sql, params))
+                total += deleted
+                if deleted < batch:
+                    break
+        return total
+
+
+def _delete(sql: str, params: tuple[Any, ...]) -> Callable[[sqlite3.Connection], int]:
+    return lambda conn: conn.execute(sql, params).rowcount
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to schema.VERSION, one transaction per version."""
+    conn.execute(schema.META)
+    row = conn.execute("SELECT value FROM rk_meta WHERE key = 'schema_version'").fetchone()
+    current = int(row[0]) if row else 0
+    for version in range(current + 1, schema.VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in schema.MIGRATIONS[version]:
+                conn.execute(statement.format(serial="INTEGER", float="REAL"))
+            conn.execute(
+                "INSERT INTO rk_meta (key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(version),),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _write(conn: sqlite3.Connection, events: Sequence[dict[str, Any]]) -> int:
+    inserted = 0
+    conn.execute("BEGIN IMMEDIATE")  # one writer: the chain's last hash cannot move under us
+    try:
+        last = conn.execute(schema.LAST_HASH).fetchone()
+        prev = last[0] if last else GENESIS
+        for event in events:
+            if event["kind"] == AUDIT:
+                if conn.execute(schema.AUDIT_EXISTS, (event["id"],)).fetchone():
+                    continue
+                row = schema.audit_row(event, prev)
+                conn.execute(schema.INSERT_AUDIT, row)
+                prev = row[-1]
+                inserted += 1
+            else:
+                entry, bucket = schema.entry_rows(event)
+                if conn.execute(schema.INSERT_ENTRY, entry).rowcount:
+                    conn.execute(schema.UPSERT_BUCKET, bucket)
+                    inserted += 1
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return inserted

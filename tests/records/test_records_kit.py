@@ -1,0 +1,173 @@
+"""Records wired into a kit: auto-audit, kit.audit, slow requests, exceptions, a stall that
+names the blocking handler, slow SQL; and the CLI that reads them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from readykit import ConfigurationError, ReadyKit, Settings
+from readykit.cli import cli
+from readykit.records import store_from_url
+from readykit.records.apm import normalise_sql
+from readykit.testing import asgi_request, lifespan
+
+pytestmark = pytest.mark.anyio
+
+
+async def create(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True}, status_code=201)
+
+
+async def blocking(request: Request) -> PlainTextResponse:
+    time.sleep(0.3)  # the bug the watchdog exists for: a sync call inside async def
+    return PlainTextResponse("done")
+
+
+async def boom(request: Request) -> None:
+    raise KeyError("missing")
+
+
+def make(tmp_path: Path, **settings: Any) -> tuple[ReadyKit, Any]:
+    kit = ReadyKit(
+        Settings(
+            configure_logging=False,
+            access_log=False,
+            store_url=f"sqlite:///{tmp_path}/records.db",
+            spill_path=str(tmp_path / "spill.jsonl"),
+            slow_request_ms=250,
+            **settings,
+        ),
+        principal=lambda scope: dict(scope["headers"]).get(b"x-user", b"").decode() or None,
+    )
+    routes = [
+        Route("/quotes", create, methods=["POST"]),
+        Route("/blocking", blocking),
+        Route("/boom", boom),
+    ]
+    return kit, kit.wrap(Starlette(routes=routes))
+
+
+async def test_everything_lands_in_the_store(tmp_path: Path) -> None:
+    kit, app = make(tmp_path)
+    async with lifespan(app):
+        for _ in range(3):
+            r = await asgi_request(app, "POST", "/quotes", headers=[("X-User", "user:7")])
+            assert r.status == 201
+        await kit.audit.record(
+            "quote.approve", resource="quote:1", actor="user:9",
+            details={"password": "hunter2", "note": "ok"}, durable=True,
+        )  # fmt: skip
+        assert (await asgi_request(app, "GET", "/blocking")).status == 200
+        assert (await asgi_request(app, "GET", "/boom")).status == 500
+    store = store_from_url(f"sqlite:///{tmp_path}/records.db")
+    await store.open()
+    try:
+        audit = await store.audit()
+        stalls = await store.entries("stall")
+        slow = await store.entries("slow_request")
+        errors = await store.entries("exception")
+    finally:
+        await store.close()
+    autos = [e for e in audit if e["action"] == "POST /quotes"]
+    assert len(autos) == 3
+    assert {(e["actor"], e["status"], e["resource"]) for e in autos} == {("user:7", 201, "/quotes")}
+    (manual,) = [e for e in audit if e["action"] == "quote.approve"]
+    assert manual["details"] == {"password": "[REDACTED]", "note": "ok"}
+    assert stalls
+    assert any("in blocking" in s["group"] for s in stalls), stalls
+    assert stalls[0]["duration_ms"] >= 100
+    assert any(f"{__file__}" in frame for frame in stalls[0]["data"]["stack"])
+    assert [s["group"] for s in slow] == ["GET /blocking"]
+    (error,) = errors
+    assert error["group"].startswith("builtins.KeyError at ")
+    assert error["group"].endswith("in boom")
+
+
+async def test_unreachable_store_stops_startup_or_spills(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the store's directory should be")
+    kit = ReadyKit(Settings(configure_logging=False, store_url=f"sqlite:///{blocked}/r.db"))
+    with pytest.raises(ConfigurationError, match="store_url: the store is unreachable"):
+        await kit.startup()
+    relaxed = ReadyKit(
+        Settings(
+            configure_logging=False,
+            store_url=f"sqlite:///{blocked}/r.db",
+            store_required=False,
+            spill_path=str(tmp_path / "spill.jsonl"),
+        )
+    )
+    await relaxed.startup()
+    await relaxed.audit.record("x.y", durable=True)  # spilled to disk counts as durable
+    await relaxed.shutdown()
+    assert json.loads((tmp_path / "spill.jsonl").read_text().splitlines()[0])["action"] == "x.y"
+
+
+async def test_slow_sql_is_grouped_without_parameters(tmp_path: Path) -> None:
+    kit, _ = make(tmp_path, slow_query_ms=0.0001)
+    assert kit.records is not None
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/app.db")
+    kit.records.slow_queries.watch(engine)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1 WHERE 'secret' = :v"), {"v": "x"})
+        await conn.execute(text("SELECT 2 WHERE 'other' = 'x'"))
+    await engine.dispose()
+    groups = [e["group"] for e in kit.records.writer._queue if e["kind"] == "slow_query"]
+    assert groups == ["SELECT ? WHERE ? = ?", "SELECT ? WHERE ? = ?"]
+    assert normalise_sql("SELECT * FROM t WHERE id IN (1, 2, 3)\n  AND x = 'a''b'") == (
+        "SELECT * FROM t WHERE id IN (?) AND x = ?"
+    )
+
+
+def test_audit_and_apm_cli(tmp_path: Path) -> None:
+    import asyncio
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    store = store_from_url(url)
+    events = [
+        {"id": f"a{n}", "kind": "audit", "ts": 1_800_000_000.0 + n, "actor": f"user:{n % 2}",
+         "action": "quote.create", "resource": f"quote:{n}", "details": {"n": n}}
+        for n in range(4)
+    ]  # fmt: skip
+    stall = {"id": "s1", "kind": "stall", "ts": 1_800_000_000.0, "group": "a.py:1 in f",
+             "duration_ms": 250.0, "data": {"stack": ["a.py:1 in f"]}}  # fmt: skip
+
+    async def seed() -> None:
+        await store.open()
+        await store.write([*events, stall])
+        await store.close()
+
+    asyncio.run(seed())
+    runner = CliRunner()
+    out = runner.invoke(cli, ["audit", "export", "--store", url, "--actor", "user:1"])
+    assert out.exit_code == 0, out.output
+    assert [json.loads(line)["id"] for line in out.output.splitlines()] == ["a1", "a3"]
+    out = runner.invoke(cli, ["audit", "export", "--store", url, "--format", "csv"])
+    assert out.output.splitlines()[0].startswith("seq,id,ts,actor")
+    assert len(out.output.splitlines()) == 5
+    out = runner.invoke(cli, ["audit", "verify", "--store", url])
+    assert (out.exit_code, out.output.strip()) == (0, "audit chain intact: 4 events")
+    import sqlite3
+
+    with sqlite3.connect(f"{tmp_path}/cli.db") as conn:
+        conn.execute("UPDATE rk_audit SET details = '{\"n\": 99}' WHERE id = 'a2'")
+    out = runner.invoke(cli, ["audit", "verify", "--store", url])
+    assert out.exit_code == 1
+    assert "broken at seq 3 (id a2)" in out.output
+    out = runner.invoke(cli, ["audit", "list", "--store", url, "--since", "last tuesday"])
+    assert out.exit_code == 2
+    assert len(out.output.strip().splitlines()) == 1
+    out = runner.invoke(cli, ["apm", "list", "--store", url, "--kind", "stall"])
+    assert json.loads(out.output)["group"] == "a.py:1 in f"

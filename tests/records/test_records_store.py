@@ -1,0 +1,119 @@
+"""The store on SQLite and PostgreSQL: idempotent writes, the audit chain, aggregates, trims."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+import pytest
+
+from readykit import ConfigurationError
+from readykit.records import Store, store_from_url, verify_chain
+
+pytestmark = pytest.mark.anyio
+
+
+def audit_event(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"a{n:04d}",
+        "kind": "audit",
+        "ts": 1_800_000_000.0 + n,
+        "actor": "user:7",
+        "action": "quote.create",
+        "resource": f"quote:{n}",
+        "status": 201,
+        "request_id": f"r{n}",
+        "details": {"amount": n, "nested": {"ok": True}},
+        **extra,
+    }
+
+
+def apm_event(kind: str, group: str, ts: float, ms: float) -> dict[str, Any]:
+    return {"id": uuid.uuid4().hex, "kind": kind, "ts": ts, "group": group, "duration_ms": ms,
+            "data": {"path": "/x"}}  # fmt: skip
+
+
+async def test_audit_chain_and_idempotent_writes(store: Store) -> None:
+    first = [audit_event(n) for n in range(5)]
+    assert await store.write(first) == 5
+    assert await store.write([*first[2:], audit_event(5)]) == 1  # replayed ids are skipped
+    events = await store.audit()
+    assert [e["id"] for e in events] == [f"a{n:04d}" for n in range(6)]
+    assert verify_chain(events) is None
+    assert events[0]["details"] == {"amount": 0, "nested": {"ok": True}}
+    assert await store.audit(resource="quote:3") == [events[3]]
+    assert [e["id"] for e in await store.audit(since=1_800_000_004.0)] == ["a0004", "a0005"]
+    assert [e["id"] for e in await store.audit(limit=2, offset=1)] == ["a0001", "a0002"]
+
+
+async def test_an_edited_or_deleted_row_breaks_the_chain(store_url: str, store: Store) -> None:
+    await store.write([audit_event(n) for n in range(4)])
+    sql = "UPDATE rk_audit SET actor = 'user:8' WHERE id = 'a0002'"
+    await _execute(store_url, sql)
+    broken = verify_chain(await store.audit())
+    assert broken is not None
+    assert (broken.id, broken.reason) == ("a0002", "content does not match its hash")
+    await _execute(store_url, "UPDATE rk_audit SET actor = 'user:7' WHERE id = 'a0002'")
+    assert verify_chain(await store.audit()) is None
+    await _execute(store_url, "DELETE FROM rk_audit WHERE id = 'a0001'")
+    broken = verify_chain(await store.audit())
+    assert broken is not None
+    assert (broken.id, broken.reason) == ("a0002", "prev_hash does not match the row before")
+
+
+async def _execute(url: str, sql: str) -> None:
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.split(":///", 1)[1]) as conn:
+            conn.execute(sql)
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def test_entries_feed_per_minute_aggregates_and_trim_in_batches(store: Store) -> None:
+    t0 = 1_800_000_000.0  # a minute boundary
+    events = [
+        apm_event("slow_request", "GET /a", t0 + 1, 1200),
+        apm_event("slow_request", "GET /a", t0 + 30, 1800),
+        apm_event("slow_request", "GET /b", t0 + 61, 1100),
+        apm_event("stall", "app.py:3 in handler", t0 + 5, 300),
+    ]
+    assert await store.write(events) == 4
+    assert await store.write(events) == 0
+    buckets = await store.buckets("slow_request", since=t0)
+    minute = int(t0 // 60)
+    assert buckets == [
+        {"minute": minute, "group": "GET /a", "count": 2, "sum_ms": 3000.0, "max_ms": 1800.0},
+        {"minute": minute + 1, "group": "GET /b", "count": 1, "sum_ms": 1100.0, "max_ms": 1100.0},
+    ]
+    newest = await store.entries("slow_request", limit=1)
+    assert newest[0]["group"] == "GET /b"
+    assert newest[0]["data"] == {"path": "/x"}
+    assert len(await store.entries("stall")) == 1
+    assert await store.trim(t0 + 60, batch=1) == 5  # 3 entries and 2 buckets, a row at a time
+    assert [e["group"] for e in await store.entries("slow_request")] == ["GET /b"]
+
+
+async def test_schema_is_migrated_once(store_url: str) -> None:
+    for _ in range(2):  # a second open finds the schema current and changes nothing
+        s = store_from_url(store_url)
+        await s.open()
+        await s.write([audit_event(1)])
+        await s.close()
+    s = store_from_url(store_url)
+    await s.open()
+    try:
+        assert len(await s.audit()) == 1
+    finally:
+        await s.close()
+
+
+def test_unknown_scheme_names_the_setting() -> None:
+    with pytest.raises(ConfigurationError, match="store_url: unknown scheme 'mongodb'"):
+        store_from_url("mongodb://x")
