@@ -62,8 +62,12 @@ def run_variant(
     path: str = "/items/42",
     factory_module: str = "bench.apps",
     env: dict[str, str] | None = None,
+    script: Path | None = None,
 ) -> WrkResult:
-    """Serve `factory_module:<variant factory>` and load it for `duration_s` seconds."""
+    """Serve `factory_module:<variant factory>` and load it for `duration_s` seconds.
+
+    `script` is a wrk Lua script (e.g. one that makes every request a POST).
+    """
     factory = variant.replace("-", "_")
     argv = [
         *_pin(0),
@@ -94,6 +98,7 @@ def run_variant(
             f"-c{connections}",
             f"-d{duration_s}s",
             "--latency",
+            *(["-s", str(script)] if script is not None else []),
             f"{server.url}{path}",
         ]
         done = subprocess.run(

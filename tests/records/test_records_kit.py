@@ -171,3 +171,51 @@ def test_audit_and_apm_cli(tmp_path: Path) -> None:
     assert len(out.output.strip().splitlines()) == 1
     out = runner.invoke(cli, ["apm", "list", "--store", url, "--kind", "stall"])
     assert json.loads(out.output)["group"] == "a.py:1 in f"
+
+
+def test_grouped_summary_has_count_max_p95_and_a_sample() -> None:
+    from readykit.records.apm import summarise
+
+    entries = [
+        {"kind": "slow_query", "group": "SELECT ?", "ts": 100.0 + i, "duration_ms": float(i + 1),
+         "data": {"request_id": f"r{i}"}}
+        for i in range(20)
+    ]  # fmt: skip
+    entries.append(
+        {"kind": "slow_query", "group": "UPDATE t", "ts": 5.0, "duration_ms": 7.0, "data": {}}
+    )
+    top, other = summarise(entries)
+    assert top == {
+        "group": "SELECT ?", "kind": "slow_query", "count": 20, "max_ms": 20.0, "p95_ms": 19.0,
+        "first_seen": 100.0, "last_seen": 119.0, "sample_request_id": "r19",
+    }  # fmt: skip
+    assert (other["count"], other["p95_ms"]) == (1, 7.0)
+
+
+async def test_audit_details_that_are_not_json_are_stored_as_redacted_repr(tmp_path: Path) -> None:
+    kit, _ = make(tmp_path)
+
+    class Thing:
+        def __repr__(self) -> str:
+            return "<Thing token=abcdefgh12345>"
+
+    event = kit.audit.event("x.y", details={"thing": Thing(), "api_key": "k-1"})
+    assert event["details"] == {"thing": "<Thing token=[REDACTED]>", "api_key": "[REDACTED]"}
+
+
+def test_event_ids_are_unique_across_a_fork() -> None:
+    import os
+
+    from readykit.records.store import new_id
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id and leave at once
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    parent = new_id()
+    assert child[:16] != parent[:16]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from readykit.records.store import Store, StoreUnavailable, store_from_url, veri
 
 if TYPE_CHECKING:
     from readykit.kit import ReadyKit
+
+TRIM_EVERY_S = 3600.0
 
 __all__ = [
     "Audit",
@@ -94,8 +97,22 @@ def install_records(kit: ReadyKit) -> Records:
                 ) from exc
         writer.start()
         records.stalls.start()
+        trimming.append(asyncio.create_task(trim_hourly(), name="readykit-records-trim"))
+
+    async def trim_hourly() -> None:
+        while True:
+            await asyncio.sleep(TRIM_EVERY_S)
+            try:
+                await store.trim(time.time() - settings.records_retention_days * 86400)
+            except StoreUnavailable:
+                continue  # the next hour will do
+
+    trimming: list[asyncio.Task[None]] = []
 
     async def stop() -> None:
+        for task in trimming:
+            task.cancel()
+        trimming.clear()
         records.stalls.stop()
         await writer.stop()
         await store.close()

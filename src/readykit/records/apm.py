@@ -16,19 +16,19 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from readykit.record import RequestRecord
 from readykit.records.batch import BatchWriter
+from readykit.records.store import new_id
 
 STACK_FRAMES = 30
 
 
 def _event(kind: str, group: str, duration_ms: float, data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": uuid.uuid4().hex,
+        "id": new_id(),
         "kind": kind,
         "ts": time.time(),
         "group": group[:300],
@@ -250,3 +250,31 @@ def normalise_sql(statement: str) -> str:
     text = _LITERALS.sub("?", statement)
     text = _IN_LIST.sub("(?)", text)
     return _SPACE.sub(" ", text).strip()[:1000]
+
+
+def summarise(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries grouped: count, max and p95 of duration, first and last seen, a sample request.
+
+    Busiest group first. p95 is the nearest-rank percentile of the entries given.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        groups.setdefault(entry["group"], []).append(entry)
+    out = []
+    for group, items in groups.items():
+        durations = sorted(float(e.get("duration_ms") or 0.0) for e in items)
+        rank = max(0, -(-95 * len(durations) // 100) - 1)  # nearest rank, 1-based -> index
+        newest = max(items, key=lambda e: e["ts"])
+        out.append(
+            {
+                "group": group,
+                "kind": items[0]["kind"],
+                "count": len(items),
+                "max_ms": durations[-1],
+                "p95_ms": durations[rank],
+                "first_seen": min(e["ts"] for e in items),
+                "last_seen": newest["ts"],
+                "sample_request_id": newest.get("data", {}).get("request_id"),
+            }
+        )
+    return sorted(out, key=lambda g: (-g["count"], g["group"]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +10,7 @@ from readykit.context import current_request_id
 from readykit.logging.redact import Redactor
 from readykit.record import RequestRecord
 from readykit.records.batch import BatchWriter
-from readykit.records.store import AUDIT
+from readykit.records.store import AUDIT, new_id
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -46,7 +45,7 @@ class Audit:
     ) -> dict[str, Any]:
         """The audit event as stored (redacted details, a fresh id, the request id if any)."""
         return {
-            "id": uuid.uuid4().hex,
+            "id": new_id(),
             "kind": AUDIT,
             "ts": self.clock(),
             "actor": actor,

@@ -102,7 +102,6 @@ class BatchWriter:
                 return
         else:
             self._queue.append(event)
-        self.metrics.depth.set(len(self))
         if len(self._queue) >= self.batch_size:
             self._wake.set()
 
@@ -144,6 +143,7 @@ class BatchWriter:
 
     async def flush(self) -> int:
         """Write what is queued (spilled batches first); the number of events taken off."""
+        self.metrics.depth.set(len(self))  # sampled here, not on every put: puts are hot
         async with self._lock:
             taken = 0
             if not await self._replay():

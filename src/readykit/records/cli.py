@@ -146,8 +146,19 @@ def apm() -> None:
 @click.option("--kind", type=click.Choice(KINDS), required=True)
 @click.option("--since", help="ISO date/time, inclusive.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
-def apm_list(store_url: str | None, kind: str, since: str | None, limit: int) -> None:
-    """Entries of one kind as JSON Lines, newest first."""
+@click.option(
+    "--grouped",
+    is_flag=True,
+    help="One line per group (count, max, p95, first/last seen, a sample request id).",
+)
+def apm_list(
+    store_url: str | None, kind: str, since: str | None, limit: int, grouped: bool
+) -> None:
+    """Entries of one kind as JSON Lines, newest first (or per group with --grouped)."""
+    from readykit.records.apm import summarise
+
     start = _when(since, "--since")
-    for entry in _run(store_url, lambda s: s.entries(kind, since=start, limit=limit)):
-        click.echo(json.dumps(entry, ensure_ascii=False))
+    cap = None if grouped else limit
+    entries = _run(store_url, lambda s: s.entries(kind, since=start, limit=cap))
+    for line in summarise(entries)[:limit] if grouped else entries:
+        click.echo(json.dumps(line, ensure_ascii=False))

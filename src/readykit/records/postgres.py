@@ -91,25 +91,29 @@ class PostgresStore(Store):
             await self.open()
 
         async def write(conn: Any) -> int:
-            inserted = 0
+            audit_ids = [e["id"] for e in events if e["kind"] == AUDIT]
+            entry_ids = [e["id"] for e in events if e["kind"] != AUDIT]
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
                 prev = await conn.fetchval(schema.LAST_HASH) or GENESIS
-                for event in events:
-                    if event["kind"] == AUDIT:
-                        if await conn.fetchval(schema.numbered(schema.AUDIT_EXISTS), event["id"]):
-                            continue
-                        row = schema.audit_row(event, prev)
-                        await conn.execute(schema.numbered(schema.INSERT_AUDIT), *row)
-                        prev = row[-1]
-                        inserted += 1
-                    else:
-                        entry, bucket = schema.entry_rows(event)
-                        status = await conn.execute(schema.numbered(schema.INSERT_ENTRY), *entry)
-                        if status.endswith(" 1"):
-                            await conn.execute(schema.numbered(schema.UPSERT_BUCKET), *bucket)
-                            inserted += 1
-            return inserted
+                known_audit = await conn.fetch(
+                    "SELECT id FROM rk_audit WHERE id = ANY($1::text[])", audit_ids
+                )
+                known_entries = await conn.fetch(
+                    "SELECT id FROM rk_entries WHERE id = ANY($1::text[])", entry_ids
+                )
+                audits, entries, buckets = schema.plan(
+                    events,
+                    {r[0] for r in known_audit},
+                    {r[0] for r in known_entries},
+                    prev,
+                )
+                if audits:
+                    await conn.executemany(schema.numbered(schema.INSERT_AUDIT), audits)
+                if entries:
+                    await conn.executemany(schema.numbered(schema.INSERT_ENTRY), entries)
+                    await conn.executemany(schema.numbered(schema.UPSERT_BUCKET), buckets)
+            return len(audits) + len(entries)
 
         return int(await self._call(write))
 

@@ -29,16 +29,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 VERSION = max(MIGRATIONS)
+_JSON = json.JSONEncoder(sort_keys=True, default=repr)
 META = "CREATE TABLE IF NOT EXISTS rk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 AUDIT_COLUMNS = "seq, id, ts, actor, action, resource, status, request_id, details, prev_hash, hash"
 INSERT_AUDIT = (
     "INSERT INTO rk_audit (id, ts, actor, action, resource, status, request_id, details,"
     " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-INSERT_ENTRY = (
-    "INSERT INTO rk_entries (id, kind, ts, grp, duration_ms, data) VALUES (?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (id) DO NOTHING"
 )
 UPSERT_BUCKET = (
     "INSERT INTO rk_buckets (kind, grp, minute, count, sum_ms, max_ms) VALUES (?, ?, ?, 1, ?, ?)"
@@ -48,7 +45,45 @@ UPSERT_BUCKET = (
     " ELSE rk_buckets.max_ms END"
 )
 LAST_HASH = "SELECT hash FROM rk_audit ORDER BY seq DESC LIMIT 1"
-AUDIT_EXISTS = "SELECT 1 FROM rk_audit WHERE id = ?"
+INSERT_ENTRY = (
+    "INSERT INTO rk_entries (id, kind, ts, grp, duration_ms, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def existing_ids_sql(table: str, count: int) -> str:
+    """SELECT of the ids among `count` placeholders already stored in `table`."""
+    assert table in ("rk_audit", "rk_entries")
+    return f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * count)})"  # noqa: S608
+
+
+def plan(
+    events: Sequence[dict[str, Any]],
+    known_audit: set[str],
+    known_entries: set[str],
+    prev_hash: str,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows a batch adds: audit rows chained from `prev_hash`, entries, bucket updates.
+
+    Ids already stored (or repeated within the batch) are skipped, so a replay adds nothing.
+    """
+    audits: list[tuple[Any, ...]] = []
+    entries: list[tuple[Any, ...]] = []
+    buckets: list[tuple[Any, ...]] = []
+    seen_audit, seen_entries = set(known_audit), set(known_entries)
+    for event in events:
+        if event["kind"] == AUDIT:
+            if event["id"] in seen_audit:
+                continue
+            seen_audit.add(event["id"])
+            row = audit_row(event, prev_hash)
+            prev_hash = row[-1]
+            audits.append(row)
+        elif event["id"] not in seen_entries:
+            seen_entries.add(event["id"])
+            entry, bucket = entry_rows(event)
+            entries.append(entry)
+            buckets.append(bucket)
+    return audits, entries, buckets
 
 
 def numbered(sql: str) -> str:
@@ -60,7 +95,7 @@ def numbered(sql: str) -> str:
 def audit_row(event: dict[str, Any], prev_hash: str) -> tuple[Any, ...]:
     """The INSERT_AUDIT parameters of an audit event chained after `prev_hash`."""
     stored = audit_fields(event)
-    details = json.dumps(stored["details"], sort_keys=True, default=repr)
+    details = _JSON.encode(stored["details"])
     return (
         stored["id"], stored["ts"], stored["actor"], stored["action"], stored["resource"],
         stored["status"], stored["request_id"], details, prev_hash, chain_hash(prev_hash, stored),
@@ -104,7 +139,7 @@ def audit_event(row: Sequence[Any]) -> dict[str, Any]:
 def entry_rows(event: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """INSERT_ENTRY and UPSERT_BUCKET parameters of an APM event."""
     duration = float(event.get("duration_ms") or 0.0)
-    data = json.dumps(event.get("data") or {}, sort_keys=True, default=repr)
+    data = _JSON.encode(event.get("data") or {})
     entry = (event["id"], event["kind"], float(event["ts"]), event["group"], duration, data)
     bucket = (event["kind"], event["group"], minute_of(float(event["ts"])), duration, duration)
     return entry, bucket

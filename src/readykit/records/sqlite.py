@@ -149,26 +149,31 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 def _write(conn: sqlite3.Connection, events: Sequence[dict[str, Any]]) -> int:
-    inserted = 0
+    audit_ids = [e["id"] for e in events if e["kind"] == AUDIT]
+    entry_ids = [e["id"] for e in events if e["kind"] != AUDIT]
     conn.execute("BEGIN IMMEDIATE")  # one writer: the chain's last hash cannot move under us
     try:
         last = conn.execute(schema.LAST_HASH).fetchone()
-        prev = last[0] if last else GENESIS
-        for event in events:
-            if event["kind"] == AUDIT:
-                if conn.execute(schema.AUDIT_EXISTS, (event["id"],)).fetchone():
-                    continue
-                row = schema.audit_row(event, prev)
-                conn.execute(schema.INSERT_AUDIT, row)
-                prev = row[-1]
-                inserted += 1
-            else:
-                entry, bucket = schema.entry_rows(event)
-                if conn.execute(schema.INSERT_ENTRY, entry).rowcount:
-                    conn.execute(schema.UPSERT_BUCKET, bucket)
-                    inserted += 1
+        audits, entries, buckets = schema.plan(
+            events,
+            _known(conn, "rk_audit", audit_ids),
+            _known(conn, "rk_entries", entry_ids),
+            last[0] if last else GENESIS,
+        )
+        conn.executemany(schema.INSERT_AUDIT, audits)
+        conn.executemany(schema.INSERT_ENTRY, entries)
+        conn.executemany(schema.UPSERT_BUCKET, buckets)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    return inserted
+    return len(audits) + len(entries)
+
+
+def _known(conn: sqlite3.Connection, table: str, ids: list[str]) -> set[str]:
+    known: set[str] = set()
+    for i in range(0, len(ids), 500):  # SQLite caps the number of parameters
+        chunk = ids[i : i + 500]
+        rows = conn.execute(schema.existing_ids_sql(table, len(chunk)), chunk).fetchall()
+        known.update(r[0] for r in rows)
+    return known
