@@ -118,15 +118,7 @@ class PostgresStore(Store):
         return int(await self._call(write))
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
-        sql, params = schema.audit_query(
-            actor=filters.get("actor"),
-            action=filters.get("action"),
-            resource=filters.get("resource"),
-            since=filters.get("since"),
-            until=filters.get("until"),
-            limit=filters.get("limit"),
-            offset=filters.get("offset", 0),
-        )
+        sql, params = schema.audit_query(filters)
         rows = await self._call(lambda conn: conn.fetch(schema.numbered(sql), *params))
         return [schema.audit_event(tuple(r)) for r in rows]
 

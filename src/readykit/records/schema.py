@@ -158,20 +158,14 @@ def entry_event(row: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def audit_query(
-    *,
-    actor: str | None,
-    action: str | None,
-    resource: str | None,
-    since: float | None,
-    until: float | None,
-    limit: int | None,
-    offset: int,
-) -> tuple[str, list[Any]]:
-    """SELECT of filtered audit events in sequence order, with its parameters."""
+def audit_query(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """SELECT of audit events in sequence order, filtered as `Store.audit` is asked."""
+    since, until = filters.get("since"), filters.get("until")
+    limit, offset = filters.get("limit"), filters.get("offset", 0)
     where: list[str] = []
     params: list[Any] = []
-    for column, value in (("actor", actor), ("action", action), ("resource", resource)):
+    for column in ("actor", "action", "resource"):
+        value = filters.get(column)
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)

@@ -70,15 +70,7 @@ class SQLiteStore(Store):
         return await self._run(lambda conn: _write(conn, events))
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
-        sql, params = schema.audit_query(
-            actor=filters.get("actor"),
-            action=filters.get("action"),
-            resource=filters.get("resource"),
-            since=filters.get("since"),
-            until=filters.get("until"),
-            limit=filters.get("limit"),
-            offset=filters.get("offset", 0),
-        )
+        sql, params = schema.audit_query(filters)
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         return [schema.audit_event(r) for r in rows]
 
