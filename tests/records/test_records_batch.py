@@ -52,6 +52,15 @@ class Switchable(Store):
     async def trim(self, before: float, *, batch: int = 1000) -> int:
         return await self.inner.trim(before, batch=batch)
 
+    async def put_doc(self, kind: str, id: str, body: dict[str, Any], **kw: Any) -> None:
+        await self.inner.put_doc(kind, id, body, **kw)
+
+    async def get_doc(self, kind: str, id: str) -> dict[str, Any] | None:
+        return await self.inner.get_doc(kind, id)
+
+    async def docs(self, kind: str, **kw: Any) -> list[dict[str, Any]]:
+        return await self.inner.docs(kind, **kw)
+
 
 def event(n: int) -> dict[str, Any]:
     return {"id": f"e{n:05d}", "kind": "audit", "ts": 1_800_000_000.0 + n, "action": "x",

@@ -117,3 +117,14 @@ async def test_schema_is_migrated_once(store_url: str) -> None:
 def test_unknown_scheme_names_the_setting() -> None:
     with pytest.raises(ConfigurationError, match="store_url: unknown scheme 'mongodb'"):
         store_from_url("mongodb://x")
+
+
+async def test_documents(store: Store) -> None:
+    await store.put_doc("job", "j1", {"state": "queued"}, key="s1", ts=10.0)
+    await store.put_doc("job", "j2", {"state": "queued"}, key="s2", ts=11.0)
+    await store.put_doc("job", "j1", {"state": "done"}, key="s1", ts=12.0)
+    assert await store.get_doc("job", "j1") == {"state": "done"}
+    assert await store.get_doc("job", "nope") is None
+    assert await store.docs("job", key="s1") == [{"state": "done"}]
+    assert await store.docs("job", since=11.5) == [{"state": "done"}]
+    assert len(await store.docs("job")) == 2

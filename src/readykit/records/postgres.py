@@ -4,6 +4,7 @@ extended under a transaction-scoped advisory lock so two instances never fork it
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -145,6 +146,25 @@ class PostgresStore(Store):
         rows = await self._call(lambda conn: conn.fetch(sql, kind, int(since // 60)))
         keys = ("minute", "group", "count", "sum_ms", "max_ms")
         return [dict(zip(keys, tuple(r), strict=True)) for r in rows]
+
+    async def put_doc(
+        self, kind: str, id: str, body: dict[str, Any], *, key: str | None = None, ts: float
+    ) -> None:
+        params = (kind, id, key, ts, json.dumps(body, default=repr))
+        await self._call(lambda conn: conn.execute(schema.numbered(schema.PUT_DOC), *params))
+
+    async def get_doc(self, kind: str, id: str) -> dict[str, Any] | None:
+        body = await self._call(
+            lambda conn: conn.fetchval(schema.numbered(schema.GET_DOC), kind, id)
+        )
+        return json.loads(body) if body is not None else None
+
+    async def docs(
+        self, kind: str, *, key: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        sql, params = schema.docs_query(kind, key, since)
+        rows = await self._call(lambda conn: conn.fetch(schema.numbered(sql), *params))
+        return [json.loads(r[0]) for r in rows]
 
     async def trim(self, before: float, *, batch: int = 1000) -> int:
         statements = (

@@ -27,8 +27,35 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         " count INTEGER NOT NULL, sum_ms {float} NOT NULL, max_ms {float} NOT NULL,"
         " PRIMARY KEY (kind, grp, minute))",
     ),
+    2: (
+        # small documents other parts keep (privacy jobs, the erasure log), by kind and id
+        "CREATE TABLE rk_docs (kind TEXT NOT NULL, id TEXT NOT NULL, key TEXT,"
+        " ts {float} NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))",
+        "CREATE INDEX rk_docs_key ON rk_docs (kind, key, ts)",
+    ),
 }
 VERSION = max(MIGRATIONS)
+PUT_DOC = (
+    "INSERT INTO rk_docs (kind, id, key, ts, body) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (kind, id) DO UPDATE SET key = excluded.key, ts = excluded.ts,"
+    " body = excluded.body"
+)
+GET_DOC = "SELECT body FROM rk_docs WHERE kind = ? AND id = ?"
+
+
+def docs_query(kind: str, key: str | None, since: float | None) -> tuple[str, list[Any]]:
+    """SELECT of the bodies of documents of `kind`, oldest first, optionally by key and time."""
+    sql = "SELECT body FROM rk_docs WHERE kind = ?"
+    params: list[Any] = [kind]
+    if key is not None:
+        sql += " AND key = ?"
+        params.append(key)
+    if since is not None:
+        sql += " AND ts >= ?"
+        params.append(since)
+    return sql + " ORDER BY ts, id", params
+
+
 _JSON = json.JSONEncoder(sort_keys=True, default=repr)
 META = "CREATE TABLE IF NOT EXISTS rk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 

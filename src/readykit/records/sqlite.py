@@ -4,6 +4,7 @@ on the disk; WAL mode, so readers (the dashboard, the CLI) do not block the writ
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -95,6 +96,23 @@ class SQLiteStore(Store):
         rows = await self._run(lambda conn: conn.execute(sql, (kind, int(since // 60))).fetchall())
         keys = ("minute", "group", "count", "sum_ms", "max_ms")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    async def put_doc(
+        self, kind: str, id: str, body: dict[str, Any], *, key: str | None = None, ts: float
+    ) -> None:
+        params = (kind, id, key, ts, json.dumps(body, default=repr))
+        await self._run(lambda conn: conn.execute(schema.PUT_DOC, params))
+
+    async def get_doc(self, kind: str, id: str) -> dict[str, Any] | None:
+        row = await self._run(lambda conn: conn.execute(schema.GET_DOC, (kind, id)).fetchone())
+        return json.loads(row[0]) if row else None
+
+    async def docs(
+        self, kind: str, *, key: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        sql, params = schema.docs_query(kind, key, since)
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [json.loads(r[0]) for r in rows]
 
     async def trim(self, before: float, *, batch: int = 1000) -> int:
         entries = (

@@ -117,6 +117,22 @@ class Store(ABC):
     async def trim(self, before: float, *, batch: int = 1000) -> int:
         """Delete APM entries and aggregates older than `before`, `batch` rows at a time."""
 
+    @abstractmethod
+    async def put_doc(
+        self, kind: str, id: str, body: dict[str, Any], *, key: str | None = None, ts: float
+    ) -> None:
+        """Create or replace a small JSON document (a privacy job, an erasure log entry)."""
+
+    @abstractmethod
+    async def get_doc(self, kind: str, id: str) -> dict[str, Any] | None:
+        """The document, or None."""
+
+    @abstractmethod
+    async def docs(
+        self, kind: str, *, key: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Documents of `kind`, oldest first, optionally with `key` and not older than `since`."""
+
     async def check(self) -> None:
         """Readiness: raises when the store cannot be reached."""
         await self.entries("stall", limit=1)
