@@ -9,6 +9,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -88,3 +89,13 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _private_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's kits keep their records, spill file and privacy key in its own directory,
+    not in a `.readykit/` shared by every test (and every run) in the working directory."""
+    monkeypatch.setenv("READYKIT_STORE_URL", f"sqlite:///{tmp_path}/readykit/records.db")
+    monkeypatch.setenv("READYKIT_SPILL_PATH", str(tmp_path / "readykit" / "spill.jsonl"))
+    monkeypatch.setenv("READYKIT_PRIVACY_KEY_PATH", str(tmp_path / "readykit" / "privacy.key"))
+    monkeypatch.setenv("READYKIT_PRIVACY_ARCHIVE_DIR", str(tmp_path / "readykit" / "exports"))

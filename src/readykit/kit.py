@@ -17,6 +17,7 @@ from readykit.lifespan import run_lifespan
 from readykit.logging import AccessLog, configure_logging
 from readykit.metrics import Metrics
 from readykit.middleware import ReadyKitMiddleware
+from readykit.privacy import Privacy, install_privacy
 from readykit.proxies import TrustedProxies
 from readykit.record import Recorder
 from readykit.records import Audit, Records, install_records
@@ -104,6 +105,8 @@ class ReadyKit:
         self.rate_limiter = install_guards(self)
         self.cache = install_cache(self)
         self.records: Records | None = install_records(self) if self.settings.records else None
+        self.privacy = Privacy()
+        self.privacy_jobs = install_privacy(self)
 
     def check(
         self,

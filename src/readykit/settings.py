@@ -150,3 +150,15 @@ class Settings(BaseSettings):
         default=100.0, gt=0, description="Event-loop stalls longer than this are recorded."
     )
     apm_sample_rate: float = Field(default=1.0, gt=0, le=1.0)
+    # personal data (readykit.privacy)
+    privacy_endpoints: bool = Field(
+        default=True, description="Serve /privacy/export and /privacy/erase to logged-in users."
+    )
+    privacy_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs download links and seals subject ids; unset: a key file is created.",
+    )
+    privacy_key_path: str = ".readykit/privacy.key"
+    privacy_archive_dir: str = ".readykit/exports"
+    privacy_link_ttl_h: float = Field(default=72.0, gt=0, description="Download links expire.")
+    privacy_exports_per_day: int = Field(default=1, ge=1)

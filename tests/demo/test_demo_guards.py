@@ -103,3 +103,28 @@ async def test_rates_are_cached_and_a_refresh_drops_them(
         fresh = await c.get("/rates/usd")
         assert fresh.headers["x-cache"] == "MISS"
         assert fresh.json()["value"] == "90.0000"
+
+
+async def test_demo_user_can_export_and_erase(demo_settings: DemoSettings) -> None:
+    kit, _, app = build(None, demo_settings)
+    transport = httpx.ASGITransport(app)
+    async with lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://d") as c:
+        login = await c.post("/login", json={"username": "demo", "password": "demo"})
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        created = await c.post("/customers", json={"name": "Иван", "email": "ivan@example.com"},
+                               headers=auth)  # fmt: skip
+        assert created.status_code == 201
+        job = await c.post("/privacy/export", headers=auth)
+        assert job.status_code == 202
+        assert kit.privacy_jobs is not None
+        await kit.privacy_jobs.wait()
+        status = (await c.get(job.json()["status_url"], headers=auth)).json()
+        assert status["counts"] == {"customers": 1, "quotes": 0}
+        assert (await c.post("/privacy/export")).status_code == 401
+        token = (await c.post("/privacy/erase", headers=auth)).json()["confirm"]
+        erased = await c.post("/privacy/erase", json={"confirm": token}, headers=auth)
+        report = erased.json()["report"]
+        assert report["customers"]["removed"] == 1
+        assert report["quotes"]["reasons"]
+        customer = (await c.get(f"/customers/{created.json()['id']}", headers=auth)).json()
+        assert customer["name"] == "erased"

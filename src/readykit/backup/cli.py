@@ -203,6 +203,11 @@ def restore(
         click.echo(json.dumps(done.__dict__, indent=2))
     else:
         click.echo(f"restored {done.id} into {done.target}: {done.tables} tables, {done.rows} rows")
+    from readykit.privacy.cli import restore_hint
+
+    hint = restore_hint(manifest.created)
+    if hint is not None:
+        click.echo(f"warning: {hint}", err=True)
 
 
 @backup.command()

@@ -19,6 +19,7 @@ from readykit.demo.checks import register_checks
 from readykit.demo.db import create_engine, ensure_sqlite_dir, session_factory
 from readykit.demo.errors import validation_problem
 from readykit.demo.models import ExchangeRate
+from readykit.demo.privacy import register_privacy
 from readykit.demo.rates import refresh_forever, refresh_rates
 from readykit.demo.routes import customers, login, quotes, rates, stats
 from readykit.demo.routes.deps import DemoState
@@ -116,7 +117,9 @@ def build(
     app = FastAPI(
         title="readykit demo", summary="Customers and quotes in many currencies.", lifespan=lifespan
     )
-    app.state.demo = DemoState(demo, engine, session_factory(engine), alembic)
+    sessions = session_factory(engine)
+    app.state.demo = DemoState(demo, engine, sessions, alembic)
+    register_privacy(kit, sessions, demo.username)
     app.state.kit = kit
     app.add_exception_handler(RequestValidationError, validation_problem)
     for module in (login, customers, quotes, rates, stats):

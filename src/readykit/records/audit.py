@@ -13,6 +13,8 @@ from readykit.records.batch import BatchWriter
 from readykit.records.store import AUDIT, new_id
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# the kit's own endpoints that write audit events of their own
+OWN_AUDIT_PREFIXES = ("/privacy/",)
 
 
 class Audit:
@@ -75,7 +77,7 @@ class Audit:
 
     def auto(self, record: RequestRecord) -> None:
         """Recorder: audit each POST/PUT/PATCH/DELETE the app answered (not the kit's own)."""
-        if record.method not in MUTATING or record.route.startswith("/health"):
+        if record.method not in MUTATING or record.path.startswith(OWN_AUDIT_PREFIXES):
             return
         self.writer.put(
             self.event(

@@ -32,40 +32,45 @@ class SQLiteStore(Store):
         self.url = url
         self.path = sqlite_path(url)
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
         self._lock = asyncio.Lock()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:  # not reachable at startup: try again now
-            await self.open()
         async with self._lock:
+            if self._conn is None:
+                if self._closed:
+                    raise StoreUnavailable(f"{self.url} is closed")
+                self._conn = await _unless_cancelled(self._connect)  # unreachable at startup
             conn = self._conn
-            if conn is None:
-                raise StoreUnavailable(f"{self.url} is closed")
             try:
-                return await asyncio.to_thread(fn, conn)
+                return await _unless_cancelled(lambda: fn(conn))
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailable(f"{self.url}: {exc}") from exc
 
-    async def open(self) -> None:
-        def connect() -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Connection:
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
             migrate(conn)
-            return conn
-
-        try:
-            self._conn = await asyncio.to_thread(connect)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open {self.url}: {exc}") from exc
+        return conn
+
+    async def open(self) -> None:
+        async with self._lock:
+            self._closed = False
+            if self._conn is None:
+                self._conn = await _unless_cancelled(self._connect)
 
     async def close(self) -> None:
         async with self._lock:
+            self._closed = True
             if self._conn is not None:
-                await asyncio.to_thread(self._conn.close)
-                self._conn = None
+                conn, self._conn = self._conn, None
+                await _unless_cancelled(conn.close)
 
     async def write(self, events: Sequence[dict[str, Any]]) -> int:
         return await self._run(lambda conn: _write(conn, events))
@@ -135,6 +140,20 @@ class SQLiteStore(Store):
 
 def _delete(sql: str, params: tuple[Any, ...]) -> Callable[[sqlite3.Connection], int]:
     return lambda conn: conn.execute(sql, params).rowcount
+
+
+async def _unless_cancelled(fn: Callable[[], T]) -> T:
+    """Run `fn` in a thread; if the caller is cancelled, still wait for the thread to finish.
+
+    The connection must never be closed (or used by another call) while a thread is inside it:
+    sqlite3 would crash the process. So a cancelled call keeps the lock until its thread ends.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 def migrate(conn: sqlite3.Connection) -> None:

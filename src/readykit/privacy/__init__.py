@@ -1,0 +1,78 @@
+"""Personal data: exporters and erasers, "download my data" jobs, erasure with a replay log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from readykit.errors import ConfigurationError
+from readykit.privacy.endpoints import PrivacyEndpoints
+from readykit.privacy.jobs import Jobs
+from readykit.privacy.keys import Keys, load_or_create_key
+from readykit.privacy.registry import ErasureReport, Privacy
+from readykit.records.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from readykit.kit import ReadyKit
+
+__all__ = ["ErasureReport", "Jobs", "Keys", "Privacy", "install_privacy"]
+
+logger = logging.getLogger("readykit.privacy")
+ORDER_PRIVACY = 60  # inside the guards: limits and headers apply to these endpoints too
+EXPIRE_EVERY_S = 3600.0
+
+
+def install_privacy(kit: ReadyKit) -> Jobs | None:
+    """Serve /privacy/... with the kit's store, audit log and principal resolver.
+
+    Needs records (the store keeps the jobs and the erasure log); without them the registry
+    still works for code that calls it, but no endpoints are served.
+    """
+    settings = kit.settings
+    if kit.records is None or not settings.privacy_endpoints:
+        return None
+    secret = settings.privacy_secret.get_secret_value() if settings.privacy_secret else None
+    keys = Keys(load_or_create_key(secret, Path(settings.privacy_key_path)))
+    jobs = Jobs(
+        kit.records.store,
+        kit.privacy,
+        keys,
+        kit.records.audit,
+        archive_dir=Path(settings.privacy_archive_dir),
+        link_ttl_s=settings.privacy_link_ttl_h * 3600,
+        exports_per_day=settings.privacy_exports_per_day,
+    )
+    if settings.privacy_exports_per_day < 1:
+        raise ConfigurationError("privacy_exports_per_day: must be at least 1")
+    kit.add_guard(
+        ORDER_PRIVACY,
+        lambda app: PrivacyEndpoints(
+            app, jobs=jobs, keys=keys, audit=kit.audit, principal=kit._resolve_principal
+        ),
+    )
+    housekeeping: list[asyncio.Task[None]] = []
+
+    async def expire_hourly() -> None:
+        while True:
+            with contextlib.suppress(StoreUnavailable):  # the next hour will do
+                await jobs.expire()
+            await asyncio.sleep(EXPIRE_EVERY_S)
+
+    async def start() -> None:
+        try:
+            await jobs.resume()
+        except StoreUnavailable:  # started without its store (store_required=false)
+            logger.warning("privacy: store unreachable; unfinished exports resume later")
+        housekeeping.append(asyncio.create_task(expire_hourly(), name="readykit-privacy-expire"))
+
+    async def stop() -> None:
+        for task in housekeeping:
+            task.cancel()
+        housekeeping.clear()
+
+    kit.on_startup(start)
+    kit.on_shutdown(stop)
+    return jobs

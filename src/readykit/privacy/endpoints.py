@@ -1,0 +1,210 @@
+"""The subject's endpoints, served by the kit in front of the app:
+
+- `POST /privacy/export` → 202 with the job's id and status URL (one a day per subject);
+- `GET /privacy/export/{id}` → the job's status and, when ready, a signed, expiring
+  `download_url`;
+- `GET /privacy/export/{id}/download?expires=...&sig=...` → the ZIP;
+- `POST /privacy/erase` → a confirmation token; `POST /privacy/erase` with
+  `{"confirm": token}` → the erasers run, their report.
+
+Only the authenticated subject sees its jobs: another subject's id, a forged or expired link, or
+no login are refused (404/403/401 problem+json) and audited.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from readykit._types import ASGIApp, Receive, Scope, Send
+from readykit.privacy.jobs import Jobs
+from readykit.privacy.keys import Keys
+from readykit.problem import send_bytes, send_problem
+from readykit.records.audit import Audit
+
+PREFIX = "/privacy/"
+CONFIRM_TTL_S = 600
+MAX_BODY = 4096
+CHUNK = 64 * 1024
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    await send_bytes(send, status, json.dumps(body).encode(), b"application/json")
+
+
+class PrivacyEndpoints:
+    """Pure-ASGI layer answering `/privacy/...`; everything else goes to the app."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        jobs: Jobs,
+        keys: Keys,
+        audit: Audit,
+        principal: Callable[[Scope], str | None],
+    ) -> None:
+        self.app = app
+        self.jobs = jobs
+        self.keys = keys
+        self.audit = audit
+        self.principal = principal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        parts = path[len(PREFIX) :].split("/")
+        subject = self.principal(scope)
+        if parts[0] not in ("export", "erase") or len(parts) > 3:
+            await self.app(scope, receive, send)
+            return
+        if subject is None:
+            await self._refuse(send, 401, "Log in to see or download your data.", path, None)
+            return
+        if parts == ["export"] and method == "POST":
+            await self._create(send, subject)
+        elif len(parts) == 2 and parts[0] == "export" and method == "GET":
+            await self._status(send, subject, parts[1], path)
+        elif len(parts) == 3 and parts[2] == "download" and method == "GET":
+            await self._download(scope, send, subject, parts[1], path)
+        elif parts == ["erase"] and method == "POST":
+            await self._erase(receive, send, subject)
+        else:
+            await send_problem(send, 405, f"{method} is not allowed on {path}.")
+
+    async def _refuse(
+        self, send: Send, status: int, detail: str, path: str, subject: str | None
+    ) -> None:
+        await self.audit.record(
+            "privacy.refused",
+            resource=path,
+            actor=subject,
+            details={"status": status, "reason": detail},
+        )
+        await send_problem(send, status, detail)
+
+    async def _create(self, send: Send, subject: str) -> None:
+        now = time.time()
+        subject_hash = self.keys.subject_hash(subject)
+        if await self.jobs.recent(subject_hash, now) >= self.jobs.exports_per_day:
+            await self.audit.record("privacy.export.limited", actor=subject)
+            await send_problem(
+                send,
+                429,
+                "You asked for an export in the last day; check its status or try tomorrow.",
+                headers=[(b"retry-after", b"86400")],
+            )
+            return
+        job = await self.jobs.create(subject)
+        await self.audit.record("privacy.export.request", resource=f"export:{job['id']}",
+                                actor=subject)  # fmt: skip
+        await _send_json(
+            send,
+            202,
+            {
+                "id": job["id"],
+                "status": job["status"],
+                "status_url": f"/privacy/export/{job['id']}",
+            },
+        )
+
+    async def _own_job(self, subject: str, job_id: str) -> dict[str, Any] | None:
+        job = await self.jobs.get(job_id)
+        if job is None or job["subject_hash"] != self.keys.subject_hash(subject):
+            return None  # another subject's job looks exactly like no job
+        return job
+
+    async def _status(self, send: Send, subject: str, job_id: str, path: str) -> None:
+        job = await self._own_job(subject, job_id)
+        if job is None:
+            await self._refuse(send, 404, "No such export.", path, subject)
+            return
+        body: dict[str, Any] = {k: job[k] for k in ("id", "status", "created") if k in job}
+        if job["status"] == "failed":
+            body["error"] = job.get("error")
+        if job["status"] == "ready":
+            expires = str(int(job["expires"]))
+            sig = self.keys.sign(job["id"], expires)
+            body.update(
+                expires=job["expires"],
+                counts=job.get("counts"),
+                download_url=f"/privacy/export/{job['id']}/download?expires={expires}&sig={sig}",
+            )
+        await _send_json(send, 200, body)
+
+    async def _download(
+        self, scope: Scope, send: Send, subject: str, job_id: str, path: str
+    ) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        expires = (query.get("expires") or [""])[0]
+        sig = (query.get("sig") or [""])[0]
+        if not expires.isdigit() or not self.keys.verify(sig, job_id, expires):
+            await self._refuse(send, 403, "This download link is not valid.", path, subject)
+            return
+        if int(expires) < time.time():
+            await self._refuse(send, 403, "This download link has expired.", path, subject)
+            return
+        job = await self._own_job(subject, job_id)
+        if job is None or job["status"] != "ready":
+            await self._refuse(send, 404, "No such export.", path, subject)
+            return
+        await self.audit.record("privacy.export.download", resource=f"export:{job_id}",
+                                actor=subject)  # fmt: skip
+        archive = self.jobs.archive_dir / job["file"]
+        headers = [
+            (b"content-type", b"application/zip"),
+            (b"content-length", str(archive.stat().st_size).encode()),
+            (b"content-disposition", b'attachment; filename="your-data.zip"'),
+            (b"cache-control", b"no-store"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        with archive.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _erase(self, receive: Receive, send: Send, subject: str) -> None:
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY:
+                await send_problem(send, 413, "The request body is too large.")
+                return
+        try:
+            confirm = json.loads(body or b"{}").get("confirm")
+        except (ValueError, AttributeError):
+            await send_problem(send, 400, 'Send JSON: {"confirm": "<token>"} or nothing.')
+            return
+        now = int(time.time())
+        if not confirm:
+            expires = str(now + CONFIRM_TTL_S)
+            token = f"{expires}.{self.keys.sign('erase', subject, expires)}"
+            await _send_json(send, 200, {
+                "confirm": token,
+                "expires_in": CONFIRM_TTL_S,
+                "detail": "Erasing cannot be undone. POST again with this confirm token.",
+            })  # fmt: skip
+            return
+        expires, _, sig = str(confirm).partition(".")
+        if (
+            not expires.isdigit()
+            or int(expires) < now
+            or not self.keys.verify(sig, "erase", subject, expires)
+        ):
+            await self._refuse(send, 403, "The confirmation is not valid or has expired.",
+                               "/privacy/erase", subject)  # fmt: skip
+            return
+        report = await self.jobs.erase(subject)
+        # the audit trail keeps that an erasure happened, not whose: the keyed hash stands in
+        actor = f"subject:{self.keys.subject_hash(subject)[:16]}"
+        await self.audit.record("privacy.erase", actor=actor, details={"report": report},
+                                durable=True)  # fmt: skip
+        await _send_json(send, 200, {"erased": True, "report": report})

@@ -1,0 +1,212 @@
+"""Personal data end to end: export jobs, signed expiring links, erasure with confirmation,
+the erasure log and its replay, refusals audited."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import time_machine
+from starlette.applications import Starlette
+
+from readykit import ReadyKit, Settings
+from readykit.privacy.jobs import ERASURE
+from readykit.testing import Response, asgi_request, lifespan
+
+pytestmark = pytest.mark.anyio
+
+ORDERS = {"alice": [{"order": 1, "total": 10}, {"order": 2, "total": 20}], "bob": [{"order": 3}]}
+
+
+def user(name: str) -> list[tuple[str, str]]:
+    return [("X-User", name)]
+
+
+class Demo:
+    def __init__(self, tmp_path: Path, **settings: Any) -> None:
+        self.erased: list[str] = []
+        self.kit = ReadyKit(
+            Settings(
+                configure_logging=False,
+                access_log=False,
+                store_url=f"sqlite:///{tmp_path}/records.db",
+                spill_path=str(tmp_path / "spill.jsonl"),
+                privacy_key_path=str(tmp_path / "privacy.key"),
+                privacy_archive_dir=str(tmp_path / "exports"),
+                **settings,
+            ),
+            principal=lambda scope: dict(scope["headers"]).get(b"x-user", b"").decode() or None,
+        )
+
+        @self.kit.privacy.exporter("orders")
+        async def orders(subject: str) -> list[dict[str, Any]]:
+            return ORDERS.get(subject, [])
+
+        @self.kit.privacy.exporter("profile")
+        def profile(subject: str) -> Any:  # a sync generator, for large data
+            yield {"name": subject}
+
+        @self.kit.privacy.eraser("orders")
+        async def erase_orders(subject: str) -> dict[str, Any]:
+            self.erased.append(subject)
+            return {"removed": 1, "retained": 1, "reasons": ["invoice kept 10 years (tax law)"]}
+
+        self.app = self.kit.wrap(Starlette())
+
+    async def request(self, method: str, path: str, who: str | None = "alice",
+                      body: bytes = b"", query: bytes = b"") -> Response:  # fmt: skip
+        headers = user(who) if who else []
+        return await asgi_request(
+            self.app, method, path, headers=headers, body=body, query_string=query
+        )
+
+    async def audit_actions(self) -> list[str]:
+        await self.kit.records.writer.flush()  # type: ignore[union-attr]
+        return [e["action"] for e in await self.kit.records.store.audit()]  # type: ignore[union-attr]
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
+    d = Demo(tmp_path)
+    async with lifespan(d.app):
+        yield d
+
+
+async def ready_job(demo: Demo, who: str = "alice") -> dict[str, Any]:
+    created = await demo.request("POST", "/privacy/export", who)
+    assert created.status == 202, created.body
+    await demo.kit.privacy_jobs.wait()  # type: ignore[union-attr]
+    status = await demo.request("GET", created.json()["status_url"], who)
+    assert status.status == 200
+    return dict(status.json())
+
+
+async def test_export_job_builds_a_zip_with_one_file_per_exporter(demo: Demo) -> None:
+    job = await ready_job(demo)
+    assert job["status"] == "ready"
+    assert job["counts"] == {"orders": 2, "profile": 1}
+    path, _, query = job["download_url"].partition("?")
+    r = await demo.request("GET", path, query=query.encode())
+    assert r.status == 200
+    assert r.header("content-type") == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.body)) as z:
+        assert sorted(z.namelist()) == ["index.html", "orders.json", "profile.json"]
+        assert json.loads(z.read("orders.json")) == ORDERS["alice"]
+        assert "orders" in z.read("index.html").decode()
+    actions = await demo.audit_actions()
+    assert "privacy.export.request" in actions
+    assert "privacy.export.download" in actions
+
+
+async def test_one_export_a_day(demo: Demo) -> None:
+    await ready_job(demo)
+    again = await demo.request("POST", "/privacy/export")
+    assert again.status == 429
+    assert again.header("content-type") == "application/problem+json"
+
+
+async def test_other_subjects_and_forged_or_expired_links_are_refused(demo: Demo) -> None:
+    job = await ready_job(demo)
+    path, _, query = job["download_url"].partition("?")
+    assert (await demo.request("GET", f"/privacy/export/{job['id']}", "bob")).status == 404
+    assert (await demo.request("GET", path, "bob", query=query.encode())).status == 404
+    assert (await demo.request("GET", "/privacy/export/nope", "alice")).status == 404
+    forged = query.replace("sig=", "sig=x")
+    assert (await demo.request("GET", path, query=forged.encode())).status == 403
+    later = query.replace(f"expires={int(job['expires'])}", f"expires={int(job['expires']) + 9}")
+    assert (await demo.request("GET", path, query=later.encode())).status == 403
+    with time_machine.travel(job["expires"] + 1, tick=False):
+        assert (await demo.request("GET", path, query=query.encode())).status == 403
+    anonymous = await demo.request("POST", "/privacy/export", None)
+    assert anonymous.status == 401
+    actions = await demo.audit_actions()
+    assert actions.count("privacy.refused") == 7
+
+
+async def test_expired_archives_are_removed(demo: Demo) -> None:
+    job = await ready_job(demo)
+    archives = list(Path(demo.kit.settings.privacy_archive_dir).glob("*.zip"))
+    assert len(archives) == 1
+    assert await demo.kit.privacy_jobs.expire(now=job["expires"] + 1) == 1  # type: ignore[union-attr]
+    assert not archives[0].exists()
+    status = await demo.request("GET", f"/privacy/export/{job['id']}")
+    assert status.json()["status"] == "expired"
+
+
+async def test_a_failing_exporter_fails_its_job_readably(tmp_path: Path) -> None:
+    d = Demo(tmp_path)
+
+    @d.kit.privacy.exporter("broken")
+    async def broken(subject: str) -> list[Any]:
+        raise RuntimeError("warehouse API down")
+
+    async with lifespan(d.app):
+        job = await ready_job(d)
+    assert job["status"] == "failed"
+    assert job["error"] == "RuntimeError: warehouse API down"
+
+
+async def test_erase_needs_confirmation_then_logs_a_keyed_hash(demo: Demo) -> None:
+    first = await demo.request("POST", "/privacy/erase")
+    assert first.status == 200
+    token = first.json()["confirm"]
+    assert demo.erased == []
+    bad = await demo.request("POST", "/privacy/erase", body=b'{"confirm": "1.x"}')
+    assert bad.status == 403
+    as_bob = await demo.request("POST", "/privacy/erase", "bob",
+                                body=json.dumps({"confirm": token}).encode())  # fmt: skip
+    assert as_bob.status == 403  # a token is bound to its subject
+    done = await demo.request(
+        "POST", "/privacy/erase", body=json.dumps({"confirm": token}).encode()
+    )
+    assert done.status == 200
+    assert done.json()["report"]["orders"] == {
+        "removed": 1, "retained": 1, "reasons": ["invoice kept 10 years (tax law)"], "error": None,
+    }  # fmt: skip
+    assert demo.erased == ["alice"]
+    store = demo.kit.records.store  # type: ignore[union-attr]
+    (entry,) = await store.docs(ERASURE)
+    assert "alice" not in json.dumps(entry)
+    # after a restore: the log replays through the erasers
+    assert await demo.kit.privacy_jobs.replay() == 1  # type: ignore[union-attr]
+    assert demo.erased == ["alice", "alice"]
+    assert "privacy.erase" in await demo.audit_actions()
+
+
+async def test_unfinished_jobs_resume_after_a_restart(tmp_path: Path) -> None:
+    d = Demo(tmp_path)
+    async with lifespan(d.app):
+        jobs = d.kit.privacy_jobs
+        assert jobs is not None
+        job = await jobs.create("alice")
+        await jobs.wait()
+        job["status"] = "running"  # as a process killed mid-export left it
+        await jobs._save(job)
+    restarted = Demo(tmp_path)
+    async with lifespan(restarted.app):
+        await restarted.kit.privacy_jobs.wait()  # type: ignore[union-attr]
+        status = await restarted.request("GET", f"/privacy/export/{job['id']}")
+    assert status.json()["status"] == "ready"
+
+
+def test_exporter_names_are_checked() -> None:
+    from readykit import ConfigurationError
+    from readykit.privacy import Privacy
+
+    p = Privacy()
+    p.exporter("orders")(lambda s: [])
+    with pytest.raises(ConfigurationError, match="registered twice"):
+        p.exporter("orders")(lambda s: [])
+    with pytest.raises(ConfigurationError, match="use letters"):
+        p.eraser("no spaces")
+
+
+async def test_links_last_72_hours_by_default(demo: Demo) -> None:
+    job = await ready_job(demo)
+    assert 72 * 3600 - 60 < job["expires"] - time.time() <= 72 * 3600
