@@ -31,3 +31,13 @@ def test_a_missing_backend_package_names_the_extra() -> None:
     with pytest.raises(ConfigurationError, match=r"cache_url: .*pip install 'readykit\[redis\]'"):
         require_extra("readykit_no_such_module", "redis", "cache_url")
     require_extra("json", "none", "x")  # present: nothing happens
+
+
+def test_docs_settings_table_is_current() -> None:
+    """docs/settings.md lists every setting as the code has it (regenerate it if this fails)."""
+    from pathlib import Path
+
+    from readykit.settings import settings_table
+
+    doc = (Path(__file__).parents[1] / "docs" / "settings.md").read_text()
+    assert doc.endswith(settings_table())
