@@ -8,6 +8,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.cache import cached, install_cache
+from readykit.dashboard import install_dashboard
 from readykit.errors import ConfigurationError
 from readykit.guards.headers import base_headers, hsts_value
 from readykit.guards.install import install_guards
@@ -107,6 +108,7 @@ class ReadyKit:
         self.records: Records | None = install_records(self) if self.settings.records else None
         self.privacy = Privacy()
         self.privacy_jobs = install_privacy(self)
+        self.dashboard = install_dashboard(self)
 
     def check(
         self,

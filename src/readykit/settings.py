@@ -191,6 +191,8 @@ class Settings(BaseSettings):
     privacy_exports_per_day: int = Field(default=1, ge=1)
     """Exports a subject may ask for per day."""
 
+    dashboard: bool = Field(default=True, description="Serve the ops dashboard at /ops.")
+
 
 def settings_table() -> str:
     """Every setting as a Markdown table (variable, type, default, meaning): docs/settings.md."""

@@ -191,3 +191,14 @@ async def test_invalidate_drops_tagged_responses() -> None:
     r = await asgi_request(app, "GET", "/rates")
     assert r.header("x-cache") == "MISS"
     assert calls.n == 2
+
+
+async def test_hits_are_recorded_under_their_route() -> None:
+    from readykit.testing import RecordCollector
+
+    kit, app, _ = build()
+    records = RecordCollector()
+    kit.add_recorder(records)
+    await asgi_request(app, "GET", "/rates")
+    await asgi_request(app, "GET", "/rates")
+    assert [r.route for r in records.records] == ["/rates", "/rates"]

@@ -85,6 +85,8 @@ class ResponseCacheGuard:
             stored = await self.cache.get(key)
             if stored is not None:
                 self.hits.inc()
+                # the app's router never saw this request: name its route for metrics and logs
+                scope["path_template"] = route_key.split(" ", 1)[-1]
                 await self._answer(stored, scope, send, b"HIT")
                 return
         self.misses.inc()
@@ -100,6 +102,7 @@ class ResponseCacheGuard:
         if computed:
             return  # the computing request has answered its client already
         if entry is not None:
+            scope["path_template"] = route_key.split(" ", 1)[-1]
             await self._answer(entry, scope, send, b"HIT")
         else:  # what the app answered could not be shared: ask it again
             await self.app(scope, receive, send)

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from readykit.demo.app import create_app
+
+
+def banner(host: str, port: int, *, token_set: bool) -> str:
+    """The demo's first lines: where it is, where the dashboard is and how to get in."""
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    access = (
+        "log in with your READYKIT_OPS_TOKEN"
+        if token_set
+        else "open it from this machine; set READYKIT_OPS_TOKEN to log in from elsewhere"
+    )
+    return (
+        f"readykit demo dashboard: {base}/ops  ({access})\n"
+        f"readykit demo: {base}/  (API docs /docs, health /health/ready; user demo, password demo)"
+    )
 
 
 def run(host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -12,10 +28,6 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     app = create_app()
-    shown = f"[{host}]" if ":" in host else host
-    print(
-        f"readykit demo: http://{shown}:{port}/  (API docs /docs, health /health/ready)",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(banner(host, port, token_set=bool(os.environ.get("READYKIT_OPS_TOKEN"))),
+          file=sys.stderr, flush=True)  # fmt: skip
     uvicorn.run(app, host=host, port=port, access_log=False, lifespan="on")

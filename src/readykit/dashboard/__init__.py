@@ -1,0 +1,33 @@
+"""The ops dashboard at /ops: health, traffic, slow requests and queries, exceptions, stalls,
+cache and rate limits, and the audit log, from the store's aggregates (never a full scan)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from readykit.dashboard.auth import OpsAuth
+from readykit.dashboard.traffic import Traffic
+from readykit.dashboard.views import Dashboard
+
+if TYPE_CHECKING:
+    from readykit.kit import ReadyKit
+
+__all__ = ["Dashboard", "OpsAuth", "Traffic", "install_dashboard"]
+
+
+def install_dashboard(kit: ReadyKit) -> Dashboard | None:
+    """Serve /ops on the kit (needs records: the dashboard reads the store)."""
+    if kit.records is None or not kit.settings.dashboard:
+        return None
+    token = kit.settings.ops_token.get_secret_value() if kit.settings.ops_token else None
+    traffic = Traffic(kit.records.store)
+    dashboard = Dashboard(kit, OpsAuth(token), traffic)
+    kit.add_recorder(traffic)
+    kit._ops_routes.update(dashboard.routes())
+
+    async def start() -> None:
+        traffic.start()
+
+    kit.on_startup(start)
+    kit.on_shutdown(traffic.stop)
+    return dashboard

@@ -1,0 +1,149 @@
+"""Traffic per route and minute: counts, errors and a latency histogram, for the overview.
+
+A recorder adds each request to the current minute in memory (a few additions); a flush task
+writes the minutes it touched to the store every few seconds as small documents, one per
+minute, route and process, so the dashboard reads at most an hour of those, never requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from readykit.record import RequestRecord
+from readykit.records.store import Store, StoreUnavailable, new_id
+
+TRAFFIC = "traffic"
+# OpenTelemetry's HTTP duration buckets, in ms; the last bucket is everything slower
+BOUNDS_MS = (5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000)
+FLUSH_EVERY_S = 5.0
+
+
+def _bucket(ms: float) -> int:
+    for i, bound in enumerate(BOUNDS_MS):
+        if ms <= bound:
+            return i
+    return len(BOUNDS_MS)
+
+
+def percentile(counts: list[int], q: float) -> float | None:
+    """The q-quantile (0..1) of a histogram, as its bucket's upper bound in ms."""
+    total = sum(counts)
+    if not total:
+        return None
+    rank = q * total
+    seen = 0
+    for i, n in enumerate(counts):
+        seen += n
+        if seen >= rank:
+            return float(BOUNDS_MS[i]) if i < len(BOUNDS_MS) else float(BOUNDS_MS[-1] * 2)
+    return float(BOUNDS_MS[-1] * 2)
+
+
+class Traffic:
+    """Recorder and flusher of per-minute, per-route traffic."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.instance = new_id()
+        self._minutes: dict[tuple[int, str], dict[str, Any]] = {}
+        self._dirty: set[tuple[int, str]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, record: RequestRecord) -> None:
+        """Recorder: count the request in its minute."""
+        if record.route.startswith(("/ops", "/health", "/metrics")):
+            return
+        key = (int(record.started_at // 60), f"{record.method} {record.route}")
+        cell = self._minutes.get(key)
+        if cell is None:
+            cell = {"count": 0, "errors": 0, "sum_ms": 0.0, "hist": [0] * (len(BOUNDS_MS) + 1)}
+            self._minutes[key] = cell
+        ms = record.duration_s * 1000
+        cell["count"] += 1
+        cell["errors"] += record.status >= 500
+        cell["sum_ms"] += ms
+        cell["hist"][_bucket(ms)] += 1
+        self._dirty.add(key)
+
+    async def flush(self) -> None:
+        """Write the minutes changed since the last flush; forget minutes older than an hour."""
+        dirty, self._dirty = self._dirty, set()
+        for minute, route in sorted(dirty):
+            body = {"minute": minute, "route": route, **self._minutes[(minute, route)]}
+            doc_id = f"{minute}:{self.instance}:{route}"
+            try:
+                await self.store.put_doc(TRAFFIC, doc_id, body, key=str(minute), ts=minute * 60.0)
+            except StoreUnavailable:
+                self._dirty.add((minute, route))  # try again next time
+        horizon = int(time.time() // 60) - 61
+        for key in [k for k in self._minutes if k[0] < horizon]:
+            del self._minutes[key]
+
+    def start(self) -> None:
+        """Flush every few seconds (lifespan startup)."""
+
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(FLUSH_EVERY_S)
+                await self.flush()
+
+        self._task = asyncio.create_task(run(), name="readykit-dashboard-traffic")
+
+    async def stop(self) -> None:
+        """Stop flushing, after a last flush (lifespan shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(StoreUnavailable):
+            await self.flush()
+
+
+def summarise(docs: Iterable[dict[str, Any]], now: float) -> dict[str, Any]:
+    """Totals, per route and per minute from traffic documents of the last hour."""
+    width = len(BOUNDS_MS) + 1
+    routes: dict[str, dict[str, Any]] = {}
+    minutes: dict[int, dict[str, Any]] = {}
+    total: dict[str, Any] = {"count": 0, "errors": 0, "hist": [0] * width}
+    for doc in docs:
+        for agg in (
+            routes.setdefault(doc["route"], {"count": 0, "errors": 0, "hist": [0] * width}),
+            minutes.setdefault(doc["minute"], {"count": 0, "errors": 0, "hist": [0] * width}),
+            total,
+        ):
+            agg["count"] += doc["count"]
+            agg["errors"] += doc["errors"]
+            agg["hist"] = [a + b for a, b in zip(agg["hist"], doc["hist"], strict=True)]
+    span_s = 3600.0
+
+    def stats(agg: dict[str, Any]) -> dict[str, Any]:
+        count = agg["count"]
+        return {
+            "requests": count,
+            "rps": round(count / span_s, 3),
+            "error_rate": round(agg["errors"] / count, 4) if count else 0.0,
+            "p50_ms": percentile(agg["hist"], 0.50),
+            "p95_ms": percentile(agg["hist"], 0.95),
+            "p99_ms": percentile(agg["hist"], 0.99),
+        }
+
+    first = int(now // 60) - 59
+    series = [minutes.get(m, {"count": 0, "errors": 0, "hist": [0] * width}) for m in
+              range(first, first + 60)]  # fmt: skip
+    return {
+        "total": stats(total),
+        "routes": sorted(
+            ({"route": r, **stats(a)} for r, a in routes.items()), key=lambda r: -r["requests"]
+        ),
+        "series": {
+            "minutes": [(first + i) * 60 for i in range(60)],
+            "requests": [m["count"] for m in series],
+            "errors": [m["errors"] for m in series],
+            "p95_ms": [percentile(m["hist"], 0.95) for m in series],
+        },
+    }
