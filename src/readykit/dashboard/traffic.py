@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from readykit._tasks import cancel_and_wait
 from readykit.record import RequestRecord
 from readykit.records.store import Store, StoreUnavailable, new_id
 
@@ -95,11 +96,8 @@ class Traffic:
 
     async def stop(self) -> None:
         """Stop flushing, after a last flush (lifespan shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
         with contextlib.suppress(StoreUnavailable):
             await self.flush()
 

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from readykit._tasks import cancel_and_wait
 from readykit.errors import ConfigurationError
 from readykit.privacy.endpoints import PrivacyEndpoints
 from readykit.privacy.jobs import Jobs
@@ -69,8 +70,7 @@ def install_privacy(kit: ReadyKit) -> Jobs | None:
         housekeeping.append(asyncio.create_task(expire_hourly(), name="readykit-privacy-expire"))
 
     async def stop() -> None:
-        for task in housekeeping:
-            task.cancel()
+        await cancel_and_wait(housekeeping)
         housekeeping.clear()
 
     kit.on_startup(start)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from readykit._tasks import cancel_and_wait
 from readykit.errors import ConfigurationError
 from readykit.logging.redact import Redactor
 from readykit.records.apm import Exceptions, SlowQueries, SlowRequests, StallWatchdog
@@ -110,8 +111,7 @@ def install_records(kit: ReadyKit) -> Records:
     trimming: list[asyncio.Task[None]] = []
 
     async def stop() -> None:
-        for task in trimming:
-            task.cancel()
+        await cancel_and_wait(trimming)
         trimming.clear()
         records.stalls.stop()
         await writer.stop()

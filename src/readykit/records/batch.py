@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from readykit._tasks import cancel_and_wait
 from readykit.records.store import Store, StoreUnavailable
 
 logger = logging.getLogger("readykit.records")
@@ -120,11 +121,8 @@ class BatchWriter:
 
     async def stop(self) -> None:
         """Stop the flusher and write everything still queued (at lifespan shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
         while len(self):
             before = len(self)
             await self.flush()
