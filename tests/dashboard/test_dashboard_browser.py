@@ -3,10 +3,12 @@ with traffic: login, every page with data, filters, no console errors, refused w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from readykit.records import store_from_url
 from readykit.serve import ServerProcess, serve
 from support import need
 
@@ -34,7 +37,9 @@ def call(url: str, body: dict[str, Any] | None = None, token: str | None = None)
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[ServerProcess]:
+    store_url = f"sqlite:///{tmp_path}/records.db"
     env = {
+        "READYKIT_STORE_URL": store_url,
         "READYKIT_OPS_TOKEN": TOKEN,
         "READYKIT_DEMO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/demo.db",
         "READYKIT_SLOW_REQUEST_MS": "1",  # every request is "slow": the APM pages get rows
@@ -50,7 +55,28 @@ def demo(tmp_path: Path) -> Iterator[ServerProcess]:
                  token=user)  # fmt: skip
         for _ in range(5):
             call(f"{server.url}/rates")
+        seed_apm(store_url)  # the demo neither raises nor stalls: give those pages rows
         yield server
+
+
+def seed_apm(store_url: str) -> None:
+    now = time.time()
+    events = [
+        {"id": "x1", "kind": "exception", "ts": now, "duration_ms": 3.0,
+         "group": "builtins.KeyError at app.py:12 in handler", "data": {"request_id": "r1"}},
+        {"id": "s1", "kind": "stall", "ts": now, "duration_ms": 310.0,
+         "group": "app.py:40 in blocking", "data": {"stack": ["app.py:40 in blocking"]}},
+        {"id": "q1", "kind": "slow_query", "ts": now, "duration_ms": 150.0,
+         "group": "SELECT * FROM quotes WHERE id = ?", "data": {}},
+    ]  # fmt: skip
+
+    async def write() -> None:
+        store = store_from_url(store_url)
+        await store.open()
+        await store.write(events)
+        await store.close()
+
+    asyncio.run(write())
 
 
 def browser() -> Any:
@@ -90,9 +116,15 @@ def test_dashboard_in_chromium(demo: ServerProcess, tmp_path: Path) -> None:
             page.goto(f"{demo.url}/ops/apm?kind=slow_request")
             assert page.locator("#groups tbody tr").count() >= 2
             assert "GET /rates" in page.inner_text("#groups")
-            for kind in ("slow_query", "exception", "stall"):
+            for kind, where in (
+                ("slow_query", "SELECT * FROM quotes"),
+                ("exception", "KeyError"),
+                ("stall", "app.py:40 in blocking"),
+            ):
                 page.goto(f"{demo.url}/ops/apm?kind={kind}")
-                assert page.locator("#groups").count() == 1
+                assert where in page.inner_text("#groups")
+            page.click("#latest summary")  # the stall's stack, folded open
+            assert "app.py:40 in blocking" in page.inner_text("#latest pre")
             page.goto(f"{demo.url}/ops/audit")
             all_rows = page.locator("#events tbody tr").count()
             assert all_rows >= 3
