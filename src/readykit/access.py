@@ -14,7 +14,7 @@ _FORWARDING = frozenset(
 
 def bearer_token(scope: Scope) -> bytes | None:
     for key, value in scope.get("headers", ()):
-        if key == b"authorization":
+        if key.lower() == b"authorization":
             scheme, _, token = bytes(value).partition(b" ")
             if scheme.lower() == b"bearer" and token.strip():
                 return token.strip()
@@ -32,7 +32,7 @@ def is_direct_loopback(scope: Scope) -> bool:
             return False
     except ValueError:
         return False
-    return not any(key in _FORWARDING for key, _ in scope.get("headers", ()))
+    return not any(key.lower() in _FORWARDING for key, _ in scope.get("headers", ()))
 
 
 def ops_allowed(scope: Scope, ops_token: str | None) -> bool:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
+from readykit.headers import media_type, without
 from readykit.problem import send_problem
 from readykit.record import RequestRecord
 from readykit.routing import route_template
@@ -20,11 +21,8 @@ logger = logging.getLogger("readykit")
 
 
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
-    for key, value in headers:
-        if key == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or media.endswith(b"+json")
-    return False
+    media = media_type(headers)
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 def _with_request_id(
@@ -34,8 +32,8 @@ def _with_request_id(
     if type(headers) is not list:
         headers = list(headers)
     for key, _ in headers:
-        if key == REQUEST_ID_HEADER:  # rare: the app set its own; ours is the one echoed
-            headers = [h for h in headers if h[0] != REQUEST_ID_HEADER]
+        if key.lower() == REQUEST_ID_HEADER:  # rare: the app set its own; ours is echoed
+            headers = without(headers, (REQUEST_ID_HEADER,))
             break
     headers.append(id_header)
     return headers
@@ -65,6 +63,7 @@ class ReadyKitMiddleware:
         started = time.perf_counter()
         incoming = user_agent = None
         for key, value in scope["headers"]:
+            key = key.lower()
             if key == REQUEST_ID_HEADER:
                 incoming = value
             elif key == b"user-agent":

@@ -17,24 +17,25 @@ from typing import Any
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.cache.function import SingleFlight
 from readykit.cache.store import Cache
+from readykit.headers import cache_directives, get_header, without
 from readykit.route_table import RouteTable
 
 MAX_BODY_BYTES = 1 << 20
 _SKIP = frozenset({b"content-length", b"date", b"x-request-id", b"etag", b"x-cache"})
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
+_UNSHAREABLE = frozenset({b"no-store", b"private", b"no-cache"})
+# request headers that identify a caller whom the principal resolver may not know
+_CREDENTIALS = (b"authorization", b"cookie")
 
 
 def _cacheable(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
-    if status != 200 or _header(headers, b"set-cookie") is not None:
+    """A complete 200 that names no cookie, no private or no-store, and does not `Vary: *`."""
+    if status != 200 or get_header(headers, b"set-cookie") is not None:
         return False
-    control = (_header(headers, b"cache-control") or b"").lower()
-    return b"no-store" not in control and b"private" not in control
+    if (get_header(headers, b"vary") or b"").strip() == b"*":
+        return False
+    return not cache_directives(get_header(headers, b"cache-control")) & _UNSHAREABLE
 
 
 class ResponseCacheGuard:
@@ -75,13 +76,19 @@ class ResponseCacheGuard:
             await self.app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        request_control = (_header(headers, b"cache-control") or b"").lower()
+        request_control = cache_directives(get_header(headers, b"cache-control"))
         route_key, ttl = match.key, match.value
         principal = self.principal(scope) or ""
+        if not principal:
+            # credentials the resolver cannot name (a Django session, a token read by the
+            # app): the caller is still someone, so their entries are theirs alone
+            presented = [get_header(headers, name) or b"" for name in _CREDENTIALS]
+            if any(presented):
+                principal = "credentials:" + hashlib.sha256(b"\0".join(presented)).hexdigest()
         base = [scope["path"], scope.get("query_string", b"").decode("latin-1"), principal]
         vary = self.vary.get(route_key, ())
         key = self._key(route_key, base, vary, headers)
-        if b"no-cache" not in request_control:
+        if b"no-cache" not in request_control and b"no-store" not in request_control:
             stored = await self.cache.get(key)
             if stored is not None:
                 self.hits.inc()
@@ -114,7 +121,7 @@ class ResponseCacheGuard:
         vary: tuple[bytes, ...],
         headers: list[tuple[bytes, bytes]],
     ) -> str:
-        varied = [(_header(headers, name) or b"").decode("latin-1") for name in vary]
+        varied = [(get_header(headers, name) or b"").decode("latin-1") for name in vary]
         digest = hashlib.sha256(json.dumps([base, varied]).encode()).hexdigest()
         return f"response:{route_key}:{digest}"
 
@@ -175,7 +182,7 @@ class ResponseCacheGuard:
         chunks: list[bytes],
     ) -> bytes:
         response_headers = list(start.get("headers", ()))
-        vary = _header(response_headers, b"vary")
+        vary = get_header(response_headers, b"vary")
         if vary is not None:
             self.vary[route_key] = tuple(
                 sorted({v.strip().lower() for v in vary.split(b",") if v.strip()})
@@ -187,7 +194,7 @@ class ResponseCacheGuard:
 
     async def _answer(self, entry: bytes, scope: Scope, send: Send, state: bytes) -> None:
         status, headers, body, etag = _decode(entry)
-        match = _header(scope["headers"], b"if-none-match")
+        match = get_header(scope["headers"], b"if-none-match")
         headers = [*headers, (b"etag", etag), (b"x-cache", state)]
         if match is not None and (match.strip() == b"*" or etag in _etags(match)):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
@@ -207,8 +214,8 @@ def _etags(header: bytes) -> list[bytes]:
 def _encode(
     status: int, headers: list[tuple[bytes, bytes]], body: bytes, ttl: float, private: bool
 ) -> bytes:
-    kept = [(k, v) for k, v in headers if k not in _SKIP]
-    if _header(kept, b"cache-control") is None:
+    kept = without(headers, _SKIP)
+    if get_header(kept, b"cache-control") is None:
         scope_word = "private" if private else "public"
         kept.append((b"cache-control", f"{scope_word}, max-age={int(ttl)}".encode()))
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.errors import ConfigurationError
+from readykit.headers import get_header
 from readykit.problem import send_bytes, send_problem
 from readykit.settings import Settings
 
@@ -51,6 +52,7 @@ class CorsGuard:
             return
         origin = request_method = request_headers = None
         for key, value in scope["headers"]:
+            key = key.lower()
             if key == b"origin":
                 origin = value
             elif key == b"access-control-request-method":
@@ -73,7 +75,10 @@ class CorsGuard:
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = list(message.get("headers", ()))
+                if get_header(headers, b"access-control-allow-origin") is None:  # app's wins
+                    headers.extend(extra)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_cors)

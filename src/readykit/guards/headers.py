@@ -83,10 +83,11 @@ class SecurityHeadersGuard:
         present = set()
         html = False
         for i, (key, value) in enumerate(out):
-            present.add(key)
-            if key == b"content-type":
+            name = key.lower()  # apps send any case (Django: X-Frame-Options); theirs wins
+            present.add(name)
+            if name == b"content-type":
                 html = value[:9].lower() == b"text/html"
-            elif key == b"server" and (b"/" in value or b" " in value):
+            elif name == b"server" and (b"/" in value or b" " in value):
                 out[i] = (key, value.split(b"/", 1)[0].split(b" ", 1)[0])  # no version
         defaults = self.html_defaults if html else self.api_defaults
         if not overrides and not https:  # the common case: a precomputed list

@@ -29,6 +29,7 @@ def _framing(scope: Scope) -> tuple[int | None, bool]:
     declared: int | None = None
     chunked = malformed = False
     for key, value in scope["headers"]:
+        key = key.lower()
         if key == b"content-length":
             try:
                 declared = int(value)

@@ -24,6 +24,7 @@ from prometheus_client.exposition import choose_encoder
 
 from readykit._types import Receive, Scope, Send
 from readykit.access import ops_allowed
+from readykit.headers import get_header
 from readykit.metrics.health import HealthCheckMetrics
 from readykit.metrics.http import HttpMetrics
 from readykit.metrics.process import WorkerProcessMetrics
@@ -93,11 +94,7 @@ class Metrics:
         if not self.public and not ops_allowed(scope, self._token):
             await refuse_unauthorized(send)
             return
-        accept = ""
-        for key, value in scope["headers"]:
-            if key == b"accept":
-                accept = value.decode("latin-1")
-                break
+        accept = (get_header(scope["headers"], b"accept") or b"").decode("latin-1")
         # off the event loop: multiprocess mode reads every worker's files
         body, content_type = await asyncio.to_thread(self.render, accept)
         head = scope["method"] == "HEAD"
