@@ -1,4 +1,10 @@
-"""Who may see ops data: the ops token, or a loopback client that did not come through a proxy."""
+"""Who may see ops data (/health details, /metrics, /ops): the ops token, nobody else.
+
+Closed by default. A direct loopback client is let in only with `ops_trust_loopback=true`,
+for development: behind a same-host reverse proxy that adds no forwarding header (nginx's
+default `proxy_pass`) every request arrives from loopback, so trusting loopback there would
+open the ops endpoints to the internet.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,16 @@ import hmac
 import ipaddress
 
 from readykit._types import Scope
+from readykit.settings import Settings
 
+MAX_TOKEN_BYTES = 512  # longer presented tokens are refused before any comparison
 _FORWARDING = frozenset(
     {b"forwarded", b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"x-real-ip"}
 )
 
 
 def bearer_token(scope: Scope) -> bytes | None:
+    """The token of an `Authorization: Bearer` header, or None."""
     for key, value in scope.get("headers", ()):
         if key.lower() == b"authorization":
             scheme, _, token = bytes(value).partition(b" ")
@@ -35,10 +44,36 @@ def is_direct_loopback(scope: Scope) -> bool:
     return not any(key.lower() in _FORWARDING for key, _ in scope.get("headers", ()))
 
 
-def ops_allowed(scope: Scope, ops_token: str | None) -> bool:
-    """The rule for every ops endpoint: a matching bearer token, or a direct loopback client."""
-    if ops_token:
-        given = bearer_token(scope)
-        if given is not None and hmac.compare_digest(given, ops_token.encode()):
+class OpsAccess:
+    """The one rule for every ops endpoint: the bearer token, or a trusted direct loopback.
+
+    Args:
+        token: the ops token; None means no token opens anything.
+        trust_loopback: also let direct loopback clients in (development).
+    """
+
+    def __init__(self, token: str | None, *, trust_loopback: bool = False) -> None:
+        self.token = token.encode() if token else None
+        self.trust_loopback = trust_loopback
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpsAccess:
+        token = settings.ops_token.get_secret_value() if settings.ops_token else None
+        return cls(token, trust_loopback=settings.ops_trust_loopback)
+
+    @property
+    def has_token(self) -> bool:
+        return self.token is not None
+
+    def token_ok(self, candidate: bytes) -> bool:
+        """Constant-time comparison with the ops token; over-long candidates never match."""
+        if self.token is None or len(candidate) > MAX_TOKEN_BYTES:
+            return False
+        return hmac.compare_digest(candidate, self.token)
+
+    def allowed(self, scope: Scope) -> bool:
+        """True for a matching bearer token, or a direct loopback client when trusted."""
+        presented = bearer_token(scope)
+        if presented is not None and self.token_ok(presented):
             return True
-    return is_direct_loopback(scope)
+        return self.trust_loopback and is_direct_loopback(scope)

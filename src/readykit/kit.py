@@ -68,7 +68,9 @@ class ReadyKit:
     ):
         self.settings = settings if settings is not None else Settings()
         self.principal = principal or default_principal
-        self.proxies = TrustedProxies(self.settings.trusted_proxies)
+        self.proxies = TrustedProxies(
+            self.settings.trusted_proxies, header=self.settings.forwarded_header
+        )
         self._rate_limit_key = rate_limit_key
         self.health = HealthRegistry(cache_s=self.settings.health_cache_s)
         self.draining = False

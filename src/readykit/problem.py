@@ -76,6 +76,6 @@ async def refuse_unauthorized(send: Send) -> None:
     await send_problem(
         send,
         401,
-        "Send the ops token as `Authorization: Bearer <token>`, or ask from the host itself.",
+        "Send the ops token as `Authorization: Bearer <token>` (READYKIT_OPS_TOKEN).",
         headers=[(b"www-authenticate", b'Bearer realm="readykit"')],
     )

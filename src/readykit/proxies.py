@@ -1,9 +1,10 @@
 """Who the client really is behind trusted proxies, and whether it used https.
 
-Forwarding headers are believed only when the direct peer is a configured trusted proxy; then
-the client is the rightmost address in `X-Forwarded-For` (or `Forwarded: for=`) that is not
+One forwarding header is read, the one `forwarded_header` names, and only when the direct peer
+is a configured trusted proxy; then the client is the rightmost address in it that is not
 itself a trusted proxy, as proxies append what they saw. From anyone else the headers change
-nothing, so a spoofed `X-Forwarded-For` cannot dodge a rate limit.
+nothing, so a spoofed `X-Forwarded-For` (or a `Forwarded` the proxy passes through) cannot
+dodge a rate limit.
 """
 
 from __future__ import annotations
@@ -29,17 +30,40 @@ def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address |
         return None
 
 
+def forwarded_pairs(value: str) -> list[dict[str, str]]:
+    """The elements of an RFC 7239 `Forwarded` value, each as {parameter: value}, in order."""
+    elements = []
+    for element in value.split(","):
+        pairs = {}
+        for pair in element.split(";"):
+            name, sep, val = pair.strip().partition("=")
+            if sep:
+                pairs[name.strip().lower()] = val.strip().strip('"')
+        elements.append(pairs)
+    return elements
+
+
 class TrustedProxies:
-    """Resolves client address and scheme, believing forwarding headers from `proxies` only.
+    """Resolves client address and scheme, believing one forwarding header from `proxies` only.
 
     Args:
         proxies: addresses or CIDRs (`10.0.0.0/8`, `127.0.0.1`); `*` trusts every peer, for a
             service reachable only through its proxies.
+        header: `x-forwarded-for` (with `X-Forwarded-Proto`) or `forwarded` (RFC 7239); the
+            other is ignored, so a header the proxy passes through untouched cannot be used by
+            the client to choose its own address.
     """
 
-    def __init__(self, proxies: Iterable[str], *, setting: str = "trusted_proxies") -> None:
+    def __init__(
+        self,
+        proxies: Iterable[str],
+        *,
+        header: str = "x-forwarded-for",
+        setting: str = "trusted_proxies",
+    ) -> None:
         self._any = False
         self._networks: list[_Network] = []
+        self._rfc7239 = header == "forwarded"
         for entry in proxies:
             if entry.strip() == "*":
                 self._any = True
@@ -66,29 +90,43 @@ class TrustedProxies:
         client = scope.get("client")
         return bool(self) and client is not None and self._trusted(client[0])
 
+    def _values(self, scope: Scope, name: bytes) -> list[str]:
+        """Every comma-separated item of header `name`, over all its lines, in order."""
+        items: list[str] = []
+        for key, value in scope["headers"]:
+            if key.lower() == name:
+                items.extend(bytes(value).decode("latin-1").split(","))
+        return items
+
+    def _hops(self, scope: Scope) -> list[tuple[str, str | None]]:
+        """(address, proto) per hop as the configured header lists them, nearest last."""
+        if self._rfc7239:
+            return [
+                (e.get("for", ""), e.get("proto"))
+                for e in forwarded_pairs(",".join(self._values(scope, b"forwarded")))
+            ]
+        return [(h.strip(), None) for h in self._values(scope, b"x-forwarded-for")]
+
     def client(self, scope: Scope) -> str | None:
-        """The client's address: the peer, or what trusted proxies say they saw."""
+        """The client's address: the peer, or what trusted proxies say they saw.
+
+        Read right to left (the nearest proxy wrote last), skipping trusted proxies, as
+        Werkzeug's ProxyFix and Tomcat's RemoteIpValve do; the first untrusted hop is the
+        client. Garbage in the chain stops the walk at the last address believed.
+        """
         client = scope.get("client")
         peer = client[0] if client else None
         if not self._peer_is_trusted(scope):
             return peer
-        hops: list[str] = []
-        for key, value in scope["headers"]:
-            if key == b"x-forwarded-for":
-                hops.extend(h.strip() for h in value.decode("latin-1").split(","))
-            elif key == b"forwarded":
-                for element in value.decode("latin-1").split(","):
-                    for pair in element.split(";"):
-                        name, _, val = pair.strip().partition("=")
-                        if name.lower() == "for":
-                            hops.append(val.strip())
-        for hop in reversed(hops):
+        believed = peer
+        for hop, _ in reversed(self._hops(scope)):
             ip = _parse_address(hop)
             if ip is None:
-                return peer  # garbage in the chain: stop believing it
-            if self._any or not self._trusted(str(ip)):
-                return str(ip)
-        return peer
+                return believed  # garbage in the chain: stop believing it
+            believed = str(ip)
+            if self._any or not self._trusted(believed):
+                return believed
+        return believed
 
     def is_https(self, scope: Scope) -> bool:
         """True if the client used https: directly, or per a trusted proxy's header."""
@@ -96,13 +134,9 @@ class TrustedProxies:
             return True
         if not self._peer_is_trusted(scope):
             return False
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        for key, value in headers:
-            if key == b"x-forwarded-proto":
-                return bytes(value).split(b",")[0].strip().lower() == b"https"
-            if key == b"forwarded":
-                for pair in value.decode("latin-1").split(",")[0].split(";"):
-                    name, _, val = pair.strip().partition("=")
-                    if name.lower() == "proto":
-                        return bool(val.strip().strip('"').lower() == "https")
-        return False
+        if self._rfc7239:
+            protos = [proto for _, proto in self._hops(scope) if proto]
+        else:
+            protos = [p.strip() for p in self._values(scope, b"x-forwarded-proto")]
+        # the nearest proxy's word: the last value, as it appends to what came before
+        return bool(protos) and protos[-1].lower() == "https"

@@ -21,7 +21,13 @@ class Settings(BaseSettings):
     """The service's version, shown as `version` in the detailed health body."""
     ops_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token for /health details and ops endpoints; unset = loopback only.",
+        description="Bearer token for /health details, /metrics and /ops; unset = closed to all "
+        "(unless ops_trust_loopback).",
+    )
+    ops_trust_loopback: bool = Field(
+        default=False,
+        description="Open ops endpoints to direct loopback clients without the token "
+        "(development only: a same-host proxy makes every request loopback).",
     )
     health_cache_s: float = Field(
         default=1.0, ge=0, description="How long a check's result is reused by later probes."
@@ -53,8 +59,13 @@ class Settings(BaseSettings):
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="Proxy addresses or CIDRs whose X-Forwarded-For/-Proto and Forwarded are "
-        "believed (client address for rate limits, https for HSTS).",
+        description="Proxy addresses or CIDRs whose forwarding header is believed (client "
+        "address for rate limits, https for HSTS).",
+    )
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        default="x-forwarded-for",
+        description="The one header trusted proxies set (X-Forwarded-For with "
+        "X-Forwarded-Proto, or RFC 7239 Forwarded); the other is ignored.",
     )
     # rate limits (readykit.guards.ratelimit)
     rate_limits: dict[str, str] = Field(

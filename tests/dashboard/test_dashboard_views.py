@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from readykit import ReadyKit, Settings
-from readykit.dashboard.auth import COOKIE, OpsAuth
+from readykit.dashboard.auth import COOKIE
 from readykit.testing import asgi_request, lifespan
 
 pytestmark = pytest.mark.anyio
@@ -25,6 +25,7 @@ async def create(request: Request) -> JSONResponse:
 
 
 def make(tmp_path: Path, **settings: Any) -> tuple[ReadyKit, Any]:
+    settings.setdefault("ops_trust_loopback", "ops_token" not in settings)
     kit = ReadyKit(
         Settings(
             configure_logging=False,
@@ -85,8 +86,13 @@ async def test_bad_filters_are_400_problems(
 
 
 async def test_access_rules(tmp_path: Path) -> None:
-    _, open_app = make(tmp_path)
-    assert (await asgi_request(open_app, "GET", "/ops")).status == 200  # loopback, no token
+    _, closed = make(tmp_path, ops_trust_loopback=False)
+    refused = await asgi_request(closed, "GET", "/ops")  # no token, loopback not trusted
+    assert refused.status == 403
+    assert "READYKIT_OPS_TOKEN" in refused.json()["detail"]
+    assert (await asgi_request(closed, "GET", "/ops/api/audit")).status == 401
+    _, open_app = make(tmp_path, ops_trust_loopback=True)
+    assert (await asgi_request(open_app, "GET", "/ops")).status == 200  # trusted loopback
     remote = await asgi_request(open_app, "GET", "/ops", client=("203.0.113.7", 1))
     assert remote.status == 403
     proxied = await asgi_request(open_app, "GET", "/ops", headers=[("X-Forwarded-For", "1.2.3.4")])
@@ -110,18 +116,171 @@ async def test_access_rules(tmp_path: Path) -> None:
     assert ok.status == 200
     forged = value[:-4] + "abcd"
     assert (await asgi_request(app, "GET", "/ops", headers=[("Cookie", forged)])).status == 303
-    expired = f"{COOKIE}={OpsAuth(TOKEN).session_value(now=time.time() - 9 * 3600)}"
-    assert (await asgi_request(app, "GET", "/ops", headers=[("Cookie", expired)])).status == 303
     https = await asgi_request(app, "POST", "/ops/login", body=f"token={TOKEN}".encode(),
                                scheme="https")  # fmt: skip
     assert "Secure" in (https.header("set-cookie") or "")
     assert (await asgi_request(app, "GET", "/ops/logout", headers=BEARER)).status == 405
 
 
+async def login(app: Any, token: str = TOKEN) -> str:
+    response = await asgi_request(app, "POST", "/ops/login", body=f"token={token}".encode())
+    assert response.status == 303
+    return (response.header("set-cookie") or "").split(";")[0]
+
+
+async def test_sessions_expire(tmp_path: Path) -> None:
+    now = [time.time()]
+    kit, app = make(tmp_path, ops_token=TOKEN)
+    assert kit.dashboard is not None
+    kit.dashboard.auth.clock = lambda: now[0]
+    cookie = await login(app)
+    assert (await asgi_request(app, "GET", "/ops", headers=[("Cookie", cookie)])).status == 200
+    now[0] += 8 * 3600 + 1
+    assert (await asgi_request(app, "GET", "/ops", headers=[("Cookie", cookie)])).status == 303
+
+
+async def test_logout_revokes_the_session_on_the_server(tmp_path: Path) -> None:
+    _, app = make(tmp_path, ops_token=TOKEN)
+    _, other_worker = make(tmp_path, ops_token=TOKEN)  # same store, another process's kit
+    cookie = await login(app)
+    assert (
+        await asgi_request(other_worker, "GET", "/ops", headers=[("Cookie", cookie)])
+    ).status == 200
+    out = await asgi_request(app, "POST", "/ops/logout", headers=[("Cookie", cookie)])
+    assert out.status == 303
+    assert "Max-Age=0" in (out.header("set-cookie") or "")
+    # the old cookie, replayed (a copy the browser did not drop), is dead everywhere
+    assert (await asgi_request(app, "GET", "/ops", headers=[("Cookie", cookie)])).status == 303
+    assert (
+        await asgi_request(other_worker, "GET", "/ops", headers=[("Cookie", cookie)])
+    ).status == 303
+
+
+async def test_a_new_token_ends_every_session(tmp_path: Path) -> None:
+    _, app = make(tmp_path, ops_token=TOKEN)
+    cookie = await login(app)
+    _, rotated = make(tmp_path, ops_token="the-next-token")
+    assert (await asgi_request(rotated, "GET", "/ops", headers=[("Cookie", cookie)])).status == 303
+
+
+async def test_login_is_rate_limited_per_client(tmp_path: Path) -> None:
+    _, app = make(tmp_path, ops_token=TOKEN)
+    statuses = [
+        (await asgi_request(app, "POST", "/ops/login", body=f"token=guess{i}".encode())).status
+        for i in range(1000)
+    ]
+    assert statuses[:10] == [200] * 10  # the form again, "not the ops token"
+    assert set(statuses[10:]) == {429}
+    refused = await asgi_request(app, "POST", "/ops/login", body=f"token={TOKEN}".encode())
+    assert refused.status == 429  # even the right token waits: no oracle while limited
+    assert int(refused.header("retry-after") or 0) >= 1
+    other = await asgi_request(
+        app, "POST", "/ops/login", body=f"token={TOKEN}".encode(), client=("192.0.2.1", 1)
+    )
+    assert other.status == 303  # another client is not locked out
+
+
+async def test_login_is_rate_limited_in_total(tmp_path: Path) -> None:
+    """Many addresses (a botnet, or rotating IPv6) share one global budget."""
+    _, app = make(tmp_path, ops_token=TOKEN)
+    statuses = []
+    for i in range(150):
+        client = (f"198.51.100.{i % 250}", 1)
+        r = await asgi_request(app, "POST", "/ops/login", body=b"token=x", client=client)
+        statuses.append(r.status)
+    assert statuses.count(200) == 100
+    assert statuses[100:] == [429] * 50
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Origin", "https://evil.example"), ("Host", "127.0.0.1:8000")],
+        [("Origin", "null"), ("Host", "127.0.0.1:8000")],
+        [("Sec-Fetch-Site", "cross-site"), ("Origin", "http://127.0.0.1:8000")],
+        [("Sec-Fetch-Site", "same-site")],
+    ],
+)
+async def test_cross_site_login_and_logout_are_refused(
+    tmp_path: Path, headers: list[tuple[str, str]]
+) -> None:
+    _, app = make(tmp_path, ops_token=TOKEN)
+    body = f"token={TOKEN}".encode()
+    r = await asgi_request(app, "POST", "/ops/login", body=body, headers=headers)
+    assert (r.status, r.header("set-cookie")) == (403, None)
+    cookie = await login(app)
+    out = await asgi_request(app, "POST", "/ops/logout", headers=[("Cookie", cookie), *headers])
+    assert out.status == 403
+    assert (await asgi_request(app, "GET", "/ops", headers=[("Cookie", cookie)])).status == 200
+
+
+async def test_same_origin_browser_login_is_accepted(tmp_path: Path) -> None:
+    _, app = make(tmp_path, ops_token=TOKEN)
+    body = f"token={TOKEN}".encode()
+    for headers in (
+        [("Sec-Fetch-Site", "same-origin"), ("Origin", "null")],  # under no-referrer
+        [("Origin", "http://127.0.0.1:8000"), ("Host", "127.0.0.1:8000")],
+    ):
+        r = await asgi_request(app, "POST", "/ops/login", body=body, headers=headers)
+        assert r.status == 303
+
+
+async def test_login_link_with_the_token(tmp_path: Path) -> None:
+    """What `readykit demo` prints: one click logs in, as Jupyter's link does."""
+    _, app = make(tmp_path, ops_token=TOKEN)
+    r = await asgi_request(app, "GET", "/ops/login", query_string=f"token={TOKEN}".encode())
+    assert (r.status, r.header("location")) == (303, "/ops")
+    assert COOKIE in (r.header("set-cookie") or "")
+    wrong = await asgi_request(app, "GET", "/ops/login", query_string=b"token=nope")
+    assert (wrong.status, wrong.header("set-cookie")) == (200, None)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "headers", "body", "status"),
+    [
+        ("POST", "/ops/login", b"", [], b"token=" + b"a" * 600, 400),
+        ("POST", "/ops/login", b"", [], b"token=" + b"a" * 5000, 413),
+        ("GET", "/ops", b"", [("Cookie", f"{COOKIE}=" + "9" * 4301)], b"", 303),
+        ("GET", "/ops", b"", [("Cookie", f"{COOKIE}=a.{'9' * 4301}.b")], b"", 303),
+        ("GET", "/ops/api/audit", b"", [("Cookie", f'{COOKIE}="\x00;;==')], b"", 401),
+        ("GET", "/ops/api/audit", b"page=\xc2\xb2", BEARER, b"", 400),
+        ("GET", "/ops/audit", b"page=99999999999999999999", BEARER, b"", 400),
+        ("GET", "/ops/api/audit", b"", [("Authorization", "Bearer " + "x" * 100_000)], b"", 401),
+    ],
+)
+async def test_malformed_input_is_a_4xx_never_a_500(
+    tmp_path: Path,
+    method: str,
+    path: str,
+    query: bytes,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    status: int,
+) -> None:
+    _kit, app = make(tmp_path, ops_token=TOKEN)
+    r = await asgi_request(app, method, path, query_string=query, headers=headers, body=body)
+    assert r.status == status
+    if status != 303:
+        assert r.header("content-type") in ("application/problem+json", "text/html; charset=utf-8")
+    assert b"Traceback" not in r.body
+
+
+async def test_ops_slash_redirects_to_ops(tmp_path: Path) -> None:
+    _, app = make(tmp_path, ops_token=TOKEN)
+    r = await asgi_request(app, "GET", "/ops/")
+    assert (r.status, r.header("location")) == (303, "/ops")
+
+
 async def test_a_store_that_is_down_still_renders(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
-    kit = ReadyKit(Settings(configure_logging=False, store_url=f"sqlite:///{blocked}/r.db"))
+    kit = ReadyKit(
+        Settings(
+            configure_logging=False,
+            ops_trust_loopback=True,
+            store_url=f"sqlite:///{blocked}/r.db",
+        )
+    )
     app = kit.wrap(Starlette())
     page = await asgi_request(app, "GET", "/ops")
     assert page.status == 200
@@ -145,8 +304,49 @@ async def test_pages_have_a_strict_csp_and_no_inline_script(tmp_path: Path) -> N
 def test_demo_banner_says_where_the_dashboard_is_and_how_to_get_in() -> None:
     from readykit.demo.server import banner
 
-    first = banner("127.0.0.1", 8000, token_set=False).splitlines()[0]
-    assert first.startswith("readykit demo dashboard: http://127.0.0.1:8000/ops")
-    assert "from this machine" in first
-    assert "READYKIT_OPS_TOKEN" in banner("::1", 9000, token_set=True).splitlines()[0]
-    assert "http://[::1]:9000/ops" in banner("::1", 9000, token_set=True)
+    first = banner("127.0.0.1", 8000, token="abc").splitlines()[0]
+    assert first.startswith("readykit demo dashboard: http://127.0.0.1:8000/ops/login?token=abc")
+    assert "READYKIT_OPS_TOKEN" in banner("::1", 9000, token=None).splitlines()[0]
+    assert "http://[::1]:9000/ops" in banner("::1", 9000, token=None)
+
+
+def test_demo_makes_a_token_and_prints_a_link_that_logs_in(tmp_path: Path) -> None:
+    """`readykit demo` with no token: closed to others, one click for whoever started it."""
+    import re
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from readykit.serve import serve
+
+    argv = [sys.executable, "-m", "readykit.cli", "demo", "--port", "{port}"]
+    env = {
+        "READYKIT_OPS_TOKEN": "",
+        "READYKIT_DEMO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/d.db",
+    }
+    with serve(argv, cwd=tmp_path, env=env) as demo:
+        link = re.search(r"(http://\S+/ops/login\?token=(\S+))", demo.output())
+        assert link is not None, demo.output()
+        with pytest.raises(urllib.error.HTTPError) as closed:
+            urllib.request.urlopen(f"{demo.url}/metrics", timeout=5)
+        closed.value.close()
+        assert closed.value.code == 401  # loopback alone opens nothing
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any) -> None:
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as followed:
+            opener.open(link.group(1), timeout=5)
+        followed.value.close()
+        assert followed.value.code == 303
+        cookie = followed.value.headers["set-cookie"].split(";")[0]
+        request = urllib.request.Request(f"{demo.url}/ops", headers={"Cookie": cookie})
+        with urllib.request.urlopen(request, timeout=5) as page:
+            assert page.status == 200
+        bearer = {"Authorization": f"Bearer {link.group(2)}"}
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{demo.url}/metrics", headers=bearer)
+        ) as m:
+            assert b"http_server_request_duration_seconds" in m.read()

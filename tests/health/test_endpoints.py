@@ -76,8 +76,18 @@ async def test_hung_check_does_not_delay_response_past_timeout() -> None:
     assert resp.status == 503
 
 
-async def test_details_for_loopback_without_proxy_headers() -> None:
-    kit = make_kit(service_version="1.2.3")
+async def test_loopback_gets_no_details_by_default() -> None:
+    """Closed by default: a same-host proxy would make every request look like loopback."""
+    kit = make_kit()
+    kit.add_check("database", lambda: 1 / 0)
+    resp = await asgi_request(kit.wrap(app), "GET", "/health")
+    assert resp.status == 503
+    assert b"ZeroDivisionError" not in resp.body
+    assert "description" not in resp.json()
+
+
+async def test_details_for_trusted_loopback_without_proxy_headers() -> None:
+    kit = make_kit(service_version="1.2.3", ops_trust_loopback=True)
     kit.add_check("database", lambda: 1 / 0)
     resp = await asgi_request(kit.wrap(app), "GET", "/health")
     body = resp.json()
@@ -105,7 +115,7 @@ async def test_details_for_loopback_without_proxy_headers() -> None:
 async def test_no_details_for_outsiders(
     client: tuple[str, int] | None, headers: list[tuple[str, str]]
 ) -> None:
-    kit = make_kit(ops_token="right-token")
+    kit = make_kit(ops_token="right-token", ops_trust_loopback=True)
     kit.add_check("database", lambda: 1 / 0)
     resp = await asgi_request(kit.wrap(app), "GET", "/health", client=client, headers=headers)
     assert resp.status == 503
@@ -152,7 +162,7 @@ async def test_other_paths_reach_the_app() -> None:
 async def test_builtin_checks_name_their_measurement(tmp_path: object) -> None:
     from readykit.health.checks import disk_free, writable_dir
 
-    kit = make_kit()
+    kit = make_kit(ops_trust_loopback=True)
     kit.add_check("disk", disk_free(str(tmp_path), warn_below_bytes=0, fail_below_bytes=0))
     kit.add_check("tmp", writable_dir(str(tmp_path)))
     body = (await asgi_request(kit.wrap(app), "GET", "/health")).json()

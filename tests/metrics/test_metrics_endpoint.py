@@ -47,7 +47,7 @@ async def scrape(wrapped: Any, **kwargs: Any) -> str:
 
 
 async def test_http_server_metrics_use_route_templates_and_otel_names() -> None:
-    wrapped = ReadyKit(Settings()).wrap(app)
+    wrapped = ReadyKit(Settings(ops_trust_loopback=True)).wrap(app)
     for n in range(3):
         await asgi_request(wrapped, "POST", f"/items/{n}", body=b"12345")
     await asgi_request(wrapped, "GET", "/missing")
@@ -81,7 +81,7 @@ async def test_http_server_metrics_use_route_templates_and_otel_names() -> None:
 
 
 async def test_route_cardinality_is_capped() -> None:
-    wrapped = ReadyKit(Settings(metrics_max_routes=3)).wrap(app)
+    wrapped = ReadyKit(Settings(metrics_max_routes=3, ops_trust_loopback=True)).wrap(app)
     for n in range(10):
         await asgi_request(wrapped, "GET", f"/r{n}")
     text = await scrape(wrapped)
@@ -101,7 +101,7 @@ async def test_route_cardinality_is_capped() -> None:
 
 
 async def test_health_check_metrics() -> None:
-    kit = ReadyKit(Settings())
+    kit = ReadyKit(Settings(ops_trust_loopback=True))
     kit.add_check("database", lambda: False)
     kit.add_check("cache", lambda: None)
     wrapped = kit.wrap(app)
@@ -125,7 +125,7 @@ async def test_health_check_metrics() -> None:
     ],
 )
 async def test_content_negotiation_falls_back_to_text(accept: str, content_type: str) -> None:
-    wrapped = ReadyKit(Settings()).wrap(app)
+    wrapped = ReadyKit(Settings(ops_trust_loopback=True)).wrap(app)
     headers = [("Accept", accept)] if accept else []
     resp = await asgi_request(wrapped, "GET", "/metrics", headers=headers)
     assert resp.status == 200
@@ -145,7 +145,7 @@ async def test_content_negotiation_falls_back_to_text(accept: str, content_type:
     ],
 )
 async def test_outsiders_get_401(client: tuple[str, int], headers: list[tuple[str, str]]) -> None:
-    wrapped = ReadyKit(Settings(ops_token="tok")).wrap(app)
+    wrapped = ReadyKit(Settings(ops_token="tok", ops_trust_loopback=True)).wrap(app)
     resp = await asgi_request(wrapped, "GET", "/metrics", client=client, headers=headers)
     assert resp.status == 401
     assert resp.header("content-type") == "application/problem+json"
@@ -156,6 +156,13 @@ async def test_outsiders_get_401(client: tuple[str, int], headers: list[tuple[st
         == 'Bearer realm="readykit"'
     )
     assert b"http_server" not in resp.body
+
+
+async def test_closed_to_loopback_by_default() -> None:
+    for settings in (Settings(), Settings(ops_token="tok")):
+        resp = await asgi_request(ReadyKit(settings).wrap(app), "GET", "/metrics")
+        assert resp.status == 401
+        assert b"http_server" not in resp.body
 
 
 async def test_token_and_public_setting_open_it() -> None:
@@ -170,7 +177,7 @@ async def test_token_and_public_setting_open_it() -> None:
 
 
 async def test_post_is_405_and_metrics_can_be_switched_off() -> None:
-    wrapped = ReadyKit(Settings()).wrap(app)
+    wrapped = ReadyKit(Settings(ops_trust_loopback=True)).wrap(app)
     assert (await asgi_request(wrapped, "POST", "/metrics")).status == 405
     off = ReadyKit(Settings(metrics=False)).wrap(app)
     resp = await asgi_request(off, "GET", "/metrics")

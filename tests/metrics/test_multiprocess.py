@@ -93,7 +93,9 @@ def test_gunicorn_two_workers(tmp_path: Path) -> None:
         str(APPS),
         "metrics_app:app",
     ]
-    with serve(argv, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) as server:
+    with serve(
+        argv, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "READYKIT_OPS_TRUST_LOOPBACK": "true"}
+    ) as server:
         check_sum_over_workers(server.url)
 
 
@@ -110,5 +112,7 @@ def test_uvicorn_two_workers(tmp_path: Path) -> None:
         str(APPS),
         "metrics_app:app",
     ]
-    with serve(argv, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) as server:
+    with serve(
+        argv, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "READYKIT_OPS_TRUST_LOOPBACK": "true"}
+    ) as server:
         check_sum_over_workers(server.url)

@@ -28,7 +28,7 @@ async def ok_app(scope, receive, send):  # type: ignore[no-untyped-def]
 
 
 async def exposition(accept: str) -> bytes:
-    kit = ReadyKit(Settings())
+    kit = ReadyKit(Settings(ops_trust_loopback=True))
     kit.add_check("db", lambda: None)
     wrapped = kit.wrap(ok_app)
     for method in ("GET", "POST", "BREW"):
@@ -65,13 +65,16 @@ def test_real_prometheus_scrapes_the_demo_and_counts_requests(tmp_path: Path) ->
     prometheus = need_binary("prometheus")
     sent = 7
     demo = [sys.executable, "-m", "readykit.cli", "demo", "--port", "{port}"]
-    with serve(demo, cwd=tmp_path) as app:
+    token = "scrape-token-for-the-test"
+    with serve(demo, cwd=tmp_path, env={"READYKIT_OPS_TOKEN": token}) as app:
+        (tmp_path / "token").write_text(token)
         config = tmp_path / "prometheus.yml"
-        config.write_text(
+        config.write_text(  # Prometheus' standard bearer-token setting, as docs/security.md shows
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             "scrape_configs:\n"
             "  - job_name: demo\n"
             "    metrics_path: /metrics\n"
+            f"    authorization: {{credentials_file: {tmp_path / 'token'}}}\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{app.port}']}}]\n"
         )
         argv = [

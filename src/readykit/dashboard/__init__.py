@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from readykit.access import OpsAccess
 from readykit.dashboard.auth import OpsAuth
 from readykit.dashboard.traffic import Traffic
 from readykit.dashboard.views import Dashboard
@@ -19,9 +20,9 @@ def install_dashboard(kit: ReadyKit) -> Dashboard | None:
     """Serve /ops on the kit (needs records: the dashboard reads the store)."""
     if kit.records is None or not kit.settings.dashboard:
         return None
-    token = kit.settings.ops_token.get_secret_value() if kit.settings.ops_token else None
     traffic = Traffic(kit.records.store)
-    dashboard = Dashboard(kit, OpsAuth(token), traffic)
+    auth = OpsAuth(OpsAccess.from_settings(kit.settings), store=kit.records.store)
+    dashboard = Dashboard(kit, auth, traffic)
     kit.add_recorder(traffic)
     kit._ops_routes.update(dashboard.routes())
 

@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlencode
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from readykit._types import Receive, Scope, Send
-from readykit.dashboard.auth import OpsAuth
+from readykit.access import MAX_TOKEN_BYTES
+from readykit.dashboard.auth import OpsAuth, same_origin
 from readykit.dashboard.traffic import TRAFFIC, Traffic, summarise
 from readykit.problem import send_bytes, send_problem
 from readykit.records.apm import summarise as group_entries
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from readykit.kit import ReadyKit
 
 PAGE_SIZE = 50
+FORM_BYTES = 4096
 HOUR_S = 3600.0
 ENTRY_LIMIT = 1000
 AUDIT_FILTERS = ("actor", "action", "resource", "since", "until", "page", "format")
@@ -81,8 +83,8 @@ def _when(value: str | None, name: str) -> float | None:
 def _page(value: str | None) -> int:
     if value is None:
         return 1
-    if not value.isdigit() or int(value) < 1:
-        raise BadRequest(f"page={value!r} is not a page number")
+    if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) < 1:
+        raise BadRequest(f"page={value[:20]!r} is not a page number (1, 2, ...)")
     return int(value)
 
 
@@ -192,6 +194,7 @@ class Dashboard:
         out: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             path: self._page_handler(name) for path, name in pages.items()
         }
+        out["/ops/"] = self.slash
         out["/ops/login"] = self.login
         out["/ops/logout"] = self.logout
         for api in ("overview", "entries", "audit", "guards"):
@@ -213,7 +216,7 @@ class Dashboard:
             if scope["method"] not in ("GET", "HEAD"):
                 await send_problem(send, 405, "Only GET is allowed here.")
                 return
-            if not self.auth.allowed(scope):
+            if not await self.auth.allowed(scope):
                 await send_problem(send, 401, "The ops token is required.",
                                    headers=[(b"www-authenticate", b"Bearer")])  # fmt: skip
                 return
@@ -251,7 +254,7 @@ class Dashboard:
             if scope["method"] not in ("GET", "HEAD"):
                 await send_problem(send, 405, "Only GET is allowed here.")
                 return
-            if not self.auth.allowed(scope):
+            if not await self.auth.allowed(scope):
                 await self._refuse_page(send)
                 return
             # what a panel shows when its store is down: empty, with the reason above it
@@ -279,40 +282,84 @@ class Dashboard:
 
     async def _refuse_page(self, send: Send) -> None:
         if not self.auth.has_token:
-            await send_problem(send, 403, "The dashboard answers loopback clients only; set "
-                                          "READYKIT_OPS_TOKEN to open it to others.")  # fmt: skip
+            await send_problem(send, 403, "The dashboard needs READYKIT_OPS_TOKEN (or, for "
+                               "development, READYKIT_OPS_TRUST_LOOPBACK=true).")  # fmt: skip
             return
         await _redirect(send, b"/ops/login")
 
+    async def slash(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`/ops/` is `/ops`."""
+        await _redirect(send, b"/ops")
+
+    async def _login_page(self, send: Send, error: str | None, status: int = 200) -> None:
+        html = self.env.get_template("login.html.j2").render(page="login", error=error)
+        await send_bytes(send, status, html.encode(), b"text/html; charset=utf-8")
+
     async def login(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """GET: the form. POST: the token in, a session cookie out (303 to /ops)."""
-        if scope["method"] == "GET":
-            html = self.env.get_template("login.html.j2").render(page="login", error=None)
-            await send_bytes(send, 200, html.encode(), b"text/html; charset=utf-8")
+        """GET: the form (or, with `?token=`, the link a demo prints). POST: the token in, a
+        session cookie out (303 to /ops). Attempts are limited; other sites are refused."""
+        if scope["method"] not in ("GET", "HEAD", "POST"):
+            await send_problem(send, 405, "Use GET or POST.", headers=[(b"allow", b"GET, POST")])
             return
-        if scope["method"] != "POST":
-            await send_problem(send, 405, "Use GET or POST.")
+        if not self.auth.has_token:
+            await self._refuse_page(send)
             return
-        body = b""
-        more = True
-        while more and len(body) <= 4096:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        token = parse_qs(body.decode("latin-1")).get("token", [""])[-1].encode()
+        token: bytes | None = None
+        if scope["method"] == "POST":
+            if not same_origin(scope, self.kit.proxies):
+                await send_problem(send, 403, "Cross-site requests to /ops are refused.")
+                return
+            try:
+                form = await _read_form(receive)
+            except BadRequest as exc:
+                await send_problem(send, 413, str(exc))
+                return
+            token = form.get("token", "").encode("latin-1", "replace")
+        else:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            if "token" not in query:
+                await self._login_page(send, None)
+                return
+            token = query["token"][-1].encode("latin-1", "replace")
+        client = self.kit.proxies.client(scope) or "unknown"
+        if not self.auth.limiter.allow(client):
+            retry = str(self.auth.limiter.retry_after(client)).encode()
+            await send_problem(send, 429, "Too many login attempts; wait and try again.",
+                               headers=[(b"retry-after", retry)])  # fmt: skip
+            return
+        if len(token) > MAX_TOKEN_BYTES:
+            await send_problem(send, 400, f"The token is longer than {MAX_TOKEN_BYTES} bytes.")
+            return
         if not self.auth.token_ok(token):
-            html = self.env.get_template("login.html.j2").render(
-                page="login", error="That is not the ops token."
-            )
             # the form again, with the error (a 4xx would only add noise to the browser's console)
-            await send_bytes(send, 200, html.encode(), b"text/html; charset=utf-8")
+            await self._login_page(send, "That is not the ops token.")
             return
         secure = self.kit.proxies.is_https(scope)
         await _redirect(send, b"/ops", self.auth.cookie_header(secure=secure))
 
     async def logout(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """POST: clear the session cookie."""
+        """POST: end the session on the server and clear its cookie."""
         if scope["method"] != "POST":
-            await send_problem(send, 405, "Use POST to log out.")
+            await send_problem(send, 405, "Use POST to log out.", headers=[(b"allow", b"POST")])
             return
-        await _redirect(send, b"/ops/login", self.auth.cookie_header(secure=False, clear=True))
+        if not same_origin(scope, self.kit.proxies):
+            await send_problem(send, 403, "Cross-site requests to /ops are refused.")
+            return
+        await self.auth.revoke(scope)
+        secure = self.kit.proxies.is_https(scope)
+        await _redirect(send, b"/ops/login", self.auth.cookie_header(secure=secure, clear=True))
+
+
+async def _read_form(receive: Receive) -> dict[str, str]:
+    """A small urlencoded form body; larger than FORM_BYTES is refused."""
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if len(body) > FORM_BYTES:
+            raise BadRequest(f"The form is larger than {FORM_BYTES} bytes.")
+        more = message.get("more_body", False)
+    return {k: v[-1] for k, v in parse_qs(body.decode("latin-1")).items()}

@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 
 from readykit.demo.app import create_app
 
 
-def banner(host: str, port: int, *, token_set: bool) -> str:
-    """The demo's first lines: where it is, where the dashboard is and how to get in."""
+def banner(host: str, port: int, *, token: str | None) -> str:
+    """The demo's first lines: where it is, and the dashboard link (with the token it made)."""
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
-    access = (
-        "log in with your READYKIT_OPS_TOKEN"
-        if token_set
-        else "open it from this machine; set READYKIT_OPS_TOKEN to log in from elsewhere"
-    )
+    if token is None:
+        dashboard = f"{base}/ops  (log in with your READYKIT_OPS_TOKEN)"
+    else:  # as Jupyter does: a token made for this run, in a link that logs in
+        dashboard = (
+            f"{base}/ops/login?token={token}  (a token made for this run; "
+            "set READYKIT_OPS_TOKEN to choose your own)"
+        )
     return (
-        f"readykit demo dashboard: {base}/ops  ({access})\n"
+        f"readykit demo dashboard: {dashboard}\n"
         f"readykit demo: {base}/  (API docs /docs, health /health/ready; user demo, password demo)"
     )
 
 
 def run(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the demo until interrupted, settings from `READYKIT_*` and `READYKIT_DEMO_*`."""
+    """Run the demo until interrupted, settings from `READYKIT_*` and `READYKIT_DEMO_*`.
+
+    Without READYKIT_OPS_TOKEN a random token is made, so /ops, /metrics and /health details
+    stay closed to everyone but the person who started the demo.
+    """
     import uvicorn
 
+    made = None
+    if not os.environ.get("READYKIT_OPS_TOKEN"):
+        made = os.environ["READYKIT_OPS_TOKEN"] = secrets.token_urlsafe(24)
     app = create_app()
-    print(banner(host, port, token_set=bool(os.environ.get("READYKIT_OPS_TOKEN"))),
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(banner(host, port, token=made), file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, access_log=False, lifespan="on")

@@ -48,12 +48,14 @@ def install_guards(kit: ReadyKit) -> RateLimiterCore | None:
         kit.add_guard(
             ORDER_BODY_LIMIT,
             lambda app: BodyLimitGuard(app, limit=settings.max_body_bytes, routes=body_routes),
+            ops=True,  # the kit's own routes (/ops/login) are held to the same limits
         )
     if settings.request_timeout_s is not None or settings.request_timeouts:
         time_routes = RouteTable(settings.request_timeouts, setting="request_timeouts")
         kit.add_guard(
             ORDER_TIMEOUT,
             lambda app: TimeoutGuard(app, timeout_s=settings.request_timeout_s, routes=time_routes),
+            ops=True,
         )
     if not settings.rate_limits:
         return None

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from readykit._types import Receive, Scope, Send
-from readykit.access import ops_allowed
+from readykit.access import OpsAccess
 from readykit.health import render
 from readykit.health.registry import CheckResult, HealthRegistry
 from readykit.problem import refuse_method, send_bytes
@@ -63,8 +63,7 @@ class HealthEndpoints:
         self.registry = registry
         self.settings = settings
         self.is_draining = is_draining
-        token = settings.ops_token
-        self._token = token.get_secret_value() if token is not None else None
+        self.access = OpsAccess.from_settings(settings)
 
     def routes(self) -> dict[str, Handler]:
         prefix = self.settings.health_prefix
@@ -92,14 +91,14 @@ class HealthEndpoints:
         await self._respond(scope, send, results, detailed=False)
 
     async def full(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Every check; details (output, values) only for the ops token or a direct loopback."""
+        """Every check; details (output, values) only for the ops token (see readykit.access)."""
         if await refuse_method(scope, send):
             return
         results = [await event_loop_lag(self.settings.liveness_max_lag_ms)]
         results += await self.registry.run()
         if self.is_draining():
             results.append(_draining())
-        await self._respond(scope, send, results, detailed=ops_allowed(scope, self._token))
+        await self._respond(scope, send, results, detailed=self.access.allowed(scope))
 
     async def _respond(
         self, scope: Scope, send: Send, results: list[CheckResult], *, detailed: bool

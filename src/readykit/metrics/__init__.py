@@ -23,7 +23,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from readykit._types import Receive, Scope, Send
-from readykit.access import ops_allowed
+from readykit.access import OpsAccess
 from readykit.headers import get_header
 from readykit.metrics.health import HealthCheckMetrics
 from readykit.metrics.http import HttpMetrics
@@ -48,7 +48,7 @@ class Metrics:
     """The kit's metrics. Later parts register theirs on `registry`.
 
     Args:
-        settings: `metrics_max_routes`, `metrics_public`, `ops_token` are read.
+        settings: `metrics_max_routes`, `metrics_public` and the ops access are read.
         registry: where metrics live; a fresh one per kit by default, so kits never collide.
     """
 
@@ -56,8 +56,7 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.multiprocess = multiprocess_dir() is not None
         self.public = settings.metrics_public
-        token = settings.ops_token
-        self._token = token.get_secret_value() if token is not None else None
+        self.access = OpsAccess.from_settings(settings)
         self.http = HttpMetrics(self.registry, max_routes=settings.metrics_max_routes)
         self.health = HealthCheckMetrics(self.registry)
         self.process: WorkerProcessMetrics | None = None
@@ -88,10 +87,10 @@ class Metrics:
         return encoder(self._exposed), content_type
 
     async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """`GET /metrics`: for the ops token or a direct loopback client, unless public."""
+        """`GET /metrics`: for the ops token (see readykit.access), unless public."""
         if await refuse_method(scope, send):
             return
-        if not self.public and not ops_allowed(scope, self._token):
+        if not self.public and not self.access.allowed(scope):
             await refuse_unauthorized(send)
             return
         accept = (get_header(scope["headers"], b"accept") or b"").decode("latin-1")
