@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -350,3 +351,29 @@ def test_demo_makes_a_token_and_prints_a_link_that_logs_in(tmp_path: Path) -> No
             urllib.request.Request(f"{demo.url}/metrics", headers=bearer)
         ) as m:
             assert b"http_server_request_duration_seconds" in m.read()
+
+
+async def test_kit_routes_are_held_to_the_time_and_body_limits(tmp_path: Path) -> None:
+    """A slow body to /ops/login is cut like one to an app route, not held open forever."""
+    _, app = make(tmp_path, ops_token=TOKEN, request_timeout_s=0.05, max_body_bytes=100)
+    sent: list[dict[str, Any]] = []
+
+    async def trickle() -> dict[str, Any]:  # one chunk, then the client goes quiet
+        if not sent and not trickle.__dict__.get("done"):
+            trickle.__dict__["done"] = True
+            return {"type": "http.request", "body": b"token=", "more_body": True}
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/ops/login", "headers": [],
+             "query_string": b"", "client": ("203.0.113.1", 1), "scheme": "http",
+             "http_version": "1.1"}  # fmt: skip
+    await app(scope, trickle, send)
+    assert sent[0]["status"] == 504
+    big = await asgi_request(
+        app, "POST", "/ops/login", body=b"token=" + b"x" * 200, headers=[("content-length", "206")]
+    )
+    assert big.status == 413
