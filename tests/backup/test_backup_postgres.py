@@ -152,7 +152,8 @@ def test_drill_catches_a_schema_that_differs_from_the_manifest(
     manifest = json.loads(path.read_text())
     manifest["schema_fingerprint"] = "sha256:" + "0" * 64
     path.write_text(json.dumps(manifest))
-    result = run("verify", "--repo", repo)
+    # By id: `latest` would refuse the edited manifest (it no longer matches the chain's head).
+    result = run("verify", "--repo", repo, manifest["id"])
     assert result.exit_code == 1
     assert "verify failed at step 'schema'" in result.stderr
 
