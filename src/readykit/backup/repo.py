@@ -200,12 +200,11 @@ class Repository:
         return Access(config, key)
 
     def authenticate(self, access: Access, manifest: Manifest) -> None:
-        """Raise IntegrityFailure naming the manifest file unless it belongs to this repository,
-        carries a valid MAC (with a key) and is encrypted exactly when the repository is."""
+        """Raise IntegrityFailure naming the manifest file unless it carries a valid MAC (when
+        the repository has a key), belongs to this repository and is encrypted exactly when
+        the repository is."""
         path = self.manifest_path(manifest.id)
-        config = access.config
-        if config.authenticated:
-            assert access.key is not None
+        if access.key is not None and access.config.authenticated:
             if manifest.mac is None:
                 raise IntegrityFailure(
                     "manifest",
@@ -218,22 +217,29 @@ class Repository:
                     f"{path}: manifest authentication failed ({auth.ALGORITHM}): modified, or "
                     "not written with this repository's key",
                 )
-        elif manifest.mac is not None:
+        self.check_consistent(access.config, manifest)
+
+    def check_consistent(self, config: RepoConfig, manifest: Manifest) -> None:
+        """What can be checked without a key: the manifest has a MAC and encryption exactly when
+        the config says so, and names this repository. Catches a downgraded config too."""
+        path = self.manifest_path(manifest.id)
+        if (manifest.mac is not None) != config.authenticated:
+            state = "has no MAC" if config.authenticated else "carries a MAC"
             raise IntegrityFailure(
                 "manifest",
-                f"{path}: the manifest carries a MAC but the repository config names no key "
-                "(config downgraded?)",
-            )
-        if manifest.repository != config.id:
-            raise IntegrityFailure(
-                "manifest", f"{path}: belongs to another repository ({manifest.repository})"
+                f"{path}: manifest authentication failed: it {state} but the repository config "
+                f"says {config.describe()} (planted, or a downgraded config)",
             )
         if (manifest.encryption is not None) != config.encrypted:
             state = "is not encrypted" if config.encrypted else "is encrypted"
             raise IntegrityFailure(
                 "manifest",
-                f"{path}: the backup {state} but the repository config says otherwise "
-                "(downgrade refused)",
+                f"{path}: the backup {state} but the repository config says "
+                f"{config.describe()} (downgrade refused)",
+            )
+        if manifest.repository != config.id:
+            raise IntegrityFailure(
+                "manifest", f"{path}: belongs to another repository ({manifest.repository})"
             )
 
     def _authentic(self, access: Access, backup_id: str, role: str) -> Manifest:
@@ -276,6 +282,7 @@ class Repository:
                 raise IntegrityFailure(
                     "chain", f"{exc} (cannot tell which backup is the newest)"
                 ) from exc
+            self.check_consistent(config, manifest)
             if manifest.sequence > sequence:
                 later.append(manifest)
         for manifest in sorted(later, key=lambda m: m.sequence):
