@@ -197,7 +197,5 @@ def _postgres_drill(plain: Path, manifest: Manifest, server: Source) -> list[Ste
                 tables, schema = postgres.inspect(conn)
     restored = Step("restore", "passed", f"pg_restore into scratch database {scratch.database}")
     if dropped:
-        restored.detail += (
-            f" (dropped stale scratch databases of killed runs: {', '.join(dropped)})"
-        )
+        restored.detail += f" (dropped scratch databases of killed runs: {', '.join(dropped)})"
     return [restored, *_compare(manifest, tables, schema)]
