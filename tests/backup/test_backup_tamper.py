@@ -408,3 +408,17 @@ def test_a_create_killed_before_the_config_update_still_chains(
     third = _create(run, sqlite_db, repo, "--key-file", key_file)
     assert _manifest(repo, third)["previous"] == second.mac
     assert json.loads((repo / "config").read_text())["head"]["id"] == third
+
+
+def test_missing_newest_data_file_is_reported_not_rolled_back(
+    run: Run, repo: Path, key_file: Path, tmp_path: Path, two: tuple[str, str]
+) -> None:
+    data = repo / f"{two[1]}.rkb"
+    data.unlink()
+    target = tmp_path / "restored.db"
+    result = _restore(run, repo, "latest", target, "--key-file", key_file)
+    assert result.exit_code == 1
+    assert _one_line(result) == (
+        f"Error: {data}: checksum failed: the data file is missing: not restored\n"
+    )
+    assert not target.exists()

@@ -42,6 +42,10 @@ def restore_backup(
     data = repo.data_path(manifest)
     try:
         digest, size = checksum(data)
+    except FileNotFoundError:
+        raise IntegrityFailure(
+            "checksum", f"{data}: checksum failed: the data file is missing: not restored"
+        ) from None
     except OSError as exc:
         raise ToolFailure(f"{data}: unreadable ({exc.strerror}): not restored") from exc
     if digest != manifest.sha256 or size != manifest.size:
