@@ -422,3 +422,16 @@ def test_missing_newest_data_file_is_reported_not_rolled_back(
         f"Error: {data}: checksum failed: the data file is missing: not restored\n"
     )
     assert not target.exists()
+
+
+def test_a_lock_file_symlinked_outside_the_repository_is_not_followed(
+    run: Run, sqlite_db: Path, repo: Path, key_file: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "precious.txt"
+    outside.write_text("precious")
+    repo.mkdir(mode=0o700)
+    (repo / "lock").symlink_to(outside)
+    result = run("create", "--db", f"sqlite:///{sqlite_db}", "--repo", repo, "--key-file", key_file)
+    assert result.exit_code == 3
+    assert _one_line(result).startswith(f"Error: cannot open lock file {repo.absolute()}/lock")
+    assert outside.read_text() == "precious"

@@ -29,7 +29,8 @@ def repository_lock(root: Path, command: str) -> Iterator[None]:
     """Hold `<root>/lock` exclusively; a second holder fails at once, naming the first."""
     path = root / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: a `lock` symlinked elsewhere must not make us truncate another file.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
         raise ToolFailure(f"cannot open lock file {path}: {exc.strerror}") from exc
     try:
@@ -81,7 +82,7 @@ def remove_abandoned(parent: Path) -> list[str]:
         if path.is_symlink() or not path.is_dir():
             continue
         try:
-            fd = os.open(path / _OWNER, os.O_RDWR)
+            fd = os.open(path / _OWNER, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             shutil.rmtree(path, ignore_errors=True)  # owner already gone, or never locked
             removed.append(path.name)
