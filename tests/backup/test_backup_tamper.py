@@ -11,6 +11,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -309,8 +310,12 @@ def test_ids_that_leave_the_repository_are_refused_everywhere(
     evil_path = _save(repo, name, evil)
 
     verified = run("verify", "--repo", repo)
-    assert verified.exit_code == 1
-    assert _one_line(verified).startswith(f"Error: {evil_path}: unreadable manifest")
+    if field == "id":  # not named like a backup: ignored with a warning, never followed
+        assert verified.exit_code == 0, verified.output
+        assert f"warning: {evil_path}: unreadable manifest (id '../x' is not" in verified.stderr
+    else:  # named like a backup newer than the head: `latest` cannot be told, so it stops
+        assert verified.exit_code == 1
+        assert _one_line(verified).startswith(f"Error: {evil_path}: unreadable manifest")
     for args in (["verify", "--repo", repo, "../x"], ["verify", "--repo", repo, "../../x"]):
         result = run(*args)
         assert result.exit_code == 2
@@ -435,3 +440,22 @@ def test_a_lock_file_symlinked_outside_the_repository_is_not_followed(
     assert result.exit_code == 3
     assert _one_line(result).startswith(f"Error: cannot open lock file {repo.absolute()}/lock")
     assert outside.read_text() == "precious"
+
+
+def test_an_unreadable_older_manifest_is_a_warning_not_a_stop(
+    run: Run, sqlite_db: Path, repo: Path, key_file: Path, tmp_path: Path
+) -> None:
+    repository = Repository.open(repo, create=True)
+    source = parse_source(f"sqlite:///{sqlite_db}")
+    then = datetime(2024, 6, 1, 3, 0, tzinfo=UTC)  # older than the next one, whatever the clock
+    old = create_backup(repository, source, "zstd", load_key(key_file), now=then)
+    _create(run, sqlite_db, repo, "--key-file", key_file)
+    older = repo / f"{old.id}.json"
+    older.write_text("{")
+    target = tmp_path / "restored.db"
+    result = _restore(run, repo, "latest", target, "--key-file", key_file)
+    assert result.exit_code == 0, result.output
+    assert f"warning: {older}: unreadable manifest" in result.stderr
+    made = run("create", "--db", f"sqlite:///{sqlite_db}", "--repo", repo, "--key-file", key_file)
+    assert made.exit_code == 0, made.output
+    assert f"warning: {older}: unreadable manifest" in made.stderr

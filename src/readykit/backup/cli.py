@@ -109,6 +109,7 @@ def create(
     repository = Repository.open(repo, create=True)
     with repository.lock("create"):
         manifest = create_backup(repository, source, compression, key, encrypt=not unencrypted)
+        _warn(repository.problems)
         _textfile(textfile, repository)
     if as_json:
         click.echo(json.dumps(manifest.summary() | {"tables": manifest.tables}, indent=2))
@@ -129,8 +130,7 @@ def list_(repo: Path, as_json: bool) -> None:
 
     repository = Repository.open(repo)
     manifests = repository.manifests()
-    for problem in repository.problems:
-        click.echo(f"warning: {problem}", err=True)
+    _warn(repository.problems)
     if as_json:
         click.echo(json.dumps([m.summary() for m in manifests], indent=2))
         return
@@ -173,6 +173,7 @@ def verify(
     repository = Repository.open(repo)
     with repository.lock("verify"):
         manifest = repository.resolve(backup_id, repository.access(key))
+        _warn(repository.problems)
         report = verify_backup(repository, manifest, key, drill_url)
         _textfile(textfile, repository)
     if as_json:
@@ -204,6 +205,7 @@ def restore(
     key = load_key(key_file)
     repository = Repository.open(repo)
     manifest = repository.resolve(backup_id, repository.access(key))
+    _warn(repository.problems)
     done = restore_backup(repository, manifest, to_url, key, force)
     for warning in done.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -275,6 +277,11 @@ def prune(
         click.echo(f"{'keep' if d.keep else verb:<12}  {d.item.id}  {', '.join(d.reasons)}")
     removed = sum(not d.keep for d in decisions)
     click.echo(f"{verb} {removed} of {len(decisions)} backups")
+
+
+def _warn(problems: list[str]) -> None:
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
 
 
 def _textfile(path: Path | None, repository: Any) -> None:

@@ -255,9 +255,12 @@ class Repository:
 
     def tip(self, access: Access) -> Manifest | None:
         """The newest backup: the config's head, extended by any later manifests that chain to
-        it (a `create` killed between its manifest and the config). Anything unreadable, or a
-        later manifest that does not chain, fails naming the file — never a silent fallback."""
+        it (a `create` killed between its manifest and the config). A missing or unreadable head,
+        a manifest that contradicts the config, one that does not chain, or an unreadable one
+        whose id sorts after the head's fails naming the file — never a silent fallback. Other
+        unreadable manifests (older, or not named like a backup) go to `problems`."""
         config = access.config
+        self.problems = []
         current: Manifest | None = None
         sequence, link = 0, None
         if config.head is not None:
@@ -279,9 +282,15 @@ class Repository:
             except FileNotFoundError:
                 continue  # removed meanwhile (restore and list take no lock)
             except IntegrityFailure as exc:
-                raise IntegrityFailure(
-                    "chain", f"{exc} (cannot tell which backup is the newest)"
-                ) from exc
+                # Ids start with the time (to the second): only one named for the head's second
+                # or later could be newer than the head.
+                head_time = config.head.id[:16] if config.head else ""
+                if is_backup_id(path.stem) and path.stem[:16] >= head_time:
+                    raise IntegrityFailure(
+                        "chain", f"{exc}: it may be newer than the newest backup, so it stops here"
+                    ) from exc
+                self.problems.append(str(exc))
+                continue
             self.check_consistent(config, manifest)
             if manifest.sequence > sequence:
                 later.append(manifest)
