@@ -37,7 +37,8 @@ def repository_lock(root: Path, command: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another run"
+            lines = os.pread(fd, 200, 0).decode(errors="replace").strip().splitlines()
+            holder = lines[0] if lines else "another run"  # one line, whatever the file holds
             raise RepositoryLocked(
                 f"repository {root} is locked by {holder}: try again when it has finished"
             ) from None
