@@ -120,8 +120,10 @@ class Repository:
         for path in self._manifest_files():
             try:
                 manifest = self.read_manifest(path)
-            except (IntegrityFailure, FileNotFoundError) as exc:
-                self.problems.append(str(exc) if isinstance(exc, IntegrityFailure) else str(path))
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            except IntegrityFailure as exc:
+                self.problems.append(str(exc))
                 continue
             if not self.data_path(manifest).is_file():
                 self.problems.append(f"{path}: data file {manifest.data_file} is missing")
