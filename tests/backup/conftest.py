@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import sqlite3
-from collections.abc import Callable, Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from backup_processes import wait_until
 from click.testing import CliRunner, Result
 
+import readykit
 from readykit.cli import cli
 
 Run = Callable[..., Result]
+Start = Callable[..., "subprocess.Popen[bytes]"]
 
 
 @pytest.fixture
@@ -60,3 +67,35 @@ def run() -> Run:
         return CliRunner().invoke(cli, argv, env=env or {"READYKIT_BACKUP_KEY": ""})
 
     return invoke
+
+
+@pytest.fixture
+def start_paused(tmp_path: Path) -> Iterator[Start]:
+    """Start `readykit backup ARGS…` in a real process that stops inside `module:function`
+    (`before` or `after` calling it); returns once it is there. Killed at teardown."""
+    procs: list[subprocess.Popen[bytes]] = []
+    src = str(Path(readykit.__file__).parents[1])
+
+    def start(target: str, when: str, *args: str | Path) -> subprocess.Popen[bytes]:
+        marker = tmp_path / f"paused-{len(procs)}"
+        script = Path(__file__).with_name("paused_cli.py")
+        argv = [sys.executable, str(script), str(marker), target, when, "backup"]
+        env = {**os.environ, "PYTHONPATH": src, "READYKIT_BACKUP_KEY": ""}
+        proc = subprocess.Popen(
+            [*argv, *(str(a) for a in args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        procs.append(proc)
+        wait_until(lambda: marker.exists() or proc.poll() is not None, f"{target} to be reached")
+        if not marker.exists():
+            _, err = proc.communicate()
+            pytest.fail(f"readykit exited {proc.returncode} before {target}: {err.decode()}")
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.communicate()

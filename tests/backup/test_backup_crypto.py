@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from readykit.backup import auth
 from readykit.backup.codec import COMPRESSIONS, compressor, decompressor
 from readykit.backup.crypto import Key, Opener, Sealer, load_key
 from readykit.backup.datafile import pack, unpack
@@ -93,3 +94,15 @@ def test_short_or_missing_key_is_a_user_error(tmp_path: Path) -> None:
         load_key(None, {"READYKIT_BACKUP_KEY": "hunter2"})
     with pytest.raises(BackupError, match="cannot read key file"):
         load_key(tmp_path / "missing", {})
+
+
+def test_macs_depend_on_key_purpose_and_every_byte() -> None:
+    mac = auth.sign(KEY, "manifest", b'{"id":"x"}')
+    assert auth.is_valid(KEY, "manifest", b'{"id":"x"}', mac)
+    assert not auth.is_valid(KEY, "config", b'{"id":"x"}', mac)
+    assert not auth.is_valid(KEY, "manifest", b'{"id":"y"}', mac)
+    assert not auth.is_valid(Key(b"x" * 40, "other"), "manifest", b'{"id":"x"}', mac)
+    assert not auth.is_valid(KEY, "manifest", b'{"id":"x"}', None)
+    assert not auth.is_valid(KEY, "manifest", b'{"id":"x"}', "not hex")
+    # The MAC key is derived for this purpose: it is neither the key nor its public id.
+    assert mac != KEY.id

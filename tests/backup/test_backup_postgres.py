@@ -5,11 +5,13 @@ from __future__ import annotations
 import glob
 import json
 import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from backup_processes import kill9, wait_until
 from click.testing import Result
 
 from support import need
@@ -152,7 +154,8 @@ def test_drill_catches_a_schema_that_differs_from_the_manifest(
     manifest = json.loads(path.read_text())
     manifest["schema_fingerprint"] = "sha256:" + "0" * 64
     path.write_text(json.dumps(manifest))
-    result = run("verify", "--repo", repo)
+    # By id: `latest` would refuse the edited manifest (it no longer matches the chain's head).
+    result = run("verify", "--repo", repo, manifest["id"])
     assert result.exit_code == 1
     assert "verify failed at step 'schema'" in result.stderr
 
@@ -168,3 +171,56 @@ def test_missing_pg_dump_is_exit_3(
     assert result.stderr.startswith("Error: no pg_dump for PostgreSQL ")
     assert result.stderr.strip().count("\n") == 0
     assert json.loads(run("list", "--repo", repo, "--json").stdout) == []
+
+
+def test_a_sigkilled_verify_leaves_no_scratch_database_after_the_next_run(
+    run: Run,
+    start_paused: Callable[..., subprocess.Popen[bytes]],
+    postgres_url: str,
+    repo: Path,
+    key_file: Path,
+) -> None:
+    _sql(postgres_url, SCHEMA)
+    assert (
+        run("create", "--db", postgres_url, "--repo", repo, "--key-file", key_file).exit_code == 0
+    )
+    # Stopped right after pg_restore filled the scratch database, before it is dropped.
+    verifying = start_paused(
+        "readykit.backup.postgres:run_restore",
+        "after",
+        "verify",
+        "--repo",
+        repo,
+        "--key-file",
+        key_file,
+    )
+    prefix = f"rk_verify_{verifying.pid}_"
+    scratch = [
+        str(name)
+        for (name,) in _sql(postgres_url, "SELECT datname FROM pg_database")
+        if str(name).startswith(prefix)
+    ]
+    assert len(scratch) == 1
+    name = scratch[0]
+    assert _sql(postgres_url.rsplit("/", 1)[0] + f"/{name}", "SELECT count(*) FROM orders") == [
+        (1000,)
+    ]
+
+    kill9(verifying)
+    owner = f"readykit-verify {name}"
+
+    def owner_gone() -> bool:
+        query = f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{owner}'"  # noqa: S608
+        return _sql(postgres_url, query) == [(0,)]
+
+    wait_until(owner_gone, "the server to notice the killed verify's session")
+    assert (name,) in _sql(postgres_url, "SELECT datname FROM pg_database")  # left behind
+
+    again = run("verify", "--repo", repo, "--key-file", key_file, "--json")
+    assert again.exit_code == 0, again.output
+    restore_step = json.loads(again.stdout)["steps"][2]
+    assert f"dropped scratch databases of killed runs: {name}" in restore_step["detail"]
+    leftovers = _sql(
+        postgres_url, "SELECT datname FROM pg_database WHERE datname LIKE 'rk\\_verify\\_%'"
+    )
+    assert (name,) not in leftovers

@@ -95,7 +95,7 @@ def test_prune_through_the_cli(run: Run, tmp_path: Path, repo: Path) -> None:
     left = [m.id for m in repository.manifests()]
     assert left == [made[0].id, made[4].id, made[5].id]
     assert sorted(p.name for p in repo.iterdir()) == sorted(
-        [f"{i}.json" for i in left] + [f"{i}.rkb" for i in left]
+        [f"{i}.json" for i in left] + [f"{i}.rkb" for i in left] + ["config", "lock"]
     )
     assert "readykit_backup_backups" in (tmp_path / "m.prom").read_text()
 

@@ -77,7 +77,11 @@ def backup() -> None:
     "--compression", type=click.Choice(["zstd", "gzip", "none"]), default="zstd", show_default=True
 )
 @KEY_FILE
-@click.option("--unencrypted", is_flag=True, help="Store without encryption when no key is set.")
+@click.option(
+    "--unencrypted",
+    is_flag=True,
+    help="Store the data unencrypted (manifests are still authenticated when a key is set).",
+)
 @TEXTFILE
 @JSON
 def create(
@@ -103,15 +107,17 @@ def create(
             f"no encryption key: give --key-file or set {KEY_ENV}, or pass --unencrypted"
         )
     repository = Repository.open(repo, create=True)
-    manifest = create_backup(repository, source, compression, key)
-    _textfile(textfile, repository)
+    with repository.lock("create"):
+        manifest = create_backup(repository, source, compression, key, encrypt=not unencrypted)
+        _warn(repository.problems)
+        _textfile(textfile, repository)
     if as_json:
         click.echo(json.dumps(manifest.summary() | {"tables": manifest.tables}, indent=2))
     else:
         rows = sum(manifest.tables.values())
         click.echo(
             f"{manifest.id}  {_size(manifest.size)}  {len(manifest.tables)} tables, {rows} rows"
-            f"  {'encrypted' if key else 'unencrypted'}, {compression}"
+            f"  {'encrypted' if manifest.encryption else 'unencrypted'}, {compression}"
         )
 
 
@@ -124,8 +130,7 @@ def list_(repo: Path, as_json: bool) -> None:
 
     repository = Repository.open(repo)
     manifests = repository.manifests()
-    for problem in repository.problems:
-        click.echo(f"warning: {problem}", err=True)
+    _warn(repository.problems)
     if as_json:
         click.echo(json.dumps([m.summary() for m in manifests], indent=2))
         return
@@ -164,10 +169,13 @@ def verify(
     from readykit.backup.drill import verify_backup
     from readykit.backup.repo import Repository
 
+    key = load_key(key_file)
     repository = Repository.open(repo)
-    manifest = repository.resolve(backup_id)
-    report = verify_backup(repository, manifest, load_key(key_file), drill_url)
-    _textfile(textfile, repository)
+    with repository.lock("verify"):
+        manifest = repository.resolve(backup_id, repository.access(key))
+        _warn(repository.problems)
+        report = verify_backup(repository, manifest, key, drill_url)
+        _textfile(textfile, repository)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -194,9 +202,11 @@ def restore(
     from readykit.backup.repo import Repository
     from readykit.backup.restore import restore_backup
 
+    key = load_key(key_file)
     repository = Repository.open(repo)
-    manifest = repository.resolve(backup_id)
-    done = restore_backup(repository, manifest, to_url, load_key(key_file), force)
+    manifest = repository.resolve(backup_id, repository.access(key))
+    _warn(repository.problems)
+    done = restore_backup(repository, manifest, to_url, key, force)
     for warning in done.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
@@ -234,21 +244,30 @@ def prune(
     """Remove backups outside the retention policy (GFS); never the newest verified one."""
     from readykit.backup.errors import BackupError
     from readykit.backup.repo import Repository
-    from readykit.backup.retention import Item, Policy, plan
+    from readykit.backup.retention import Decision, Item, Policy, plan
 
     policy = Policy(keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     if policy.is_empty():
         raise BackupError("no --keep-* option given: refusing to remove every backup")
     repository = Repository.open(repo)
-    manifests = {m.id: m for m in repository.manifests()}
-    items = [Item(m.id, m.created, m.verified) for m in manifests.values()]
-    decisions = plan(items, policy)
-    if not dry_run:
-        for decision in decisions:
-            if not decision.keep:
-                repository.delete(manifests[decision.item.id])
-        repository.remove_stale()
-        _textfile(textfile, repository)
+    with repository.lock("prune"):
+        config = repository.read_config()
+        manifests = {m.id: m for m in repository.manifests()}
+        items = [Item(m.id, m.created, m.verified) for m in manifests.values()]
+        # The chain's head (and anything after it) is what `restore latest` trusts: never removed.
+        head = config.head.sequence if config is not None and config.head else 0
+        decisions = [
+            Decision(d.item, True, (*d.reasons, "chain head"))
+            if not d.keep and manifests[d.item.id].sequence >= head
+            else d
+            for d in plan(items, policy)
+        ]
+        if not dry_run:
+            for decision in decisions:
+                if not decision.keep:
+                    repository.delete(manifests[decision.item.id])
+            repository.remove_stale()
+            _textfile(textfile, repository)
     if as_json:
         out = [{"id": d.item.id, "keep": d.keep, "reasons": list(d.reasons)} for d in decisions]
         click.echo(json.dumps({"dry_run": dry_run, "backups": out}, indent=2))
@@ -258,6 +277,11 @@ def prune(
         click.echo(f"{'keep' if d.keep else verb:<12}  {d.item.id}  {', '.join(d.reasons)}")
     removed = sum(not d.keep for d in decisions)
     click.echo(f"{verb} {removed} of {len(decisions)} backups")
+
+
+def _warn(problems: list[str]) -> None:
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
 
 
 def _textfile(path: Path | None, repository: Any) -> None:

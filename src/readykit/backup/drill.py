@@ -54,7 +54,8 @@ class Report:
 
 
 def require_key(manifest: Manifest, key: Key | None) -> Key | None:
-    """The key to open `manifest`'s data, checked against the key id it records."""
+    """The key to open `manifest`'s data (None when it is not encrypted), checked against the key
+    id it records."""
     if manifest.encryption is None:
         return None
     if key is None:
@@ -73,10 +74,15 @@ def require_key(manifest: Manifest, key: Key | None) -> Key | None:
 def verify_backup(
     repo: Repository, manifest: Manifest, key: Key | None, drill_server: str | None = None
 ) -> Report:
-    """Run every step until the first failure; record the outcome in the manifest."""
+    """Run every step until the first failure; record the outcome in the manifest.
+
+    `manifest` comes from `Repository.resolve`, so it is authenticated; the caller holds the
+    repository lock.
+    """
     key = require_key(manifest, key)
     started = time.monotonic()
     report = Report(id=manifest.id, source=manifest.source["url"])
+    repo.remove_abandoned_scratch()
     with repo.scratch() as scratch:
         _run(report, manifest, lambda: _checksum(repo, manifest))
         plain = scratch / "restored"
@@ -121,18 +127,26 @@ def _step_name(step: str) -> str:
 
 
 def _checksum(repo: Repository, manifest: Manifest) -> list[Step]:
-    digest, size = checksum(repo.data_path(manifest))
+    path = repo.data_path(manifest)
+    try:
+        digest, size = checksum(path)
+    except OSError as exc:
+        return [Step("checksum", "failed", f"{path}: unreadable ({exc.strerror})")]
     if size != manifest.size:
-        return [Step("checksum", "failed", f"size {size} bytes, manifest says {manifest.size}")]
+        detail = f"{path}: size {size} bytes, manifest says {manifest.size}"
+        return [Step("checksum", "failed", detail)]
     if digest != manifest.sha256:
-        return [Step("checksum", "failed", f"sha256 {digest} differs from the manifest")]
+        return [Step("checksum", "failed", f"{path}: sha256 {digest} differs from the manifest")]
     return [Step("checksum", "passed", f"sha256 {digest}")]
 
 
 def _decrypt(repo: Repository, manifest: Manifest, key: Key | None, plain: Path) -> list[Step]:
+    data = repo.data_path(manifest)
     try:
         with plain.open("wb") as out:
-            written = unpack(repo.data_path(manifest), out, manifest.compression, key)
+            written = unpack(data, out, manifest.compression, key)
+    except IntegrityFailure as exc:
+        raise IntegrityFailure(exc.step, f"{data}: {exc}") from exc
     except OSError as exc:
         raise ToolFailure(f"cannot write scratch file in {repo.root}: {exc.strerror}") from exc
     if written != manifest.raw_size:
@@ -174,7 +188,7 @@ def _postgres_drill(plain: Path, manifest: Manifest, server: Source) -> list[Ste
             major = postgres.server_major(probe)
         dumped = postgres.major_of(manifest.tools.get("pg_dump", ""))
         pg_restore, _ = postgres.find_binary("pg_restore", max(major, dumped))
-        with postgres.scratch_database(server) as scratch:
+        with postgres.scratch_database(server) as (scratch, dropped):
             try:
                 postgres.run_restore(pg_restore, plain, scratch, ["--no-owner", "--no-privileges"])
             except postgres.RestoreFailed as exc:
@@ -182,4 +196,6 @@ def _postgres_drill(plain: Path, manifest: Manifest, server: Source) -> list[Ste
             with postgres.connect(scratch) as conn:
                 tables, schema = postgres.inspect(conn)
     restored = Step("restore", "passed", f"pg_restore into scratch database {scratch.database}")
+    if dropped:
+        restored.detail += f" (dropped scratch databases of killed runs: {', '.join(dropped)})"
     return [restored, *_compare(manifest, tables, schema)]

@@ -33,3 +33,7 @@ class IntegrityFailure(ReadykitError):
     def __init__(self, step: str, message: str) -> None:
         super().__init__(message)
         self.step = step
+
+
+class RepositoryLocked(ToolFailure):
+    """Another `create`, `verify` or `prune` holds the repository lock: exit code 3."""

@@ -1,21 +1,42 @@
-"""The JSON manifest that makes each backup self-describing."""
+"""The JSON manifest that makes each backup self-describing, and the strict checks on reading it.
+
+Every field a reader uses to build a path is validated here: an id is `YYYYMMDDTHHMMSSZ-xxxxxx`
+and nothing else, and the data file is `<id>.rkb`, so no manifest can point outside the
+repository.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-FORMAT = "readykit-backup/1"
+FORMAT = "readykit-backup/2"
 DATA_SUFFIX = ".rkb"
 MANIFEST_SUFFIX = ".json"
+ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
+ID_EXAMPLE = "20240601T030000Z-3fa2c1"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
 def new_id(now: datetime) -> str:
     """A sortable, unique backup id: UTC time to the second plus a random suffix."""
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def is_backup_id(value: object) -> bool:
+    """Whether `value` is a well-formed backup id (and so a safe file name stem)."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
+
+
+def canonical(data: dict[str, Any]) -> bytes:
+    """The bytes a MAC or hash is computed over: sorted keys, no whitespace, ASCII."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 @dataclass
@@ -30,7 +51,12 @@ class Verification:
 
 @dataclass
 class Manifest:
-    """Everything needed to check and restore one backup without the source database."""
+    """Everything needed to check and restore one backup without the source database.
+
+    `repository`, `sequence` and `previous` chain the backups of one repository: `previous` is
+    the `link` of the backup taken just before. `mac` authenticates every field except
+    `verification` (rewritten by each `verify`) when the repository has a key.
+    """
 
     id: str
     created_at: str
@@ -44,10 +70,14 @@ class Manifest:
     tools: dict[str, str]
     tables: dict[str, int]
     schema_fingerprint: str
+    repository: str
+    sequence: int
+    previous: str | None
     duration_s: float = 0.0
     format: str = FORMAT
     verification: Verification | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    mac: str | None = None
 
     @property
     def kind(self) -> str:
@@ -64,31 +94,78 @@ class Manifest:
         """Whether the last verify passed."""
         return self.verification is not None and self.verification.status == "passed"
 
+    def body(self) -> bytes:
+        """The authenticated part: everything but `mac` and `verification`."""
+        data = asdict(self)
+        del data["mac"], data["verification"]
+        return canonical(data)
+
+    @property
+    def link(self) -> str:
+        """What the next backup's `previous` holds: the MAC, or a SHA-256 without a key."""
+        return self.mac if self.mac is not None else hashlib.sha256(self.body()).hexdigest()
+
     def to_json(self) -> bytes:
         """Stable, human-readable JSON."""
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Manifest:
-        """Parse a manifest written by `to_json`; raises ValueError/KeyError/TypeError if bad."""
+    def from_json(cls, raw: bytes, file_name: str | None = None) -> Manifest:
+        """Parse and validate a manifest; raises ValueError/KeyError/TypeError if bad.
+
+        `file_name` is the name it was read from, which must be `<id>.json`.
+        """
         data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         if data.get("format") != FORMAT:
             raise ValueError(f"unknown manifest format {data.get('format')!r}")
         verification = data.pop("verification", None)
         manifest = cls(**data)
         if verification is not None:
             manifest.verification = Verification(**verification)
+        manifest._validate(file_name)
         return manifest
+
+    def _validate(self, file_name: str | None) -> None:
+        if not is_backup_id(self.id):
+            raise ValueError(f"id {self.id!r} is not a backup id")
+        if file_name is not None and file_name != f"{self.id}{MANIFEST_SUFFIX}":
+            raise ValueError(f"it holds backup id {self.id}, not the one its name says")
+        if self.data_file != f"{self.id}{DATA_SUFFIX}":
+            raise ValueError(f"data file {self.data_file!r} is not {self.id}{DATA_SUFFIX}")
+        if type(self.sequence) is not int or self.sequence < 1:
+            raise ValueError(f"sequence {self.sequence!r} is not a positive integer")
+        if self.previous is not None and not _is_hex(self.previous, _HEX64):
+            raise ValueError("previous is not a SHA-256/HMAC-SHA256 hex digest")
+        if self.mac is not None and not _is_hex(self.mac, _HEX64):
+            raise ValueError("mac is not an HMAC-SHA256 hex digest")
+        if not _is_hex(self.repository, _HEX32):
+            raise ValueError(f"repository id {self.repository!r} is malformed")
+        if not isinstance(self.source, dict) or self.source.get("kind") not in (
+            "sqlite",
+            "postgresql",
+        ):
+            raise ValueError("source kind is neither sqlite nor postgresql")
+        if type(self.size) is not int or type(self.raw_size) is not int:
+            raise ValueError("size is not an integer")
+        self.created  # noqa: B018 -- raises ValueError on a malformed time
 
     def summary(self) -> dict[str, Any]:
         """The fields `list` shows."""
         return {
             "id": self.id,
+            "sequence": self.sequence,
             "created_at": self.created_at,
             "size": self.size,
             "source": self.source["url"],
             "kind": self.kind,
             "encrypted": self.encryption is not None,
+            "authenticated": self.mac is not None,
             "verify": self.verification.status if self.verification else "never",
             "verified_at": self.verification.at if self.verification else None,
         }
+
+
+def _is_hex(value: object, pattern: re.Pattern[str]) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None

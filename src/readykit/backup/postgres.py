@@ -48,14 +48,16 @@ def _psycopg() -> Any:
     return psycopg
 
 
-def connect(source: Source, autocommit: bool = False) -> Any:
+def connect(
+    source: Source, autocommit: bool = False, application_name: str = "readykit-backup"
+) -> Any:
     """A psycopg connection to `source`; an unreachable server is a ToolFailure."""
     psycopg = _psycopg()
     kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "autocommit": autocommit}
     if source.password is not None:
         kwargs["password"] = source.password
     try:
-        return psycopg.connect(source.url, application_name="readykit-backup", **kwargs)
+        return psycopg.connect(source.url, application_name=application_name, **kwargs)
     except psycopg.Error as exc:
         raise ToolFailure(f"cannot connect to {source.redacted_url}: {_first_line(exc)}") from exc
 
@@ -288,18 +290,55 @@ def drop_database(admin: Any, name: str) -> None:
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(name), force))
 
 
+SCRATCH_PREFIX = "rk_verify_"
+_SCRATCH_PATTERN = "^rk_verify_[0-9]+_[0-9a-f]{8}$"
+_OWNER_PREFIX = "readykit-verify "
+
+
 @contextlib.contextmanager
-def scratch_database(server: Source) -> Iterator[Source]:
-    """A temporary database on `server`'s cluster, dropped afterwards whatever happens."""
-    name = f"rk_verify_{secrets.token_hex(6)}"
-    with connect(server, autocommit=True) as admin:
+def scratch_database(server: Source) -> Iterator[tuple[Source, list[str]]]:
+    """A temporary database on `server`'s cluster, dropped afterwards whatever happens.
+
+    Yields it and the stale scratch databases dropped first. A scratch database is named
+    `rk_verify_<pid>_<random>` and owned by the session that made it, whose application_name
+    is `readykit-verify <name>` and which stays open until the database is dropped; one
+    without that session was left by a killed run. The session, not the pid, says who is
+    alive: the pid means nothing on another host or in another container.
+    """
+    name = f"{SCRATCH_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+    owner = f"{_OWNER_PREFIX}{name}"
+    with connect(server, autocommit=True, application_name=owner) as admin:
+        dropped = drop_stale_scratch(admin)
         with database_errors(f"cannot create a scratch database on {server.redacted_url}"):
             create_database(admin, name)
         try:
-            yield server.with_database(name)
+            yield server.with_database(name), dropped
         finally:
             with database_errors(f"cannot drop scratch database {name}"):
                 drop_database(admin, name)
+
+
+def drop_stale_scratch(admin: Any) -> list[str]:
+    """Drop the scratch databases whose owning session is gone; return their names."""
+    with database_errors("cannot list scratch databases"):
+        stale = [
+            str(row[0])
+            for row in admin.execute(
+                "SELECT d.datname FROM pg_database d WHERE d.datname ~ %s"
+                " AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+                " WHERE a.application_name = %s || d.datname) ORDER BY 1",
+                (_SCRATCH_PATTERN, _OWNER_PREFIX),
+            ).fetchall()
+        ]
+    dropped: list[str] = []
+    psycopg = _psycopg()
+    for name in stale:
+        try:
+            drop_database(admin, name)
+        except psycopg.Error:
+            continue  # not ours to drop (another role's), or just dropped by someone else
+        dropped.append(name)
+    return dropped
 
 
 def _last_line(path: Path) -> str:

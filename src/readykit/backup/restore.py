@@ -32,19 +32,37 @@ class Restored:
 def restore_backup(
     repo: Repository, manifest: Manifest, to_url: str, key: Key | None, force: bool
 ) -> Restored:
-    """Restore `manifest` into the database at `to_url`."""
+    """Restore `manifest` (authenticated by `Repository.resolve`) into the database at `to_url`."""
     key = require_key(manifest, key)
     target = parse_source(to_url)
     if target.kind != manifest.kind:
         raise BackupError(
             f"backup {manifest.id} is a {manifest.kind} backup; --to must be a {manifest.kind} URL"
         )
-    digest, size = checksum(repo.data_path(manifest))
+    data = repo.data_path(manifest)
+    try:
+        digest, size = checksum(data)
+    except FileNotFoundError:
+        raise IntegrityFailure(
+            "checksum", f"{data}: checksum failed: the data file is missing: not restored"
+        ) from None
+    except OSError as exc:
+        raise ToolFailure(f"{data}: unreadable ({exc.strerror}): not restored") from exc
     if digest != manifest.sha256 or size != manifest.size:
-        raise IntegrityFailure("checksum", f"backup {manifest.id} fails its checksum: not restored")
-    if target.kind == SQLITE:
-        return _restore_sqlite(repo, manifest, target, key, force)
-    return _restore_postgres(repo, manifest, target, key, force)
+        raise IntegrityFailure(
+            "checksum",
+            f"{data}: checksum failed (SHA-256 differs from the authenticated manifest of "
+            f"backup {manifest.id}): not restored",
+        )
+    repo.remove_abandoned_scratch()
+    try:
+        if target.kind == SQLITE:
+            return _restore_sqlite(repo, manifest, target, key, force)
+        return _restore_postgres(repo, manifest, target, key, force)
+    except IntegrityFailure as exc:
+        raise IntegrityFailure(
+            exc.step, f"{data}: {exc.step} check failed: {exc}: not restored"
+        ) from exc
 
 
 def _restore_sqlite(

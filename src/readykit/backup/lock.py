@@ -1,0 +1,102 @@
+"""Locks on open files (`flock`): the repository lock, and the owner lock of each scratch directory.
+
+The kernel drops an `flock` when its holder dies, even by SIGKILL, so a lock can never be left
+stale: a lock that can be taken belongs to nobody.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from readykit.backup.atomic import TEMP_PREFIX
+from readykit.backup.errors import RepositoryLocked, ToolFailure
+
+LOCK_NAME = "lock"
+SCRATCH_PREFIX = ".scratch-"
+_OWNER = ".owner"
+
+
+@contextlib.contextmanager
+def repository_lock(root: Path, command: str) -> Iterator[None]:
+    """Hold `<root>/lock` exclusively; a second holder fails at once, naming the first."""
+    path = root / LOCK_NAME
+    try:
+        # O_NOFOLLOW: a `lock` symlinked elsewhere must not make us truncate another file.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ToolFailure(f"cannot open lock file {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lines = os.pread(fd, 200, 0).decode(errors="replace").strip().splitlines()
+            holder = lines[0] if lines else "another run"  # one line, whatever the file holds
+            raise RepositoryLocked(
+                f"repository {root} is locked by {holder}: try again when it has finished"
+            ) from None
+        stamp = f"readykit backup {command} (pid {os.getpid()} on {socket.gethostname()}, "
+        stamp += f"since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC)\n"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, stamp.encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: Path) -> Iterator[Path]:
+    """A private (0700) directory in `parent`, locked by this process while it exists.
+
+    It is made under a temporary name and renamed once its owner lock is held, so
+    `remove_abandoned` never sees one that is still being set up.
+    """
+    building = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+    fd = os.open(building / _OWNER, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        path = parent / f"{SCRATCH_PREFIX}{building.name.removeprefix(TEMP_PREFIX)}"
+        os.rename(building, path)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+    finally:
+        os.close(fd)
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def remove_abandoned(parent: Path) -> list[str]:
+    """Delete the scratch directories in `parent` whose owner has died; return their names."""
+    removed: list[str] = []
+    for path in sorted(parent.glob(f"{SCRATCH_PREFIX}*")):
+        if path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            fd = os.open(path / _OWNER, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            shutil.rmtree(path, ignore_errors=True)  # owner already gone, or never locked
+            removed.append(path.name)
+            continue
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # alive
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+        finally:
+            os.close(fd)
+    return removed
