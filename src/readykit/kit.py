@@ -21,6 +21,7 @@ from readykit.middleware import ReadyKitMiddleware
 from readykit.privacy import Privacy, install_privacy
 from readykit.proxies import TrustedProxies
 from readykit.record import Recorder
+from readykit.routing import RouteResolver, RouteTemplate
 from readykit.records import Audit, Records, install_records
 from readykit.settings import Settings
 
@@ -57,6 +58,10 @@ class ReadyKit:
         settings: the configuration; `ReadyKit()` reads it from `READYKIT_*` variables.
         principal: who is calling, from the ASGI scope (str or None); one resolver for audit
             actor, per-user cache keys, rate-limit keys and the privacy subject.
+        rate_limit_key: whom rate limits count against (default: the client address).
+        route_template: the route of a request as a template (`/quotes/{id}`), for apps whose
+            framework the kit cannot read (`readykit.contrib.django.route_template`); None
+            falls back to the framework's own.
     """
 
     def __init__(
@@ -65,6 +70,7 @@ class ReadyKit:
         *,
         principal: Principal | None = None,
         rate_limit_key: Principal | None = None,
+        route_template: RouteTemplate | None = None,
     ):
         self.settings = settings if settings is not None else Settings()
         self.principal = principal or default_principal
@@ -72,6 +78,7 @@ class ReadyKit:
             self.settings.trusted_proxies, header=self.settings.forwarded_header
         )
         self._rate_limit_key = rate_limit_key
+        self._route_template = route_template
         self.health = HealthRegistry(cache_s=self.settings.health_cache_s)
         self.draining = False
         self._recorders: list[Recorder] = []
@@ -211,6 +218,7 @@ class ReadyKit:
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """Put the kit in front of any ASGI app; the result handles lifespan for both."""
         ops_app: ASGIApp = self._serve_ops
+        inner = app
         # innermost first, so the lowest order ends up outermost
         for _, guard, ops in sorted(self._guards, key=lambda g: g[0], reverse=True):
             app = guard(app)
@@ -219,7 +227,7 @@ class ReadyKit:
             elif ops is not False:
                 ops_app = ops(ops_app)
         self._ops_app = ops_app
-        return ReadyKitMiddleware(app, self)
+        return ReadyKitMiddleware(app, self, RouteResolver(inner, self._route_template))
 
     async def _serve_ops(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._ops_routes[scope["path"]](scope, receive, send)

@@ -12,7 +12,7 @@ from readykit.context import REQUEST_ID_HEADER, accept_request_id, request_id_va
 from readykit.headers import media_type, without
 from readykit.problem import send_problem
 from readykit.record import RequestRecord
-from readykit.routing import route_template
+from readykit.routing import RouteResolver
 
 if TYPE_CHECKING:
     from readykit.kit import ReadyKit
@@ -48,9 +48,10 @@ class ReadyKitMiddleware:
     the app's own exception handler is kept.
     """
 
-    def __init__(self, app: ASGIApp, kit: ReadyKit) -> None:
+    def __init__(self, app: ASGIApp, kit: ReadyKit, routes: RouteResolver) -> None:
         self.app = app
         self.kit = kit
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # the HTTP path is inline, not a method call: one coroutine frame less per request
@@ -61,6 +62,7 @@ class ReadyKitMiddleware:
                 await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        root_path = scope.get("root_path", "")  # routing may rewrite it; route names need it
         incoming = user_agent = None
         for key, value in scope["headers"]:
             key = key.lower()
@@ -153,6 +155,7 @@ class ReadyKitMiddleware:
                     user_agent,
                     error,
                     ops_handler is not None,
+                    root_path,
                 )
 
     def _record(
@@ -166,13 +169,14 @@ class ReadyKitMiddleware:
         user_agent: bytes | None,
         error: Exception | None,
         is_ops: bool,
+        root_path: str,
     ) -> None:
         duration = time.perf_counter() - started
         client = scope.get("client")
         record = RequestRecord(
             request_id=request_id,
             method=scope["method"],
-            route=scope["path"] if is_ops else route_template(scope),
+            route=scope["path"] if is_ops else self.routes(scope, root_path),
             path=scope["path"],
             status=status,
             started_at=time.time() - duration,

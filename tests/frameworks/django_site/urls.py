@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import path
+
+from django_site import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("me/", views.me),
+    path("greeting/", views.greeting),
+    path("items/<int:item_id>/", views.item),
+    path("api/login/", views.api_login),
+    path("create/", views.create),
+    path("boom/", views.boom),
+]

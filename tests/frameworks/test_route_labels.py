@@ -1,0 +1,142 @@
+"""Route labels on every supported framework: docs routes, mounts, static files, refused
+requests, and a hook for any other ASGI app. Cardinality stays bounded by the route table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from litestar import Litestar, get
+from litestar.params import FromPath
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from readykit import ReadyKit, Settings
+from readykit._types import Receive, Scope, Send
+from readykit.record import ROUTE_UNMATCHED
+from readykit.testing import RecordCollector, asgi_request
+
+pytestmark = pytest.mark.anyio
+LIMITED = {"GET /items/{item_id}": "1/minute"}
+
+
+def kit_for(**extra: Any) -> tuple[ReadyKit, RecordCollector]:
+    settings = Settings(
+        records=False, configure_logging=False, access_log=False, rate_limits=LIMITED
+    )
+    kit = ReadyKit(settings, **extra)
+    collector = RecordCollector()
+    kit.add_recorder(collector)
+    return kit, collector
+
+
+async def labels(app: Any, collector: RecordCollector, paths: list[str]) -> list[tuple[int, str]]:
+    out = []
+    for path in paths:
+        response = await asgi_request(app, "GET", path)
+        out.append((response.status, collector.records[-1].route))
+    return out
+
+
+async def test_fastapi_docs_mounts_static_files_and_refusals(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("hi")
+    api = FastAPI()
+
+    @api.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    sub = FastAPI()
+
+    @sub.get("/orders/{order_id}")
+    async def order(order_id: str) -> dict[str, str]:
+        return {"id": order_id}
+
+    async def deep(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("x")
+
+    api.mount("/static", StaticFiles(directory=tmp_path), name="static")
+    api.mount("/shop", sub)
+    api.mount("/v1", Starlette(routes=[Mount("/inner", routes=[Route("/z/{q}", deep)])]))
+    kit, collector = kit_for()
+    app = kit.wrap(api)
+    got = await labels(
+        app,
+        collector,
+        ["/docs", "/openapi.json", "/static/a.txt", "/shop/orders/9", "/v1/inner/z/5",
+         "/items/1", "/items/2", "/nope/1"],
+    )  # fmt: skip
+    assert got == [
+        (200, "/docs"),
+        (200, "/openapi.json"),
+        (200, "/static/{path}"),
+        (200, "/shop/orders/{order_id}"),
+        (200, "/v1/inner/z/{q}"),
+        (200, "/items/{item_id}"),
+        (429, "/items/{item_id}"),  # refused before the app ran: still its route
+        (404, ROUTE_UNMATCHED),
+    ]
+
+
+async def test_starlette_refused_and_method_not_allowed_keep_the_route() -> None:
+    async def item(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("x")
+
+    kit, collector = kit_for()
+    app = kit.wrap(Starlette(routes=[Route("/items/{item_id}", item)]))
+    assert await labels(app, collector, ["/items/1", "/items/2"]) == [
+        (200, "/items/{item_id}"),
+        (429, "/items/{item_id}"),
+    ]
+    response = await asgi_request(app, "DELETE", "/items/3")
+    assert (response.status, collector.records[-1].route) == (405, "/items/{item_id}")
+
+
+async def test_litestar_refused_requests_keep_the_route() -> None:
+    @get("/items/{item_id:int}")
+    async def item(item_id: FromPath[int]) -> dict[str, int]:
+        return {"id": item_id}
+
+    kit, collector = kit_for()
+    app = kit.wrap(Litestar([item]))
+    assert await labels(app, collector, ["/items/1", "/items/2", "/nope"]) == [
+        (200, "/items/{item_id}"),
+        (429, "/items/{item_id}"),
+        (404, ROUTE_UNMATCHED),
+    ]
+
+
+async def test_route_template_hook_names_routes_of_any_asgi_app() -> None:
+    async def plain(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def template(scope: Scope) -> str | None:
+        parts = scope["path"].split("/")
+        return "/items/{item_id}" if len(parts) == 3 and parts[1] == "items" else None
+
+    kit, collector = kit_for(route_template=template)
+    app = kit.wrap(plain)
+    assert await labels(app, collector, ["/items/1", "/items/2", "/other/x"]) == [
+        (200, "/items/{item_id}"),
+        (429, "/items/{item_id}"),
+        (200, ROUTE_UNMATCHED),
+    ]
+
+
+async def test_a_failing_hook_falls_back_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async def item(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("x")
+
+    def broken(scope: Scope) -> str | None:
+        raise KeyError("oops")
+
+    kit, collector = kit_for(route_template=broken)
+    app = kit.wrap(Starlette(routes=[Route("/items/{item_id}", item)]))
+    assert await labels(app, collector, ["/items/1"]) == [(200, "/items/{item_id}")]
+    assert "route_template hook failed" in caplog.text
