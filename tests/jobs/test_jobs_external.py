@@ -39,7 +39,7 @@ async def test_job_run_records_success_and_failure_and_reraises() -> None:
     assert "abc123secret" not in failed["error"]
     assert state["schedule"] == "on demand"
     assert state["state"] == "failing"
-    assert sample(kit, "readykit_job_failures_total", job="backup.nightly") == 1
+    assert sample(kit, "readykit_job_failures_total", job_name="backup.nightly") == 1
 
 
 async def test_concurrent_runs_of_one_job_are_flagged_as_overlapping() -> None:
@@ -51,7 +51,7 @@ async def test_concurrent_runs_of_one_job_are_flagged_as_overlapping() -> None:
     flagged = {r["id"]: r["overlap"] for r in state["runs"]}
     assert flagged[inner.id] is True
     assert sorted(flagged.values()) == [False, True]
-    assert sample(kit, "readykit_job_overlaps_total", job="import.orders") == 1
+    assert sample(kit, "readykit_job_overlaps_total", job_name="import.orders") == 1
 
 
 async def test_an_expected_external_job_goes_late_until_it_reports() -> None:

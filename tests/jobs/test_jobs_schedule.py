@@ -130,8 +130,10 @@ async def test_a_failed_run_is_recorded_with_a_redacted_stack_counted_and_warned
     assert "ConnectionError" in run["error"]
     assert "hunter2" not in run["error"]
     assert state["state"] == "failing"
-    assert sample(kit, "readykit_job_failures_total", job="rates.refresh") == 1
-    assert sample(kit, "readykit_job_last_success_timestamp_seconds", job="rates.refresh") is None
+    assert sample(kit, "readykit_job_failures_total", job_name="rates.refresh") == 1
+    assert (
+        sample(kit, "readykit_job_last_success_timestamp_seconds", job_name="rates.refresh") is None
+    )
     assert ready.status == 200  # not critical: a warning
     body = detail.json()
     assert body["status"] == "warn"
@@ -212,7 +214,7 @@ async def test_a_tick_whose_previous_run_is_still_going_is_skipped_as_an_overlap
     assert skipped["outcome"] == "skipped"
     assert skipped["slot"] == T0 + 60
     assert "still going" in skipped["error"]
-    assert sample(kit, "readykit_job_overlaps_total", job="export.batch") == 1
+    assert sample(kit, "readykit_job_overlaps_total", job_name="export.batch") == 1
     assert [r["outcome"] for r in after["runs"]] == ["success", "skipped", "success"]
     assert after["state"] == "ok"
 
@@ -244,7 +246,7 @@ async def test_a_run_past_its_timeout_is_stopped_and_recorded_as_a_timeout() -> 
     assert run["outcome"] == "timeout"
     assert "ran past its timeout of 2m" in run["error"]
     assert run["duration_s"] == 120
-    assert sample(kit, "readykit_job_failures_total", job="rates.refresh") == 1
+    assert sample(kit, "readykit_job_failures_total", job_name="rates.refresh") == 1
 
 
 async def test_the_run_id_is_in_the_logs_written_inside_the_job() -> None:
@@ -279,7 +281,7 @@ async def test_metrics_last_success_and_durations() -> None:
 
     async with started(kit, clock) as jobs:
         await tick(jobs)
-    job = {"job": "rates.refresh"}
+    job = {"job_name": "rates.refresh"}
     assert sample(kit, "readykit_job_last_success_timestamp_seconds", **job) == T0 + 3
     assert sample(kit, "readykit_job_duration_seconds_count", **job, outcome="success") == 1
     assert sample(kit, "readykit_job_duration_seconds_sum", **job, outcome="success") == 3

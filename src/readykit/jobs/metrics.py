@@ -21,40 +21,40 @@ class JobMetrics:
         self.last_success = Gauge(
             "readykit_job_last_success_timestamp_seconds",
             "When the job's last successful run ended (Unix time).",
-            ("job",),
+            ("job_name",),
             multiprocess_mode="max",
             registry=registry,
         )
         self.duration = Histogram(
             "readykit_job_duration_seconds",
             "Duration of job runs.",
-            ("job", "outcome"),
+            ("job_name", "outcome"),
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
         self.failures = Counter(
             "readykit_job_failures_total",
             "Job runs that failed or timed out.",
-            ("job",),
+            ("job_name",),
             registry=registry,
         )
         self.overlaps = Counter(
             "readykit_job_overlaps_total",
             "Runs that began while an earlier run of the job was still going (ticks skipped).",
-            ("job",),
+            ("job_name",),
             registry=registry,
         )
         self.interval = Gauge(
             "readykit_job_interval_seconds",
             "The job's period (absent for on-demand jobs).",
-            ("job",),
+            ("job_name",),
             multiprocess_mode="max",
             registry=registry,
         )
         self.grace = Gauge(
             "readykit_job_grace_seconds",
             "How late the job may be before it counts as late.",
-            ("job",),
+            ("job_name",),
             multiprocess_mode="max",
             registry=registry,
         )
