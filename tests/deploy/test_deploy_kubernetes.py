@@ -117,7 +117,8 @@ def test_settings_and_options_flow_into_the_manifests() -> None:
         "name": "quotes-token", "key": "ops-token"}  # fmt: skip
     assert env["READYKIT_STORE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "quotes-store"
     assert "pw-7Hq2" not in yaml.safe_dump(docs)  # the store's password never lands in a file
-    assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+    assert c["resources"]["requests"]
+    assert c["resources"]["limits"]["memory"]
     assert docs["service.yaml"]["spec"]["selector"] == {"app.kubernetes.io/name": "quotes"}
 
 
