@@ -72,3 +72,16 @@ def test_the_decorator_returns_the_function_and_defaults_follow_the_period() -> 
 )  # fmt: skip
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text, "x") == seconds
+
+
+def test_the_docs_first_example_declares_the_job() -> None:
+    """docs/jobs.md's first python block runs as written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "jobs.md").read_text()
+    first = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(first, "docs/jobs.md", "exec"), namespace)  # noqa: S102
+    spec = namespace["kit"].jobs.specs["rates.refresh"]  # type: ignore[attr-defined]
+    assert (spec.every, spec.grace, spec.is_async) == (3600.0, 300.0, True)

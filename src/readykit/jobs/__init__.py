@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from readykit.health.observation import Observation
+from readykit.jobs.execution import JobRun, JobTimeout
 from readykit.jobs.metrics import JobMetrics
 from readykit.jobs.pings import JobPings
 from readykit.jobs.runlog import MemoryRunLog, RunLog, StoreRunLog
-from readykit.jobs.runner import JobRun, Jobs, JobTimeout
+from readykit.jobs.runner import Jobs
 from readykit.jobs.spec import JobSpec, parse_duration
 
 if TYPE_CHECKING:

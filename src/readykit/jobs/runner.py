@@ -12,11 +12,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import threading
 import time
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import structlog
@@ -24,6 +21,14 @@ import structlog
 from readykit._tasks import cancel_and_wait
 from readykit.context import request_id_var
 from readykit.errors import ConfigurationError
+from readykit.jobs.execution import (
+    MAX_ERROR_CHARS,
+    JobRun,
+    JobTimeout,
+    apm_event,
+    error_text,
+    start_work,
+)
 from readykit.jobs.metrics import JobMetrics
 from readykit.jobs.runlog import RunLog
 from readykit.jobs.spec import Duration, JobSpec, format_duration, make_spec
@@ -38,26 +43,6 @@ Sleep = Callable[[float], Awaitable[Any]]
 PingStatus = Literal["start", "success", "fail"]
 F = TypeVar("F", bound=Callable[..., Any])
 STOP_WAIT_S = 5.0
-MAX_ERROR_CHARS = 8000
-
-
-class JobTimeout(Exception):
-    """A run went past its job's timeout and was stopped."""
-
-
-@dataclass(frozen=True, slots=True)
-class JobRun:
-    """The run being wrapped by `async with jobs.run(name)`: its id (in its logs) and start."""
-
-    id: str
-    job: str
-    started: float
-
-
-def _error_text(exc: BaseException) -> str:
-    """The redacted exception and its stack, bounded (a failure's record and its APM entry)."""
-    text = "".join(traceback.format_exception(exc))
-    return redact_text(text)[-MAX_ERROR_CHARS:]
 
 
 class Jobs:
@@ -207,14 +192,14 @@ class Jobs:
         duration = max(0.0, ended - run["started"])
         run.update(ended=ended, duration_s=round(duration, 6), outcome=outcome)
         if exc is not None:
-            run["error"] = _error_text(exc)
+            run["error"] = error_text(exc)
         self._active.get(spec.name, set()).discard(run["id"])
         self.metrics.finished(spec.name, outcome, duration, ended)
         if outcome in ("failure", "timeout"):
             logger.error("job %s %s after %.3fs: %s", spec.name, outcome, duration,
                          redact_text(str(exc))[:500], extra={"job": spec.name})  # fmt: skip
             if self.apm is not None and exc is not None:
-                self.apm(_apm_event(spec.name, run, exc))
+                self.apm(apm_event(spec.name, run, exc))
         else:
             logger.info("job %s %s after %.3fs", spec.name, outcome, duration,
                         extra={"job": spec.name})  # fmt: skip
@@ -304,7 +289,7 @@ class Jobs:
         assert spec.fn is not None
         with contextlib.suppress(Exception):
             async with self.run(spec.name, trigger="schedule", slot=slot):
-                work, finished = _start(spec)
+                work, finished = start_work(spec)
                 self._busy[spec.name] = finished
                 # the timeout sleeps on the injected clock's sleep, so tests need not wait
                 timer = asyncio.ensure_future(self.sleep(spec.timeout or 0))
@@ -409,42 +394,3 @@ class Jobs:
                 state["unavailable"] = unavailable
             out.append(state)
         return out
-
-
-def _start(spec: JobSpec) -> tuple[asyncio.Future[Any], Callable[[], bool]]:
-    """Begin the job's function: a task (async) or a worker thread (sync), and 'has it returned'."""
-    assert spec.fn is not None
-    fn = spec.fn
-    if spec.is_async:
-        task: asyncio.Future[Any] = asyncio.ensure_future(fn())
-        return task, task.done
-    returned = threading.Event()
-
-    def call() -> Any:
-        try:
-            return fn()
-        finally:
-            returned.set()
-
-    return asyncio.ensure_future(asyncio.to_thread(call)), returned.is_set
-
-
-def _apm_event(job: str, run: dict[str, Any], exc: BaseException) -> dict[str, Any]:
-    """An APM `exception` entry for a failed run, grouped like request exceptions."""
-    from readykit.records.store import new_id
-
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f"{tb[-1].filename}:{tb[-1].lineno} in {tb[-1].name}" if tb else "unknown"
-    return {
-        "id": new_id(),
-        "kind": "exception",
-        "ts": run["ended"],
-        "group": f"{type(exc).__module__}.{type(exc).__qualname__} at {where}"[:300],
-        "duration_ms": round((run["duration_s"] or 0) * 1000, 3),
-        "data": {
-            "message": redact_text(str(exc))[:500],
-            "job": job,
-            "job_run_id": run["id"],
-            "route": f"job {job}",
-        },
-    }
