@@ -93,3 +93,20 @@ async def test_a_run_still_going_elsewhere_makes_the_next_tick_an_overlap(
     outcomes = [r["outcome"] for r in state["runs"]]
     assert outcomes == ["skipped", "running"]
     assert "elsewhere" in state["runs"][0]["error"]
+
+
+async def test_a_start_ping_on_one_instance_is_closed_by_a_ping_on_another(
+    shared_store: str,
+) -> None:
+    clock = FakeClock(T0)
+    a, b = make_kit(store_url=shared_store), make_kit(store_url=shared_store)
+    for kit in (a, b):
+        kit.jobs.add("backup.nightly", every="1d", grace="1h")
+    async with started(a, clock) as ja, started(b, clock) as jb:
+        opened = await ja.ping("backup.nightly", "start")
+        clock.advance(90)
+        closed = await jb.ping("backup.nightly", "success")
+        [state] = await ja.status()
+    assert closed["id"] == opened["id"]
+    [run] = state["runs"]
+    assert (run["outcome"], run["duration_s"]) == ("success", 90)
