@@ -25,6 +25,7 @@ def test_demo_command_serves_a_ready_demo(tmp_path: Path) -> None:
     assert body["status"] == "pass"
     assert set(body["checks"]) == {
         "database:responseTime",
+        "jobs:responseTime",
         "migrations:revision",
         "rates:rows",
         "store:responseTime",

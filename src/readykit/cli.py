@@ -50,12 +50,16 @@ def demo(host: str, port: int) -> None:
 # --- verbs ---
 from readykit.backup.cli import backup  # noqa: E402
 from readykit.check.cli import check  # noqa: E402
+from readykit.deploy.cli import deploy_files  # noqa: E402
+from readykit.jobs.cli import job  # noqa: E402
 from readykit.load.cli import load  # noqa: E402
 from readykit.privacy.cli import privacy  # noqa: E402
 from readykit.records.cli import apm, audit  # noqa: E402
 
 cli.add_command(backup)
 cli.add_command(check)
+cli.add_command(deploy_files)
+cli.add_command(job)
 cli.add_command(load)
 cli.add_command(privacy)
 cli.add_command(audit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ParamSpec, TypeVar
 
 from readykit._types import ASGIApp, Receive, Scope, Send
@@ -14,6 +15,8 @@ from readykit.guards.headers import base_headers, hsts_value
 from readykit.guards.install import install_guards
 from readykit.health.endpoints import Handler, HealthEndpoints
 from readykit.health.registry import CheckFn, HealthRegistry, Kind
+from readykit.jobs import JobRun, Jobs, install_jobs
+from readykit.jobs.spec import Duration
 from readykit.lifespan import run_lifespan
 from readykit.logging import AccessLog, configure_logging
 from readykit.metrics import Metrics
@@ -21,8 +24,8 @@ from readykit.middleware import ReadyKitMiddleware
 from readykit.privacy import Privacy, install_privacy
 from readykit.proxies import TrustedProxies
 from readykit.record import Recorder
-from readykit.routing import RouteResolver, RouteTemplate
 from readykit.records import Audit, Records, install_records
+from readykit.routing import RouteResolver, RouteTemplate
 from readykit.settings import Settings
 
 logger = logging.getLogger("readykit")
@@ -118,6 +121,7 @@ class ReadyKit:
         self.privacy = Privacy()
         self.privacy_jobs = install_privacy(self)
         self.dashboard = install_dashboard(self)
+        self.jobs: Jobs = install_jobs(self)
 
     def check(
         self,
@@ -187,6 +191,27 @@ class ReadyKit:
         cache key from the call's arguments (default: the arguments themselves).
         """
         return cached(self.cache, ttl=ttl, tags=tags, key=key)
+
+    def job(
+        self,
+        name: str,
+        *,
+        every: Duration,
+        grace: Duration | None = None,
+        timeout: Duration | None = None,
+        critical: bool = False,
+    ) -> Callable[[F], F]:
+        """Run the decorated (sync or async, argument-free) function every `every`, recorded.
+
+        `grace`: how late a run may be before the job counts as late (default a tenth of
+        `every`, 1 min to 1 h); `timeout`: the longest a run may take (default `grace`);
+        `critical=True`: a late or failing job fails readiness instead of warning.
+        """
+        return self.jobs.job(name, every=every, grace=grace, timeout=timeout, critical=critical)
+
+    def job_run(self, name: str) -> AbstractAsyncContextManager[JobRun]:
+        """`async with kit.job_run("backup.nightly"):` records one run of a job run elsewhere."""
+        return self.jobs.run(name)
 
     async def invalidate(self, tag: str) -> int:
         """Drop every cached entry (function results and responses) tagged `tag`."""

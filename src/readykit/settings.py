@@ -203,6 +203,11 @@ class Settings(BaseSettings):
     """Exports a subject may ask for per day."""
 
     dashboard: bool = Field(default=True, description="Serve the ops dashboard at /ops.")
+    jobs_scheduler: bool = Field(
+        default=True,
+        description="Run @kit.job functions on schedule in this process; false only watches "
+        "them (e.g. web replicas while one worker runs them).",
+    )
 
 
 def settings_table() -> str:

@@ -311,7 +311,7 @@ async def test_shutdown_stops_the_refresh_job(demo_settings: DemoSettings) -> No
     _, _, wrapped = build(Settings(), demo_settings)
 
     def refresh_jobs() -> list[asyncio.Task[Any]]:
-        return [t for t in asyncio.all_tasks() if t.get_name() == "readykit-demo-rates-refresh"]
+        return [t for t in asyncio.all_tasks() if t.get_name() == "readykit-jobs"]
 
     async with lifespan(wrapped):
         assert len(refresh_jobs()) == 1

@@ -20,7 +20,7 @@ from readykit.demo.db import create_engine, ensure_sqlite_dir, session_factory
 from readykit.demo.errors import validation_problem
 from readykit.demo.models import ExchangeRate
 from readykit.demo.privacy import register_privacy
-from readykit.demo.rates import refresh_forever, refresh_rates
+from readykit.demo.rates import refresh_rates
 from readykit.demo.routes import customers, login, quotes, rates, stats
 from readykit.demo.routes.deps import DemoState
 from readykit.demo.settings import DemoSettings
@@ -45,31 +45,18 @@ async def _load_rates_at_startup(state: DemoState) -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Migrate, load rates, start the refresh job; at shutdown stop it and close the pool."""
+    """Migrate and load rates (then the kit's rates.refresh job takes over); close the pool."""
     state: DemoState = app.state.demo
     kit: ReadyKit = app.state.kit
     settings = state.settings
-    job: asyncio.Task[None] | None = None
     try:
         ensure_sqlite_dir(settings.database_url)
         await asyncio.to_thread(migrate.upgrade, state.alembic)
         await _load_rates_at_startup(state)
         await kit.invalidate(RATES_TAG)  # a shared cache may hold another run's rates
-        job = asyncio.create_task(
-            refresh_forever(
-                state.engine,
-                settings.rates_url,
-                settings.rates_refresh_s,
-                on_refresh=lambda: kit.invalidate(RATES_TAG),
-            ),
-            name="readykit-demo-rates-refresh",
-        )
+        app.state.rates_loaded.set()  # from now on the rates.refresh job does the refreshing
         yield
     finally:
-        if job is not None:
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
         await state.engine.dispose()
 
 
@@ -121,6 +108,16 @@ def build(
     app.state.demo = DemoState(demo, engine, sessions, alembic)
     register_privacy(kit, sessions, demo.username)
     app.state.kit = kit
+    app.state.rates_loaded = rates_loaded = asyncio.Event()
+
+    @kit.job("rates.refresh", every=demo.rates_refresh_s)
+    async def refresh_rates_job() -> None:
+        """Fetch the day's rates; a failure keeps the old ones and shows as the job's."""
+        if not rates_loaded.is_set():
+            return  # the app's startup is loading them right now
+        await refresh_rates(engine, demo.rates_url)
+        await kit.invalidate(RATES_TAG)
+
     app.add_exception_handler(RequestValidationError, validation_problem)
     for module in (login, customers, quotes, rates, stats):
         app.include_router(module.router)

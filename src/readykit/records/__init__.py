@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter
+
 from readykit._tasks import cancel_and_wait
 from readykit.errors import ConfigurationError
 from readykit.logging.redact import Redactor
@@ -81,6 +83,12 @@ def install_records(kit: ReadyKit) -> Records:
         slow_queries=SlowQueries(writer, settings.slow_query_ms),
         stalls=StallWatchdog(writer, settings.stall_threshold_ms),
     )
+    stalls_total = Counter(
+        "readykit_event_loop_stalls",
+        "Event-loop stalls longer than stall_threshold_ms (each also an APM entry).",
+        registry=kit.metrics.registry,
+    )
+    records.stalls.on_stall = lambda _event: stalls_total.inc()
     if settings.audit_mutations:
         kit.add_recorder(records.audit.auto)
     kit.add_recorder(records.slow_requests)

@@ -166,6 +166,21 @@ class PostgresStore(Store):
         rows = await self._call(lambda conn: conn.fetch(schema.numbered(sql), *params))
         return [json.loads(r[0]) for r in rows]
 
+    async def claim_doc(
+        self, kind: str, id: str, body: dict[str, Any], *, until: float, at: float
+    ) -> bool:
+        params = (kind, id, None, until, json.dumps(body, default=repr), at)
+        sql = schema.numbered(schema.CLAIM_DOC)
+        status = await self._call(lambda conn: conn.execute(sql, *params))
+        return bool(int(status.rsplit(" ", 1)[-1]))
+
+    async def delete_docs(self, kind: str, *, before: float, key: str | None = None) -> int:
+        sql, params = schema.DELETE_DOCS, [kind, before]
+        if key is not None:
+            sql, params = sql + " AND key = ?", [*params, key]
+        status = await self._call(lambda conn: conn.execute(schema.numbered(sql), *params))
+        return int(status.rsplit(" ", 1)[-1])
+
     async def trim(self, before: float, *, batch: int = 1000) -> int:
         statements = (
             (

@@ -41,6 +41,13 @@ PUT_DOC = (
     " body = excluded.body"
 )
 GET_DOC = "SELECT body FROM rk_docs WHERE kind = ? AND id = ?"
+# a lease: taken when absent, or when its stored ts (the lease's end) is not after the last `?`
+CLAIM_DOC = (
+    "INSERT INTO rk_docs (kind, id, key, ts, body) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (kind, id) DO UPDATE SET key = excluded.key, ts = excluded.ts,"
+    " body = excluded.body WHERE rk_docs.ts <= ?"
+)
+DELETE_DOCS = "DELETE FROM rk_docs WHERE kind = ? AND ts < ?"
 
 
 def docs_query(kind: str, key: str | None, since: float | None) -> tuple[str, list[Any]]:

@@ -119,6 +119,19 @@ class SQLiteStore(Store):
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         return [json.loads(r[0]) for r in rows]
 
+    async def claim_doc(
+        self, kind: str, id: str, body: dict[str, Any], *, until: float, at: float
+    ) -> bool:
+        params = (kind, id, None, until, json.dumps(body, default=repr), at)
+        taken = await self._run(lambda conn: conn.execute(schema.CLAIM_DOC, params).rowcount)
+        return bool(taken)
+
+    async def delete_docs(self, kind: str, *, before: float, key: str | None = None) -> int:
+        sql, params = schema.DELETE_DOCS, [kind, before]
+        if key is not None:
+            sql, params = sql + " AND key = ?", [*params, key]
+        return int(await self._run(lambda conn: conn.execute(sql, params).rowcount))
+
     async def trim(self, before: float, *, batch: int = 1000) -> int:
         entries = (
             "DELETE FROM rk_entries WHERE id IN (SELECT id FROM rk_entries WHERE ts < ? LIMIT ?)"

@@ -133,6 +133,20 @@ class Store(ABC):
     ) -> list[dict[str, Any]]:
         """Documents of `kind`, oldest first, optionally with `key` and not older than `since`."""
 
+    async def claim_doc(
+        self, kind: str, id: str, body: dict[str, Any], *, until: float, at: float
+    ) -> bool:
+        """Take a lease: create the document, or replace it when its `ts` is not after `at`.
+
+        The document's `ts` becomes `until` (the lease's end). True when this call took it;
+        atomic, so of several instances claiming at once exactly one gets True.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement claim_doc")
+
+    async def delete_docs(self, kind: str, *, before: float, key: str | None = None) -> int:
+        """Delete documents of `kind` (optionally with `key`) older than `before`; how many."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement delete_docs")
+
     async def check(self) -> None:
         """Readiness: raises when the store cannot be reached."""
         await self.entries("stall", limit=1)

@@ -1,0 +1,84 @@
+"""Background jobs you can see: scheduled in-process runs, wrapped external runs, heartbeats.
+
+Every run is recorded (start, end, duration, outcome, redacted error); late, failing and
+overlapping jobs show in the `jobs` health check, the metrics and the /ops jobs page.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from readykit.access import OpsAccess
+from readykit.health.observation import Observation
+from readykit.jobs.execution import JobRun, JobTimeout
+from readykit.jobs.metrics import JobMetrics
+from readykit.jobs.pings import JobPings
+from readykit.jobs.runlog import MemoryRunLog, RunLog, StoreRunLog
+from readykit.jobs.runner import Jobs
+from readykit.jobs.spec import JobSpec, parse_duration
+
+if TYPE_CHECKING:
+    from readykit.kit import ReadyKit
+
+__all__ = [
+    "JobMetrics",
+    "JobRun",
+    "JobSpec",
+    "JobTimeout",
+    "Jobs",
+    "MemoryRunLog",
+    "RunLog",
+    "StoreRunLog",
+    "check_jobs",
+    "install_jobs",
+    "parse_duration",
+]
+
+ORDER_JOB_PINGS = 65  # inside the guards, like the privacy endpoints
+
+
+async def check_jobs(jobs: Jobs) -> Observation:
+    """The `jobs` health check: warn when a job is late, failing or overlapping; fail if that
+    job was declared critical."""
+    states = await jobs.status()
+    bad = [s for s in states if s["problems"]]
+    if not bad:
+        return Observation(value=len(states), unit="jobs")
+    return Observation(
+        value=len(bad),
+        unit="jobs with problems",
+        status="fail" if any(s["critical"] for s in bad) else "warn",
+        output="; ".join(f"{s['name']}: {s['problems'][0]}" for s in bad),
+    )
+
+
+def install_jobs(kit: ReadyKit) -> Jobs:
+    """One runner per kit: runs kept in the kit's store (or memory without records), started and
+    stopped with the kit, pings served at /ops/jobs/{name}/ping, a page on the dashboard."""
+    settings = kit.settings
+    records = kit.records
+    log: RunLog = StoreRunLog(records.store) if records is not None else MemoryRunLog()
+
+    async def jobs_health() -> Observation:
+        return await check_jobs(jobs)
+
+    def first_job() -> None:
+        # critical=True here; each job's own `critical` decides between warn and fail
+        kit.add_check("jobs", jobs_health, timeout=5.0, component_type="component")
+
+    jobs = Jobs(
+        log,
+        JobMetrics(kit.metrics.registry),
+        apm=records.writer.put if records is not None else None,
+        scheduler=settings.jobs_scheduler,
+        on_first_job=first_job,
+    )
+    kit.on_startup(jobs.start)
+    kit.on_shutdown(jobs.stop)
+    access = OpsAccess.from_settings(settings)
+    kit.add_guard(ORDER_JOB_PINGS, lambda app: JobPings(app, jobs=jobs, access=access))
+    if kit.dashboard is not None:
+        from readykit.dashboard.jobs import jobs_routes
+
+        kit._ops_routes.update(jobs_routes(kit.dashboard, jobs))
+    return jobs

@@ -1,0 +1,61 @@
+"""`readykit job ping NAME --url URL`: a heartbeat from a cron line or a CI step."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import click
+
+TIMEOUT_S = 10.0
+
+
+class PingFailed(click.ClickException):
+    """The service refused the ping or could not be reached: one line, exit 2."""
+
+    exit_code = 2
+
+
+@click.group()
+def job() -> None:
+    """Report runs of jobs to a readykit service."""
+
+
+@job.command()
+@click.argument("name")
+@click.option("--url", required=True, help="The service's base URL, e.g. https://api.example.com")
+@click.option("--token", envvar="READYKIT_OPS_TOKEN", help="The ops token (or READYKIT_OPS_TOKEN).")
+@click.option(
+    "--status",
+    type=click.Choice(["success", "fail", "start"]),
+    default="success",
+    show_default=True,
+    help="start opens a run; success or fail closes it (or records one).",
+)
+@click.option("--message", default="", help="Text kept with the run (its error, for fail).")
+def ping(name: str, url: str, token: str | None, status: str, message: str) -> None:
+    """POST /ops/jobs/NAME/ping: the job NAME started, succeeded or failed."""
+    target = (
+        f"{url.rstrip('/')}/ops/jobs/{urllib.parse.quote(name, safe='')}/ping"
+        f"?{urllib.parse.urlencode({'status': status})}"
+    )
+    if not target.startswith(("http://", "https://")):
+        raise PingFailed(f"--url {url!r}: use http:// or https://")
+    request = urllib.request.Request(target, data=message.encode(), method="POST")  # noqa: S310
+    request.add_header("content-type", "text/plain; charset=utf-8")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:  # noqa: S310
+            answer = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        raise PingFailed(f"{target} answered {exc.code}: {detail}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise PingFailed(f"cannot reach {url}: {exc}") from exc
+    click.echo(f"{answer['job']}: run {answer['run_id']} {answer['outcome']}")

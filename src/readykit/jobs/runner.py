@@ -1,0 +1,396 @@
+"""The jobs runner: declared jobs, their runs (recorded start to end), the schedule, the lease.
+
+One runner per kit. Each tick of a scheduled job is claimed through a lease in the store, so
+with several instances on one store at most one runs it; a tick whose previous run is still
+going is skipped and recorded as an overlap. Runs of jobs scheduled elsewhere are wrapped with
+`async with jobs.run(name)`, or reported by heartbeat pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal, TypeVar
+
+import structlog
+
+from readykit._tasks import cancel_and_wait
+from readykit.context import request_id_var
+from readykit.errors import ConfigurationError
+from readykit.jobs.execution import (
+    MAX_ERROR_CHARS,
+    JobRun,
+    JobTimeout,
+    apm_event,
+    error_text,
+    start_work,
+)
+from readykit.jobs.metrics import JobMetrics
+from readykit.jobs.runlog import RunLog
+from readykit.jobs.spec import Duration, JobSpec, format_duration, make_spec
+from readykit.jobs.status import assess
+from readykit.logging.redact import redact_text
+from readykit.records.store import StoreUnavailable
+
+logger = logging.getLogger("readykit.jobs")
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[Any]]
+PingStatus = Literal["start", "success", "fail"]
+F = TypeVar("F", bound=Callable[..., Any])
+STOP_WAIT_S = 5.0
+
+
+class Jobs:
+    """Declared jobs and their runs.
+
+    Args:
+        log: where runs and leases are kept (the records store, or memory).
+        metrics: the `readykit_job_*` metrics.
+        clock: wall-clock seconds; injected so tests move time without sleeping.
+        sleep: how the runner waits for the next tick; injected with the clock.
+        apm: takes an APM `exception` event for each failed run (the kit's records writer).
+        scheduler: run scheduled jobs in this process; False only monitors them.
+    """
+
+    def __init__(
+        self,
+        log: RunLog,
+        metrics: JobMetrics,
+        *,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        apm: Callable[[dict[str, Any]], None] | None = None,
+        scheduler: bool = True,
+        on_first_job: Callable[[], None] | None = None,
+    ) -> None:
+        self.log = log
+        self.metrics = metrics
+        self.clock = clock
+        self.sleep = sleep
+        self.apm = apm
+        self.scheduler = scheduler
+        self.instance = secrets.token_hex(6)
+        self.specs: dict[str, JobSpec] = {}
+        self.since = clock()
+        self._on_first_job = on_first_job
+        self._next: dict[str, float] = {}
+        self._busy: dict[str, Callable[[], bool]] = {}
+        self._active: dict[str, set[str]] = {}
+        self._seen: dict[str, list[dict[str, Any]]] = {}
+        self._runs: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    # declaring
+
+    def add(
+        self,
+        name: str,
+        fn: Callable[[], Any] | None = None,
+        *,
+        every: Duration | None = None,
+        grace: Duration | None = None,
+        timeout: Duration | None = None,
+        critical: bool = False,
+    ) -> JobSpec:
+        """Declare a job: with `fn` and `every` the runner runs it; without, it is watched."""
+        spec = make_spec(name, every=every, grace=grace, timeout=timeout, critical=critical, fn=fn)
+        if fn is not None and every is None:
+            raise ConfigurationError(
+                f"job {name!r}: a job the kit runs needs every=... (e.g. every='1h'); for a "
+                "job scheduled elsewhere use `async with kit.job_run(name)`"
+            )
+        if name in self.specs:
+            raise ConfigurationError(f"job {name!r} is declared twice")
+        self.specs[name] = spec
+        self.metrics.declare(spec)
+        if len(self.specs) == 1 and self._on_first_job is not None:
+            self._on_first_job()
+        if self._loop is not None and spec.scheduled:  # declared after startup
+            self._next[name] = self._first_slot(spec, self.clock())
+        return spec
+
+    def job(
+        self,
+        name: str,
+        *,
+        every: Duration,
+        grace: Duration | None = None,
+        timeout: Duration | None = None,
+        critical: bool = False,
+    ) -> Callable[[F], F]:
+        """Decorator: run the (sync or async, argument-free) function on schedule."""
+
+        def register(fn: F) -> F:
+            self.add(name, fn, every=every, grace=grace, timeout=timeout, critical=critical)
+            return fn
+
+        return register
+
+    # one run
+
+    @contextlib.asynccontextmanager
+    async def run(
+        self, name: str, *, trigger: str = "external", slot: float | None = None
+    ) -> AsyncIterator[JobRun]:
+        """Record one run of `name` around the block: start, end, outcome, redacted error.
+
+        An undeclared name is declared as an on-demand job. Inside the block, log lines carry
+        the run id (as `request_id`, and `job_run_id`).
+        """
+        spec = self.specs.get(name) or self.add(name)
+        run = await self._begin(spec, trigger, slot)
+        token = request_id_var.set(run["id"])
+        try:
+            with structlog.contextvars.bound_contextvars(job=name, job_run_id=run["id"]):
+                logger.info("job %s started", name, extra={"job": name, "job_run_id": run["id"]})
+                try:
+                    yield JobRun(run["id"], name, run["started"])
+                except BaseException as exc:
+                    outcome = "timeout" if isinstance(exc, JobTimeout) else "failure"
+                    if isinstance(exc, asyncio.CancelledError):
+                        outcome = "cancelled"
+                    await self._end(spec, run, outcome, exc)
+                    raise
+                await self._end(spec, run, "success", None)
+        finally:
+            request_id_var.reset(token)
+
+    async def _begin(self, spec: JobSpec, trigger: str, slot: float | None) -> dict[str, Any]:
+        now = self.clock()
+        run: dict[str, Any] = {
+            "id": secrets.token_hex(16), "job": spec.name, "started": now, "ended": None,
+            "duration_s": None, "outcome": "running", "error": None, "trigger": trigger,
+            "slot": slot, "instance": self.instance, "overlap": False,
+        }  # fmt: skip
+        running = self._active.setdefault(spec.name, set())
+        others = bool(running) or await self._running_elsewhere(spec, now)
+        if others:
+            run["overlap"] = True
+            self.metrics.overlaps.labels(spec.name).inc()
+            logger.warning("job %s: a run began while an earlier run is still going", spec.name)
+        running.add(run["id"])
+        await self._save(run)
+        return run
+
+    async def _running_elsewhere(self, spec: JobSpec, now: float) -> bool:
+        try:
+            runs = await self.log.runs(spec.name)
+        except StoreUnavailable:
+            return False
+        limit = spec.timeout or spec.grace
+        return any(r["outcome"] == "running" and now <= r["started"] + limit for r in runs)
+
+    async def _end(
+        self, spec: JobSpec, run: dict[str, Any], outcome: str, exc: BaseException | None
+    ) -> None:
+        ended = self.clock()
+        duration = max(0.0, ended - run["started"])
+        run.update(ended=ended, duration_s=round(duration, 6), outcome=outcome)
+        if exc is not None:
+            run["error"] = error_text(exc)
+        self._active.get(spec.name, set()).discard(run["id"])
+        self.metrics.finished(spec.name, outcome, duration, ended)
+        if outcome in ("failure", "timeout"):
+            logger.error("job %s %s after %.3fs: %s", spec.name, outcome, duration,
+                         redact_text(str(exc))[:500], extra={"job": spec.name})  # fmt: skip
+            if self.apm is not None and exc is not None:
+                self.apm(apm_event(spec.name, run, exc))
+        else:
+            logger.info("job %s %s after %.3fs", spec.name, outcome, duration,
+                        extra={"job": spec.name})  # fmt: skip
+        # shielded: a cancelled run must still leave its record
+        await asyncio.shield(self._save(run, trim=True))
+
+    async def _save(self, run: dict[str, Any], *, trim: bool = False) -> None:
+        seen = self._seen.setdefault(run["job"], [])
+        seen[:] = [*[r for r in seen if r["id"] != run["id"]][-49:], dict(run)]
+        try:
+            await self.log.put(run)
+            if trim:
+                await self.log.trim(run["job"], await self.log.runs(run["job"]))
+        except StoreUnavailable as exc:
+            logger.warning("job %s: run %s not recorded, the store is unreachable: %s",
+                           run["job"], run["id"], exc)  # fmt: skip
+
+    # the schedule
+
+    def _first_slot(self, spec: JobSpec, now: float) -> float:
+        """The first tick to run: the current one while still within its grace, else the next."""
+        assert spec.every is not None
+        current = spec.slot(now)
+        return current if now - current <= spec.grace else current + spec.every
+
+    async def tick(self) -> list[asyncio.Task[None]]:
+        """Start every scheduled job whose tick has come; the runs' tasks (tests await them)."""
+        now = self.clock()
+        started = []
+        for spec in self.specs.values():
+            if not spec.scheduled or spec.name not in self._next:
+                continue
+            assert spec.every is not None
+            if now < self._next[spec.name]:
+                continue
+            slot = spec.slot(now)
+            self._next[spec.name] = slot + spec.every
+            task = asyncio.create_task(self._tick(spec, slot), name=f"readykit-job-{spec.name}")
+            self._runs.add(task)
+            task.add_done_callback(self._runs.discard)
+            started.append(task)
+        return started
+
+    async def _tick(self, spec: JobSpec, slot: float) -> None:
+        assert spec.every is not None
+        assert spec.timeout is not None
+        busy = self._busy.get(spec.name)
+        if busy is not None and not busy():
+            await self._skip(spec, slot, "the previous run in this instance is still going")
+            return
+        now = self.clock()
+        lease = {"instance": self.instance, "slot": slot, "claimed": now}
+        try:
+            taken = await self.log.claim(
+                spec.name, lease, until=max(slot + spec.every, now + spec.timeout), at=slot
+            )
+        except StoreUnavailable as exc:
+            logger.warning("job %s: tick %s not run, the store is unreachable (it holds the "
+                           "lease): %s", spec.name, format_duration(slot), exc)  # fmt: skip
+            return
+        if not taken:
+            with contextlib.suppress(StoreUnavailable):
+                held = await self.log.lease(spec.name)
+                if held is not None and held.get("slot", slot) < slot:
+                    await self._skip(spec, slot, "the previous run (elsewhere) is still going")
+            return
+        try:
+            await self._execute(spec, slot)
+        finally:
+            with contextlib.suppress(StoreUnavailable):
+                await self.log.release(spec.name, lease, until=slot + spec.every)
+
+    async def _skip(self, spec: JobSpec, slot: float, reason: str) -> None:
+        """Record a tick not run because a run is still going: an overlap."""
+        now = self.clock()
+        self.metrics.overlaps.labels(spec.name).inc()
+        logger.warning("job %s: tick skipped, %s", spec.name, reason)
+        run = {
+            "id": f"skip-{spec.name}-{slot:.0f}", "job": spec.name, "started": now, "ended": now,
+            "duration_s": 0.0, "outcome": "skipped", "error": f"overlap: {reason}",
+            "trigger": "schedule", "slot": slot, "instance": self.instance, "overlap": True,
+        }  # fmt: skip
+        await self._save(run)
+
+    async def _execute(self, spec: JobSpec, slot: float) -> None:
+        """One scheduled run under the job's timeout; its failure is recorded, not raised."""
+        assert spec.fn is not None
+        with contextlib.suppress(Exception):
+            async with self.run(spec.name, trigger="schedule", slot=slot):
+                work, finished = start_work(spec)
+                self._busy[spec.name] = finished
+                # the timeout sleeps on the injected clock's sleep, so tests need not wait
+                timer = asyncio.ensure_future(self.sleep(spec.timeout or 0))
+                try:
+                    await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    timer.cancel()
+                if not work.done():
+                    work.cancel()  # a coroutine stops; a thread cannot, `finished` tells
+                    with contextlib.suppress(BaseException):
+                        await work
+                    limit = format_duration(spec.timeout or 0)
+                    raise JobTimeout(f"job {spec.name} ran past its timeout of {limit}")
+                work.result()
+
+    # lifecycle
+
+    async def start(self) -> None:
+        """Begin watching (and, with the scheduler on, running) the declared jobs."""
+        now = self.clock()
+        self.since = now
+        if not self.scheduler:
+            return
+        self._next = {s.name: self._first_slot(s, now) for s in self.specs.values() if s.scheduled}
+        self._loop = asyncio.create_task(self._run_forever(), name="readykit-jobs")
+
+    async def _run_forever(self) -> None:
+        while True:
+            # with no scheduled job yet, look again in a minute (jobs declared later)
+            due = min(self._next.values(), default=self.clock() + 60.0)
+            await self.sleep(max(0.0, due - self.clock()))
+            await self.tick()
+
+    async def idle(self) -> None:
+        """Wait until no scheduled run is in flight (tests and shutdown)."""
+        while self._runs:
+            await asyncio.wait(set(self._runs))
+
+    async def stop(self) -> None:
+        """Stop the runner; runs in flight get STOP_WAIT_S to finish, then are cancelled."""
+        await cancel_and_wait([self._loop])
+        self._loop = None
+        self._next.clear()
+        if self._runs:
+            await asyncio.wait(set(self._runs), timeout=STOP_WAIT_S)
+            await cancel_and_wait(list(self._runs))
+
+    # heartbeats
+
+    async def ping(
+        self, name: str, status: PingStatus = "success", message: str = ""
+    ) -> dict[str, Any]:
+        """A heartbeat from outside: `start` opens a run; `success`/`fail` close it (or record
+        an instant run). Raises KeyError for an undeclared job."""
+        spec = self.specs[name]
+        if status == "start":
+            run = await self._begin(spec, "ping", None)
+            return run
+        now = self.clock()
+        run = await self._open_ping(spec) or await self._begin(spec, "ping", None)
+        self._active.get(name, set()).discard(run["id"])
+        duration = max(0.0, now - run["started"])
+        outcome = "success" if status == "success" else "failure"
+        run.update(ended=now, duration_s=round(duration, 6), outcome=outcome,
+                   error=redact_text(message)[:MAX_ERROR_CHARS] if message else None)  # fmt: skip
+        self.metrics.finished(name, outcome, duration, now)
+        log = logger.info if outcome == "success" else logger.error
+        log("job %s pinged %s", name, status, extra={"job": name, "job_run_id": run["id"]})
+        await self._save(run, trim=True)
+        return run
+
+    async def _open_ping(self, spec: JobSpec) -> dict[str, Any] | None:
+        """The newest run opened by a `start` ping (any instance) and not closed yet."""
+        try:
+            runs = await self.log.runs(spec.name)
+        except StoreUnavailable:
+            runs = self._seen.get(spec.name, [])
+        limit = spec.timeout or spec.grace
+        now = self.clock()
+        for run in reversed(runs):
+            if run["trigger"] == "ping" and run["outcome"] == "running":
+                return run if now <= run["started"] + max(limit, 86400.0) else None
+        return None
+
+    # what is seen
+
+    async def status(self) -> list[dict[str, Any]]:
+        """Each job: schedule, state, problems, next due time and its newest runs."""
+        now = self.clock()
+        out = []
+        for spec in self.specs.values():
+            try:
+                runs = await self.log.runs(spec.name)
+                self._seen[spec.name] = runs[-50:]
+                unavailable = None
+            except StoreUnavailable as exc:
+                runs, unavailable = self._seen.get(spec.name, []), str(exc)
+            state = assess(spec, runs, now, self.since)
+            if state["last_success"] is not None:
+                self.metrics.seen_success(spec.name, state["last_success"])
+            if unavailable is not None:
+                state["unavailable"] = unavailable
+            out.append(state)
+        return out

@@ -1,0 +1,134 @@
+"""A job's declaration: its name, schedule, grace and timeout, validated into one line of error.
+
+Schedules are intervals (`every="1h"`), aligned to the Unix epoch, so every instance of a
+service agrees on the ticks (`1h` ticks on the hour, `1d` at midnight UTC) without talking.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from readykit.errors import ConfigurationError
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+")
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MIN_EVERY_S = 1.0
+
+Duration = str | float | int
+
+
+def parse_duration(value: Duration, what: str) -> float:
+    """Seconds from `"90s"`, `"5m"`, `"1h30m"`, `"1d"` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{what}: {value!r} is not a duration; write e.g. '5m' or 300")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and _DURATION.fullmatch(value.strip()):
+        seconds = sum(float(n) * _UNIT_S[u] for n, u in _PART.findall(value.strip()))
+    else:
+        raise ConfigurationError(
+            f"{what}: {value!r} is not a duration; write e.g. '90s', '5m', '1h30m', '1d' or 300"
+        )
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigurationError(f"{what}: {value!r} must be a positive duration")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """`3600.0` -> `1h`, `90.0` -> `1m30s`: the short form the dashboard and logs show."""
+    out, rest = "", seconds
+    for unit in ("d", "h", "m", "s"):
+        size = _UNIT_S[unit]
+        if rest >= size:
+            whole = int(rest // size) if unit != "s" else rest
+            out += f"{whole:g}{unit}"
+            rest -= whole * size
+    return out or f"{seconds:g}s"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job: `every` is None for a job scheduled elsewhere that declared no period."""
+
+    name: str
+    every: float | None
+    grace: float
+    timeout: float | None
+    critical: bool
+    fn: Callable[[], Any] | None = None
+    is_async: bool = False
+
+    @property
+    def scheduled(self) -> bool:
+        """Run by the kit's own runner (a function and a period)."""
+        return self.fn is not None and self.every is not None
+
+    def slot(self, now: float) -> float:
+        """The latest tick at or before `now`."""
+        assert self.every is not None
+        return math.floor(now / self.every) * self.every
+
+    def describe(self) -> str:
+        if self.every is None:
+            return "on demand"
+        return f"every {format_duration(self.every)}, grace {format_duration(self.grace)}"
+
+
+def make_spec(
+    name: str,
+    *,
+    every: Duration | None,
+    grace: Duration | None,
+    timeout: Duration | None,
+    critical: bool,
+    fn: Callable[[], Any] | None = None,
+) -> JobSpec:
+    """Validate a declaration; a mistake raises ConfigurationError naming the job."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"job {name!r}: a job name is 1-64 lower-case letters, digits, '_', '.', '-' "
+            "(e.g. 'rates.refresh')"
+        )
+    where = f"job {name!r}"
+    every_s = parse_duration(every, f"{where} every") if every is not None else None
+    if every_s is not None and every_s < MIN_EVERY_S:
+        raise ConfigurationError(f"{where}: every={every!r} is shorter than 1s")
+    if grace is not None:
+        grace_s = parse_duration(grace, f"{where} grace")
+    else:  # like healthchecks.io: a tenth of the period, at least a minute, at most an hour
+        grace_s = min(max(60.0, (every_s or 0) / 10), 3600.0)
+    timeout_s = parse_duration(timeout, f"{where} timeout") if timeout is not None else None
+    if timeout_s is None and every_s is not None:
+        timeout_s = grace_s  # a run longer than the grace would show the job late anyway
+    if timeout_s is not None and grace_s < timeout_s:
+        raise ConfigurationError(
+            f"{where}: grace {format_duration(grace_s)} is shorter than its run time limit "
+            f"(timeout {format_duration(timeout_s)}); a run that long would count as late — "
+            "raise grace or lower timeout"
+        )
+    is_async = False
+    if fn is not None:
+        if not callable(fn):
+            raise ConfigurationError(f"{where}: {fn!r} is not a function")
+        if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+            raise ConfigurationError(f"{where}: a job is a plain (async) function, not a generator")
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        required = [p.name for p in params if p.default is p.empty and p.kind in (
+            p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]  # fmt: skip
+        if required:
+            raise ConfigurationError(
+                f"{where}: a job takes no arguments, but {fn.__name__} requires "
+                f"{', '.join(required)}"
+            )
+        is_async = inspect.iscoroutinefunction(fn)
+    return JobSpec(name, every_s, grace_s, timeout_s, critical, fn, is_async)

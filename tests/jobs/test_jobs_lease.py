@@ -1,0 +1,112 @@
+"""Several instances on one store: at most one runs each tick (a lease in the store), on SQLite
+and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from jobs_support import T0, make_kit, started, tick
+
+from readykit.records import store_from_url
+from readykit.testing import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/shared.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def test_claim_doc_is_taken_by_exactly_one_of_many(shared_store: str) -> None:
+    stores = [store_from_url(shared_store) for _ in range(4)]
+    for s in stores:
+        await s.open()
+    try:
+        taken = await asyncio.gather(
+            *(s.claim_doc("lease", "job", {"by": i}, until=160.0, at=100.0)
+              for i, s in enumerate(stores))
+        )  # fmt: skip
+        again = await stores[0].claim_doc("lease", "job", {"by": 9}, until=170.0, at=100.0)
+        later = await stores[1].claim_doc("lease", "job", {"by": 8}, until=260.0, at=160.0)
+        holder = await stores[2].get_doc("lease", "job")
+    finally:
+        for s in stores:
+            await s.close()
+    assert sorted(taken) == [False, False, False, True]
+    assert again is False  # the lease runs until 160: the same tick cannot be taken again
+    assert later is True
+    assert holder == {"by": 8}
+
+
+async def test_two_instances_on_one_store_run_each_tick_once(shared_store: str) -> None:
+    calls: list[tuple[str, float]] = []
+    clocks = [FakeClock(T0 + 1000), FakeClock(T0 + 1000)]
+    kits = [make_kit(store_url=shared_store) for _ in clocks]
+    for name, kit, clock in zip("ab", kits, clocks, strict=True):
+
+        def refresh(name: str = name, clock: FakeClock = clock) -> None:
+            calls.append((name, clock()))
+
+        kit.jobs.add("rates.refresh", refresh, every="1m", grace="10s")
+    async with started(kits[0], clocks[0]) as a, started(kits[1], clocks[1]) as b:
+        for _ in range(6):
+            for clock in clocks:
+                clock.advance(60)
+            await asyncio.gather(tick(a), tick(b))
+        [state] = await a.status()
+    ticks = sorted(t for _, t in calls)
+    assert len(ticks) == 6
+    assert len(set(ticks)) == 6  # one run per tick, never two
+    assert {r["slot"] for r in state["runs"]} == {T0 + 1020 + 60 * i for i in range(6)}
+    assert state["state"] == "ok"
+
+
+async def test_a_run_still_going_elsewhere_makes_the_next_tick_an_overlap(
+    shared_store: str,
+) -> None:
+    clock_a, clock_b = FakeClock(T0), FakeClock(T0)
+    release, began = asyncio.Event(), asyncio.Event()
+    a, b = make_kit(store_url=shared_store), make_kit(store_url=shared_store)
+
+    async def slow() -> None:
+        began.set()
+        await release.wait()
+
+    async def quick() -> None:
+        return None
+
+    a.jobs.add("export.batch", slow, every="1m", grace="5m", timeout="5m")
+    b.jobs.add("export.batch", quick, every="1m", grace="5m", timeout="5m")
+    async with started(a, clock_a) as ja, started(b, clock_b) as jb:
+        first = await ja.tick()  # instance a takes the first tick and keeps running
+        await began.wait()
+        clock_b.advance(60)
+        await tick(jb)  # b: the next tick, but a's run still holds the lease
+        [state] = await jb.status()
+        release.set()
+        await asyncio.gather(*first)
+    outcomes = [r["outcome"] for r in state["runs"]]
+    assert outcomes == ["skipped", "running"]
+    assert "elsewhere" in state["runs"][0]["error"]
+
+
+async def test_a_start_ping_on_one_instance_is_closed_by_a_ping_on_another(
+    shared_store: str,
+) -> None:
+    clock = FakeClock(T0)
+    a, b = make_kit(store_url=shared_store), make_kit(store_url=shared_store)
+    for kit in (a, b):
+        kit.jobs.add("backup.nightly", every="1d", grace="1h")
+    async with started(a, clock) as ja, started(b, clock) as jb:
+        opened = await ja.ping("backup.nightly", "start")
+        clock.advance(90)
+        closed = await jb.ping("backup.nightly", "success")
+        [state] = await ja.status()
+    assert closed["id"] == opened["id"]
+    [run] = state["runs"]
+    assert (run["outcome"], run["duration_s"]) == ("success", 90)
