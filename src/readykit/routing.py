@@ -57,6 +57,12 @@ def _match_starlette(routes: Sequence[Any], scope: Scope, prefix: str, depth: in
         match, child = route.matches(scope)
         if match is Match.NONE:
             continue
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates) and depth < _MAX_DEPTH:  # FastAPI's included routers
+            found = _match_starlette(candidates(), scope, prefix, depth + 1)
+            if found is not None:
+                return found
+            continue
         if isinstance(route, Mount):
             inner = _starlette_routes(route) if depth < _MAX_DEPTH else None
             if inner:
@@ -65,7 +71,10 @@ def _match_starlette(routes: Sequence[Any], scope: Scope, prefix: str, depth: in
                     return found
                 continue
             return prefix + route.path + "/{path}"  # static files, or an app of another kind
-        template = prefix + str(route.path_format)
+        path_format = getattr(route, "path_format", None)
+        if not isinstance(path_format, str):
+            continue  # a route kind this walk does not know: name nothing rather than guess
+        template = prefix + path_format
         if match is Match.FULL:
             return template
         partial = partial or template  # the path matched, the method did not (405)

@@ -60,12 +60,15 @@ def test_every_dashboard_and_alert_expression_evaluates_on_a_real_prometheus(
     panel_exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert panel_exprs == expressions(resolve(settings, DeployOptions()))
     demo = [sys.executable, "-m", "readykit.cli", "demo", "--port", "{port}"]
-    with serve(demo, cwd=tmp_path) as app:
+    token = "deploy-scrape-token"
+    (tmp_path / "token").write_text(token)
+    with serve(demo, cwd=tmp_path, env={"READYKIT_OPS_TOKEN": token}) as app:
         (tmp_path / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             "rule_files: [alerts.yml]\n"
             "scrape_configs:\n"
             f"  - job_name: {DEMO}\n"
+            f"    authorization: {{credentials_file: {tmp_path / 'token'}}}\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{app.port}']}}]\n"
         )
         argv = [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
@@ -75,7 +78,11 @@ def test_every_dashboard_and_alert_expression_evaluates_on_a_real_prometheus(
             for path in ("/health/ready", "/stats", "/rates", "/rates", "/nope"):
                 with contextlib.suppress(urllib.error.HTTPError):  # a 404 is traffic too
                     urllib.request.urlopen(f"{app.url}{path}", timeout=5).close()
-            ping = urllib.request.Request(f"{app.url}/ops/jobs/rates.refresh/ping", method="POST")
+            ping = urllib.request.Request(
+                f"{app.url}/ops/jobs/rates.refresh/ping",
+                method="POST",
+                headers={"Authorization": f"Bearer {token}"},
+            )
             urllib.request.urlopen(ping, timeout=5).close()
             rate = f'sum(rate(http_server_request_duration_seconds_count{{job="{DEMO}"}}[5m]))'
             poll(lambda: query(prom.url, rate)[1]["data"]["result"], "two scrapes of the demo")

@@ -20,6 +20,7 @@ async def park(_: float) -> None:
 
 
 def make_kit(**settings: object) -> ReadyKit:
+    settings.setdefault("ops_trust_loopback", "ops_token" not in settings)
     return ReadyKit(Settings(configure_logging=False, **settings))  # type: ignore[arg-type]
 
 

@@ -24,7 +24,7 @@ def jobs_routes(dashboard: Dashboard, jobs: Jobs) -> dict[str, Handler]:
         if scope["method"] not in ("GET", "HEAD"):
             await send_problem(send, 405, "Only GET is allowed here.")
             return
-        if not dashboard.auth.allowed(scope):
+        if not await dashboard.auth.allowed(scope):
             await send_problem(send, 401, "The ops token is required.",
                                headers=[(b"www-authenticate", b"Bearer")])  # fmt: skip
             return
@@ -35,7 +35,7 @@ def jobs_routes(dashboard: Dashboard, jobs: Jobs) -> dict[str, Handler]:
         if scope["method"] not in ("GET", "HEAD"):
             await send_problem(send, 405, "Only GET is allowed here.")
             return
-        if not dashboard.auth.allowed(scope):
+        if not await dashboard.auth.allowed(scope):
             await dashboard._refuse_page(send)
             return
         states = await jobs.status()

@@ -69,7 +69,7 @@ DEMO_CACHE_ROUTES = {"GET /rates": 300.0, "GET /rates/{code}": 300.0}
 DEMO_CACHE_TAGS = {"GET /rates": [RATES_TAG], "GET /rates/{code}": [RATES_TAG]}
 
 
-def _kit_settings(settings: Settings | None) -> Settings:
+def kit_settings(settings: Settings | None) -> Settings:
     if settings is not None:
         return settings
     settings = Settings()
@@ -97,7 +97,7 @@ def build(
     engine = create_engine(demo.database_url)
     alembic = migrate.alembic_config(demo.database_url)
     kit = ReadyKit(
-        _kit_settings(settings), principal=bearer_principal(demo.secret.get_secret_value())
+        kit_settings(settings), principal=bearer_principal(demo.secret.get_secret_value())
     )
     register_checks(kit, engine, alembic)
 

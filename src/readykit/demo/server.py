@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 
-from readykit.demo.app import create_app
+from pydantic import SecretStr
+
+from readykit.demo.app import create_app, kit_settings
 
 
 def banner(host: str, port: int, *, token: str | None) -> str:
@@ -34,9 +35,11 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     """
     import uvicorn
 
+    settings = kit_settings(None)
     made = None
-    if not os.environ.get("READYKIT_OPS_TOKEN"):
-        made = os.environ["READYKIT_OPS_TOKEN"] = secrets.token_urlsafe(24)
-    app = create_app()
+    if settings.ops_token is None or not settings.ops_token.get_secret_value():
+        made = secrets.token_urlsafe(24)
+        settings = settings.model_copy(update={"ops_token": SecretStr(made)})
+    app = create_app(settings)
     print(banner(host, port, token=made), file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, access_log=False, lifespan="on")
