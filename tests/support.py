@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,3 +27,24 @@ def need_binary(name: str) -> str:
         need(f"{name} is not installed")
         raise AssertionError  # unreachable: need() raises
     return path
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+# Collects CSP violations in the page itself (injected by the browser, outside the page's CSP).
+CSP_RECORDER = (
+    "window.__csp = [];"
+    "document.addEventListener('securitypolicyviolation', e =>"
+    " window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+)
+
+
+def playwright() -> Any:
+    """Playwright's sync API for Debian's Chromium; skips (fails in CI) when either is missing."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need("playwright is not installed (pip install playwright)")
+    if not Path(CHROMIUM).exists():
+        need(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    return sync_playwright()

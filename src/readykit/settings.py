@@ -105,10 +105,11 @@ class Settings(BaseSettings):
     content_security_policy: str = "default-src 'none'; frame-ancestors 'none'"
     """Content-Security-Policy for non-HTML responses."""
     html_content_security_policy: str = (
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: https:; font-src 'self' data:; worker-src 'self' blob:; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
-    """Content-Security-Policy for HTML responses."""
+    """Content-Security-Policy for HTML responses; each inline script's hash is added to it."""
     referrer_policy: str = "no-referrer"
     """Referrer-Policy on every response."""
     hsts_max_age_s: int = Field(default=63_072_000, ge=0, description="0 disables HSTS.")

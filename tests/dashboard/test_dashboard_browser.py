@@ -18,10 +18,9 @@ import pytest
 
 from readykit.records import store_from_url
 from readykit.serve import ServerProcess, serve
-from support import need
+from support import CHROMIUM, playwright
 
 TOKEN = "browser-test-token"
-CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(__file__).parents[2] / "docs"
 
 
@@ -81,18 +80,8 @@ def seed_apm(store_url: str) -> None:
     asyncio.run(write())
 
 
-def browser() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need("playwright is not installed (pip install playwright)")
-    if not Path(CHROMIUM).exists():
-        need(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    return sync_playwright()
-
-
 def test_dashboard_in_chromium(demo: ServerProcess, tmp_path: Path) -> None:
-    with browser() as p:
+    with playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = chromium.new_page()
         errors: list[str] = []
@@ -146,7 +135,7 @@ def test_dashboard_in_chromium(demo: ServerProcess, tmp_path: Path) -> None:
 
 
 def test_api_refused_without_token_from_the_browser(demo: ServerProcess) -> None:
-    with browser() as p:
+    with playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
             response = chromium.new_page().goto(f"{demo.url}/ops/api/overview")

@@ -88,3 +88,54 @@ async def test_per_route_overrides_and_switch_off() -> None:
     assert r.header("content-security-policy") == "default-src *"
     r = await asgi_request(app(security_headers=False), "GET", "/data")
     assert r.header("x-content-type-options") is None
+
+
+def test_inline_script_hashes_extend_script_src() -> None:
+    from readykit.guards.headers import with_script_hashes
+
+    body = (
+        b"<p>x</p><script>alert(1)</script><script src='/a.js'></script>"
+        b"<SCRIPT type=module>b()</SCRIPT >"
+    )
+    policy = with_script_hashes(b"default-src 'self'; script-src 'self'; object-src 'none'", body)
+    # base64(sha256("alert(1)")) and of "b()", as browsers compute them
+    assert policy == (
+        b"default-src 'self'; script-src 'self' "
+        b"'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI=' "
+        b"'sha256-cf242PFc/kb7xD0Qzhsmd9vvRkc+cWFmbi+k+YvtdKc='; object-src 'none'"
+    )
+    no_script_src = with_script_hashes(b"default-src 'self'", b"<script>alert(1)</script>")
+    alert = b"'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='"
+    assert no_script_src == b"default-src 'self'; script-src 'self' " + alert
+    assert with_script_hashes(b"default-src 'self'", b"<p>no scripts</p>") == b"default-src 'self'"
+
+
+async def test_html_pages_get_their_scripts_hashed_and_streams_pass_through() -> None:
+    from readykit.guards.headers import HASH_MAX_BYTES
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        chunks = (
+            [b"<script>alert(1)</script>"]
+            if scope["path"] == "/small"
+            else [b"x" * HASH_MAX_BYTES, b"<script>alert(1)</script>"]
+        )
+        headers = [(b"Content-Type", b"text/html; charset=utf-8")]
+        if scope["path"] == "/own":
+            headers.append((b"Content-Security-Policy", b"default-src 'none'"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for i, chunk in enumerate(chunks):
+            await send(
+                {"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1}
+            )
+
+    wrapped = ReadyKit(Settings(records=False, configure_logging=False)).wrap(app)
+    small = await asgi_request(wrapped, "GET", "/small")
+    assert "'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='" in (
+        small.header("content-security-policy") or ""
+    )
+    assert small.body == b"<script>alert(1)</script>"
+    big = await asgi_request(wrapped, "GET", "/big")
+    assert "sha256" not in (big.header("content-security-policy") or "")  # past the limit: as set
+    assert len(big.body) == HASH_MAX_BYTES + len(b"<script>alert(1)</script>")
+    own = await asgi_request(wrapped, "GET", "/own")
+    assert own.header("content-security-policy") == "default-src 'none'"  # the app's wins

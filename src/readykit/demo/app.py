@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import func, select
 
 from readykit import ReadyKit, Settings
@@ -101,7 +102,8 @@ def build(
     )
     register_checks(kit, engine, alembic)
 
-    app = FastAPI(
+    # the API docs from the package's own copies of Swagger UI and ReDoc, not a CDN
+    app = FastAPIOffline(
         title="readykit demo", summary="Customers and quotes in many currencies.", lifespan=lifespan
     )
     sessions = session_factory(engine)

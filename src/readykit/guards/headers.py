@@ -1,12 +1,19 @@
 """Security headers on every response, per-route overridable; the version cut from `Server`.
 
-Headers the app set itself are kept. The Content-Security-Policy depends on what is served: an
-API's JSON gets `default-src 'none'; frame-ancestors 'none'`, HTML the configurable HTML policy.
-HSTS goes only on https responses (direct, or per a trusted proxy's `X-Forwarded-Proto`).
+Headers the app set itself are kept, whatever the case of their names. The
+Content-Security-Policy depends on what is served: an API's JSON gets `default-src 'none';
+frame-ancestors 'none'`, HTML the configurable HTML policy. HTML pages with inline scripts
+(FastAPI's Swagger UI, many server-rendered pages) keep working under a policy without
+`'unsafe-inline'`: the page is held until complete (up to `HASH_MAX_BYTES`) and the SHA-256 of
+each inline script is added to `script-src`, as CSP level 2 allows. HSTS goes only on https
+responses (direct, or per a trusted proxy's `X-Forwarded-Proto`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Iterable, Mapping
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +22,11 @@ from readykit.route_table import RouteTable
 from readykit.settings import Settings
 
 _CSP = b"content-security-policy"
+HASH_MAX_BYTES = 2 * 1024 * 1024  # larger (or streamed) pages get the policy as configured
+# an inline <script> without src=: its text is what a browser hashes
+_INLINE_SCRIPT = re.compile(
+    rb"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL
+)
 _HSTS = b"strict-transport-security"
 _NONE: dict[bytes, bytes] = {}
 
@@ -37,6 +49,31 @@ def hsts_value(settings: Settings) -> bytes | None:
     return f"max-age={settings.hsts_max_age_s}; includeSubDomains".encode()
 
 
+def with_script_hashes(policy: bytes, body: bytes) -> bytes:
+    """`policy` whose `script-src` also allows each inline script of the HTML `body`."""
+    hashes = sorted(
+        {
+            b"'sha256-" + base64.b64encode(hashlib.sha256(m.group(1)).digest()) + b"'"
+            for m in _INLINE_SCRIPT.finditer(body)
+        }
+    )
+    if not hashes:
+        return policy
+    directives = [d.strip() for d in policy.split(b";") if d.strip()]
+    for i, directive in enumerate(directives):
+        if directive.lower().startswith(b"script-src ") or directive.lower() == b"script-src":
+            directives[i] = b" ".join([directive, *hashes])
+            break
+    else:  # no script-src: it falls back to default-src, which the hashes must extend
+        base = next(
+            (d[len(b"default-src") :].strip() for d in directives
+             if d.lower().startswith(b"default-src")),
+            b"'self'",
+        )  # fmt: skip
+        directives.append(b" ".join([b"script-src", base, *hashes]))
+    return b"; ".join(directives)
+
+
 def _encoded(overrides: Mapping[str, str]) -> dict[bytes, bytes]:
     return {k.lower().encode("latin-1"): v.encode("latin-1") for k, v in overrides.items()}
 
@@ -52,10 +89,8 @@ class SecurityHeadersGuard:
             *self.base.items(),
             (_CSP, settings.content_security_policy.encode()),
         ]
-        self.html_defaults = [
-            *self.base.items(),
-            (_CSP, settings.html_content_security_policy.encode()),
-        ]
+        self.html_policy = settings.html_content_security_policy.encode()
+        self.html_defaults = [*self.base.items(), (_CSP, self.html_policy)]
         self.hsts = hsts_value(settings)
         self.routes = RouteTable(
             {k: _encoded(v) for k, v in settings.security_header_overrides.items()},
@@ -68,13 +103,57 @@ class SecurityHeadersGuard:
             return
         overrides = self.routes.value_for(scope, _NONE)
         https = self.hsts is not None and self.proxies.is_https(scope)
+        held: Message | None = None  # an HTML page's start, until its body is complete
+        chunks: list[bytes] = []
+        size = 0
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal held, size
+            if held is not None:
+                if message["type"] != "http.response.body":
+                    await release(None)
+                    await send(message)
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                more = message.get("more_body", False)
+                if size > HASH_MAX_BYTES:  # too big to hold: the policy as configured
+                    await release(None, more)
+                elif not more:
+                    await release(b"".join(chunks))
+                return
             if message["type"] == "http.response.start":
-                message["headers"] = self._dress(message.get("headers", ()), overrides, https)
+                headers = self._dress(message.get("headers", ()), overrides, https)
+                message["headers"] = headers
+                if _CSP not in overrides and self._hashable(headers):
+                    held = message
+                    return
             await send(message)
 
+        async def release(page: bytes | None, more: bool = False) -> None:
+            """Send the held start (its policy extended by `page`'s scripts) and the body."""
+            nonlocal held
+            assert held is not None
+            if page is not None:
+                held["headers"] = [
+                    (k, with_script_hashes(v, page)) if k == _CSP else (k, v)
+                    for k, v in held["headers"]
+                ]
+            start, held = held, None
+            await send(start)
+            if chunks:
+                await send(
+                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": more}
+                )
+                chunks.clear()
+
         await self.app(scope, receive, send_with_headers)
+        if held is not None:  # the app ended without a final body message
+            await release(None)
+
+    def _hashable(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        """An HTML page whose CSP is ours (the app set none): worth hashing its scripts."""
+        return any(v is self.html_policy for k, v in headers if k == _CSP)
 
     def _dress(
         self, headers: Iterable[tuple[bytes, bytes]], overrides: dict[bytes, bytes], https: bool

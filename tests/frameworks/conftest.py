@@ -1,0 +1,3 @@
+from django_site_fixtures import django_site
+
+__all__ = ["django_site"]
