@@ -1,7 +1,6 @@
 import pytest
-from pydantic import ValidationError
 
-from readykit import Settings
+from readykit import ConfigurationError, Settings
 
 
 def test_env_prefix_and_secret_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -16,7 +15,7 @@ def test_env_prefix_and_secret_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("READYKIT_HEALTH_CACHE_S", "-1")
-    with pytest.raises(ValidationError, match="health_cache_s"):
+    with pytest.raises(ConfigurationError, match="READYKIT_HEALTH_CACHE_S: Input should be"):
         Settings()
 
 

@@ -22,11 +22,12 @@ from readykit.logging import AccessLog, configure_logging
 from readykit.metrics import Metrics
 from readykit.middleware import ReadyKitMiddleware
 from readykit.privacy import Privacy, install_privacy
+from readykit.problem import send_problem
 from readykit.proxies import TrustedProxies
 from readykit.record import Recorder
 from readykit.records import Audit, Records, install_records
 from readykit.routing import RouteResolver, RouteTemplate
-from readykit.settings import Settings
+from readykit.settings import Settings, name_the_variable
 
 logger = logging.getLogger("readykit")
 
@@ -48,6 +49,29 @@ def default_principal(scope: Scope) -> str | None:
     except Exception:  # Starlette's UnauthenticatedUser raises NotImplementedError
         return None
     return str(identity) if identity else None
+
+
+# what a kit whose configuration is invalid is built from: nothing that writes or listens
+_INERT = Settings.model_construct(
+    records=False, dashboard=False, configure_logging=False, privacy_endpoints=False,
+    access_log=False, jobs_scheduler=False,
+)  # fmt: skip
+
+
+class RefuseToStart:
+    """The app `wrap()` returns for an invalid configuration: fails startup, serves nothing."""
+
+    def __init__(self, error: ConfigurationError) -> None:
+        self.error = error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.failed", "message": str(self.error)})
+            return
+        if scope["type"] == "http":
+            await send_problem(send, 503, "The service is misconfigured; its log says how.")
 
 
 class StartupCheckFailed(ConfigurationError):
@@ -75,13 +99,23 @@ class ReadyKit:
         rate_limit_key: Principal | None = None,
         route_template: RouteTemplate | None = None,
     ):
-        self.settings = settings if settings is not None else Settings()
+        self.config_error: ConfigurationError | None = None
+        try:
+            self._build(settings if settings is not None else Settings(), principal)
+        except ConfigurationError as exc:
+            # a mistake in the configuration: the service refuses to start through lifespan,
+            # with one line naming the variable, instead of a traceback at import time
+            self.config_error = ConfigurationError(name_the_variable(str(exc)))
+            self._build(_INERT, principal)
+        self._rate_limit_key = rate_limit_key
+        self._route_template = route_template
+
+    def _build(self, settings: Settings, principal: Principal | None) -> None:
+        self.settings = settings
         self.principal = principal or default_principal
         self.proxies = TrustedProxies(
             self.settings.trusted_proxies, header=self.settings.forwarded_header
         )
-        self._rate_limit_key = rate_limit_key
-        self._route_template = route_template
         self.health = HealthRegistry(cache_s=self.settings.health_cache_s)
         self.draining = False
         self._recorders: list[Recorder] = []
@@ -241,7 +275,13 @@ class ReadyKit:
         self._guards.append((order, guard, ops))
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
-        """Put the kit in front of any ASGI app; the result handles lifespan for both."""
+        """Put the kit in front of any ASGI app; the result handles lifespan for both.
+
+        With a configuration error, the result fails lifespan startup with that one line (the
+        server exits) and answers any request 503 problem+json.
+        """
+        if self.config_error is not None:
+            return RefuseToStart(self.config_error)
         ops_app: ASGIApp = self._serve_ops
         inner = app
         # innermost first, so the lowest order ends up outermost

@@ -2,18 +2,91 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import re
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from readykit.errors import ConfigurationError
+
+ENV_PREFIX = "READYKIT_"
+# examples for the settings a mistake is most likely in: shown with the error
+EXAMPLES = {
+    "rate_limits": '{"default": "600/minute", "POST /login": "5/minute"}',
+    "trusted_proxies": '["10.0.0.0/8", "127.0.0.1"]',
+    "cors_allow_origins": '["https://app.example.com"]',
+    "cache_routes": '{"GET /rates": 60}',
+    "cache_route_tags": '{"GET /rates": ["rates"]}',
+    "body_limits": '{"POST /upload": 50000000}',
+    "request_timeouts": '{"GET /report": 120}',
+    "security_header_overrides": '{"GET /embed": {"X-Frame-Options": ""}}',
+    "slow_request_routes": '{"^/reports": 5000}',
+    "redact_keys": '["national_id"]',
+}
+_SECRET_FIELDS = frozenset({"ops_token", "privacy_secret"})
+_FIELD_PREFIX = re.compile(r"^([a-z_]+)(?=[\[:])")
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting: `rate_limits` -> `READYKIT_RATE_LIMITS`."""
+    return ENV_PREFIX + field.upper()
+
+
+def _problem(field: str, what: str, value: Any = None, show: bool = False) -> str:
+    line = f"{env_name(field)}: {what}"
+    if show and field not in _SECRET_FIELDS:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        line += f" (got {text[:80]!r})"
+    if field in EXAMPLES:
+        line += f"; e.g. {env_name(field)}='{EXAMPLES[field]}'"
+    return line
+
+
+def describe_error(exc: Exception) -> str:
+    """One line per invalid setting, naming its environment variable, the problem, an example."""
+    if isinstance(exc, ValidationError):
+        lines = []
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]]
+            field = loc[0] if loc else "?"
+            where = "".join(f"[{part}]" for part in loc[1:])
+            lines.append(
+                _problem(field, f"{where} {error['msg']}".strip(), error.get("input"), True)
+            )
+        return "; ".join(lines)
+    if isinstance(exc, SettingsError):  # the value is not valid JSON
+        match = re.search(r'field "([a-z_]+)"', str(exc))
+        field = match.group(1) if match else "?"
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        return _problem(field, f"not valid JSON{cause}")
+    return str(exc)
+
+
+def name_the_variable(message: str) -> str:
+    """A message that starts with a setting's field name starts with its variable instead."""
+    match = _FIELD_PREFIX.match(message)
+    if match and match.group(1) in Settings.model_fields:
+        return env_name(match.group(1)) + message[match.end() :]
+    return message
 
 
 class Settings(BaseSettings):
     """readykit's configuration. Every field can be set as `READYKIT_<FIELD NAME>`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="READYKIT_", extra="ignore", frozen=True, use_attribute_docstrings=True
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, use_attribute_docstrings=True
     )
+
+    def __init__(self, **values: Any) -> None:
+        """Read and validate; an invalid setting is one ConfigurationError line, no traceback
+        of pydantic's, that names the environment variable to fix."""
+        try:
+            super().__init__(**values)
+        except (ValidationError, SettingsError) as exc:
+            raise ConfigurationError(describe_error(exc)) from None
 
     service_name: str = Field(default="app", min_length=1)
     """The service's name: the health body's `description`."""
