@@ -74,6 +74,20 @@ class RefuseToStart:
             await send_problem(send, 503, "The service is misconfigured; its log says how.")
 
 
+def _shadowing(path: str, settings: Settings) -> str:
+    """The line for an app route the kit's own endpoint would hide, naming how to move it."""
+    if path.startswith(settings.health_prefix):
+        fix = f"READYKIT_HEALTH_PREFIX (now {settings.health_prefix})"
+    elif path == settings.metrics_path:
+        fix = f"READYKIT_METRICS_PATH (now {settings.metrics_path})"
+    else:
+        fix = "READYKIT_DASHBOARD=false"
+    return (
+        f"the app's own route GET {path} would be hidden by readykit's {path}; "
+        f"move readykit's with {fix}, or remove the app's route"
+    )
+
+
 class StartupCheckFailed(ConfigurationError):
     """A startup check failed, so the service refuses to start."""
 
@@ -292,7 +306,11 @@ class ReadyKit:
             elif ops is not False:
                 ops_app = ops(ops_app)
         self._ops_app = ops_app
-        return ReadyKitMiddleware(app, self, RouteResolver(inner, self._route_template))
+        routes = RouteResolver(inner, self._route_template)
+        shadowed = [path for path in self._ops_routes if routes.explicit("GET", path)]
+        if shadowed:
+            return RefuseToStart(ConfigurationError(_shadowing(shadowed[0], self.settings)))
+        return ReadyKitMiddleware(app, self, routes)
 
     async def _serve_ops(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._ops_routes[scope["path"]](scope, receive, send)

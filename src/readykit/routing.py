@@ -102,6 +102,15 @@ class RouteResolver:
         self.starlette = _starlette_routes(app)
         self.litestar = app if hasattr(app, "asgi_router") else None
 
+    def explicit(self, method: str, path: str) -> bool:
+        """True if the app declares a route for exactly `path` (no parameters, no catch-all)."""
+        scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+        if self.starlette is not None:
+            return _match_starlette(self.starlette, scope, "", 0) == path
+        if self.litestar is not None:
+            return _match_litestar(self.litestar, scope) == path
+        return False
+
     def __call__(self, scope: Scope, root_path: str = "") -> str:
         """The template for `scope` after the app ran; `root_path` as it was before."""
         if self.hook is not None:

@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from readykit import ReadyKit, Settings
 from readykit._types import Receive, Scope, Send
 from readykit.record import ROUTE_UNMATCHED
-from readykit.testing import RecordCollector, asgi_request
+from readykit.testing import RecordCollector, asgi_request, lifespan
 
 pytestmark = pytest.mark.anyio
 LIMITED = {"GET /items/{item_id}": "1/minute"}
@@ -140,3 +140,25 @@ async def test_a_failing_hook_falls_back_and_is_logged(caplog: pytest.LogCapture
     app = kit.wrap(Starlette(routes=[Route("/items/{item_id}", item)]))
     assert await labels(app, collector, ["/items/1"]) == [(200, "/items/{item_id}")]
     assert "route_template hook failed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("path", "fix"),
+    [("/health", "READYKIT_HEALTH_PREFIX"), ("/metrics", "READYKIT_METRICS_PATH")],
+)
+async def test_an_app_route_the_kit_would_hide_stops_startup(path: str, fix: str) -> None:
+    async def own(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("the app's")
+
+    kit, _ = kit_for()
+    app = kit.wrap(Starlette(routes=[Route(path, own)]))
+    with pytest.raises(RuntimeError) as failed:
+        async with lifespan(app):
+            pass
+    message = str(failed.value)
+    assert message.startswith(f"the app's own route GET {path} would be hidden by readykit's")
+    assert fix in message
+    moved, _ = kit_for()
+    catch_all = Starlette(routes=[Route("/{anything:path}", own)])  # an SPA: no collision
+    async with lifespan(moved.wrap(catch_all)):
+        pass

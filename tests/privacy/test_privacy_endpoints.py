@@ -123,10 +123,41 @@ async def test_other_subjects_and_forged_or_expired_links_are_refused(demo: Demo
     assert (await demo.request("GET", path, query=later.encode())).status == 403
     with time_machine.travel(job["expires"] + 1, tick=False):
         assert (await demo.request("GET", path, query=query.encode())).status == 403
-    anonymous = await demo.request("POST", "/privacy/export", None)
-    assert anonymous.status == 401
     actions = await demo.audit_actions()
-    assert actions.count("privacy.refused") == 7
+    assert actions.count("privacy.refused") == 6
+
+
+async def test_anonymous_refusals_are_counted_not_audited(demo: Demo) -> None:
+    """Anyone can send these: a metric counts them; the audit log does not grow by a row each."""
+    for _ in range(50):
+        anonymous = await demo.request("POST", "/privacy/export", None)
+        assert anonymous.status == 401
+    assert "privacy.refused" not in await demo.audit_actions()
+    samples = {
+        s.labels.get("status"): s.value
+        for m in demo.kit.metrics.registry.collect()
+        if m.name == "readykit_privacy_refusals"
+        for s in m.samples
+        if s.name.endswith("_total")
+    }
+    assert samples == {"401": 50.0}
+
+
+async def test_no_privacy_endpoints_without_an_exporter_or_eraser(tmp_path: Path) -> None:
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def own(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("the app's own page")
+
+    kit = ReadyKit(Settings(configure_logging=False, store_url=f"sqlite:///{tmp_path}/r.db",
+                            privacy_key_path=str(tmp_path / "k")))  # fmt: skip
+    app = kit.wrap(Starlette(routes=[Route("/privacy/export", own, methods=["GET", "POST"])]))
+    async with lifespan(app):
+        response = await asgi_request(app, "POST", "/privacy/export")
+        assert (response.status, response.body) == (200, b"the app's own page")
+        missing = await asgi_request(app, "POST", "/privacy/erase")
+        assert missing.status == 404  # the app's 404: the kit serves nothing here
 
 
 async def test_expired_archives_are_removed(demo: Demo) -> None:

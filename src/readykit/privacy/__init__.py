@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter
+
 from readykit._tasks import cancel_and_wait
 from readykit.errors import ConfigurationError
 from readykit.privacy.endpoints import PrivacyEndpoints
@@ -48,10 +50,21 @@ def install_privacy(kit: ReadyKit) -> Jobs | None:
     )
     if settings.privacy_exports_per_day < 1:
         raise ConfigurationError("privacy_exports_per_day: must be at least 1")
+    refusals = Counter(
+        "readykit_privacy_refusals",
+        "Anonymous requests to /privacy/... refused, by status (not audited one by one).",
+        ["status"],
+        registry=kit.metrics.registry,
+    )
     kit.add_guard(
         ORDER_PRIVACY,
         lambda app: PrivacyEndpoints(
-            app, jobs=jobs, keys=keys, audit=kit.audit, principal=kit._resolve_principal
+            app,
+            jobs=jobs,
+            keys=keys,
+            audit=kit.audit,
+            principal=kit._resolve_principal,
+            refusals=refusals,
         ),
     )
     housekeeping: list[asyncio.Task[None]] = []

@@ -7,8 +7,10 @@
 - `POST /privacy/erase` → a confirmation token; `POST /privacy/erase` with
   `{"confirm": token}` → the erasers run, their report.
 
-Only the authenticated subject sees its jobs: another subject's id, a forged or expired link, or
-no login are refused (404/403/401 problem+json) and audited.
+Served only once the app registered an exporter or an eraser. Only the authenticated subject
+sees its jobs: another subject's id or a forged or expired link is refused (404/403
+problem+json) and audited; a request with no login is refused (401) and counted in
+`readykit_privacy_refusals_total`, not audited, so strangers cannot grow the audit log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
+
+from prometheus_client import Counter
 
 from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.privacy.jobs import Jobs
@@ -46,15 +50,21 @@ class PrivacyEndpoints:
         keys: Keys,
         audit: Audit,
         principal: Callable[[Scope], str | None],
+        refusals: Counter | None = None,
     ) -> None:
         self.app = app
         self.jobs = jobs
         self.keys = keys
         self.audit = audit
         self.principal = principal
+        self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        registry = self.jobs.privacy
+        if not (registry.exporters or registry.erasers):  # nothing to serve: the app's path
             await self.app(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
@@ -80,6 +90,11 @@ class PrivacyEndpoints:
     async def _refuse(
         self, send: Send, status: int, detail: str, path: str, subject: str | None
     ) -> None:
+        if subject is None:  # anyone can send these: counted, never a row each
+            if self.refusals is not None:
+                self.refusals.labels(str(status)).inc()
+            await send_problem(send, status, detail)
+            return
         await self.audit.record(
             "privacy.refused",
             resource=path,
