@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[demo]'
+	$(BIN)/pip install --quiet -e '.[demo,check]'
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python

@@ -16,14 +16,43 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+# the install extra that brings each optional library a verb may need
+EXTRA_OF = {
+    "rich": "cli",
+    "aiohttp": "load",
+    "hdrh": "load",
+    "yaml": "load",
+    "scipy": "load",
+    "zstandard": "backup",
+    "fastapi": "demo",
+    "fastapi_offline": "demo",
+    "uvicorn": "demo",
+    "sqlalchemy": "demo",
+    "alembic": "demo",
+    "redis": "redis",
+    "asyncpg": "postgres",
+    "psycopg": "postgres",
+}
+
+
 class _Group(click.Group):
-    """Turns readykit's own errors into one line on stderr and exit code 2, never a traceback."""
+    """Turns readykit's own errors into one line on stderr and exit code 2, never a traceback;
+    a verb whose optional libraries are not installed names the extra that brings them."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except ReadykitError as exc:
             raise UserError(str(exc)) from exc
+        except ModuleNotFoundError as exc:
+            extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            verb = ctx.invoked_subcommand or "this command"
+            raise UserError(
+                f"readykit {verb} needs the {extra!r} extra: pip install 'readykit[{extra}]' "
+                f"({exc.name} is missing)"
+            ) from exc
 
 
 @click.group(cls=_Group)
