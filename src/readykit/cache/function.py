@@ -8,8 +8,12 @@ exception is not cached.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import decimal
+import enum
 import functools
 import json
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
@@ -20,10 +24,39 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _default_key(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+_VALUES = (str, int, float, bool, type(None), enum.Enum, uuid.UUID, decimal.Decimal,
+           datetime.date, datetime.time, datetime.timedelta)  # fmt: skip
+
+
+def _unstable(value: Any, depth: int = 0) -> type | None:
+    """The type of the first part of `value` that has no value-based key, or None."""
+    if isinstance(value, _VALUES):
+        return None
+    if isinstance(value, list | tuple | frozenset | set) and depth < 8:
+        return next((t for v in value if (t := _unstable(v, depth + 1)) is not None), None)
+    if isinstance(value, dict) and depth < 8:
+        for k, v in value.items():
+            found = _unstable(k, depth + 1) or _unstable(v, depth + 1)
+            if found is not None:
+                return found
+        return None
+    return type(value)
+
+
+def _default_key(label: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The arguments as the key, when they are values; anything else is refused: an object's
+    default repr differs per instance (a database session, a request), so it would never hit."""
     if not args and not kwargs:
-        return name
-    return f"{name}:{json.dumps([args, kwargs], sort_keys=True, default=repr)}"
+        return ""
+    for value in (*args, *kwargs.values()):
+        unstable = _unstable(value)
+        if unstable is not None:
+            raise ConfigurationError(
+                f"cached: {label} was called with a {unstable.__name__}, which makes no stable "
+                "cache key; pass key= to build one from the arguments that matter, e.g. "
+                "@kit.cached(ttl=60, key=lambda session, code: code)"
+            )
+    return ":" + json.dumps([args, kwargs], sort_keys=True, default=str)
 
 
 class SingleFlight:
@@ -81,7 +114,7 @@ def cached(
         @functools.wraps(fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             cache_key = f"fn:{label}:" + (
-                key(*args, **kwargs) if key is not None else _default_key("", args, kwargs)
+                key(*args, **kwargs) if key is not None else _default_key(label, args, kwargs)
             )
             stored = await cache.get(cache_key)
             if stored is not None:
