@@ -24,7 +24,7 @@ from readykit.middleware import ReadyKitMiddleware
 from readykit.privacy import Privacy, install_privacy
 from readykit.problem import send_problem
 from readykit.proxies import TrustedProxies
-from readykit.record import Recorder
+from readykit.record import Recorder, excluding
 from readykit.records import Audit, Records, install_records
 from readykit.routing import RouteResolver, RouteTemplate
 from readykit.settings import Settings, name_the_variable
@@ -145,13 +145,14 @@ class ReadyKit:
                 configure_logging(self.settings)
 
             self.on_startup(start_logging)
+        excluded = self.settings.exclude_paths
         if self.settings.access_log:
-            self.add_recorder(AccessLog())
+            self.add_recorder(excluding(AccessLog(), excluded))
         self.metrics = Metrics(self.settings)
         self._active_requests: Callable[[str], Any] | None = None
         if self.settings.metrics:
             self._ops_routes[self.settings.metrics_path] = self.metrics.endpoint
-            self.add_recorder(self.metrics.http)
+            self.add_recorder(excluding(self.metrics.http, excluded))
             self._active_requests = self.metrics.http.active_for
             self.health.result_hooks.append(self.metrics.health)
 

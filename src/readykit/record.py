@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from readykit.errors import ConfigurationError
 
 ROUTE_UNMATCHED = "UNMATCHED"
 
@@ -31,3 +34,24 @@ class RequestRecord:
 
 Recorder = Callable[[RequestRecord], None]
 """A plain callable that must not block: count in memory, or put on a bounded queue."""
+
+
+def excluding(recorder: Recorder, patterns: Sequence[str]) -> Recorder:
+    """`recorder`, handed only records whose path matches none of the regexes in `patterns`.
+
+    Raises ConfigurationError for a pattern that is not a regular expression.
+    """
+    if not patterns:
+        return recorder
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigurationError(f"exclude_paths: {pattern!r} is not a regex: {exc}") from None
+    excluded = re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    def record(item: RequestRecord) -> None:
+        if excluded.search(item.path) is None:
+            recorder(item)
+
+    return record

@@ -25,6 +25,7 @@ EXAMPLES = {
     "security_header_overrides": '{"GET /embed": {"X-Frame-Options": ""}}',
     "slow_request_routes": '{"^/reports": 5000}',
     "redact_keys": '["national_id"]',
+    "exclude_paths": '["^/health", "^/metrics$"]',
 }
 _SECRET_FIELDS = frozenset({"ops_token", "privacy_secret"})
 _FIELD_PREFIX = re.compile(r"^([a-z_]+)(?=[\[:])")
@@ -127,6 +128,11 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     """The root log level."""
     access_log: bool = Field(default=True, description="One access-log event per request.")
+    exclude_paths: list[str] = Field(
+        default_factory=list,
+        description="Regexes of paths left out of the access log and HTTP metrics (probes, "
+        'scrapes): ["^/health", "^/metrics$"].',
+    )
     redact_keys: list[str] = Field(
         default_factory=list, description="More key names whose values are always redacted."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from io import StringIO
 from typing import Any
 
@@ -151,6 +152,29 @@ async def test_access_log_can_be_switched_off(buf: StringIO) -> None:
     app = ReadyKit(Settings(configure_logging=False, access_log=False)).wrap(FastAPI())
     await asgi_request(app, "GET", "/nowhere")
     assert events(buf, "request") == []
+
+
+async def test_probes_and_scrapes_can_be_left_out(buf: StringIO) -> None:
+    kit = ReadyKit(
+        Settings(
+            configure_logging=False,
+            records=False,
+            ops_token="t",
+            exclude_paths=["^/health", "^/metrics$"],
+        )
+    )
+    app = kit.wrap(FastAPI())
+    for path in ("/health/live", "/health/ready", "/health", "/metrics", "/nowhere"):
+        await asgi_request(app, "GET", path, headers=[("authorization", "Bearer t")])
+    assert [e["path"] for e in events(buf, "request")] == ["/nowhere"]
+    scraped = await asgi_request(app, "GET", "/metrics", headers=[("authorization", "Bearer t")])
+    routes = set(re.findall(r'http_route="([^"]*)"', scraped.body.decode()))
+    assert routes == {"UNMATCHED"}
+
+
+def test_a_bad_exclude_pattern_names_the_variable() -> None:
+    kit = ReadyKit(Settings(configure_logging=False, records=False, exclude_paths=["(unclosed"]))
+    assert str(kit.config_error).startswith("READYKIT_EXCLUDE_PATHS: '(unclosed' is not a regex")
 
 
 async def test_trace_and_span_ids_of_the_active_span(buf: StringIO) -> None:
