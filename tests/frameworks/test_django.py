@@ -9,12 +9,17 @@ must not leak one user's private page to another, duplicate a header, label ever
 from __future__ import annotations
 
 import http.client
+import os
+import re
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
+from pathlib import Path
 from urllib.parse import urlencode
 
-from django_site_fixtures import TOKEN, USERS
+from django_site_fixtures import TOKEN, USERS, prepare_site
 from prometheus_client.parser import text_string_to_metric_families
 
 from readykit.serve import ServerProcess
@@ -127,3 +132,21 @@ def test_djangos_csrf_protection_still_holds(django_site: ServerProcess) -> None
     forged = call(django_site, "POST", "/create/", headers={"Cookie": alice}, body=b"")
     assert forged.status == 403  # Django refused it; the kit did not get in the way
     assert forged.header("x-request-id")
+
+
+def test_the_readme_django_wiring_runs_as_written(tmp_path: Path) -> None:
+    """The README's `# Django` block, executed in a fresh process against the test project."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    (block,) = re.findall(r"```python\n(# Django \(asgi.py\)\n.*?)```", readme, re.S)
+    probe = (
+        block + "\nimport asyncio\nfrom readykit.testing import RecordCollector, asgi_request\n"
+        "seen = RecordCollector()\nkit.add_recorder(seen)\n"
+        "response = asyncio.run(asgi_request(application, 'GET', '/items/3/'))\n"
+        "print(response.status, seen.records[-1].route)\n"
+    )
+    env = {**os.environ, **prepare_site(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "200 /items/<int:item_id>/"
