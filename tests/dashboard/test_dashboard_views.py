@@ -377,3 +377,24 @@ async def test_kit_routes_are_held_to_the_time_and_body_limits(tmp_path: Path) -
         app, "POST", "/ops/login", body=b"token=" + b"x" * 200, headers=[("content-length", "206")]
     )
     assert big.status == 413
+
+
+async def test_a_cache_that_never_hits_is_flagged(tmp_path: Path) -> None:
+    kit, app = make(tmp_path)
+
+    @kit.cached(ttl=0.001, name="too-short")
+    async def rates(code: str) -> str:
+        return code
+
+    @kit.cached(ttl=60, name="fine")
+    async def fine() -> int:
+        return 1
+
+    for i in range(25):
+        await rates(f"code-{i}")  # a key that differs every call: never a hit
+        await fine()
+    snapshot = (await asgi_request(app, "GET", "/ops/api/guards")).json()["cache"]
+    assert snapshot["too-short"]["never_hits"] == 1.0
+    assert snapshot["fine"]["never_hits"] == 0.0
+    page = await asgi_request(app, "GET", "/ops")
+    assert page.body.count(b"never hits</span>") == 1

@@ -20,6 +20,7 @@ from readykit.errors import ConfigurationError, require_extra
 logger = logging.getLogger("readykit.cache")
 
 REDIS_TIMEOUT_S = 0.25
+NEVER_HITS_AFTER = 20  # lookups without one hit before the dashboard flags a cache
 RETRY_AFTER_S = 1.0
 PREFIX = "readykit:cache:"
 
@@ -198,6 +199,8 @@ class CacheMetrics:
         for counts in out.values():
             total = counts.get("hits", 0) + counts.get("misses", 0)
             counts["hit_rate"] = counts.get("hits", 0) / total if total else 0.0
+            # looked up often and never hit: a key that differs per call, a TTL too short
+            counts["never_hits"] = float(total >= NEVER_HITS_AFTER and not counts.get("hits"))
         return out
 
 
