@@ -22,7 +22,8 @@ def need(reason: str) -> None:
 
 
 def need_binary(name: str) -> str:
-    path = shutil.which(name)
+    """The path of executable `name` (PATH, then the sbin folders daemons live in)."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
     if path is None:
         need(f"{name} is not installed")
         raise AssertionError  # unreachable: need() raises
