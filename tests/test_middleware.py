@@ -220,3 +220,15 @@ async def test_guards_wrap_in_order_lowest_outermost() -> None:
     kit.add_guard(20, guard("ratelimit"))
     await asgi_request(kit.wrap(echo_id_app), "GET", "/")
     assert seen == ["headers", "ratelimit", "cache"]
+
+
+def test_a_guard_added_after_wrap_raises_instead_of_being_ignored() -> None:
+    from readykit import ConfigurationError, ReadyKit, Settings
+
+    kit = ReadyKit(Settings(records=False, configure_logging=False))
+
+    async def app(scope: object, receive: object, send: object) -> None: ...
+
+    kit.wrap(app)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="add_guard after wrap"):
+        kit.add_guard(1, lambda inner: inner)

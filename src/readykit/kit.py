@@ -136,6 +136,7 @@ class ReadyKit:
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self._guards: list[tuple[int, Guard, bool | Guard]] = []
+        self._wrapped = False
         self._ops_app: ASGIApp = self._serve_ops
         endpoints = HealthEndpoints(self.health, self.settings, lambda: self.draining)
         self._ops_routes: dict[str, Handler] = endpoints.routes()
@@ -285,8 +286,14 @@ class ReadyKit:
 
         The orders of readykit's own guards are in `readykit.guards`; lower is outer. `ops`
         puts a guard in front of the kit's own endpoints (/health, /metrics) too: True for the
-        same guard, or another factory for a variant of it.
+        same guard, or another factory for a variant of it. Guards are compiled into the kit's
+        layer by `wrap()`: adding one afterwards raises, rather than being silently ignored.
         """
+        if self._wrapped:
+            raise ConfigurationError(
+                "add_guard after wrap(): guards are compiled into the kit's layer when it wraps "
+                "the app; add every guard before calling wrap()"
+            )
         self._guards.append((order, guard, ops))
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
@@ -297,6 +304,7 @@ class ReadyKit:
         """
         if self.config_error is not None:
             return RefuseToStart(self.config_error)
+        self._wrapped = True
         ops_app: ASGIApp = self._serve_ops
         inner = app
         # innermost first, so the lowest order ends up outermost

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from readykit._types import Receive, Scope, Send
-from readykit.dashboard.views import TITLES, Dashboard
+from readykit.dashboard.views import TITLES, Dashboard, send_html
 from readykit.problem import send_bytes, send_problem
 
 if TYPE_CHECKING:
@@ -43,6 +43,6 @@ def jobs_routes(dashboard: Dashboard, jobs: Jobs) -> dict[str, Handler]:
         html = dashboard.env.get_template("jobs.html.j2").render(
             page="jobs", kinds=TITLES, jobs=states, now=jobs.clock(), unavailable=unavailable
         )
-        await send_bytes(send, 200, html.encode(), b"text/html; charset=utf-8")
+        await send_html(send, 200, html)
 
     return {"/ops/jobs": page, "/ops/api/jobs": api}
