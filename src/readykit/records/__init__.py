@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -14,18 +15,20 @@ from readykit.errors import ConfigurationError
 from readykit.logging.redact import Redactor
 from readykit.records.apm import Exceptions, SlowQueries, SlowRequests, StallWatchdog
 from readykit.records.audit import Audit
-from readykit.records.batch import BatchMetrics, BatchWriter
+from readykit.records.batch import BatchMetrics, BatchWriter, RecordsUnavailable
 from readykit.records.store import Store, StoreUnavailable, store_from_url, verify_chain
 
 if TYPE_CHECKING:
     from readykit.kit import ReadyKit
 
 TRIM_EVERY_S = 3600.0
+logger = logging.getLogger("readykit.records")
 
 __all__ = [
     "Audit",
     "BatchWriter",
     "Records",
+    "RecordsUnavailable",
     "Store",
     "StoreUnavailable",
     "install_records",
@@ -115,9 +118,17 @@ def install_records(kit: ReadyKit) -> Records:
         trimming.clear()
         records.stalls.stop()
         await writer.stop()
-        await store.close()
+        # bounded: a store stuck in a call must not hang the shutdown (the writer has spilled)
+        closing = asyncio.ensure_future(store.close())
+        done, _ = await asyncio.wait({closing}, timeout=writer.stop_timeout_s)
+        if not done:
+            logger.error("records: the store did not close within %.0fs", writer.stop_timeout_s)
 
     kit.on_startup(start)
     kit.on_shutdown(stop)
     kit.add_check("store", store.check, component_type="datastore", critical=False)
+    kit.add_check("records-spill", writer.check_spill, component_type="system")
+    kit.add_check(
+        "records-quarantine", writer.check_quarantine, component_type="system", critical=False
+    )
     return records
