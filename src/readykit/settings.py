@@ -192,6 +192,11 @@ class Settings(BaseSettings):
     """Exports a subject may ask for per day."""
 
     dashboard: bool = Field(default=True, description="Serve the ops dashboard at /ops.")
+    audit_durability: Literal["commit", "async"] = Field(
+        default="commit",
+        description="commit: a mutating request's audit event is on disk before its response "
+        "completes (group commit); async: written within records_flush_s, after the response.",
+    )
 
 
 def settings_table() -> str:

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from readykit._tasks import cancel_and_wait
+from readykit._types import Scope
 from readykit.errors import ConfigurationError
 from readykit.logging.redact import Redactor
 from readykit.records.apm import Exceptions, SlowQueries, SlowRequests, StallWatchdog
-from readykit.records.audit import Audit
+from readykit.records.audit import ORDER_AUDIT, Audit
 from readykit.records.batch import BatchMetrics, BatchWriter, RecordsUnavailable
 from readykit.records.store import Store, StoreUnavailable, store_from_url, verify_chain
 
@@ -54,6 +55,10 @@ def install_records(kit: ReadyKit) -> Records:
     """Build the records parts from the kit's settings and hook them into its lifecycle."""
     settings = kit.settings
     store = store_from_url(settings.store_url)
+
+    def principal(scope: Scope) -> str | None:
+        return kit.principal(scope)
+
     for pattern in settings.slow_request_routes:
         try:
             re.compile(pattern)
@@ -85,7 +90,11 @@ def install_records(kit: ReadyKit) -> Records:
         stalls=StallWatchdog(writer, settings.stall_threshold_ms),
     )
     if settings.audit_mutations:
-        kit.add_recorder(records.audit.auto)
+        kit.add_guard(
+            ORDER_AUDIT,
+            records.audit.guard(principal, settings.audit_durability),
+            ops=records.audit.guard(principal, settings.audit_durability, ops=True),
+        )
     kit.add_recorder(records.slow_requests)
     kit.add_recorder(records.exceptions)
 

@@ -24,7 +24,10 @@ def _unavailable(exc: BaseException) -> bool:
         | asyncio.TimeoutError
         | asyncpg.exceptions.PostgresConnectionError
         | asyncpg.exceptions.InterfaceError
-        | asyncpg.exceptions.CannotConnectNowError,
+        | asyncpg.exceptions.CannotConnectNowError
+        # the server shutting down or out of resources (disk full, too many connections)
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.InsufficientResourcesError,
     )
 
 

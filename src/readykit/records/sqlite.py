@@ -44,7 +44,9 @@ class SQLiteStore(Store):
             conn = self._conn
             try:
                 return await _unless_cancelled(lambda: fn(conn))
-            except sqlite3.OperationalError as exc:
+            except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError):
+                raise  # this batch's fault, not the store's
+            except sqlite3.DatabaseError as exc:  # locked, full disk, I/O error, corrupt file
                 raise StoreUnavailable(f"{self.url}: {exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:
@@ -52,7 +54,7 @@ class SQLiteStore(Store):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a commit is an fsync: audited means on disk
             conn.execute("PRAGMA busy_timeout=5000")
             migrate(conn)
         except (sqlite3.Error, OSError) as exc:
