@@ -197,6 +197,11 @@ class Settings(BaseSettings):
         description="commit: a mutating request's audit event is on disk before its response "
         "completes (group commit); async: written within records_flush_s, after the response.",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the audit chain (16+ characters; the same on every instance); "
+        "unset: audit.key is created next to spill_path.",
+    )
 
 
 def settings_table() -> str:

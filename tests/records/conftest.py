@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from readykit.records import Store, store_from_url
+from readykit.records import ChainKey, Store, store_from_url
 from readykit.serve import free_port
 from support import need
 
@@ -28,9 +28,18 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+AUDIT_SECRET = "test-audit-key-0123456789"
+
+
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = store_from_url(store_url)
+def audit_key() -> ChainKey:
+    """The key the `store` fixture chains audit events with (READYKIT_AUDIT_KEY=AUDIT_SECRET)."""
+    return ChainKey.from_secret(AUDIT_SECRET)
+
+
+@pytest.fixture
+async def store(store_url: str, audit_key: ChainKey) -> AsyncIterator[Store]:
+    s = store_from_url(store_url, audit_key=audit_key)
     await s.open()
     try:
         yield s

@@ -25,6 +25,7 @@ class Switchable(Store):
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.url = inner.url
+        self.audit_key = inner.audit_key
         self.down = False
         self.batches: list[int] = []
 
@@ -42,6 +43,9 @@ class Switchable(Store):
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         return await self.inner.audit(**filters)
+
+    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        return await self.inner.audit_page(after_seq, limit)
 
     async def entries(self, kind: str, **kw: Any) -> list[dict[str, Any]]:
         return await self.inner.entries(kind, **kw)

@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from readykit.records import store_from_url, verify_chain
+from readykit.records import ChainKey, store_from_url, verify_chain
 from readykit.serve import ServerProcess, serve
 
 APPS = Path(__file__).parents[1] / "apps"
+SECRET = "test-audit-key-0123456789"
 ARGV = [sys.executable, "-m", "uvicorn", "--port", "{port}", "--app-dir", str(APPS),
         "records_app:app"]  # fmt: skip
 CLIENTS = 8
@@ -40,7 +41,7 @@ def env_for(store_url: str, tmp_path: Path) -> dict[str, str]:
     return {
         "READYKIT_STORE_URL": store_url,
         "READYKIT_SPILL_PATH": str(tmp_path / "spill.jsonl"),
-        "READYKIT_AUDIT_KEY": "k" * 32,
+        "READYKIT_AUDIT_KEY": SECRET,
         "READYKIT_RECORDS_FLUSH_S": "30",  # the timer never flushes: only the commit path does
         "READYKIT_LOG_LEVEL": "warning",
         "READYKIT_RATE_LIMITS": "{}",
@@ -104,7 +105,7 @@ def test_kill_9_under_load_loses_no_acknowledged_audit_row(store_url: str, tmp_p
     missing = acked - {r["request_id"] for r in rows}
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged POSTs have no audit row"
     assert all(r["status"] == 201 for r in rows if r["request_id"] in acked)
-    assert verify_chain(rows) is None
+    assert verify_chain(rows, ChainKey.from_secret(SECRET)) is None
 
 
 def test_kill_9_during_a_store_outage_loses_no_acknowledged_audit_row(
@@ -127,4 +128,4 @@ def test_kill_9_during_a_store_outage_loses_no_acknowledged_audit_row(
     missing = (before | during) - {r["request_id"] for r in rows}
     assert len(during) >= 200
     assert not missing, f"{len(missing)} acknowledged POSTs have no audit row"
-    assert verify_chain(rows) is None
+    assert verify_chain(rows, ChainKey.from_secret(SECRET)) is None

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from readykit.records import store_from_url, verify_chain
+from readykit.records import ChainKey, store_from_url, verify_chain
 from readykit.records.batch import BatchMetrics, BatchWriter
 from readykit.testing import FakeClock
 
@@ -19,8 +19,10 @@ def event(n: int) -> dict[str, Any]:
     return {"id": f"e{n:05d}", "kind": "audit", "ts": 1_800_000_000.0 + n, "action": "x"}
 
 
-async def test_postgres_stopped_mid_run_loses_nothing(own_postgres: Any, tmp_path: Path) -> None:
-    store = store_from_url(own_postgres.url)
+async def test_postgres_stopped_mid_run_loses_nothing(
+    own_postgres: Any, tmp_path: Path, audit_key: ChainKey
+) -> None:
+    store = store_from_url(own_postgres.url, audit_key=audit_key)
     await store.open()
     clock = FakeClock()
     registry = CollectorRegistry()
@@ -46,5 +48,5 @@ async def test_postgres_stopped_mid_run_loses_nothing(own_postgres: Any, tmp_pat
     finally:
         await store.close()
     assert [r["id"] for r in rows] == [f"e{i:05d}" for i in range(n)]
-    assert verify_chain(rows) is None
+    assert verify_chain(rows, audit_key) is None
     assert registry.get_sample_value("readykit_records_spilled_total") >= 120

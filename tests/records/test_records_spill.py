@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from readykit import ReadyKit, Settings
-from readykit.records import RecordsUnavailable, Store, store_from_url
+from readykit.records import ChainKey, RecordsUnavailable, Store, store_from_url
 from readykit.records.batch import BatchMetrics, BatchWriter
 from readykit.testing import asgi_request
 from support import need
@@ -113,6 +113,7 @@ async def test_a_full_or_read_only_disk_fails_readiness_and_counts_every_drop(
             store_url=f"sqlite:///{blocked}/r.db",
             store_required=False,
             spill_path=str(spill),
+            audit_key="test-audit-key-0123456789",  # the key file cannot live on that disk
         )
     )
     app = kit.wrap(lambda scope, receive, send: None)  # type: ignore[arg-type,return-value]
@@ -149,10 +150,12 @@ async def test_a_full_or_read_only_disk_fails_readiness_and_counts_every_drop(
         await kit.shutdown()
 
 
-async def test_a_hung_store_cannot_hang_the_shutdown(postgres_url: str, tmp_path: Path) -> None:
+async def test_a_hung_store_cannot_hang_the_shutdown(
+    postgres_url: str, tmp_path: Path, audit_key: ChainKey
+) -> None:
     import asyncpg
 
-    store = store_from_url(postgres_url)
+    store = store_from_url(postgres_url, audit_key=audit_key)
     await store.open()
     # another session holds the chain's lock: every write blocks, for as long as it holds it
     holder = await asyncpg.connect(postgres_url)

@@ -14,10 +14,18 @@ from readykit._tasks import cancel_and_wait
 from readykit._types import Scope
 from readykit.errors import ConfigurationError
 from readykit.logging.redact import Redactor
+from readykit.records.anchor import Anchor, checkpoint_path, key_path, load_key
 from readykit.records.apm import Exceptions, SlowQueries, SlowRequests, StallWatchdog
 from readykit.records.audit import ORDER_AUDIT, Audit
 from readykit.records.batch import BatchMetrics, BatchWriter, RecordsUnavailable
-from readykit.records.store import Store, StoreUnavailable, store_from_url, verify_chain
+from readykit.records.store import (
+    ChainKey,
+    Head,
+    Store,
+    StoreUnavailable,
+    store_from_url,
+    verify_chain,
+)
 
 if TYPE_CHECKING:
     from readykit.kit import ReadyKit
@@ -28,6 +36,7 @@ logger = logging.getLogger("readykit.records")
 __all__ = [
     "Audit",
     "BatchWriter",
+    "ChainKey",
     "Records",
     "RecordsUnavailable",
     "Store",
@@ -54,7 +63,23 @@ class Records:
 def install_records(kit: ReadyKit) -> Records:
     """Build the records parts from the kit's settings and hook them into its lifecycle."""
     settings = kit.settings
-    store = store_from_url(settings.store_url)
+    spill_path = Path(settings.spill_path)
+    secret = settings.audit_key.get_secret_value() if settings.audit_key is not None else None
+    key = load_key(secret, key_path(spill_path))
+    assert key is not None  # created when missing
+    store = store_from_url(settings.store_url, audit_key=key)
+    anchor = Anchor(checkpoint_path(spill_path), key.id, log_every_s=settings.records_flush_s)
+    metrics = BatchMetrics(kit.metrics.registry)
+    anchored: list[Head] = []
+
+    async def anchor_head() -> None:
+        head = store.head
+        if head is None or (anchored and anchored[-1] == head):
+            return
+        anchored[:] = [head]
+        metrics.head.set(head.seq)
+        await asyncio.to_thread(anchor.write, head)
+        anchor.log(head)
 
     def principal(scope: Scope) -> str | None:
         return kit.principal(scope)
@@ -68,12 +93,13 @@ def install_records(kit: ReadyKit) -> Records:
             ) from exc
     writer = BatchWriter(
         store,
-        BatchMetrics(kit.metrics.registry),
-        spill_path=Path(settings.spill_path),
+        metrics,
+        spill_path=spill_path,
         batch_size=settings.records_batch_size,
         interval_s=settings.records_flush_s,
         max_queue=settings.records_max_queue,
         full_policy=settings.records_full_policy,
+        on_flush=anchor_head,
     )
     records = Records(
         store=store,
@@ -127,6 +153,8 @@ def install_records(kit: ReadyKit) -> Records:
         trimming.clear()
         records.stalls.stop()
         await writer.stop()
+        if store.head is not None:
+            anchor.log(store.head, force=True)
         # bounded: a store stuck in a call must not hang the shutdown (the writer has spilled)
         closing = asyncio.ensure_future(store.close())
         done, _ = await asyncio.wait({closing}, timeout=writer.stop_timeout_s)

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,7 +150,7 @@ class BatchWriter:
         full_policy: "spill" (the overflow goes to the spill file at the next flush) or
             "drop" (counted in `readykit_records_dropped_total`).
         stop_timeout_s: how long `stop` waits for the store before spilling what is left.
-        on_flush: called on the loop after each flush that stored events (the audit anchor).
+        on_flush: awaited after each flush that reached the store (it anchors the audit head).
     """
 
     def __init__(
@@ -165,7 +165,7 @@ class BatchWriter:
         full_policy: FullPolicy = "spill",
         clock: Callable[[], float] = time.monotonic,
         stop_timeout_s: float = STOP_TIMEOUT_S,
-        on_flush: Callable[[], Any] | None = None,
+        on_flush: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -301,7 +301,6 @@ class BatchWriter:
             if not await self._replay():
                 return await self._spill_queue()
             taken = 0
-            wrote = False
             while self._queue or self._overflow:
                 batch = [self._take() for _ in range(min(self.batch_size, len(self)))]
                 taken += len(batch)
@@ -321,16 +320,14 @@ class BatchWriter:
                     self._fail(rejected, RecordsUnavailable("the store rejected this event"))
                 self._release(batch)
                 self._note_back()
-                wrote = True
             self.metrics.depth.set(len(self))
-            if wrote:
-                self._flushed()
+            await self._flushed()
             return taken
 
-    def _flushed(self) -> None:
+    async def _flushed(self) -> None:
         if self.on_flush is not None:
             try:
-                self.on_flush()
+                await self.on_flush()
             except Exception:
                 logger.exception("records: the after-flush hook failed")
 

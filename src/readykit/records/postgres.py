@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from readykit.records import schema
-from readykit.records.store import AUDIT, GENESIS, Store, StoreUnavailable
+from readykit.records.store import AUDIT, Head, Store, StoreUnavailable
 
 CONNECT_TIMEOUT_S = 2.0
 CHAIN_LOCK = 0x5EAD_1C17  # pg_advisory_xact_lock key of the audit chain
@@ -99,7 +99,7 @@ class PostgresStore(Store):
             entry_ids = [e["id"] for e in events if e["kind"] != AUDIT]
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
-                prev = await conn.fetchval(schema.LAST_HASH) or GENESIS
+                last = await conn.fetchrow(schema.LAST_LINK)
                 known_audit = await conn.fetch(
                     "SELECT id FROM rk_audit WHERE id = ANY($1::text[])", audit_ids
                 )
@@ -110,16 +110,27 @@ class PostgresStore(Store):
                     events,
                     {r[0] for r in known_audit},
                     {r[0] for r in known_entries},
-                    prev,
+                    Head(last[0], last[1]) if last else None,
+                    self.audit_key,
                 )
                 if audits:
                     await conn.executemany(schema.numbered(schema.INSERT_AUDIT), audits)
+                    heads.append(Head(audits[-1][0], audits[-1][10]))
                 if entries:
                     await conn.executemany(schema.numbered(schema.INSERT_ENTRY), entries)
                     await conn.executemany(schema.numbered(schema.UPSERT_BUCKET), buckets)
             return len(audits) + len(entries)
 
-        return int(await self._call(write))
+        heads: list[Head] = []
+        written = int(await self._call(write))
+        if heads:  # set only once the transaction committed
+            self.head = heads[-1]
+        return written
+
+    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        sql = schema.numbered(schema.AUDIT_PAGE)
+        rows = await self._call(lambda conn: conn.fetch(sql, after_seq, limit))
+        return [tuple(r) for r in rows]
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         sql, params = schema.audit_query(filters)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from readykit.errors import ConfigurationError
 from readykit.records import schema
-from readykit.records.store import AUDIT, GENESIS, Store, StoreUnavailable
+from readykit.records.store import AUDIT, ChainKey, Head, Store, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -75,7 +75,15 @@ class SQLiteStore(Store):
                 await _unless_cancelled(conn.close)
 
     async def write(self, events: Sequence[dict[str, Any]]) -> int:
-        return await self._run(lambda conn: _write(conn, events))
+        written, head = await self._run(lambda conn: _write(conn, events, self.audit_key))
+        if head is not None:
+            self.head = head
+        return written
+
+    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        return await self._run(
+            lambda conn: conn.execute(schema.AUDIT_PAGE, (after_seq, limit)).fetchall()
+        )
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         sql, params = schema.audit_query(filters)
@@ -179,17 +187,20 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
 
 
-def _write(conn: sqlite3.Connection, events: Sequence[dict[str, Any]]) -> int:
+def _write(
+    conn: sqlite3.Connection, events: Sequence[dict[str, Any]], key: ChainKey | None
+) -> tuple[int, Head | None]:
     audit_ids = [e["id"] for e in events if e["kind"] == AUDIT]
     entry_ids = [e["id"] for e in events if e["kind"] != AUDIT]
     conn.execute("BEGIN IMMEDIATE")  # one writer: the chain's last hash cannot move under us
     try:
-        last = conn.execute(schema.LAST_HASH).fetchone()
+        last = conn.execute(schema.LAST_LINK).fetchone()
         audits, entries, buckets = schema.plan(
             events,
             _known(conn, "rk_audit", audit_ids),
             _known(conn, "rk_entries", entry_ids),
-            last[0] if last else GENESIS,
+            Head(*last) if last else None,
+            key,
         )
         conn.executemany(schema.INSERT_AUDIT, audits)
         conn.executemany(schema.INSERT_ENTRY, entries)
@@ -198,7 +209,8 @@ def _write(conn: sqlite3.Connection, events: Sequence[dict[str, Any]]) -> int:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    return len(audits) + len(entries)
+    head = Head(audits[-1][0], audits[-1][10]) if audits else None
+    return len(audits) + len(entries), head
 
 
 def _known(conn: sqlite3.Connection, table: str, ids: list[str]) -> set[str]:
