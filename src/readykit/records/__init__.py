@@ -70,6 +70,7 @@ def install_records(kit: ReadyKit) -> Records:
     store = store_from_url(settings.store_url, audit_key=key)
     anchor = Anchor(checkpoint_path(spill_path), key.id, log_every_s=settings.records_flush_s)
     metrics = BatchMetrics(kit.metrics.registry)
+    redactor = Redactor(settings.redact_keys)
     anchored: list[Head] = []
 
     async def anchor_head() -> None:
@@ -100,11 +101,12 @@ def install_records(kit: ReadyKit) -> Records:
         max_queue=settings.records_max_queue,
         full_policy=settings.records_full_policy,
         on_flush=anchor_head,
+        redactor=redactor,
     )
     records = Records(
         store=store,
         writer=writer,
-        audit=Audit(writer, Redactor(settings.redact_keys)),
+        audit=Audit(writer, redactor),
         slow_requests=SlowRequests(
             writer,
             settings.slow_request_ms,

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import current_request_id
-from readykit.logging.redact import Redactor
+from readykit.logging.redact import Redactor, redact_text
 from readykit.records.batch import BatchWriter
 from readykit.records.store import AUDIT, new_id
 from readykit.routing import route_template
@@ -58,16 +58,17 @@ class Audit:
         status: int | None = None,
         request_id: str | None = None,
     ) -> dict[str, Any]:
-        """The audit event as stored (redacted details, a fresh id, the request id if any)."""
+        """The audit event as stored: every text redacted, a fresh id, the request id if any."""
+        request_id = request_id if request_id is not None else current_request_id()
         return {
             "id": new_id(),
             "kind": AUDIT,
             "ts": self.clock(),
-            "actor": actor,
-            "action": action,
-            "resource": resource,
+            "actor": redact_text(actor) if actor is not None else None,
+            "action": redact_text(action),
+            "resource": redact_text(resource) if resource is not None else None,
             "status": status,
-            "request_id": request_id if request_id is not None else current_request_id(),
+            "request_id": redact_text(request_id) if request_id is not None else None,
             "details": self.redactor.redact(details) if details is not None else None,
         }
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from readykit.errors import ReadykitError
+from readykit.logging.redact import Redactor
 from readykit.records.store import Store, StoreUnavailable
 
 logger = logging.getLogger("readykit.records")
@@ -151,6 +152,7 @@ class BatchWriter:
             "drop" (counted in `readykit_records_dropped_total`).
         stop_timeout_s: how long `stop` waits for the store before spilling what is left.
         on_flush: awaited after each flush that reached the store (it anchors the audit head).
+        redactor: what the recorders that build events redact them with before `put`.
     """
 
     def __init__(
@@ -166,6 +168,7 @@ class BatchWriter:
         clock: Callable[[], float] = time.monotonic,
         stop_timeout_s: float = STOP_TIMEOUT_S,
         on_flush: Callable[[], Awaitable[None]] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -178,6 +181,7 @@ class BatchWriter:
         self.clock = clock
         self.stop_timeout_s = stop_timeout_s
         self.on_flush = on_flush
+        self.redactor = redactor if redactor is not None else Redactor()
         self.quarantined = 0
         self.spill_error: str | None = None
         self._queue: deque[dict[str, Any]] = deque()
