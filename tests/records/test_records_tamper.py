@@ -169,7 +169,7 @@ def test_a_chain_recomputed_with_another_key_is_named(audited: str) -> None:
     theirs = ChainKey.from_secret("the-attacker-guessed-this-key")
 
     def their_link(row: tuple[Any, ...], prev: str) -> tuple[str, str, str]:
-        return prev, row_mac(theirs.key, (*row[:9], prev, row[11])), row[11]
+        return prev, row_mac(theirs, (*row[:9], prev, row[11])), row[11]
 
     recompute_from(audited, 5, their_link)
     out = verify()
@@ -182,7 +182,7 @@ def test_a_whole_chain_rewritten_under_another_key_is_named(audited: str) -> Non
     theirs = ChainKey.from_secret("the-attacker-made-a-new-key")
 
     def their_link(row: tuple[Any, ...], prev: str) -> tuple[str, str, str]:
-        return prev, row_mac(theirs.key, (*row[:9], prev, theirs.id)), theirs.id
+        return prev, row_mac(theirs, (*row[:9], prev, theirs.id)), theirs.id
 
     recompute_from(audited, 1, their_link)
     out = verify()  # the checkpoint says which key wrote the chain: ours

@@ -142,7 +142,7 @@ def audit_row(event: dict[str, Any], seq: int, prev_hash: str, key: ChainKey) ->
         seq, stored["id"], stored["ts"], stored["actor"], stored["action"], stored["resource"],
         stored["status"], stored["request_id"], _JSON.encode(stored["details"]), prev_hash,
     )  # fmt: skip
-    return (*linked, row_mac(key.key, (*linked, key.id)), key.id)
+    return (*linked, row_mac(key, (*linked, key.id)), key.id)
 
 
 def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
