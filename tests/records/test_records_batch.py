@@ -35,11 +35,11 @@ class Switchable(Store):
     async def close(self) -> None:
         await self.inner.close()
 
-    async def write(self, events: Sequence[dict[str, Any]]) -> int:
+    async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
         if self.down:
             raise StoreUnavailable("switched off")
         self.batches.append(len(events))
-        return await self.inner.write(events)
+        return await self.inner.write(events, fresh=fresh)
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         return await self.inner.audit(**filters)

@@ -72,15 +72,25 @@ def install_records(kit: ReadyKit) -> Records:
     metrics = BatchMetrics(kit.metrics.registry)
     redactor = Redactor(settings.redact_keys)
     anchored: list[Head] = []
+    anchoring: list[asyncio.Task[None]] = []
 
     async def anchor_head() -> None:
+        # after every flush that moved the head; the file is written by one task at a time,
+        # always with the newest head, so a commit never waits on the checkpoint's disk
         head = store.head
         if head is None or (anchored and anchored[-1] == head):
             return
         anchored[:] = [head]
         metrics.head.set(head.seq)
-        await asyncio.to_thread(anchor.write, head)
         anchor.log(head)
+        if not anchoring or anchoring[-1].done():
+            anchoring[:] = [asyncio.create_task(write_anchor(), name="readykit-audit-anchor")]
+
+    async def write_anchor() -> None:
+        written = None
+        while anchored and anchored[-1] != written:
+            written = anchored[-1]
+            await asyncio.to_thread(anchor.write, written)
 
     def principal(scope: Scope) -> str | None:
         return kit.principal(scope)
@@ -155,6 +165,8 @@ def install_records(kit: ReadyKit) -> Records:
         trimming.clear()
         records.stalls.stop()
         await writer.stop()
+        if anchoring:
+            await asyncio.wait(anchoring, timeout=writer.stop_timeout_s)
         if store.head is not None:
             anchor.log(store.head, force=True)
         # bounded: a store stuck in a call must not hang the shutdown (the writer has spilled)

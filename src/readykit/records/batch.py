@@ -195,6 +195,7 @@ class BatchWriter:
         self._outage = False
         self._retry_at = 0.0
         self._replay_offset = 0
+        self._maybe_spilled = True  # a spill file from an earlier run is looked for once
 
     def __len__(self) -> int:
         return len(self._queue) + len(self._overflow)
@@ -263,6 +264,7 @@ class BatchWriter:
             self.spill_path,
         )
         data = "".join(json.dumps(e, default=repr) + "\n" for e in left).encode()
+        self._maybe_spilled = True
         spill = asyncio.ensure_future(asyncio.to_thread(_append, self.spill_path, data))
         done, _ = await asyncio.wait({spill}, timeout=self.stop_timeout_s)
         failure = RecordsUnavailable("the records writer stopped before this event was written")
@@ -311,7 +313,7 @@ class BatchWriter:
                 self._inflight = batch
                 started = time.perf_counter()
                 try:
-                    rejected = await self._write(batch)
+                    rejected = await self._write(batch, fresh=True)
                 except StoreUnavailable as exc:
                     self._note_outage(exc)
                     await self._spill(batch)
@@ -335,13 +337,15 @@ class BatchWriter:
             except Exception:
                 logger.exception("records: the after-flush hook failed")
 
-    async def _write(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def _write(
+        self, batch: list[dict[str, Any]], *, fresh: bool = False
+    ) -> list[dict[str, Any]]:
         """Write `batch`; the events the store rejected (one bad event must not sink the rest).
 
         StoreUnavailable propagates: the caller spills.
         """
         try:
-            await self.store.write(batch)
+            await self.store.write(batch, fresh=fresh)
             return []
         except StoreUnavailable:
             raise
@@ -372,6 +376,7 @@ class BatchWriter:
 
     async def _spill(self, batch: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(e, default=repr) + "\n" for e in batch).encode()
+        self._maybe_spilled = True
         try:
             await asyncio.to_thread(_append, self.spill_path, data)
         except OSError as exc:
@@ -393,8 +398,11 @@ class BatchWriter:
 
         Streamed `batch_size` lines at a time; corrupt lines go to the quarantine file.
         """
+        if not self._maybe_spilled:  # no thread hop per commit when nothing was spilled
+            return True
         if not await asyncio.to_thread(self.spill_path.exists):
             self._replay_offset = 0
+            self._maybe_spilled = False
             return True
         while True:
             events, bad, offset = await asyncio.to_thread(
@@ -418,6 +426,7 @@ class BatchWriter:
             self._replay_offset = offset
         await asyncio.to_thread(self.spill_path.unlink, missing_ok=True)
         self._replay_offset = 0
+        self._maybe_spilled = False
         self._note_back()
         return True
 

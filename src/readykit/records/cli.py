@@ -180,8 +180,8 @@ def audit_verify(
         verifier = ChainVerifier(
             key, [head for _, head in anchors], anchored_key_id=anchored_key_id
         )
-        async for row in store.audit_rows():
-            if not verifier.feed(row):
+        async for rows in store.audit_pages():
+            if not verifier.feed_all(rows):
                 break
         return verifier.finish()
 

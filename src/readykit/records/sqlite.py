@@ -74,8 +74,9 @@ class SQLiteStore(Store):
                 conn, self._conn = self._conn, None
                 await _unless_cancelled(conn.close)
 
-    async def write(self, events: Sequence[dict[str, Any]]) -> int:
-        written, head = await self._run(lambda conn: _write(conn, events, self.audit_key))
+    async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
+        key = self.audit_key
+        written, head = await self._run(lambda conn: _write(conn, events, key, fresh))
         if head is not None:
             self.head = head
         return written
@@ -188,10 +189,10 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 def _write(
-    conn: sqlite3.Connection, events: Sequence[dict[str, Any]], key: ChainKey | None
+    conn: sqlite3.Connection, events: Sequence[dict[str, Any]], key: ChainKey | None, fresh: bool
 ) -> tuple[int, Head | None]:
-    audit_ids = [e["id"] for e in events if e["kind"] == AUDIT]
-    entry_ids = [e["id"] for e in events if e["kind"] != AUDIT]
+    audit_ids = [] if fresh else [e["id"] for e in events if e["kind"] == AUDIT]
+    entry_ids = [] if fresh else [e["id"] for e in events if e["kind"] != AUDIT]
     conn.execute("BEGIN IMMEDIATE")  # one writer: the chain's last hash cannot move under us
     try:
         last = conn.execute(schema.LAST_LINK).fetchone()
@@ -215,6 +216,8 @@ def _write(
 
 def _known(conn: sqlite3.Connection, table: str, ids: list[str]) -> set[str]:
     known: set[str] = set()
+    if not ids:
+        return known
     for i in range(0, len(ids), 500):  # SQLite caps the number of parameters
         chunk = ids[i : i + 500]
         rows = conn.execute(schema.existing_ids_sql(table, len(chunk)), chunk).fetchall()

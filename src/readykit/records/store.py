@@ -198,6 +198,11 @@ class ChainVerifier:
             self._anchor_bad = BrokenLink(seq, id_, "differs from its anchored hash: recomputed")
         return True
 
+    def feed_all(self, rows: Iterable[Sequence[Any]]) -> bool:
+        """Check rows in order; False once the chain is broken."""
+        feed = self.feed
+        return all(feed(row) for row in rows)
+
     def finish(self) -> Verification:
         """The result, once every row was fed (or `feed` said stop)."""
         result = self.result
@@ -223,9 +228,7 @@ def verify_rows(
 ) -> Verification:
     """Run a ChainVerifier over `rows`."""
     verifier = ChainVerifier(key, anchors)
-    for row in rows:
-        if not verifier.feed(row):
-            break
+    verifier.feed_all(rows)
     return verifier.finish()
 
 
@@ -259,11 +262,13 @@ class Store(ABC):
         """Release connections."""
 
     @abstractmethod
-    async def write(self, events: Sequence[dict[str, Any]]) -> int:
+    async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
         """Insert events in order, skipping ids already stored; the number inserted.
 
         Audit events (`kind == "audit"`) are chained as they are inserted; APM events also
         update their per-minute aggregate. Raises StoreUnavailable when the store is down.
+        `fresh`: the events were never offered before (not a replay), so the lookup of ids
+        already stored is skipped; a unique index still refuses a duplicate.
         """
 
     @abstractmethod
@@ -314,10 +319,11 @@ class Store(ABC):
     async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
         """Stored audit rows (AUDIT_COLUMNS order) with seq > `after_seq`, by seq."""
 
-    async def audit_rows(self, *, page: int = 10_000) -> AsyncIterator[tuple[Any, ...]]:
+    async def audit_pages(self, *, page: int = 10_000) -> AsyncIterator[list[tuple[Any, ...]]]:
         """Every stored audit row, by seq, a page at a time (for verification and export).
 
-        The next page is read while the caller works through this one.
+        The next page is read (in the store's thread or connection) while the caller works
+        through this one.
         """
         pending = asyncio.ensure_future(self.audit_page(0, page))
         try:
@@ -325,14 +331,20 @@ class Store(ABC):
                 rows = await pending
                 if len(rows) == page:
                     pending = asyncio.ensure_future(self.audit_page(rows[-1][0], page))
-                for row in rows:
-                    yield row
+                if rows:
+                    yield rows
                 if len(rows) < page:
                     return
         finally:
             if not pending.done():
                 pending.cancel()
                 await asyncio.wait([pending])
+
+    async def audit_rows(self, *, page: int = 10_000) -> AsyncIterator[tuple[Any, ...]]:
+        """Every stored audit row, by seq (see `audit_pages`)."""
+        async for rows in self.audit_pages(page=page):
+            for row in rows:
+                yield row
 
     async def check(self) -> None:
         """Readiness: raises when the store cannot be reached."""
