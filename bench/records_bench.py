@@ -189,14 +189,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--only", choices=["ingest", "throughput"])
     args = parser.parse_args()
     report: dict[str, Any] = {}
-    if not args.skip_ingest:
+    if args.only != "throughput":
         report["ingest"] = ingest(args.events, args.rounds, args.postgres or None)
-    report["throughput_sqlite"] = throughput(args.duration, args.rounds)
-    if args.postgres:
-        report["throughput_postgresql"] = throughput(args.duration, args.rounds, args.postgres)
+    if args.only != "ingest":
+        report["throughput_sqlite"] = throughput(args.duration, args.rounds)
+        if args.postgres:
+            report["throughput_postgresql"] = throughput(args.duration, args.rounds, args.postgres)
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from readykit.errors import ConfigurationError
-from readykit.records.store import AUDIT, GENESIS, ChainKey, Head, minute_of, row_mac
+from readykit.records.store import (
+    AUDIT,
+    GENESIS,
+    ChainKey,
+    Head,
+    json_encoder,
+    minute_of,
+    row_mac,
+)
 
 # version -> statements; a store at version N runs N+1 ... in order, each in one transaction
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -61,7 +69,7 @@ def docs_query(kind: str, key: str | None, since: float | None) -> tuple[str, li
     return sql + " ORDER BY ts, id", params
 
 
-_JSON = json.JSONEncoder(sort_keys=True, default=repr)
+_JSON = json_encoder(sort_keys=True, compact=False, ascii=True)  # as json.dumps(sort_keys=True)
 META = "CREATE TABLE IF NOT EXISTS rk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 AUDIT_COLUMNS = (
@@ -137,36 +145,23 @@ def numbered(sql: str) -> str:
 
 def audit_row(event: dict[str, Any], seq: int, prev_hash: str, key: ChainKey) -> tuple[Any, ...]:
     """The INSERT_AUDIT parameters of an audit event at `seq`, chained after `prev_hash`."""
-    stored = audit_fields(event)
-    linked = (
-        seq, stored["id"], stored["ts"], stored["actor"], stored["action"], stored["resource"],
-        stored["status"], stored["request_id"], _JSON.encode(stored["details"]), prev_hash,
-    )  # fmt: skip
-    return (*linked, row_mac(key, (*linked, key.id)), key.id)
+    get = event.get
+    kid = key.id
+    linked = [
+        seq, event["id"], float(event["ts"]), get("actor"), event["action"], get("resource"),
+        get("status"), get("request_id"), _JSON(get("details")), prev_hash, kid,
+    ]  # fmt: skip
+    mac = row_mac(key, linked)
+    return (*linked[:10], mac, kid)
 
 
 def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
     """An audit event as `Store.audit` returns it, back as its stored row (AUDIT_COLUMNS)."""
     return (
         event["seq"], event["id"], event["ts"], event["actor"], event["action"],
-        event["resource"], event["status"], event["request_id"], _JSON.encode(event["details"]),
+        event["resource"], event["status"], event["request_id"], _JSON(event["details"]),
         event["prev_hash"], event["hash"], event.get("key_id"),
     )  # fmt: skip
-
-
-def audit_fields(event: dict[str, Any]) -> dict[str, Any]:
-    """Exactly the fields an audit event is stored and hashed with."""
-    return {
-        "id": event["id"],
-        "kind": AUDIT,
-        "ts": float(event["ts"]),
-        "actor": event.get("actor"),
-        "action": event["action"],
-        "resource": event.get("resource"),
-        "status": event.get("status"),
-        "request_id": event.get("request_id"),
-        "details": event.get("details"),
-    }
 
 
 def audit_event(row: Sequence[Any]) -> dict[str, Any]:
@@ -192,7 +187,7 @@ def audit_event(row: Sequence[Any]) -> dict[str, Any]:
 def entry_rows(event: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """INSERT_ENTRY and UPSERT_BUCKET parameters of an APM event."""
     duration = float(event.get("duration_ms") or 0.0)
-    data = _JSON.encode(event.get("data") or {})
+    data = _JSON(event.get("data") or {})
     entry = (event["id"], event["kind"], float(event["ts"]), event["group"], duration, data)
     bucket = (event["kind"], event["group"], minute_of(float(event["ts"])), duration, duration)
     return entry, bucket
