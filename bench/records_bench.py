@@ -1,5 +1,6 @@
 """Records bench: audit ingest through the BatchWriter beside a raw executemany of the same rows
-(SQLite and PostgreSQL), and request throughput with auto-audit on and off (wrk POSTs).
+(SQLite and PostgreSQL, same run), and request throughput with auto-audit off, durable (commit)
+and async (wrk POSTs), on SQLite and PostgreSQL.
 
 .venv/bin/python -m bench.records_bench [--events 20000] [--duration 5] [--rounds 3]
     [--postgres postgresql://postgres@127.0.0.1:5432/test]
@@ -22,10 +23,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from bench.harness import run_variant
-from readykit.records import store_from_url
+from readykit.records import ChainKey, store_from_url
 from readykit.records.batch import BatchMetrics, BatchWriter
 
 HERE = Path(__file__).parent
+SECRET = "bench-audit-key-0123456789"
 
 
 def events(n: int) -> list[dict[str, Any]]:
@@ -57,7 +59,7 @@ def rows(batch: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 async def readykit_ingest(url: str, batch: list[dict[str, Any]]) -> float:
-    store = store_from_url(url)
+    store = store_from_url(url, audit_key=ChainKey.from_secret(SECRET))
     await store.open()
     spill = Path(tempfile.mkdtemp()) / "spill.jsonl"
     writer = BatchWriter(store, BatchMetrics(CollectorRegistry()), spill_path=spill)
@@ -74,7 +76,7 @@ async def readykit_ingest(url: str, batch: list[dict[str, Any]]) -> float:
 def raw_sqlite(path: Path, batch: list[dict[str, Any]]) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=FULL")  # as the store: a commit is an fsync
     conn.execute(RAW_TABLE.format(serial="INTEGER", float="REAL"))
     data = rows(batch)
     started = time.perf_counter()
@@ -139,16 +141,29 @@ def ingest(n: int, rounds: int, postgres: str | None) -> dict[str, Any]:
     return out
 
 
-def throughput(duration: int, rounds: int) -> dict[str, Any]:
-    results: dict[str, list[float]] = {"records-audit-off": [], "records-audit-on": []}
+VARIANTS = {  # variant -> (auto-audit, durability)
+    "records-audit-off": ("false", "commit"),
+    "records-audit-commit": ("true", "commit"),
+    "records-audit-async": ("true", "async"),
+}
+
+
+def throughput(duration: int, rounds: int, store: str | None = None) -> dict[str, Any]:
+    """wrk POSTs with auto-audit off, durable (commit, the default) and async; `store` is a
+    PostgreSQL server URL (a fresh database per run) or None for SQLite."""
+    results: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for r in range(rounds):
         order = list(results) if r % 2 == 0 else list(results)[::-1]
         for variant in order:
             tmp = tempfile.mkdtemp()
+            audit, durability = VARIANTS[variant]
+            url = asyncio.run(fresh_postgres(store)) if store else f"sqlite:///{tmp}/rk.db"
             env = {
-                "READYKIT_STORE_URL": f"sqlite:///{tmp}/rk.db",
+                "READYKIT_STORE_URL": url,
                 "READYKIT_SPILL_PATH": f"{tmp}/spill.jsonl",
-                "READYKIT_AUDIT_MUTATIONS": "true" if variant.endswith("on") else "false",
+                "READYKIT_AUDIT_KEY": SECRET,
+                "READYKIT_AUDIT_MUTATIONS": audit,
+                "READYKIT_AUDIT_DURABILITY": durability,
             }
             result = run_variant(
                 "records-app", duration_s=duration, path="/quotes", env=env,
@@ -156,12 +171,15 @@ def throughput(duration: int, rounds: int) -> dict[str, Any]:
             )  # fmt: skip
             print(f"round {r + 1} {variant}: {result.rps:.0f} req/s", flush=True)
             results[variant].append(result.rps)
-    off, on = results["records-audit-off"], results["records-audit-on"]
-    return {
-        "audit_off_rps": round(statistics.median(off)),
-        "audit_on_rps": round(statistics.median(on)),
-        "ratio": round(statistics.median(a / b for a, b in zip(on, off, strict=True)), 3),
-    }
+    off = results["records-audit-off"]
+    out: dict[str, Any] = {"audit_off_rps": round(statistics.median(off))}
+    for name in ("commit", "async"):
+        on = results[f"records-audit-{name}"]
+        out[f"audit_{name}_rps"] = round(statistics.median(on))
+        out[f"{name}_ratio"] = round(
+            statistics.median(a / b for a, b in zip(on, off, strict=True)), 3
+        )
+    return out
 
 
 def main() -> int:
@@ -171,11 +189,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--only", choices=["ingest", "throughput"])
     args = parser.parse_args()
-    report = {
-        "ingest": ingest(args.events, args.rounds, args.postgres or None),
-        "throughput": throughput(args.duration, args.rounds),
-    }
+    report: dict[str, Any] = {}
+    if args.only != "throughput":
+        report["ingest"] = ingest(args.events, args.rounds, args.postgres or None)
+    if args.only != "ingest":
+        report["throughput_sqlite"] = throughput(args.duration, args.rounds)
+        if args.postgres:
+            report["throughput_postgresql"] = throughput(args.duration, args.rounds, args.postgres)
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -29,6 +29,8 @@ def test_demo_command_serves_a_ready_demo(tmp_path: Path) -> None:
         "migrations:revision",
         "rates:rows",
         "store:responseTime",
+        "records-spill:responseTime",
+        "records-quarantine:responseTime",
     }
     assert stats["rates"] > 0
     assert (tmp_path / ".readykit" / "demo.db").exists()

@@ -27,7 +27,7 @@ EXAMPLES = {
     "redact_keys": '["national_id"]',
     "exclude_paths": '["^/health", "^/metrics$"]',
 }
-_SECRET_FIELDS = frozenset({"ops_token", "privacy_secret"})
+_SECRET_FIELDS = frozenset({"ops_token", "privacy_secret", "audit_key"})
 _FIELD_PREFIX = re.compile(r"^([a-z_]+)(?=[\[:])")
 
 
@@ -287,6 +287,16 @@ class Settings(BaseSettings):
         default=True,
         description="Run @kit.job functions on schedule in this process; false only watches "
         "them (e.g. web replicas while one worker runs them).",
+    )
+    audit_durability: Literal["commit", "async"] = Field(
+        default="commit",
+        description="commit: a mutating request's audit event is on disk before its response "
+        "completes (group commit); async: written within records_flush_s, after the response.",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the audit chain (16+ characters; the same on every instance); "
+        "unset: audit.key is created next to spill_path.",
     )
 
 

@@ -51,7 +51,11 @@ async def test_data_filters_and_csv(tmp_path: Path) -> None:
         overview = (await asgi_request(app, "GET", "/ops/api/overview", headers=BEARER)).json()
         assert overview["traffic"]["total"]["requests"] == 3
         assert overview["traffic"]["routes"][0]["route"] == "POST /quotes"
-        assert {c["name"] for c in overview["health"]} == {"store"}
+        assert {c["name"] for c in overview["health"]} == {
+            "store",
+            "records-spill",
+            "records-quarantine",
+        }
         audit = await asgi_request(app, "GET", "/ops/api/audit", headers=BEARER,
                                    query_string=b"actor=user:1")  # fmt: skip
         assert [e["actor"] for e in audit.json()["events"]] == ["user:1", "user:1"]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from readykit.records import Store, store_from_url
+from readykit.records import ChainKey, Store, store_from_url
+from readykit.serve import free_port
+from support import need
 
 
 @pytest.fixture
@@ -22,11 +28,69 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+AUDIT_SECRET = "test-audit-key-0123456789"
+
+
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = store_from_url(store_url)
+def audit_key() -> ChainKey:
+    """The key the `store` fixture chains audit events with (READYKIT_AUDIT_KEY=AUDIT_SECRET)."""
+    return ChainKey.from_secret(AUDIT_SECRET)
+
+
+@pytest.fixture
+async def store(store_url: str, audit_key: ChainKey) -> AsyncIterator[Store]:
+    s = store_from_url(store_url, audit_key=audit_key)
     await s.open()
     try:
         yield s
     finally:
         await s.close()
+
+
+class OwnPostgres:
+    """initdb + pg_ctl on a free port, run as the `postgres` user when we are root."""
+
+    def __init__(self, bin_dir: Path, data: Path, port: int) -> None:
+        self.bin_dir, self.data, self.port = bin_dir, data, port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, *argv: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *argv], check=True, capture_output=True, timeout=60)
+
+    def initdb(self) -> None:
+        self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust",
+                  "-U", "postgres", "--no-sync")  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options,
+                  "-l", str(self.data / "log"), "-w", "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not versions:
+        need("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        need("running as root without runuser: initdb refuses root")
+    # not under pytest's tmp dirs: they are private to root, and initdb must run as postgres
+    base = Path(tempfile.mkdtemp(prefix="readykit-pg-"))
+    data = base / "data"
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+    server = OwnPostgres(versions[-1].parent, data, free_port())
+    server.initdb()
+    server.start()
+    try:
+        yield server
+    finally:
+        subprocess.run(["runuser", "-u", "postgres", "--", str(server.bin_dir / "pg_ctl"),
+                        "-D", str(data), "-m", "immediate", "stop"] if os.geteuid() == 0 else
+                       [str(server.bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, check=False, timeout=60)  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)

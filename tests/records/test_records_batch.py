@@ -25,6 +25,7 @@ class Switchable(Store):
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.url = inner.url
+        self.audit_key = inner.audit_key
         self.down = False
         self.batches: list[int] = []
 
@@ -34,14 +35,17 @@ class Switchable(Store):
     async def close(self) -> None:
         await self.inner.close()
 
-    async def write(self, events: Sequence[dict[str, Any]]) -> int:
+    async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
         if self.down:
             raise StoreUnavailable("switched off")
         self.batches.append(len(events))
-        return await self.inner.write(events)
+        return await self.inner.write(events, fresh=fresh)
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         return await self.inner.audit(**filters)
+
+    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        return await self.inner.audit_page(after_seq, limit)
 
     async def entries(self, kind: str, **kw: Any) -> list[dict[str, Any]]:
         return await self.inner.entries(kind, **kw)

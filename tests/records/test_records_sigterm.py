@@ -11,10 +11,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from readykit.records import store_from_url, verify_chain
+from readykit.records import ChainKey, store_from_url, verify_chain
 from readykit.serve import serve
 
 APPS = Path(__file__).parents[1] / "apps"
+SECRET = "test-audit-key-0123456789"
 
 
 def post(url: str) -> int:
@@ -32,6 +33,7 @@ def test_sigterm_under_load_loses_no_audit_row(store_url: str, tmp_path: Path) -
     env = {
         "READYKIT_STORE_URL": store_url,
         "READYKIT_SPILL_PATH": str(tmp_path / "spill.jsonl"),
+        "READYKIT_AUDIT_KEY": SECRET,
         "READYKIT_RECORDS_FLUSH_S": "5",  # nothing is flushed by the timer: shutdown must drain
         "READYKIT_LOG_LEVEL": "warning",
         "READYKIT_RATE_LIMITS": "{}",
@@ -78,4 +80,4 @@ def test_sigterm_under_load_loses_no_audit_row(store_url: str, tmp_path: Path) -
 
     rows = asyncio.run(audited())
     assert sum(1 for r in rows if r["status"] == 201) == created
-    assert verify_chain(rows) is None
+    assert verify_chain(rows, ChainKey.from_secret(SECRET)) is None

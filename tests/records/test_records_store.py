@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from readykit import ConfigurationError
-from readykit.records import Store, store_from_url, verify_chain
+from readykit.records import ChainKey, Store, store_from_url, verify_chain
 
 pytestmark = pytest.mark.anyio
 
@@ -34,32 +34,37 @@ def apm_event(kind: str, group: str, ts: float, ms: float) -> dict[str, Any]:
             "data": {"path": "/x"}}  # fmt: skip
 
 
-async def test_audit_chain_and_idempotent_writes(store: Store) -> None:
+async def test_audit_chain_and_idempotent_writes(store: Store, audit_key: ChainKey) -> None:
     first = [audit_event(n) for n in range(5)]
     assert await store.write(first) == 5
     assert await store.write([*first[2:], audit_event(5)]) == 1  # replayed ids are skipped
     events = await store.audit()
     assert [e["id"] for e in events] == [f"a{n:04d}" for n in range(6)]
-    assert verify_chain(events) is None
+    assert verify_chain(events, audit_key) is None
+    assert store.head is not None
+    assert (store.head.seq, store.head.hash) == (6, events[-1]["hash"])
     assert events[0]["details"] == {"amount": 0, "nested": {"ok": True}}
     assert await store.audit(resource="quote:3") == [events[3]]
     assert [e["id"] for e in await store.audit(since=1_800_000_004.0)] == ["a0004", "a0005"]
     assert [e["id"] for e in await store.audit(limit=2, offset=1)] == ["a0001", "a0002"]
 
 
-async def test_an_edited_or_deleted_row_breaks_the_chain(store_url: str, store: Store) -> None:
+async def test_an_edited_or_deleted_row_breaks_the_chain(
+    store_url: str, store: Store, audit_key: ChainKey
+) -> None:
     await store.write([audit_event(n) for n in range(4)])
     sql = "UPDATE rk_audit SET actor = 'user:8' WHERE id = 'a0002'"
     await _execute(store_url, sql)
-    broken = verify_chain(await store.audit())
+    broken = verify_chain(await store.audit(), audit_key)
     assert broken is not None
-    assert (broken.id, broken.reason) == ("a0002", "content does not match its hash")
+    assert (broken.seq, broken.id) == (3, "a0002")
+    assert broken.reason.startswith("content does not match its MAC")
     await _execute(store_url, "UPDATE rk_audit SET actor = 'user:7' WHERE id = 'a0002'")
-    assert verify_chain(await store.audit()) is None
+    assert verify_chain(await store.audit(), audit_key) is None
     await _execute(store_url, "DELETE FROM rk_audit WHERE id = 'a0001'")
-    broken = verify_chain(await store.audit())
+    broken = verify_chain(await store.audit(), audit_key)
     assert broken is not None
-    assert (broken.id, broken.reason) == ("a0002", "prev_hash does not match the row before")
+    assert (broken.seq, broken.reason) == (2, "seq 2 is missing (deleted)")
 
 
 async def _execute(url: str, sql: str) -> None:
@@ -100,9 +105,9 @@ async def test_entries_feed_per_minute_aggregates_and_trim_in_batches(store: Sto
     assert [e["group"] for e in await store.entries("slow_request")] == ["GET /b"]
 
 
-async def test_schema_is_migrated_once(store_url: str) -> None:
+async def test_schema_is_migrated_once(store_url: str, audit_key: ChainKey) -> None:
     for _ in range(2):  # a second open finds the schema current and changes nothing
-        s = store_from_url(store_url)
+        s = store_from_url(store_url, audit_key=audit_key)
         await s.open()
         await s.write([audit_event(1)])
         await s.close()

@@ -5,9 +5,15 @@ Two kinds of rules, both case-insensitive:
   is replaced whole. A key matches when one of its words (split on `_`, `-`, spaces and
   camelCase) or word runs is a rule: `db_password` and `X-Api-Key` match, `tokens_used` and
   `company` do not.
+  Session cookies by their usual names (`JSESSIONID`, `PHPSESSID`, `connect.sid`,
+  `myapp_session`) match too; a last word such as `timeout`, `length` or `type` does not
+  (`session_timeout`, `token_type`).
 - values: secrets recognised by shape anywhere in a string (Bearer/Basic credentials, JWTs, AWS
-  access key ids, PEM private keys, card numbers that pass Luhn, `user:password@` in URLs, and
-  `password=...`-style pairs) are replaced in place, the rest of the text kept.
+  access key ids, vendor tokens by prefix, PEM private keys, card numbers that pass Luhn,
+  `user:password@` in URLs even when the password holds `/` or `@`, whole Authorization and
+  Cookie header values, and pairs under a sensitive key in any form: `DB_PASSWORD=x`,
+  `dbPassword: "two words"`, `"api_key": "..."`, URL-encoded `password%3Dx`) are replaced in
+  place, the rest of the text kept.
 """
 
 from __future__ import annotations
@@ -52,22 +58,74 @@ DEFAULT_KEYS = (
     "cvc",
     "ssn",
     "dsn",
+    "account_key",
+    "signature",
+    "sig",
 )
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[\s\-.]+")
+# a key's last word that says the value is about a secret, not the secret (`token_type=bearer`,
+# `session_timeout=30`, `password_length=12`)
+SAFE_SUFFIXES = frozenset(
+    [
+        "timeout",
+        "ttl",
+        "count",
+        "length",
+        "len",
+        "size",
+        "expiry",
+        "expires",
+        "expiration",
+        "age",
+        "max",
+        "min",
+        "limit",
+        "type",
+        "name",
+        "used",
+        "policy",
+        "format",
+        "enabled",
+        "required",
+        "strength",
+        "rotation",
+        "version",
+    ]
+)
+# a word that ends like a secret: session cookies by their usual names (JSESSIONID, PHPSESSID,
+# connect.sid, myapp_session), and run-together names (PGPASSWORD, csrftoken, mysqlpwd)
+_SECRET_WORD = re.compile(
+    r"\w*(?:sess(?:ion)?(?:id)?|sid|password|passwd|pwd|secret|token|apikey|secretkey|accesskey"
+    r"|privatekey)"
+)
 
-_BEARER = r"(?i:\b(?:bearer|basic|token)\s+)[A-Za-z0-9\-._~+/]{8,}=*"
+# the credential is taken whole (atomic): `bearer session_timeout=30` is a pair, not a token
+_BEARER = r"(?i:\b(?:bearer|basic|token)\s+)(?>[A-Za-z0-9\-._~+/]{8,}=*)(?![\w:=])"
 _JWT = r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 _AWS = r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"
 _PEM = r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
-_URL_USERINFO = r"(?<=[A-Za-z0-9+.-]://)([^:/@\s]*):[^@/\s]+@"
-_PAIR = (
-    r"(?i:\b(?:"
-    + "|".join(sorted({k.replace("_", "[_-]?") for k in DEFAULT_KEYS}, key=len, reverse=True))
-    + r")\b)"
-    r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)[^\s&,;\"'})\]>]+"
+# vendor tokens known by their prefix: GitHub, GitLab, Slack, Stripe, OpenAI/Anthropic-style,
+# Google API keys and OAuth tokens, SendGrid, npm
+_VENDOR = (
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|glpat-[\w-]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}"
+    r"|sk-(?:proj-|ant-)?[\w-]{20,}|AIza[\w-]{35}|ya29\.[\w-]{20,}"
+    r"|SG\.[\w-]{16,}\.[\w-]{16,}|npm_[A-Za-z0-9]{36})"
 )
+# user:password@ in a URL; the password may hold `/` or `@`: it ends at the last `@` before a host
+_URL_USERINFO = r"(?<=[A-Za-z0-9+.-]://)([^:/@\s]*):\S+@(?=[^@\s/]+(?:[/\s?#]|$))"
+# Authorization, Proxy-Authorization, Cookie and Set-Cookie headers: the whole value
+_HEADER = r"(?i)\b((?:proxy-)?authorization|set-cookie|cookie)([ \t]*:[ \t]*)(?=\S)[^\r\n\"']+"
+# key=value, key: value, "key": "value", key%3Dvalue, %22key%22%3A%22value%22; the key is
+# checked word by word afterwards (DB_PASSWORD, dbPassword, aws_secret_access_key ...), and only
+# then is its value taken, so an innocent pair's value never hides the next pair
+_PAIR_KEY = (
+    r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![\w.%-]))(?P<key>-{0,2}[A-Za-z_][\w.-]{0,63})(?:\\?[\"']|%22)?"
+    r"[ \t]*(?:=|:(?!//)|%3[DdAa])[ \t]*"
+)
+_PAIR_VALUE = r"\\?\"[^\"\r\n]*?\\?\"|'[^'\r\n]*'|%22.*?%22|[^\s&,;\"'})\]>]+"
 # card numbers are written in groups that start with four digits (4111 1111 1111 1111,
 # 3782 822463 10005) and stand alone: digits inside a longer token (a hex trace id) are not a card
 _CARD = r"(?<![\w-])\d{4}(?:[ -]?\d){9,15}(?![\w-])"
@@ -76,18 +134,39 @@ _BEARER_RE = re.compile(_BEARER)
 _JWT_RE = re.compile(_JWT)
 _AWS_RE = re.compile(_AWS)
 _PEM_RE = re.compile(_PEM)
+_VENDOR_RE = re.compile(_VENDOR)
 _URL_RE = re.compile(_URL_USERINFO)
-_PAIR_RE = re.compile(_PAIR)
+_HEADER_RE = re.compile(_HEADER)
+_PAIR_KEY_RE = re.compile(_PAIR_KEY)
+_PAIR_VALUE_RE = re.compile(_PAIR_VALUE)
 _CARD_RE = re.compile(_CARD)
 # Cheap hints that each pattern could match; most strings (paths, user agents) have none, and the
 # full patterns cost microseconds each. A hint may say yes wrongly, never no wrongly.
 _AWS_HINT = re.compile(r"A[A-Z]{3}[A-Z0-9]{16}")
 _PAIR_HINT = re.compile(
-    "|".join(sorted({w for k in DEFAULT_KEYS for w in re.split("_", k) if len(w) > 2}))
-)
+    "pass|pwd|secret|token|key|auth|cookie|sess|sid|csrf|xsrf|credential|card|cvv|cvc|ssn|dsn|pan"
+    "|sig"
+).search
 _CARD_HINT = re.compile(r"\d{4}")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 MIN_CARD_DIGITS = 13
+
+
+def _has_vendor_hint(text: str) -> bool:
+    # plain substring tests: far cheaper than a regex alternation on text that has none
+    return (
+        "gh" in text
+        or "github_pat_" in text
+        or "sk-" in text
+        or "k_live_" in text
+        or "k_test_" in text
+        or "xox" in text
+        or "AIza" in text
+        or "ya29." in text
+        or "SG." in text
+        or "npm_" in text
+        or "glpat-" in text
+    )
 
 
 def luhn_valid(digits: str) -> bool:
@@ -106,6 +185,27 @@ def _card(match: re.Match[str]) -> str:
     return MARK if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
 
 
+def _redact_pairs(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for match in _PAIR_KEY_RE.finditer(text):
+        if match.start() < pos or not _DEFAULT.is_sensitive_key(match.group("key")):
+            continue
+        value = _PAIR_VALUE_RE.match(text, match.end())
+        if value is None or value.group(0).startswith(MARK[:-1]):  # none, or redacted above
+            continue
+        found = value.group(0)
+        quote = ""
+        if found.startswith(('\\"', '"', "'", "%22")):  # keep the quotes: stays well-formed
+            quote = "%22" if found.startswith("%22") else found[: 2 if found[0] == "\\" else 1]
+        out += (text[pos : match.end()], quote, MARK, quote)
+        pos = value.end()
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def redact_text(text: str) -> str:
     """Replace secrets recognised by their shape inside `text`."""
     if len(text) < 5:  # the shortest secret we know by shape is `pwd=x`
@@ -115,16 +215,18 @@ def redact_text(text: str) -> str:
         text = _PEM_RE.sub(MARK, text)
     if "eyJ" in original:
         text = _JWT_RE.sub(MARK, text)
+    if "authorization" in low or "cookie" in low:
+        text = _HEADER_RE.sub(lambda m: m.group(1) + m.group(2) + MARK, text)
     if "bearer" in low or "basic" in low or "token" in low:
         text = _BEARER_RE.sub(lambda m: m.group(0).split()[0] + " " + MARK, text)
+    if _has_vendor_hint(original):
+        text = _VENDOR_RE.sub(MARK, text)
     if _AWS_HINT.search(original):
         text = _AWS_RE.sub(MARK, text)
     if "://" in original and "@" in original:
         text = _URL_RE.sub(lambda m: f"{m.group(1)}:{MARK}@", text)
-    if ("=" in original or ":" in original) and _PAIR_HINT.search(low):
-        text = _PAIR_RE.sub(
-            lambda m: m.group(0)[: m.start("sep") - m.start()] + m.group("sep") + MARK, text
-        )
+    if ("=" in original or ":" in original or "%3" in original) and _PAIR_HINT(low):
+        text = _redact_pairs(text)
     if len(original) - len(original.translate(_NO_DIGITS)) >= MIN_CARD_DIGITS and _CARD_HINT.search(
         original
     ):
@@ -156,14 +258,25 @@ class Redactor:
             return known
         words = _words(key)
         joined = "".join(words)
-        found = (joined,) in self._rules or any(
-            tuple(words[i : i + n]) in self._rules
-            for n in range(1, self._max_rule + 1)
-            for i in range(len(words) - n + 1)
+        found = bool(words) and not (len(words) > 1 and words[-1] in SAFE_SUFFIXES)
+        found = found and (
+            (joined,) in self._rules
+            or any(_SECRET_WORD.fullmatch(w) for w in words)
+            or any(
+                tuple(words[i : i + n]) in self._rules
+                for n in range(1, self._max_rule + 1)
+                for i in range(len(words) - n + 1)
+            )
         )
         if len(self._key_cache) < 4096:
             self._key_cache[key] = found
         return found
+
+    def _is_pair(self, value: list[Any] | tuple[Any, ...]) -> bool:
+        key = value[0]
+        if isinstance(key, bytes):
+            key = key.decode("latin-1")
+        return isinstance(key, str) and len(key) <= 64 and self.is_sensitive_key(key)
 
     def redact(self, value: Any) -> Any:
         """A copy of `value` with secrets replaced; anything not JSON-like becomes its repr."""
@@ -188,6 +301,8 @@ class Redactor:
                         else self._redact(v, depth + 1, seen)
                         for k, v in value.items()
                     }
+                if len(value) == 2 and isinstance(value, list | tuple) and self._is_pair(value):
+                    return [self._redact(value[0], depth + 1, seen), MARK]  # a header pair
                 return [self._redact(v, depth + 1, seen) for v in value]
             finally:
                 seen.discard(id(value))
@@ -209,3 +324,6 @@ class Redactor:
             else:
                 event_dict[key] = self._redact(value, 0, set())
         return event_dict
+
+
+_DEFAULT = Redactor()

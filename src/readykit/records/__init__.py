@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -12,22 +13,34 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter
 
 from readykit._tasks import cancel_and_wait
+from readykit._types import Scope
 from readykit.errors import ConfigurationError
 from readykit.logging.redact import Redactor
+from readykit.records.anchor import Anchor, checkpoint_path, key_path, load_key
 from readykit.records.apm import Exceptions, SlowQueries, SlowRequests, StallWatchdog
-from readykit.records.audit import Audit
-from readykit.records.batch import BatchMetrics, BatchWriter
-from readykit.records.store import Store, StoreUnavailable, store_from_url, verify_chain
+from readykit.records.audit import ORDER_AUDIT, Audit
+from readykit.records.batch import BatchMetrics, BatchWriter, RecordsUnavailable
+from readykit.records.store import (
+    ChainKey,
+    Head,
+    Store,
+    StoreUnavailable,
+    store_from_url,
+    verify_chain,
+)
 
 if TYPE_CHECKING:
     from readykit.kit import ReadyKit
 
 TRIM_EVERY_S = 3600.0
+logger = logging.getLogger("readykit.records")
 
 __all__ = [
     "Audit",
     "BatchWriter",
+    "ChainKey",
     "Records",
+    "RecordsUnavailable",
     "Store",
     "StoreUnavailable",
     "install_records",
@@ -52,7 +65,38 @@ class Records:
 def install_records(kit: ReadyKit) -> Records:
     """Build the records parts from the kit's settings and hook them into its lifecycle."""
     settings = kit.settings
-    store = store_from_url(settings.store_url)
+    spill_path = Path(settings.spill_path)
+    secret = settings.audit_key.get_secret_value() if settings.audit_key is not None else None
+    key = load_key(secret, key_path(spill_path))
+    assert key is not None  # created when missing
+    store = store_from_url(settings.store_url, audit_key=key)
+    anchor = Anchor(checkpoint_path(spill_path), key.id, log_every_s=settings.records_flush_s)
+    metrics = BatchMetrics(kit.metrics.registry)
+    redactor = Redactor(settings.redact_keys)
+    anchored: list[Head] = []
+    anchoring: list[asyncio.Task[None]] = []
+
+    async def anchor_head() -> None:
+        # after every flush that moved the head; the file is written by one task at a time,
+        # always with the newest head, so a commit never waits on the checkpoint's disk
+        head = store.head
+        if head is None or (anchored and anchored[-1] == head):
+            return
+        anchored[:] = [head]
+        metrics.head.set(head.seq)
+        anchor.log(head)
+        if not anchoring or anchoring[-1].done():
+            anchoring[:] = [asyncio.create_task(write_anchor(), name="readykit-audit-anchor")]
+
+    async def write_anchor() -> None:
+        written = None
+        while anchored and anchored[-1] != written:
+            written = anchored[-1]
+            await asyncio.to_thread(anchor.write, written)
+
+    def principal(scope: Scope) -> str | None:
+        return kit.principal(scope)
+
     for pattern in settings.slow_request_routes:
         try:
             re.compile(pattern)
@@ -62,17 +106,19 @@ def install_records(kit: ReadyKit) -> Records:
             ) from exc
     writer = BatchWriter(
         store,
-        BatchMetrics(kit.metrics.registry),
-        spill_path=Path(settings.spill_path),
+        metrics,
+        spill_path=spill_path,
         batch_size=settings.records_batch_size,
         interval_s=settings.records_flush_s,
         max_queue=settings.records_max_queue,
         full_policy=settings.records_full_policy,
+        on_flush=anchor_head,
+        redactor=redactor,
     )
     records = Records(
         store=store,
         writer=writer,
-        audit=Audit(writer, Redactor(settings.redact_keys)),
+        audit=Audit(writer, redactor),
         slow_requests=SlowRequests(
             writer,
             settings.slow_request_ms,
@@ -90,7 +136,11 @@ def install_records(kit: ReadyKit) -> Records:
     )
     records.stalls.on_stall = lambda _event: stalls_total.inc()
     if settings.audit_mutations:
-        kit.add_recorder(records.audit.auto)
+        kit.add_guard(
+            ORDER_AUDIT,
+            records.audit.guard(principal, settings.audit_durability),
+            ops=records.audit.guard(principal, settings.audit_durability, ops=True),
+        )
     kit.add_recorder(records.slow_requests)
     kit.add_recorder(records.exceptions)
 
@@ -123,9 +173,21 @@ def install_records(kit: ReadyKit) -> Records:
         trimming.clear()
         records.stalls.stop()
         await writer.stop()
-        await store.close()
+        if anchoring:
+            await asyncio.wait(anchoring, timeout=writer.stop_timeout_s)
+        if store.head is not None:
+            anchor.log(store.head, force=True)
+        # bounded: a store stuck in a call must not hang the shutdown (the writer has spilled)
+        closing = asyncio.ensure_future(store.close())
+        done, _ = await asyncio.wait({closing}, timeout=writer.stop_timeout_s)
+        if not done:
+            logger.error("records: the store did not close within %.0fs", writer.stop_timeout_s)
 
     kit.on_startup(start)
     kit.on_shutdown(stop)
     kit.add_check("store", store.check, component_type="datastore", critical=False)
+    kit.add_check("records-spill", writer.check_spill, component_type="system")
+    kit.add_check(
+        "records-quarantine", writer.check_quarantine, component_type="system", critical=False
+    )
     return records

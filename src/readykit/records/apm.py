@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from readykit.logging.redact import Redactor, redact_text
 from readykit.record import RequestRecord
 from readykit.records.batch import BatchWriter
 from readykit.records.store import new_id
@@ -26,14 +27,17 @@ from readykit.records.store import new_id
 STACK_FRAMES = 30
 
 
-def _event(kind: str, group: str, duration_ms: float, data: dict[str, Any]) -> dict[str, Any]:
+def _event(
+    redactor: Redactor, kind: str, group: str, duration_ms: float, data: dict[str, Any]
+) -> dict[str, Any]:
+    """An APM event as stored: its group and data redacted (paths, messages, stacks, SQL)."""
     return {
         "id": new_id(),
         "kind": kind,
         "ts": time.time(),
-        "group": group[:300],
+        "group": redact_text(group[:1000])[:300],
         "duration_ms": round(duration_ms, 3),
-        "data": data,
+        "data": redactor.redact(data),
     }
 
 
@@ -76,6 +80,7 @@ class SlowRequests:
             return
         self.writer.put(
             _event(
+                self.writer.redactor,
                 "slow_request",
                 f"{record.method} {record.route}",
                 duration_ms,
@@ -110,11 +115,13 @@ class Exceptions:
         group = f"{type(exc).__module__}.{type(exc).__qualname__} at {_location(exc)}"
         self.writer.put(
             _event(
+                self.writer.redactor,
                 "exception",
                 group,
                 record.duration_s * 1000,
                 {
-                    "message": str(exc)[:500],
+                    # redacted before the cut, so a cut never leaves half a secret behind
+                    "message": redact_text(str(exc)[:5000])[:500],
                     "request_id": record.request_id,
                     "route": f"{record.method} {record.route}",
                 },
@@ -198,6 +205,7 @@ class StallWatchdog:
             stack = traceback.extract_stack(frame)[-STACK_FRAMES:]
             culprit = stack[-1]
             event = _event(
+                self.writer.redactor,
                 "stall",
                 f"{culprit.filename}:{culprit.lineno} in {culprit.name}",
                 lag * 1000,
@@ -237,7 +245,8 @@ class SlowQueries:
         duration_ms = (time.perf_counter() - starts.pop()) * 1000
         if duration_ms < self.threshold_ms:
             return
-        self.writer.put(_event("slow_query", normalise_sql(statement), duration_ms, {}))
+        group = normalise_sql(statement)
+        self.writer.put(_event(self.writer.redactor, "slow_query", group, duration_ms, {}))
 
 
 _LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")

@@ -1,20 +1,33 @@
-"""The audit log: `await kit.audit.record(...)`, and automatic audit of mutating requests."""
+"""The audit log: `await kit.audit.record(...)`, and automatic audit of mutating requests.
+
+Auto-audit is a guard, not a recorder: a recorder runs after the response has gone out, so a
+crash right after could lose the event of a mutation the client saw succeed. The guard holds the
+response's last body message until the event is committed (durability "commit"; group commit
+makes concurrent requests share one write), so an acknowledged mutation is always audited.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import current_request_id
-from readykit.logging.redact import Redactor
-from readykit.record import RequestRecord
+from readykit.logging.redact import Redactor, redact_text
 from readykit.records.batch import BatchWriter
 from readykit.records.store import AUDIT, new_id
+from readykit.routing import route_template
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # the kit's own endpoints that write audit events of their own
 OWN_AUDIT_PREFIXES = ("/privacy/",)
+# outermost of the guards: the audit sees the answer the client gets (429, 413, 504 included)
+ORDER_AUDIT = 5
+Durability = Literal["commit", "async"]
+
+logger = logging.getLogger("readykit.records")
 
 
 class Audit:
@@ -45,16 +58,17 @@ class Audit:
         status: int | None = None,
         request_id: str | None = None,
     ) -> dict[str, Any]:
-        """The audit event as stored (redacted details, a fresh id, the request id if any)."""
+        """The audit event as stored: every text redacted, a fresh id, the request id if any."""
+        request_id = request_id if request_id is not None else current_request_id()
         return {
             "id": new_id(),
             "kind": AUDIT,
             "ts": self.clock(),
-            "actor": actor,
-            "action": action,
-            "resource": resource,
+            "actor": redact_text(actor) if actor is not None else None,
+            "action": redact_text(action),
+            "resource": redact_text(resource) if resource is not None else None,
             "status": status,
-            "request_id": request_id if request_id is not None else current_request_id(),
+            "request_id": redact_text(request_id) if request_id is not None else None,
             "details": self.redactor.redact(details) if details is not None else None,
         }
 
@@ -75,16 +89,85 @@ class Audit:
             self.writer.put(event)
         return str(event["id"])
 
-    def auto(self, record: RequestRecord) -> None:
-        """Recorder: audit each POST/PUT/PATCH/DELETE the app answered (not the kit's own)."""
-        if record.method not in MUTATING or record.path.startswith(OWN_AUDIT_PREFIXES):
-            return
-        self.writer.put(
-            self.event(
-                f"{record.method} {record.route}",
-                resource=record.path,
-                actor=record.principal,
-                status=record.status,
-                request_id=record.request_id,
-            )
+    def guard(
+        self,
+        principal: Callable[[Scope], str | None],
+        durability: Durability = "commit",
+        *,
+        ops: bool = False,
+    ) -> Callable[[ASGIApp], ASGIApp]:
+        """The guard factory that audits mutating requests (`ops`: for the kit's own routes)."""
+
+        def factory(app: ASGIApp) -> ASGIApp:
+            return AuditGuard(app, self, principal, durability=durability, ops=ops)
+
+        return factory
+
+
+class AuditGuard:
+    """Audits each POST/PUT/PATCH/DELETE; with durability "commit", the response's last body
+    message is sent only once the event is on disk (in the store, or the spill file).
+
+    If the event cannot be made durable, the response is cut short (the client never sees it
+    complete) rather than acknowledged without its audit row.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        audit: Audit,
+        principal: Callable[[Scope], str | None],
+        *,
+        durability: Durability = "commit",
+        ops: bool = False,
+    ) -> None:
+        self.app = app
+        self.audit = audit
+        self.principal = principal
+        self.durable = durability == "commit"
+        self.ops = ops
+
+    def _event(self, scope: Scope, status: int) -> dict[str, Any]:
+        try:
+            actor = self.principal(scope)
+        except Exception:
+            logger.exception("the principal resolver failed")
+            actor = None
+        route = scope["path"] if self.ops else route_template(scope)
+        return self.audit.event(
+            f"{scope['method']} {route}", resource=scope["path"], actor=actor, status=status
         )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in MUTATING
+            or scope["path"].startswith(OWN_AUDIT_PREFIXES)
+        ):
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        audited = False
+
+        async def send_audited(message: Message) -> None:
+            nonlocal status, audited
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif (
+                message["type"] == "http.response.body"
+                and not message.get("more_body", False)
+                and not audited
+            ):
+                audited = True
+                event = self._event(scope, status)
+                if self.durable:
+                    await self.audit.writer.put_durable(event)
+                else:
+                    self.audit.writer.put(event)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_audited)
+        finally:
+            if not audited:  # no complete answer: the app raised, or the client went away
+                self.audit.writer.put(self._event(scope, status or 500))

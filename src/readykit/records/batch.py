@@ -1,10 +1,18 @@
-"""BatchWriter: every recorder's events reach the store in batches, and none is lost.
+"""BatchWriter: every recorder's events reach the store in batches, and none is lost silently.
 
 Recorders call `put` (never blocks: the request path must not wait on a database). A flusher
-task writes a batch every `batch_size` events or `interval_s` seconds. When the store is down,
-batches go to an append-only spill file (fsync per batch) and are replayed, in order, before
-anything newer once the store answers; inserts are idempotent by event id, so a batch that was
-written just before a failure is not duplicated by its replay. At shutdown the queue is drained.
+task writes a batch every `batch_size` events or `interval_s` seconds; `put_durable` wakes it at
+once, so concurrent durable callers share one write and one commit (group commit). When the
+store is down, batches go to an append-only spill file (fsync per batch, in a worker thread) and
+are replayed, in order, before anything newer once the store answers; inserts are idempotent by
+event id, so a batch written just before a failure is not duplicated by its replay.
+
+What the spill cannot promise is said out loud: a corrupt or torn spill line is moved to a
+quarantine file (counted, logged, a health warning) while the rest replays; a spill file that
+cannot be written (full or read-only disk) drops the batch, counts every event in
+`readykit_records_dropped_total`, fails readiness with the path and the errno, and durable
+callers get `RecordsUnavailable` at once. `stop` is bounded: a store that does not answer makes
+it spill what is left and return.
 """
 
 from __future__ import annotations
@@ -16,22 +24,28 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from readykit._tasks import cancel_and_wait
+from readykit.errors import ReadykitError
+from readykit.logging.redact import Redactor
 from readykit.records.store import Store, StoreUnavailable
 
 logger = logging.getLogger("readykit.records")
 
 FullPolicy = Literal["spill", "drop"]
+STOP_TIMEOUT_S = 10.0
+
+
+class RecordsUnavailable(ReadykitError):
+    """An event could not be made durable: the store is down and the spill file refused it."""
 
 
 class BatchMetrics:
-    """Queue depth, flush latency, and events spilled, replayed and dropped."""
+    """Queue depth, flush latency, and events spilled, replayed, quarantined and dropped."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.depth = Gauge(
@@ -47,8 +61,85 @@ class BatchMetrics:
             "readykit_records_replayed", "Spilled events written to the store.", registry=registry
         )
         self.dropped = Counter(
-            "readykit_records_dropped", "Events lost to a full queue.", registry=registry
+            "readykit_records_dropped",
+            "Events lost: a full queue, or neither the store nor the spill file took them.",
+            registry=registry,
         )
+        self.quarantined = Counter(
+            "readykit_records_quarantined",
+            "Corrupt spill lines moved to the quarantine file.",
+            registry=registry,
+        )
+        self.head = Gauge(
+            "readykit_audit_head_seq",
+            "Sequence number of the newest audit event this process wrote (the chain's anchor).",
+            registry=registry,
+        )
+
+
+def quarantine_path(spill_path: Path) -> Path:
+    """Where corrupt spill lines go: next to the spill file."""
+    return spill_path.with_name(spill_path.name + ".quarantine")
+
+
+def _append(path: Path, data: bytes) -> None:
+    """Append `data` and fsync; on failure cut the file back, so no torn line is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:  # unbuffered: a failed write leaves nothing queued to flush later
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)  # once per batch: spilled means on disk
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("kind"), str)
+    ):
+        return None
+    return event
+
+
+def _read_spill(
+    path: Path, offset: int, max_lines: int
+) -> tuple[list[dict[str, Any]], list[bytes], int]:
+    """Up to `max_lines` lines from `offset`: the events, the corrupt lines, the next offset."""
+    events: list[dict[str, Any]] = []
+    bad: list[bytes] = []
+    with path.open("rb") as f:
+        f.seek(offset)
+        for _ in range(max_lines):
+            line = f.readline()
+            if not line:
+                break
+            if not line.strip():
+                continue
+            event = _parse(line)
+            if event is None:
+                bad.append(line if line.endswith(b"\n") else line + b"\n")
+            else:
+                events.append(event)
+        return events, bad, f.tell()
+
+
+def _describe(path: Path, exc: OSError) -> str:
+    errno_name = f"errno {exc.errno}" if exc.errno is not None else "no errno"
+    return f"cannot write the spill file {path} ({errno_name}: {exc.strerror or exc})"
 
 
 class BatchWriter:
@@ -59,6 +150,9 @@ class BatchWriter:
         max_queue: events held in memory; past it `full_policy` decides.
         full_policy: "spill" (the overflow goes to the spill file at the next flush) or
             "drop" (counted in `readykit_records_dropped_total`).
+        stop_timeout_s: how long `stop` waits for the store before spilling what is left.
+        on_flush: awaited after each flush that reached the store (it anchors the audit head).
+        redactor: what the recorders that build events redact them with before `put`.
     """
 
     def __init__(
@@ -72,26 +166,44 @@ class BatchWriter:
         max_queue: int = 100_000,
         full_policy: FullPolicy = "spill",
         clock: Callable[[], float] = time.monotonic,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
+        on_flush: Callable[[], Awaitable[None]] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.spill_path = spill_path
+        self.quarantine_path = quarantine_path(spill_path)
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.max_queue = max_queue
         self.full_policy = full_policy
         self.clock = clock
+        self.stop_timeout_s = stop_timeout_s
+        self.on_flush = on_flush
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.quarantined = 0
+        self.spill_error: str | None = None
         self._queue: deque[dict[str, Any]] = deque()
         self._overflow: deque[dict[str, Any]] = deque()
+        self._inflight: list[dict[str, Any]] = []
         self._waiters: dict[str, asyncio.Future[None]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._lock = asyncio.Lock()
         self._outage = False
         self._retry_at = 0.0
+        self._replay_offset = 0
+        self._maybe_spilled = True  # a spill file from an earlier run is looked for once
 
     def __len__(self) -> int:
         return len(self._queue) + len(self._overflow)
+
+    @property
+    def running(self) -> bool:
+        """True while the flusher task runs (between `start` and `stop`)."""
+        return self._task is not None and not self._stopping
 
     def put(self, event: dict[str, Any]) -> None:
         """Queue one event (it must carry a unique `id`); never blocks, never raises."""
@@ -107,30 +219,77 @@ class BatchWriter:
             self._wake.set()
 
     async def put_durable(self, event: dict[str, Any]) -> None:
-        """Queue one event and return once it is committed to the store (or spilled to disk)."""
+        """Queue one event and return once it is committed to the store (or spilled to disk).
+
+        Raises RecordsUnavailable when neither can take it, at once if that is already known.
+        """
+        if self.spill_error is not None and self._outage:
+            self.metrics.dropped.inc()
+            raise RecordsUnavailable(
+                f"not durable: the store is unreachable and {self.spill_error}"
+            )
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[event["id"]] = future
         self._queue.append(event)  # durable events are never dropped for a full queue
-        self._wake.set()
+        if not self.running:  # no flusher (no lifespan, or shutting down): write it now
+            await self.flush()
+        else:
+            self._wake.set()
         await future
 
     def start(self) -> None:
         """Start the flusher task (at lifespan startup)."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="readykit-records-writer")
 
     async def stop(self) -> None:
-        """Stop the flusher and write everything still queued (at lifespan shutdown)."""
-        await cancel_and_wait([self._task])
-        self._task = None
+        """Stop the flusher and write everything still queued (at lifespan shutdown).
+
+        Bounded by `stop_timeout_s`: if the store hangs, what is left goes to the spill file
+        (replayed at the next start; ids make the replay idempotent) and `stop` returns.
+        """
+        self._stopping = True
+        self._wake.set()
+        drain = asyncio.ensure_future(self._drain())
+        done, _ = await asyncio.wait({drain}, timeout=self.stop_timeout_s)
+        if done:
+            drain.result()
+            return
+        left = [*self._inflight, *self._take_all()]
+        logger.error(
+            "records: the store did not finish within %.0fs at shutdown; %d events go to %s",
+            self.stop_timeout_s,
+            len(left),
+            self.spill_path,
+        )
+        data = "".join(json.dumps(e, default=repr) + "\n" for e in left).encode()
+        self._maybe_spilled = True
+        spill = asyncio.ensure_future(asyncio.to_thread(_append, self.spill_path, data))
+        done, _ = await asyncio.wait({spill}, timeout=self.stop_timeout_s)
+        failure = RecordsUnavailable("the records writer stopped before this event was written")
+        if not done or spill.exception() is not None:
+            self.metrics.dropped.inc(len(left))
+            self._fail(left, failure)
+        else:
+            self.metrics.spilled.inc(len(left))
+            self._release(left)
+        self._fail_all(failure)
+
+    async def _drain(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
         while len(self):
             before = len(self)
             await self.flush()
             if len(self) >= before:  # nothing moved: the store and the disk both refused
                 break
+        self._fail_all(RecordsUnavailable("the records writer stopped before this was written"))
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
@@ -143,63 +302,161 @@ class BatchWriter:
         """Write what is queued (spilled batches first); the number of events taken off."""
         self.metrics.depth.set(len(self))  # sampled here, not on every put: puts are hot
         async with self._lock:
-            taken = 0
+            if self._outage and self.clock() < self._retry_at:
+                return await self._spill_queue()  # do not hammer a store that just failed
             if not await self._replay():
                 return await self._spill_queue()
+            taken = 0
             while self._queue or self._overflow:
                 batch = [self._take() for _ in range(min(self.batch_size, len(self)))]
                 taken += len(batch)
+                self._inflight = batch
                 started = time.perf_counter()
                 try:
-                    await self.store.write(batch)
+                    rejected = await self._write(batch, fresh=True)
                 except StoreUnavailable as exc:
                     self._note_outage(exc)
-                    self._spill(batch)
+                    await self._spill(batch)
                     return taken + await self._spill_queue()
+                finally:
+                    self._inflight = []
                 self.metrics.flush.observe(time.perf_counter() - started)
+                if rejected:
+                    self.metrics.dropped.inc(len(rejected))
+                    self._fail(rejected, RecordsUnavailable("the store rejected this event"))
                 self._release(batch)
                 self._note_back()
             self.metrics.depth.set(len(self))
+            await self._flushed()
             return taken
+
+    async def _flushed(self) -> None:
+        if self.on_flush is not None:
+            try:
+                await self.on_flush()
+            except Exception:
+                logger.exception("records: the after-flush hook failed")
+
+    async def _write(
+        self, batch: list[dict[str, Any]], *, fresh: bool = False
+    ) -> list[dict[str, Any]]:
+        """Write `batch`; the events the store rejected (one bad event must not sink the rest).
+
+        StoreUnavailable propagates: the caller spills.
+        """
+        try:
+            await self.store.write(batch, fresh=fresh)
+            return []
+        except StoreUnavailable:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                logger.exception("records: the store rejected event %s", batch[0].get("id"))
+                return batch
+        rejected: list[dict[str, Any]] = []
+        for event in batch:
+            rejected.extend(await self._write([event]))
+        return rejected
 
     def _take(self) -> dict[str, Any]:
         return self._queue.popleft() if self._queue else self._overflow.popleft()
 
+    def _take_all(self) -> list[dict[str, Any]]:
+        batch = [*self._queue, *self._overflow]
+        self._queue.clear()
+        self._overflow.clear()
+        return batch
+
     async def _spill_queue(self) -> int:
-        batch = [self._take() for _ in range(len(self))]
+        batch = self._take_all()
         if batch:
-            self._spill(batch)
+            await self._spill(batch)
         self.metrics.depth.set(0)
         return len(batch)
 
-    def _spill(self, batch: list[dict[str, Any]]) -> None:
-        self.spill_path.parent.mkdir(parents=True, exist_ok=True)
-        lines = "".join(json.dumps(e, default=repr) + "\n" for e in batch)
-        with self.spill_path.open("a", encoding="utf-8") as f:
-            f.write(lines)
-            f.flush()
-            os.fsync(f.fileno())  # once per batch: spilled means on disk
+    async def _spill(self, batch: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(e, default=repr) + "\n" for e in batch).encode()
+        self._maybe_spilled = True
+        try:
+            await asyncio.to_thread(_append, self.spill_path, data)
+        except OSError as exc:
+            error = _describe(self.spill_path, exc)
+            if self.spill_error != error:
+                logger.error("records: %s; %d events dropped, readiness fails", error, len(batch))
+            self.spill_error = error
+            self.metrics.dropped.inc(len(batch))
+            self._fail(batch, RecordsUnavailable(f"not durable: the store is down and {error}"))
+            return
+        if self.spill_error is not None:
+            logger.info("records: the spill file %s is writable again", self.spill_path)
+            self.spill_error = None
         self.metrics.spilled.inc(len(batch))
         self._release(batch)  # a durable event is safe once it is on disk
 
     async def _replay(self) -> bool:
-        """Write the spill file to the store, in order; False if the store is still down."""
-        if not self.spill_path.exists():
+        """Write the spill file to the store, in order; False if the store is still down.
+
+        Streamed `batch_size` lines at a time; corrupt lines go to the quarantine file.
+        """
+        if not self._maybe_spilled:  # no thread hop per commit when nothing was spilled
             return True
-        if self._outage and self.clock() < self._retry_at:
-            return False
-        spilled = [json.loads(line) for line in self.spill_path.read_text("utf-8").splitlines()]
-        for start in range(0, len(spilled), self.batch_size):
-            try:
-                await self.store.write(spilled[start : start + self.batch_size])
-            except StoreUnavailable as exc:
-                self._note_outage(exc)
-                # keep what is left; what was written is skipped on the next replay (by id)
-                return False
-            self.metrics.replayed.inc(len(spilled[start : start + self.batch_size]))
-        self.spill_path.unlink()
+        if not await asyncio.to_thread(self.spill_path.exists):
+            self._replay_offset = 0
+            self._maybe_spilled = False
+            return True
+        while True:
+            events, bad, offset = await asyncio.to_thread(
+                _read_spill, self.spill_path, self._replay_offset, self.batch_size
+            )
+            if bad:
+                await self._quarantine(bad)
+            if events:
+                try:
+                    rejected = await self._write(events)
+                except StoreUnavailable as exc:
+                    self._note_outage(exc)
+                    return False  # what was written is skipped on the next replay (by id)
+                if rejected:
+                    await self._quarantine(
+                        [json.dumps(e, default=repr).encode() + b"\n" for e in rejected]
+                    )
+                self.metrics.replayed.inc(len(events) - len(rejected))
+            if offset == self._replay_offset:
+                break
+            self._replay_offset = offset
+        await asyncio.to_thread(self.spill_path.unlink, missing_ok=True)
+        self._replay_offset = 0
+        self._maybe_spilled = False
         self._note_back()
         return True
+
+    async def _quarantine(self, lines: list[bytes]) -> None:
+        try:
+            await asyncio.to_thread(_append, self.quarantine_path, b"".join(lines))
+        except OSError as exc:
+            logger.error("records: %d corrupt spill lines lost (%s)", len(lines), exc)
+            self.metrics.dropped.inc(len(lines))
+            return
+        self.quarantined += len(lines)
+        self.metrics.quarantined.inc(len(lines))
+        logger.warning(
+            "records: %d corrupt spill lines moved to %s; the rest of the spill file replays",
+            len(lines),
+            self.quarantine_path,
+        )
+
+    def check_spill(self) -> None:
+        """Readiness: fails while the store is down and the spill file cannot be written."""
+        if self.spill_error is not None:
+            raise RecordsUnavailable(self.spill_error)
+
+    def check_quarantine(self) -> None:
+        """Health warning: corrupt spill lines wait in the quarantine file for a person."""
+        if self.quarantine_path.exists():
+            count = self.quarantined or "some"
+            raise RecordsUnavailable(
+                f"{count} corrupt spill lines in {self.quarantine_path}; inspect, then delete it"
+            )
 
     def _note_outage(self, exc: Exception) -> None:
         self._retry_at = self.clock() + self.interval_s
@@ -208,6 +465,7 @@ class BatchWriter:
             logger.warning("records store unreachable (%s); spilling to %s", exc, self.spill_path)
 
     def _note_back(self) -> None:
+        self.spill_error = None  # the store takes writes: nothing needs the spill file
         if self._outage:
             self._outage = False
             logger.info("records store is back; spilled events replayed")
@@ -217,3 +475,15 @@ class BatchWriter:
             future = self._waiters.pop(event.get("id", ""), None)
             if future is not None and not future.done():
                 future.set_result(None)
+
+    def _fail(self, batch: list[dict[str, Any]], error: Exception) -> None:
+        for event in batch:
+            future = self._waiters.pop(event.get("id", ""), None)
+            if future is not None and not future.done():
+                future.set_exception(error)
+
+    def _fail_all(self, error: Exception) -> None:
+        waiters, self._waiters = self._waiters, {}
+        for future in waiters.values():
+            if not future.done():
+                future.set_exception(error)

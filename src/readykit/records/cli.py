@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -121,19 +122,92 @@ def audit_export(store_url: str | None, fmt: str, **kw: Any) -> None:
 
 @audit.command("verify")
 @click.option("--store", "store_url", help=STORE_HELP)
-def audit_verify(store_url: str | None) -> None:
-    """Check the hash chain; name the first broken link and exit 1 if there is one."""
-    from readykit.records.store import verify_chain
-
-    events = _run(store_url, lambda s: s.audit())
-    broken = verify_chain(events)
-    if broken is None:
-        click.echo(f"audit chain intact: {len(events)} events")
-        return
-    click.echo(
-        f"audit chain broken at seq {broken.seq} (id {broken.id}): {broken.reason}", err=True
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The audit key file (default: READYKIT_AUDIT_KEY, else audit.key next to the spill file).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The head checkpoint (default: audit-head.json next to the spill file, if present).",
+)
+@click.option("--head", "heads", multiple=True, help="SEQ:HASH of a head from the anchor log line.")
+def audit_verify(
+    store_url: str | None, key_file: Path | None, checkpoint: Path | None, heads: tuple[str, ...]
+) -> None:
+    """Check the keyed chain against its anchors; name the first bad seq and exit 1 if broken."""
+    from readykit.cli import UserError
+    from readykit.errors import ConfigurationError
+    from readykit.records.anchor import (
+        checkpoint_path,
+        key_path,
+        load_key,
+        parse_head,
+        read_checkpoint,
+        read_key_file,
     )
-    sys.exit(1)
+    from readykit.records.store import ChainKey, ChainVerifier, Head, KeyProblem
+    from readykit.settings import Settings
+
+    settings = Settings()
+    spill = Path(settings.spill_path)
+    key: ChainKey | None
+    try:
+        if key_file is not None:
+            key = read_key_file(key_file)
+        else:
+            secret = settings.audit_key.get_secret_value() if settings.audit_key else None
+            key = load_key(secret, key_path(spill), create=False)
+    except (OSError, ConfigurationError) as exc:
+        raise UserError(f"cannot read the audit key: {exc}") from exc
+    anchors: list[tuple[str, Head]] = []
+    anchored_key_id: str | None = None
+    try:
+        for text in heads:
+            anchors.append((f"--head {text[:12]}", parse_head(text)))
+        path = checkpoint if checkpoint is not None else checkpoint_path(spill)
+        anchored = read_checkpoint(path)
+        if anchored is None and checkpoint is not None:
+            raise UserError(f"--checkpoint {checkpoint}: no such file")
+        if anchored is not None:
+            anchors.append((f"checkpoint {path}", anchored[0]))
+            anchored_key_id = anchored[1]
+    except (OSError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+
+    async def work(store: Any) -> Any:
+        verifier = ChainVerifier(
+            key, [head for _, head in anchors], anchored_key_id=anchored_key_id
+        )
+        async for rows in store.audit_pages():
+            if not verifier.feed_all(rows):
+                break
+        return verifier.finish()
+
+    try:
+        result = _run(store_url, work)
+    except KeyProblem as exc:
+        raise UserError(str(exc)) from exc
+    if result.broken is not None:
+        broken = result.broken
+        row = f" (id {broken.id})" if broken.id else ""
+        click.echo(f"audit chain broken at seq {broken.seq}{row}: {broken.reason}", err=True)
+        sys.exit(1)
+    head = f"head seq {result.head.seq}" if result.head else "empty"
+    click.echo(f"audit chain intact: {result.rows} events, {head}")
+    if result.unkeyed:
+        click.echo(
+            f"note: the first {result.unkeyed} events predate keyed chains: linked, not keyed",
+            err=True,
+        )
+    if anchors:
+        click.echo("anchored by " + ", ".join(name for name, _ in anchors))
+    else:
+        click.echo(
+            "warning: no anchor (checkpoint file or --head): a deleted tail cannot be seen",
+            err=True,
+        )
 
 
 @click.group()

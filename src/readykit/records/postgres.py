@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from readykit.records import schema
-from readykit.records.store import AUDIT, GENESIS, Store, StoreUnavailable
+from readykit.records.store import AUDIT, Head, Store, StoreUnavailable
 
 CONNECT_TIMEOUT_S = 2.0
 CHAIN_LOCK = 0x5EAD_1C17  # pg_advisory_xact_lock key of the audit chain
@@ -24,8 +24,21 @@ def _unavailable(exc: BaseException) -> bool:
         | asyncio.TimeoutError
         | asyncpg.exceptions.PostgresConnectionError
         | asyncpg.exceptions.InterfaceError
-        | asyncpg.exceptions.CannotConnectNowError,
+        | asyncpg.exceptions.CannotConnectNowError
+        # the server shutting down or out of resources (disk full, too many connections)
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.InsufficientResourcesError,
     )
+
+
+async def _reset(conn: Any) -> None:
+    """What a connection needs before it goes back to the pool: only an open transaction closed.
+
+    asyncpg's default reset is a round trip per use (RESET ALL, UNLISTEN ...) for session state
+    this store never sets; on the durable audit path every round trip is commit latency.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 class PostgresStore(Store):
@@ -42,7 +55,11 @@ class PostgresStore(Store):
         if self._pool is None:
             try:
                 self._pool = await asyncpg.create_pool(
-                    self.url, min_size=0, max_size=4, timeout=CONNECT_TIMEOUT_S
+                    self.url,
+                    min_size=0,
+                    max_size=4,
+                    timeout=CONNECT_TIMEOUT_S,
+                    reset=_reset,
                 )
             except Exception as exc:
                 if _unavailable(exc):
@@ -87,36 +104,47 @@ class PostgresStore(Store):
             pool, self._pool = self._pool, None
             await pool.close()
 
-    async def write(self, events: Sequence[dict[str, Any]]) -> int:
+    async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
         if not self._migrated:  # not reachable at startup: bring the schema up now
             await self.open()
+
+        async def known(conn: Any, table: str, ids: list[str]) -> set[str]:
+            if fresh or not ids:  # a round trip saved per commit on the durable path
+                return set()
+            sql = f"SELECT id FROM {table} WHERE id = ANY($1::text[])"  # noqa: S608
+            return {r[0] for r in await conn.fetch(sql, ids)}
 
         async def write(conn: Any) -> int:
             audit_ids = [e["id"] for e in events if e["kind"] == AUDIT]
             entry_ids = [e["id"] for e in events if e["kind"] != AUDIT]
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
-                prev = await conn.fetchval(schema.LAST_HASH) or GENESIS
-                known_audit = await conn.fetch(
-                    "SELECT id FROM rk_audit WHERE id = ANY($1::text[])", audit_ids
-                )
-                known_entries = await conn.fetch(
-                    "SELECT id FROM rk_entries WHERE id = ANY($1::text[])", entry_ids
-                )
+                last = await conn.fetchrow(schema.LAST_LINK)
                 audits, entries, buckets = schema.plan(
                     events,
-                    {r[0] for r in known_audit},
-                    {r[0] for r in known_entries},
-                    prev,
+                    await known(conn, "rk_audit", audit_ids),
+                    await known(conn, "rk_entries", entry_ids),
+                    Head(last[0], last[1]) if last else None,
+                    self.audit_key,
                 )
                 if audits:
                     await conn.executemany(schema.numbered(schema.INSERT_AUDIT), audits)
+                    heads.append(Head(audits[-1][0], audits[-1][10]))
                 if entries:
                     await conn.executemany(schema.numbered(schema.INSERT_ENTRY), entries)
                     await conn.executemany(schema.numbered(schema.UPSERT_BUCKET), buckets)
             return len(audits) + len(entries)
 
-        return int(await self._call(write))
+        heads: list[Head] = []
+        written = int(await self._call(write))
+        if heads:  # set only once the transaction committed
+            self.head = heads[-1]
+        return written
+
+    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        sql = schema.numbered(schema.AUDIT_PAGE)
+        rows = await self._call(lambda conn: conn.fetch(sql, after_seq, limit))
+        return [tuple(r) for r in rows]
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         sql, params = schema.audit_query(filters)

@@ -10,7 +10,16 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from readykit.records.store import AUDIT, chain_hash, minute_of
+from readykit.errors import ConfigurationError
+from readykit.records.store import (
+    AUDIT,
+    GENESIS,
+    ChainKey,
+    Head,
+    json_encoder,
+    minute_of,
+    row_mac,
+)
 
 # version -> statements; a store at version N runs N+1 ... in order, each in one transaction
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -32,6 +41,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE rk_docs (kind TEXT NOT NULL, id TEXT NOT NULL, key TEXT,"
         " ts {float} NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))",
         "CREATE INDEX rk_docs_key ON rk_docs (kind, key, ts)",
+    ),
+    3: (
+        # keyed chain: which key wrote a row (NULL: an unkeyed row from before version 3)
+        "ALTER TABLE rk_audit ADD COLUMN key_id TEXT",
     ),
 }
 VERSION = max(MIGRATIONS)
@@ -63,14 +76,18 @@ def docs_query(kind: str, key: str | None, since: float | None) -> tuple[str, li
     return sql + " ORDER BY ts, id", params
 
 
-_JSON = json.JSONEncoder(sort_keys=True, default=repr)
+_JSON = json_encoder(sort_keys=True, compact=False, ascii=True)  # as json.dumps(sort_keys=True)
 META = "CREATE TABLE IF NOT EXISTS rk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
-AUDIT_COLUMNS = "seq, id, ts, actor, action, resource, status, request_id, details, prev_hash, hash"
-INSERT_AUDIT = (
-    "INSERT INTO rk_audit (id, ts, actor, action, resource, status, request_id, details,"
-    " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+AUDIT_COLUMNS = (
+    "seq, id, ts, actor, action, resource, status, request_id, details, prev_hash, hash, key_id"
 )
+# seq is given, not generated: the chain's numbers are contiguous, so a gap is a deleted row
+INSERT_AUDIT = (
+    "INSERT INTO rk_audit (seq, id, ts, actor, action, resource, status, request_id, details,"
+    " prev_hash, hash, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+AUDIT_PAGE = f"SELECT {AUDIT_COLUMNS} FROM rk_audit WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
 UPSERT_BUCKET = (
     "INSERT INTO rk_buckets (kind, grp, minute, count, sum_ms, max_ms) VALUES (?, ?, ?, 1, ?, ?)"
     " ON CONFLICT (kind, grp, minute) DO UPDATE SET count = rk_buckets.count + 1,"
@@ -78,7 +95,7 @@ UPSERT_BUCKET = (
     " max_ms = CASE WHEN excluded.max_ms > rk_buckets.max_ms THEN excluded.max_ms"
     " ELSE rk_buckets.max_ms END"
 )
-LAST_HASH = "SELECT hash FROM rk_audit ORDER BY seq DESC LIMIT 1"
+LAST_LINK = "SELECT seq, hash FROM rk_audit ORDER BY seq DESC LIMIT 1"
 INSERT_ENTRY = (
     "INSERT INTO rk_entries (id, kind, ts, grp, duration_ms, data) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -94,12 +111,14 @@ def plan(
     events: Sequence[dict[str, Any]],
     known_audit: set[str],
     known_entries: set[str],
-    prev_hash: str,
+    prev: Head | None,
+    key: ChainKey | None,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The rows a batch adds: audit rows chained from `prev_hash`, entries, bucket updates.
+    """The rows a batch adds: audit rows chained after `prev`, entries, bucket updates.
 
     Ids already stored (or repeated within the batch) are skipped, so a replay adds nothing.
     """
+    prev_seq, prev_hash = (prev.seq, prev.hash) if prev is not None else (0, GENESIS)
     audits: list[tuple[Any, ...]] = []
     entries: list[tuple[Any, ...]] = []
     buckets: list[tuple[Any, ...]] = []
@@ -109,8 +128,13 @@ def plan(
             if event["id"] in seen_audit:
                 continue
             seen_audit.add(event["id"])
-            row = audit_row(event, prev_hash)
-            prev_hash = row[-1]
+            if key is None:
+                raise ConfigurationError(
+                    "writing audit events needs the audit key (READYKIT_AUDIT_KEY or its key file)"
+                )
+            prev_seq += 1
+            row = audit_row(event, prev_seq, prev_hash, key)
+            prev_hash = row[10]
             audits.append(row)
         elif event["id"] not in seen_entries:
             seen_entries.add(event["id"])
@@ -126,34 +150,30 @@ def numbered(sql: str) -> str:
     return re.sub(r"\?", lambda _: f"${next(count)}", sql)
 
 
-def audit_row(event: dict[str, Any], prev_hash: str) -> tuple[Any, ...]:
-    """The INSERT_AUDIT parameters of an audit event chained after `prev_hash`."""
-    stored = audit_fields(event)
-    details = _JSON.encode(stored["details"])
+def audit_row(event: dict[str, Any], seq: int, prev_hash: str, key: ChainKey) -> tuple[Any, ...]:
+    """The INSERT_AUDIT parameters of an audit event at `seq`, chained after `prev_hash`."""
+    get = event.get
+    kid = key.id
+    linked = [
+        seq, event["id"], float(event["ts"]), get("actor"), event["action"], get("resource"),
+        get("status"), get("request_id"), _JSON(get("details")), prev_hash, kid,
+    ]  # fmt: skip
+    mac = row_mac(key, linked)
+    return (*linked[:10], mac, kid)
+
+
+def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
+    """An audit event as `Store.audit` returns it, back as its stored row (AUDIT_COLUMNS)."""
     return (
-        stored["id"], stored["ts"], stored["actor"], stored["action"], stored["resource"],
-        stored["status"], stored["request_id"], details, prev_hash, chain_hash(prev_hash, stored),
+        event["seq"], event["id"], event["ts"], event["actor"], event["action"],
+        event["resource"], event["status"], event["request_id"], _JSON(event["details"]),
+        event["prev_hash"], event["hash"], event.get("key_id"),
     )  # fmt: skip
-
-
-def audit_fields(event: dict[str, Any]) -> dict[str, Any]:
-    """Exactly the fields an audit event is stored and hashed with."""
-    return {
-        "id": event["id"],
-        "kind": AUDIT,
-        "ts": float(event["ts"]),
-        "actor": event.get("actor"),
-        "action": event["action"],
-        "resource": event.get("resource"),
-        "status": event.get("status"),
-        "request_id": event.get("request_id"),
-        "details": event.get("details"),
-    }
 
 
 def audit_event(row: Sequence[Any]) -> dict[str, Any]:
     """An audit event as read back (columns in AUDIT_COLUMNS order), hashes included."""
-    seq, id_, ts, actor, action, resource, status, request_id, details, prev, hash_ = row
+    seq, id_, ts, actor, action, resource, status, request_id, details, prev, hash_, kid = row
     return {
         "seq": seq,
         "id": id_,
@@ -167,13 +187,14 @@ def audit_event(row: Sequence[Any]) -> dict[str, Any]:
         "details": json.loads(details) if details is not None else None,
         "prev_hash": prev,
         "hash": hash_,
+        "key_id": kid,
     }
 
 
 def entry_rows(event: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """INSERT_ENTRY and UPSERT_BUCKET parameters of an APM event."""
     duration = float(event.get("duration_ms") or 0.0)
-    data = _JSON.encode(event.get("data") or {})
+    data = _JSON(event.get("data") or {})
     entry = (event["id"], event["kind"], float(event["ts"]), event["group"], duration, data)
     bucket = (event["kind"], event["group"], minute_of(float(event["ts"])), duration, duration)
     return entry, bucket

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from readykit.errors import ConfigurationError
 from readykit.records import schema
-from readykit.records.store import AUDIT, GENESIS, Store, StoreUnavailable
+from readykit.records.store import AUDIT, ChainKey, Head, Store, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -44,7 +44,9 @@ class SQLiteStore(Store):
             conn = self._conn
             try:
                 return await _unless_cancelled(lambda: fn(conn))
-            except sqlite3.OperationalError as exc:
+            except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError):
+                raise  # this batch's fault, not the store's
+            except sqlite3.DatabaseError as exc:  # locked, full disk, I/O error, corrupt file
                 raise StoreUnavailable(f"{self.url}: {exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:
@@ -52,7 +54,7 @@ class SQLiteStore(Store):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a commit is an fsync: audited means on disk
             conn.execute("PRAGMA busy_timeout=5000")
             migrate(conn)
         except (sqlite3.Error, OSError) as exc:
@@ -72,8 +74,17 @@ class SQLiteStore(Store):
                 conn, self._conn = self._conn, None
                 await _unless_cancelled(conn.close)
 
-    async def write(self, events: Sequence[dict[str, Any]]) -> int:
-        return await self._run(lambda conn: _write(conn, events))
+    async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
+        key = self.audit_key
+        written, head = await self._run(lambda conn: _write(conn, events, key, fresh))
+        if head is not None:
+            self.head = head
+        return written
+
+    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        return await self._run(
+            lambda conn: conn.execute(schema.AUDIT_PAGE, (after_seq, limit)).fetchall()
+        )
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         sql, params = schema.audit_query(filters)
@@ -190,17 +201,20 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
 
 
-def _write(conn: sqlite3.Connection, events: Sequence[dict[str, Any]]) -> int:
-    audit_ids = [e["id"] for e in events if e["kind"] == AUDIT]
-    entry_ids = [e["id"] for e in events if e["kind"] != AUDIT]
+def _write(
+    conn: sqlite3.Connection, events: Sequence[dict[str, Any]], key: ChainKey | None, fresh: bool
+) -> tuple[int, Head | None]:
+    audit_ids = [] if fresh else [e["id"] for e in events if e["kind"] == AUDIT]
+    entry_ids = [] if fresh else [e["id"] for e in events if e["kind"] != AUDIT]
     conn.execute("BEGIN IMMEDIATE")  # one writer: the chain's last hash cannot move under us
     try:
-        last = conn.execute(schema.LAST_HASH).fetchone()
+        last = conn.execute(schema.LAST_LINK).fetchone()
         audits, entries, buckets = schema.plan(
             events,
             _known(conn, "rk_audit", audit_ids),
             _known(conn, "rk_entries", entry_ids),
-            last[0] if last else GENESIS,
+            Head(*last) if last else None,
+            key,
         )
         conn.executemany(schema.INSERT_AUDIT, audits)
         conn.executemany(schema.INSERT_ENTRY, entries)
@@ -209,11 +223,14 @@ def _write(conn: sqlite3.Connection, events: Sequence[dict[str, Any]]) -> int:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    return len(audits) + len(entries)
+    head = Head(audits[-1][0], audits[-1][10]) if audits else None
+    return len(audits) + len(entries), head
 
 
 def _known(conn: sqlite3.Connection, table: str, ids: list[str]) -> set[str]:
     known: set[str] = set()
+    if not ids:
+        return known
     for i in range(0, len(ids), 500):  # SQLite caps the number of parameters
         chunk = ids[i : i + 500]
         rows = conn.execute(schema.existing_ids_sql(table, len(chunk)), chunk).fetchall()

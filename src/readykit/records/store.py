@@ -1,21 +1,28 @@
-"""The durable store of records: audit events (hash-chained), APM entries and their per-minute
-aggregates. Backends by URI: `sqlite:///path` (default) and `postgresql://...`.
+"""The durable store of records: audit events (a keyed hash chain), APM entries and their
+per-minute aggregates. Backends by URI: `sqlite:///path` (default) and `postgresql://...`.
 
 Every event carries an id; writing one twice is a no-op, so a batch replayed after an outage
-never duplicates. Audit events are chained: each stores the SHA-256 of the previous event's
-hash and its own content, so an edited or deleted row breaks the chain at that row.
+never duplicates. Audit events are chained: each row's `hash` is an HMAC, with a key the
+database does not hold, over its sequence number, the previous row's hash and its stored
+columns; sequence numbers are contiguous. An edited row fails its MAC, a deleted row leaves a
+gap, and a chain recomputed without the key fails at its first recomputed row. A truncated
+tail leaves a consistent chain, so the head (seq, hash) is anchored outside the table (see
+`readykit.records.anchor`) and verification compares against it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import hmac
 import itertools
 import json
+import json.encoder
 import os
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from readykit.errors import ConfigurationError
@@ -39,29 +46,216 @@ def canonical(event: dict[str, Any]) -> str:
 
 
 def chain_hash(prev_hash: str, event: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and this event's canonical JSON."""
+    """Unkeyed SHA-256 link of rows written before chains were keyed (verified, not trusted)."""
     return hashlib.sha256((prev_hash + canonical(event)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    """The audit chain's HMAC key, and its public id (which key wrote a row)."""
+
+    key: bytes = field(repr=False)
+    id: str = field(init=False)
+    _inner: Any = field(init=False, repr=False, compare=False)
+    _outer: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # HMAC-SHA256 (RFC 2104) with the padded key hashed once: per row only the message is
+        # hashed, about 3x faster than hmac.new() per row when a million rows are verified
+        padded = (self.key if len(self.key) <= 64 else hashlib.sha256(self.key).digest()).ljust(
+            64, b"\0"
+        )
+        object.__setattr__(self, "_inner", hashlib.sha256(bytes(b ^ 0x36 for b in padded)))
+        object.__setattr__(self, "_outer", hashlib.sha256(bytes(b ^ 0x5C for b in padded)))
+        object.__setattr__(self, "id", self.mac(b"readykit audit key id")[:16])
+
+    def mac(self, message: bytes) -> str:
+        """HMAC-SHA256 of `message` under this key, in hex."""
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return str(outer.hexdigest())
+
+    @classmethod
+    def from_secret(cls, secret: str) -> ChainKey:
+        """A key from a configured secret string (READYKIT_AUDIT_KEY, or a key file's text)."""
+        return cls(hashlib.sha256(secret.strip().encode()).digest())
+
+
+def json_encoder(*, sort_keys: bool, compact: bool, ascii: bool) -> Callable[[Any], str]:
+    """A JSON encoding function, the same text as json.JSONEncoder with these options, about
+    2.5x faster per call: the C encoder is built once, not per call. No cycle check: what is
+    encoded here has been through the Redactor (cycles become "[CYCLE]") or is a flat row."""
+    key_sep, item_sep = (":", ",") if compact else (": ", ", ")
+    make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)  # not in the stubs
+    if make_encoder is None:  # pragma: no cover - CPython always has _json
+        slow = json.JSONEncoder(
+            sort_keys=sort_keys, separators=(item_sep, key_sep), ensure_ascii=ascii, default=repr
+        )
+        return slow.encode
+    encode_str = json.encoder.encode_basestring_ascii if ascii else json.encoder.encode_basestring
+    encoder = make_encoder(None, repr, encode_str, None, key_sep, item_sep, sort_keys, False, True)
+    return lambda value: "".join(encoder(value, 0))
+
+
+# the stored columns a row's MAC covers, in order (AUDIT_COLUMNS without `hash`)
+_ROW = json_encoder(sort_keys=False, compact=True, ascii=False)
+
+
+def row_mac(key: ChainKey, row: Sequence[Any]) -> str:
+    """The HMAC-SHA256 of one audit row as stored: seq, id, ts, actor, action, resource,
+    status, request_id, details (the stored JSON text), prev_hash, key_id."""
+    return key.mac(_ROW(row if isinstance(row, list) else list(row)).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The newest link of the chain: anchored outside the table so a cut tail shows."""
+
+    seq: int
+    hash: str
 
 
 @dataclass(frozen=True, slots=True)
 class BrokenLink:
-    """Where the audit chain breaks: the row's sequence number and id, and why."""
+    """Where the audit chain breaks: the first bad sequence number, the row's id, and why."""
 
     seq: int
     id: str
     reason: str
 
 
-def verify_chain(events: Iterable[dict[str, Any]]) -> BrokenLink | None:
-    """The first broken link of audit events in sequence order, or None if the chain holds."""
-    prev = GENESIS
-    for event in events:
-        if event["prev_hash"] != prev:
-            return BrokenLink(event["seq"], event["id"], "prev_hash does not match the row before")
-        if chain_hash(prev, event) != event["hash"]:
-            return BrokenLink(event["seq"], event["id"], "content does not match its hash")
-        prev = event["hash"]
-    return None
+class KeyProblem(Exception):
+    """The chain cannot be checked with the key given: none given, or the wrong one."""
+
+
+@dataclass
+class Verification:
+    """What `verify_rows` found: rows checked, the head, unkeyed rows, the first broken link."""
+
+    rows: int = 0
+    head: Head | None = None
+    unkeyed: int = 0
+    broken: BrokenLink | None = None
+
+
+class ChainVerifier:
+    """Checks stored audit rows (AUDIT_COLUMNS order, by seq), fed one at a time, against the
+    key and the anchors (heads kept outside the table). Memory stays flat: it streams.
+
+    Reports, by the first bad sequence number: a gap (a deleted row), a row whose prev_hash is
+    not the hash before it, an edited or recomputed row (MAC), an unkeyed row after keyed ones,
+    a tail shorter than an anchor, and a row that differs from its anchor. `feed` raises
+    KeyProblem when the chain is keyed but no key, or another key, is given.
+    """
+
+    def __init__(
+        self,
+        key: ChainKey | None,
+        anchors: Sequence[Head] = (),
+        *,
+        anchored_key_id: str | None = None,
+    ) -> None:
+        self.key = key
+        self.anchors = {a.seq: a.hash for a in anchors}
+        self.anchored_key_id = anchored_key_id
+        self.result = Verification()
+        self._seq, self._hash = 0, GENESIS
+        self._keyed = False
+        self._anchor_bad: BrokenLink | None = None
+
+    def _broken(self, reason: str, seq: int, id_: str) -> bool:
+        self.result.broken = BrokenLink(seq, id_, reason)
+        return False
+
+    def feed(self, row: Sequence[Any]) -> bool:
+        """Check the next row; False once the chain is broken (then stop feeding)."""
+        seq, id_, ts, actor, action, resource, status, request_id, details, prev, hash_, kid = row
+        self.result.rows += 1
+        if kid is None:
+            if self._keyed:
+                return self._broken("an unkeyed row after keyed ones: recomputed", seq, id_)
+            if prev != self._hash:
+                return self._broken("prev_hash does not match the row before", seq, id_)
+            event = {"id": id_, "kind": AUDIT, "ts": ts, "actor": actor, "action": action,
+                     "resource": resource, "status": status, "request_id": request_id,
+                     "details": json.loads(details) if details is not None else None}  # fmt: skip
+            if chain_hash(prev, event) != hash_:
+                return self._broken("content does not match its hash", seq, id_)
+            self.result.unkeyed += 1
+        else:
+            key = self.key
+            if key is None:
+                raise KeyProblem(
+                    f"the audit chain is keyed (key id {kid}) but no key was given: set "
+                    "READYKIT_AUDIT_KEY or pass --key-file"
+                )
+            if kid != key.id:
+                if not self._keyed and self.anchored_key_id != key.id:
+                    raise KeyProblem(
+                        f"wrong audit key: the chain was written with key id {kid}, the key "
+                        f"given has id {key.id}"
+                    )
+                # the anchor vouches for our key: rows under another key were rewritten
+                return self._broken(f"written with another key (key id {kid})", seq, id_)
+            self._keyed = True
+            if seq != self._seq + 1:
+                return self._broken(f"seq {self._seq + 1} is missing (deleted)", self._seq + 1, "")
+            if prev != self._hash:
+                return self._broken("prev_hash does not match the row before", seq, id_)
+            linked = [seq, id_, ts, actor, action, resource, status, request_id, details, prev, kid]
+            if not hmac.compare_digest(key.mac(_ROW(linked).encode()), hash_):
+                return self._broken(
+                    "content does not match its MAC (edited or recomputed)", seq, id_
+                )
+        self._seq, self._hash = seq, hash_
+        anchored = self.anchors.get(seq)
+        if anchored is not None and anchored != hash_ and self._anchor_bad is None:
+            self._anchor_bad = BrokenLink(seq, id_, "differs from its anchored hash: recomputed")
+        return True
+
+    def feed_all(self, rows: Iterable[Sequence[Any]]) -> bool:
+        """Check rows in order; False once the chain is broken."""
+        feed = self.feed
+        return all(feed(row) for row in rows)
+
+    def finish(self) -> Verification:
+        """The result, once every row was fed (or `feed` said stop)."""
+        result = self.result
+        if self._seq:
+            result.head = Head(self._seq, self._hash)
+        if result.broken is not None:
+            return result
+        beyond = [seq for seq in self.anchors if seq > self._seq]
+        if beyond:
+            result.broken = BrokenLink(
+                self._seq + 1,
+                "",
+                f"the chain ends at seq {self._seq} but an anchor says seq {max(beyond)}: "
+                f"the tail from seq {self._seq + 1} was deleted",
+            )
+        elif self._anchor_bad is not None:
+            result.broken = self._anchor_bad
+        return result
+
+
+def verify_rows(
+    rows: Iterable[Sequence[Any]], key: ChainKey | None, anchors: Sequence[Head] = ()
+) -> Verification:
+    """Run a ChainVerifier over `rows`."""
+    verifier = ChainVerifier(key, anchors)
+    verifier.feed_all(rows)
+    return verifier.finish()
+
+
+def verify_chain(
+    events: Iterable[dict[str, Any]], key: ChainKey | None, anchors: Sequence[Head] = ()
+) -> BrokenLink | None:
+    """The first broken link of audit events (as `Store.audit` returns them), or None."""
+    from readykit.records.schema import event_row
+
+    return verify_rows((event_row(e) for e in events), key, anchors).broken
 
 
 class StoreUnavailable(Exception):
@@ -72,6 +266,9 @@ class Store(ABC):
     """Where records live. `write` is idempotent by event id."""
 
     url: str
+    audit_key: ChainKey | None = None
+    head: Head | None = None
+    """The chain's head after this store's last write of audit events (None before)."""
 
     @abstractmethod
     async def open(self) -> None:
@@ -82,11 +279,13 @@ class Store(ABC):
         """Release connections."""
 
     @abstractmethod
-    async def write(self, events: Sequence[dict[str, Any]]) -> int:
+    async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
         """Insert events in order, skipping ids already stored; the number inserted.
 
         Audit events (`kind == "audit"`) are chained as they are inserted; APM events also
         update their per-minute aggregate. Raises StoreUnavailable when the store is down.
+        `fresh`: the events were never offered before (not a replay), so the lookup of ids
+        already stored is skipped; a unique index still refuses a duplicate.
         """
 
     @abstractmethod
@@ -147,28 +346,66 @@ class Store(ABC):
         """Delete documents of `kind` (optionally with `key`) older than `before`; how many."""
         raise NotImplementedError(f"{type(self).__name__} does not implement delete_docs")
 
+    @abstractmethod
+    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        """Stored audit rows (AUDIT_COLUMNS order) with seq > `after_seq`, by seq."""
+
+    async def audit_pages(self, *, page: int = 10_000) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Every stored audit row, by seq, a page at a time (for verification and export).
+
+        The next page is read (in the store's thread or connection) while the caller works
+        through this one.
+        """
+        pending = asyncio.ensure_future(self.audit_page(0, page))
+        try:
+            while True:
+                rows = await pending
+                if len(rows) == page:
+                    pending = asyncio.ensure_future(self.audit_page(rows[-1][0], page))
+                if rows:
+                    yield rows
+                if len(rows) < page:
+                    return
+        finally:
+            if not pending.done():
+                pending.cancel()
+                await asyncio.wait([pending])
+
+    async def audit_rows(self, *, page: int = 10_000) -> AsyncIterator[tuple[Any, ...]]:
+        """Every stored audit row, by seq (see `audit_pages`)."""
+        async for rows in self.audit_pages(page=page):
+            for row in rows:
+                yield row
+
     async def check(self) -> None:
         """Readiness: raises when the store cannot be reached."""
         await self.entries("stall", limit=1)
 
 
-def store_from_url(url: str) -> Store:
-    """`sqlite:///path/to/file.db` or `postgresql://user@host:port/db`."""
+def store_from_url(url: str, *, audit_key: ChainKey | None = None) -> Store:
+    """`sqlite:///path/to/file.db` or `postgresql://user@host:port/db`.
+
+    `audit_key` is needed to write audit events (reading works without it).
+    """
     scheme = url.split("://", 1)[0]
+    store: Store
     if scheme == "sqlite":
         from readykit.records.sqlite import SQLiteStore
 
-        return SQLiteStore(url)
-    if scheme in ("postgresql", "postgres"):
+        store = SQLiteStore(url)
+    elif scheme in ("postgresql", "postgres"):
         from readykit.errors import require_extra
 
         require_extra("asyncpg", "postgres", "store_url")
         from readykit.records.postgres import PostgresStore
 
-        return PostgresStore(url)
-    raise ConfigurationError(
-        f"store_url: unknown scheme {scheme!r} in {url!r}; use sqlite:///path or postgresql://"
-    )
+        store = PostgresStore(url)
+    else:
+        raise ConfigurationError(
+            f"store_url: unknown scheme {scheme!r} in {url!r}; use sqlite:///path or postgresql://"
+        )
+    store.audit_key = audit_key
+    return store
 
 
 _ID_PREFIX = secrets.token_hex(8)

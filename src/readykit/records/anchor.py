@@ -1,0 +1,166 @@
+"""The audit chain's key and its anchor outside the table.
+
+The key: `READYKIT_AUDIT_KEY`, else a key file created once next to the spill file (mode 0600).
+Several instances writing one PostgreSQL chain must share one key.
+
+The anchor: after every flush that added audit rows, the head (seq, hash) goes to a checkpoint
+file (only ever forward, under a lock, so several workers on one machine cannot move it back),
+to the `readykit_audit_head_seq` metric, and to a log line (at most once per interval, and at
+shutdown), so a deleted tail or a recomputed chain shows against a copy the database never held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from readykit.errors import ConfigurationError
+from readykit.records.store import ChainKey, Head
+
+logger = logging.getLogger("readykit.records")
+
+MIN_KEY_CHARS = 16
+
+
+def key_path(spill_path: Path) -> Path:
+    """The default audit key file: next to the spill file."""
+    return spill_path.with_name("audit.key")
+
+
+def checkpoint_path(spill_path: Path) -> Path:
+    """The checkpoint file of the chain's head: next to the spill file."""
+    return spill_path.with_name("audit-head.json")
+
+
+def load_key(configured: str | None, path: Path, *, create: bool = True) -> ChainKey | None:
+    """The configured key, else the key in `path` (created once when `create`), else None."""
+    if configured is not None:
+        if len(configured.strip()) < MIN_KEY_CHARS:
+            raise ConfigurationError(
+                f"audit_key: READYKIT_AUDIT_KEY needs at least {MIN_KEY_CHARS} characters"
+            )
+        return ChainKey.from_secret(configured)
+    try:
+        return read_key_file(path)
+    except FileNotFoundError:
+        if not create:
+            return None
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # atomic and exclusive: workers starting together agree on one key
+    except FileExistsError:
+        pass  # another worker created it first: use theirs
+    except OSError as exc:
+        raise ConfigurationError(
+            f"audit_key: cannot create the key file {path} ({exc.strerror}); set "
+            "READYKIT_AUDIT_KEY, or make the spill file's directory writable"
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return read_key_file(path)
+
+
+def read_key_file(path: Path) -> ChainKey:
+    """The key in a key file (its text, as READYKIT_AUDIT_KEY would hold it)."""
+    text = path.read_text().strip()
+    if len(text) < MIN_KEY_CHARS:
+        raise ConfigurationError(
+            f"audit key file {path}: needs at least {MIN_KEY_CHARS} characters (empty or cut?)"
+        )
+    return ChainKey.from_secret(text)
+
+
+def write_checkpoint(path: Path, head: Head, key_id: str) -> Head:
+    """Move the checkpoint forward to `head` (never back); the head the file now holds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_name(path.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = read_checkpoint(path)
+        if current is not None and current[0].seq >= head.seq:
+            return current[0]
+        tmp = path.with_name(path.name + ".tmp")
+        body = {"seq": head.seq, "hash": head.hash, "key_id": key_id, "at": time.time()}
+        tmp.write_text(json.dumps(body) + "\n")
+        os.replace(tmp, path)
+        return head
+
+
+def read_checkpoint(path: Path) -> tuple[Head, str | None] | None:
+    """The head in a checkpoint file and the id of the key that wrote it; None if there is no
+    file. ValueError if it is unreadable."""
+    try:
+        body = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise ValueError(f"the checkpoint {path} is not JSON ({exc})") from exc
+    try:
+        key_id = body.get("key_id")
+        return Head(int(body["seq"]), str(body["hash"])), str(key_id) if key_id else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the checkpoint {path} has no seq and hash") from exc
+
+
+def parse_head(text: str) -> Head:
+    """`SEQ:HASH` (as the anchor log line prints it) as a Head; ValueError if malformed."""
+    seq, sep, hash_ = text.partition(":")
+    if not sep or not seq.isdigit() or len(hash_) != 64:
+        raise ValueError(f"{text!r} is not SEQ:HASH (e.g. 1042:9f86d0...)")
+    return Head(int(seq), hash_)
+
+
+class Anchor:
+    """Anchors the head after each flush: the checkpoint file and a rate-limited log line."""
+
+    def __init__(
+        self,
+        path: Path,
+        key_id: str,
+        *,
+        log_every_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.key_id = key_id
+        self.log_every_s = log_every_s
+        self._clock = clock
+        self._logged_at = float("-inf")
+        self._written: Head | None = None
+        self._logged: Head | None = None
+
+    def write(self, head: Head) -> None:
+        """Anchor `head` (run in a worker thread: it touches the disk)."""
+        if self._written == head:
+            return
+        try:
+            write_checkpoint(self.path, head, self.key_id)
+        except OSError as exc:
+            logger.error("records: cannot write the audit checkpoint %s (%s)", self.path, exc)
+        self._written = head
+
+    def log(self, head: Head, *, force: bool = False) -> None:
+        """The anchor log line, at most once per `log_every_s` unless `force`."""
+        now = self._clock()
+        if head == self._logged or (not force and now - self._logged_at < self.log_every_s):
+            return
+        self._logged_at, self._logged = now, head
+        logger.info(
+            "audit chain head %d:%s",
+            head.seq,
+            head.hash,
+            extra={"audit_head_seq": head.seq, "audit_head_hash": head.hash},
+        )

@@ -1,0 +1,94 @@
+"""Audited means durable: the last body message of a mutating request is sent only once its
+audit event is committed, and concurrent requests share the commits (group commit)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from readykit import ReadyKit, Settings
+from readykit._types import ASGIApp, Message
+from readykit.testing import asgi_request, lifespan
+
+pytestmark = pytest.mark.anyio
+
+
+async def create(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True}, status_code=201)
+
+
+def make(tmp_path: Path, **settings: Any) -> tuple[ReadyKit, ASGIApp]:
+    kit = ReadyKit(
+        Settings(
+            configure_logging=False,
+            access_log=False,
+            store_url=f"sqlite:///{tmp_path}/records.db",
+            spill_path=str(tmp_path / "spill.jsonl"),
+            records_flush_s=3600,  # the timer never flushes: only the commit path writes
+            **settings,
+        )
+    )
+    return kit, kit.wrap(Starlette(routes=[Route("/quotes/{id}", create, methods=["POST"])]))
+
+
+def stored_status(db: Path, request_id: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:  # another connection: sees only what is committed
+        return conn.execute(
+            "SELECT action, resource, status FROM rk_audit WHERE request_id = ?", (request_id,)
+        ).fetchall()
+
+
+async def test_the_last_body_message_waits_for_the_audit_commit(tmp_path: Path) -> None:
+    _, app = make(tmp_path)
+    db = tmp_path / "records.db"
+    seen_at_last_body: list[list[tuple[Any, ...]]] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            seen_at_last_body.append(stored_status(db, "req-1"))
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/quotes/7", "raw_path": b"/quotes/7",
+             "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
+             "headers": [(b"x-request-id", b"req-1")], "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80), "asgi": {"version": "3.0"}}  # fmt: skip
+    async with lifespan(app):
+        await app(scope, receive, send)
+    assert seen_at_last_body == [[("POST /quotes/{id}", "/quotes/7", 201)]]
+
+
+async def test_concurrent_requests_share_commits(tmp_path: Path) -> None:
+    kit, app = make(tmp_path)
+    async with lifespan(app):
+        responses = await asyncio.gather(
+            *(asgi_request(app, "POST", f"/quotes/{n}") for n in range(50))
+        )
+        assert {r.status for r in responses} == {201}
+        writes = kit.metrics.registry.get_sample_value("readykit_records_flush_seconds_count")
+        assert writes is not None
+        assert writes < 50  # group commit: fewer writes than requests
+    with sqlite3.connect(tmp_path / "records.db") as conn:
+        assert conn.execute("SELECT count(*) FROM rk_audit").fetchone() == (50,)
+
+
+async def test_async_durability_answers_before_the_write(tmp_path: Path) -> None:
+    kit, app = make(tmp_path, audit_durability="async")
+    assert kit.records is not None
+    async with lifespan(app):
+        response = await asgi_request(app, "POST", "/quotes/1", headers=[("X-Request-Id", "a-1")])
+        assert response.status == 201
+        assert stored_status(tmp_path / "records.db", "a-1") == []  # queued, not yet written
+        assert len(kit.records.writer) == 1
+    assert stored_status(tmp_path / "records.db", "a-1") == [
+        ("POST /quotes/{id}", "/quotes/1", 201)
+    ]
