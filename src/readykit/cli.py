@@ -7,14 +7,8 @@ from collections.abc import Sequence
 
 import click
 
+from readykit.clitools import UserError
 from readykit.errors import ReadykitError
-
-
-class UserError(click.ClickException):
-    """A mistake the user can fix: one line on stderr, exit code 2."""
-
-    exit_code = 2
-
 
 # the install extra that brings each optional library a verb may need
 EXTRA_OF = {

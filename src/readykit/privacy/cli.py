@@ -4,37 +4,13 @@ restore brought erased people back), and the hint `backup restore` prints when i
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
 from datetime import datetime
-from typing import Any
 
 import click
 
+from readykit.clitools import load_kit, parse_when
+
 ERASURE = "privacy_erasure"
-
-
-def load_kit(target: str) -> Any:
-    """The ReadyKit at `module:attribute` (a kit, or an app with `.state.kit` or `.kit`)."""
-    from readykit.cli import UserError
-    from readykit.kit import ReadyKit
-
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise UserError(f"--app {target!r}: write module:attribute, e.g. myservice.main:kit")
-    sys.path.insert(0, ".")
-    try:
-        obj: Any = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"--app {target!r}: {exc}") from exc
-    for candidate in (
-        obj,
-        getattr(obj, "kit", None),
-        getattr(getattr(obj, "state", None), "kit", None),
-    ):
-        if isinstance(candidate, ReadyKit):
-            return candidate
-    raise UserError(f"--app {target!r} is not a ReadyKit (nor an app holding one)")
 
 
 async def erasures_after(store_url: str, since: float) -> int:
@@ -75,18 +51,17 @@ def privacy() -> None:
 @click.option("--since", help="Only erasures from this ISO date/time on (default: all).")
 def replay(target: str, store_url: str | None, since: str | None) -> None:
     """Run the erasers again for every erasure in the log (after restoring a backup)."""
-    from readykit.records.cli import _when
     from readykit.records.store import store_from_url
 
     kit = load_kit(target)
     jobs = kit.privacy_jobs
     if jobs is None:
-        from readykit.cli import UserError
+        from readykit.clitools import UserError
 
         raise UserError("the kit has no privacy endpoints (READYKIT_RECORDS is off?)")
     if store_url:
         jobs.store = store_from_url(store_url)
-    start = _when(since, "--since")
+    start = parse_when(since, "--since")
 
     async def run() -> int:
         try:

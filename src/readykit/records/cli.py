@@ -13,35 +13,17 @@ from typing import Any, TypeVar
 
 import click
 
+from readykit.clitools import APP_HELP, STORE_HELP, existing_store, parse_when
+
 T = TypeVar("T")
 
-STORE_HELP = "Store URL (default: READYKIT_STORE_URL, else sqlite:///.readykit/readykit.db)."
 KINDS = ("slow_request", "slow_query", "exception", "stall")
 
 
-def _when(value: str | None, option: str) -> float | None:
-    """An ISO 8601 time (date, or date and time; UTC unless it says otherwise) as epoch s."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        from readykit.cli import UserError
-
-        raise UserError(
-            f"{option} {value!r} is not a date or time; write e.g. 2026-11-23 or "
-            "2026-11-23T10:00:00Z"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
-def _run(store_url: str | None, work: Callable[[Any], Awaitable[T]]) -> T:
+def _run(store_url: str | None, work: Callable[[Any], Awaitable[T]], app: str | None = None) -> T:
     from readykit.records.store import StoreUnavailable, store_from_url
-    from readykit.settings import Settings
 
-    store = store_from_url(store_url or Settings().store_url)
+    store = store_from_url(existing_store(store_url, app))
 
     async def main() -> T:
         try:
@@ -60,6 +42,7 @@ def _filters(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
             click.option("--store", "store_url", help=STORE_HELP),
+            click.option("--app", "app", help=APP_HELP),
             click.option("--actor"),
             click.option("--action"),
             click.option("--resource"),
@@ -76,8 +59,8 @@ def _query(**kw: Any) -> dict[str, Any]:
         "actor": kw["actor"],
         "action": kw["action"],
         "resource": kw["resource"],
-        "since": _when(kw["since"], "--since"),
-        "until": _when(kw["until"], "--until"),
+        "since": parse_when(kw["since"], "--since"),
+        "until": parse_when(kw["until"], "--until"),
     }
 
 
@@ -89,10 +72,10 @@ def audit() -> None:
 @audit.command("list")
 @_filters
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
-def audit_list(store_url: str | None, limit: int, **kw: Any) -> None:
+def audit_list(store_url: str | None, app: str | None, limit: int, **kw: Any) -> None:
     """The newest audit events, one line each."""
     query = _query(**kw)
-    events = _run(store_url, lambda s: s.audit(**query))[-limit:]
+    events = _run(store_url, lambda s: s.audit(**query), app)[-limit:]
     for e in events:
         when = datetime.fromtimestamp(e["ts"], UTC).isoformat(timespec="seconds")
         click.echo(
@@ -104,10 +87,10 @@ def audit_list(store_url: str | None, limit: int, **kw: Any) -> None:
 @audit.command("export")
 @_filters
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
-def audit_export(store_url: str | None, fmt: str, **kw: Any) -> None:
+def audit_export(store_url: str | None, app: str | None, fmt: str, **kw: Any) -> None:
     """Every matching audit event to stdout: JSON Lines (default) or CSV."""
     query = _query(**kw)
-    events = _run(store_url, lambda s: s.audit(**query))
+    events = _run(store_url, lambda s: s.audit(**query), app)
     if fmt == "jsonl":
         for e in events:
             click.echo(json.dumps(e, ensure_ascii=False))
@@ -122,6 +105,7 @@ def audit_export(store_url: str | None, fmt: str, **kw: Any) -> None:
 
 @audit.command("verify")
 @click.option("--store", "store_url", help=STORE_HELP)
+@click.option("--app", "app", help=APP_HELP)
 @click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -134,10 +118,14 @@ def audit_export(store_url: str | None, fmt: str, **kw: Any) -> None:
 )
 @click.option("--head", "heads", multiple=True, help="SEQ:HASH of a head from the anchor log line.")
 def audit_verify(
-    store_url: str | None, key_file: Path | None, checkpoint: Path | None, heads: tuple[str, ...]
+    store_url: str | None,
+    app: str | None,
+    key_file: Path | None,
+    checkpoint: Path | None,
+    heads: tuple[str, ...],
 ) -> None:
     """Check the keyed chain against its anchors; name the first bad seq and exit 1 if broken."""
-    from readykit.cli import UserError
+    from readykit.clitools import UserError
     from readykit.errors import ConfigurationError
     from readykit.records.anchor import (
         checkpoint_path,
@@ -186,7 +174,7 @@ def audit_verify(
         return verifier.finish()
 
     try:
-        result = _run(store_url, work)
+        result = _run(store_url, work, app)
     except KeyProblem as exc:
         raise UserError(str(exc)) from exc
     if result.broken is not None:
@@ -217,6 +205,7 @@ def apm() -> None:
 
 @apm.command("list")
 @click.option("--store", "store_url", help=STORE_HELP)
+@click.option("--app", "app", help=APP_HELP)
 @click.option("--kind", type=click.Choice(KINDS), required=True)
 @click.option("--since", help="ISO date/time, inclusive.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
@@ -226,13 +215,18 @@ def apm() -> None:
     help="One line per group (count, max, p95, first/last seen, a sample request id).",
 )
 def apm_list(
-    store_url: str | None, kind: str, since: str | None, limit: int, grouped: bool
+    store_url: str | None,
+    app: str | None,
+    kind: str,
+    since: str | None,
+    limit: int,
+    grouped: bool,
 ) -> None:
     """Entries of one kind as JSON Lines, newest first (or per group with --grouped)."""
     from readykit.records.apm import summarise
 
-    start = _when(since, "--since")
+    start = parse_when(since, "--since")
     cap = None if grouped else limit
-    entries = _run(store_url, lambda s: s.entries(kind, since=start, limit=cap))
+    entries = _run(store_url, lambda s: s.entries(kind, since=start, limit=cap), app)
     for line in summarise(entries)[:limit] if grouped else entries:
         click.echo(json.dumps(line, ensure_ascii=False))
