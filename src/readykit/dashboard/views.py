@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from readykit._types import Receive, Scope, Send
 from readykit.access import MAX_TOKEN_BYTES
+from readykit.body import BodyTooLarge, read_body
 from readykit.dashboard.auth import OpsAuth, same_origin
 from readykit.dashboard.traffic import TRAFFIC, Traffic, summarise
 from readykit.problem import send_bytes, send_problem
@@ -365,14 +366,8 @@ class Dashboard:
 
 async def _read_form(receive: Receive) -> dict[str, str]:
     """A small urlencoded form body; larger than FORM_BYTES is refused."""
-    body = b""
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        body += message.get("body", b"")
-        if len(body) > FORM_BYTES:
-            raise BadRequest(f"The form is larger than {FORM_BYTES} bytes.")
-        more = message.get("more_body", False)
+    try:
+        body = await read_body(receive, FORM_BYTES)
+    except BodyTooLarge:
+        raise BadRequest(f"The form is larger than {FORM_BYTES} bytes.") from None
     return {k: v[-1] for k, v in parse_qs(body.decode("latin-1")).items()}

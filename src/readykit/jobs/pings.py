@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.access import OpsAccess
+from readykit.body import BodyTooLarge, read_body
 from readykit.jobs.runner import Jobs, PingStatus
 from readykit.problem import refuse_unauthorized, send_bytes, send_problem
 
@@ -50,15 +51,11 @@ class JobPings:
         if status not in get_args(PingStatus):
             await send_problem(send, 400, f"status={status!r}: use start, success or fail.")
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY:
-                await send_problem(send, 413, f"A ping's message is at most {MAX_BODY} bytes.")
-                return
+        try:
+            body = await read_body(receive, MAX_BODY)
+        except BodyTooLarge:
+            await send_problem(send, 413, f"A ping's message is at most {MAX_BODY} bytes.")
+            return
         run = await self.jobs.ping(name, status, body.decode("utf-8", "replace"))
         answer = {"job": name, "run_id": run["id"], "outcome": run["outcome"]}
         await send_bytes(send, 200, json.dumps(answer).encode(), b"application/json")

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 from prometheus_client import Counter
 
 from readykit._types import ASGIApp, Receive, Scope, Send
+from readykit.body import BodyTooLarge, read_body
 from readykit.privacy.jobs import Jobs
 from readykit.privacy.keys import Keys
 from readykit.problem import send_bytes, send_problem
@@ -184,15 +185,11 @@ class PrivacyEndpoints:
         await send({"type": "http.response.body", "body": b""})
 
     async def _erase(self, receive: Receive, send: Send, subject: str) -> None:
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY:
-                await send_problem(send, 413, "The request body is too large.")
-                return
+        try:
+            body = await read_body(receive, MAX_BODY)
+        except BodyTooLarge:
+            await send_problem(send, 413, "The request body is too large.")
+            return
         try:
             confirm = json.loads(body or b"{}").get("confirm")
         except (ValueError, AttributeError):
