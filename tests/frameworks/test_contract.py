@@ -9,8 +9,10 @@ mutation with its actor. (Django runs the same contract under uvicorn: test_djan
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable
+from io import StringIO
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,9 +29,11 @@ from starlette.routing import Mount, Route
 from readykit import ReadyKit, Settings
 from readykit._types import Receive, Scope, Send
 from readykit.headers import get_header
+from readykit.logging import configure_logging
 
 pytestmark = pytest.mark.anyio
 FRAME = {"X-Frame-Options": "SAMEORIGIN"}
+app_log = logging.getLogger("contract.app")  # the app's own stdlib logger
 
 
 def who(scope: Scope) -> str | None:
@@ -51,6 +55,7 @@ def fastapi_app() -> Any:
 
     @api.post("/items", status_code=201)
     async def create() -> dict[str, bool]:
+        app_log.info("item created")
         return {"created": True}
 
     api.mount("/sub", Starlette(routes=[Route("/x", lambda r: PlainTextResponse("x"))]))
@@ -62,6 +67,7 @@ def starlette_app() -> Any:
         return JSONResponse({"user": request.headers.get("x-user", "anonymous")}, headers=FRAME)
 
     async def create(request: Request) -> JSONResponse:
+        app_log.info("item created")
         return JSONResponse({"created": True}, status_code=201)
 
     return Starlette(
@@ -81,6 +87,7 @@ def litestar_app() -> Any:
 
     @post("/items")
     async def create() -> dict[str, bool]:
+        app_log.info("item created")
         return {"created": True}
 
     return Litestar([me, create])
@@ -91,6 +98,7 @@ def plain_app() -> Any:
         if scope["type"] != "http":
             return
         if scope["method"] == "POST":
+            app_log.info("item created")
             status, body = 201, b'{"created": true}'
         else:
             user = (get_header(scope["headers"], b"x-user") or b"anonymous").decode()
@@ -113,6 +121,7 @@ APPS: dict[str, Callable[[], Any]] = {
 @pytest.fixture(params=sorted(APPS))
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ReadyKit, Any]:
     settings = Settings(
+        service_name=request.param,
         configure_logging=False,
         store_url=f"sqlite:///{tmp_path}/r.db",
         cache_routes={"GET /me": 60},
@@ -147,15 +156,23 @@ async def test_cached_pages_are_kept_per_user(served: tuple[ReadyKit, Any]) -> N
     assert alice[1].headers["cache-control"] == "private, max-age=60"
 
 
-async def test_request_ids_are_echoed_and_mutations_audited_with_their_actor(
+async def test_request_ids_are_echoed_logged_and_mutations_audited_with_their_actor(
     served: tuple[ReadyKit, Any],
 ) -> None:
     kit, app = served
+    out = StringIO()
+    configure_logging(Settings(log_format="json"), stream=out)
     created = await call(
         app, "POST", "/items", headers={"x-user": "alice", "x-request-id": "rid-contract-1"}
     )
     assert created.status_code == 201
     assert created.headers["x-request-id"] == "rid-contract-1"
+    logged = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    [line] = [e for e in logged if e.get("event") == "item created"]
+    assert line["request_id"] == "rid-contract-1"  # the app's own log line carries it
+    [access] = [e for e in logged if e.get("event") == "request"]
+    route = "UNMATCHED" if kit.settings.service_name == "plain" else "/items"  # no router
+    assert (access["request_id"], access["route"]) == ("rid-contract-1", route)
     assert kit.records is not None
     await kit.records.writer.flush()
     [event] = await kit.records.store.audit()
