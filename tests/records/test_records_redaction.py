@@ -36,6 +36,7 @@ async def test_no_secret_shape_reaches_the_store(tmp_path: Path) -> None:
     kit = ReadyKit(
         Settings(
             configure_logging=False,
+            ops_trust_loopback=True,  # the test reads health details and /ops from loopback
             access_log=False,
             store_url=f"sqlite:///{db}",
             spill_path=str(tmp_path / "spill.jsonl"),

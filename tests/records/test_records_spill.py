@@ -60,6 +60,7 @@ async def test_a_torn_spill_line_shows_as_a_health_warning(tmp_path: Path) -> No
     kit = ReadyKit(
         Settings(
             configure_logging=False,
+            ops_trust_loopback=True,  # the test reads health details and /ops from loopback
             access_log=False,
             store_url=f"sqlite:///{tmp_path}/records.db",
             spill_path=str(spill),
@@ -109,6 +110,7 @@ async def test_a_full_or_read_only_disk_fails_readiness_and_counts_every_drop(
     kit = ReadyKit(
         Settings(
             configure_logging=False,
+            ops_trust_loopback=True,  # the test reads health details and /ops from loopback
             access_log=False,
             store_url=f"sqlite:///{blocked}/r.db",
             store_required=False,
