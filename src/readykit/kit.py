@@ -11,6 +11,7 @@ from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.cache import cached, install_cache
 from readykit.dashboard import install_dashboard
 from readykit.errors import ConfigurationError
+from readykit.feature import Feature
 from readykit.guards.headers import base_headers, hsts_value
 from readykit.guards.install import install_guards
 from readykit.health.endpoints import Handler, HealthEndpoints
@@ -169,9 +170,10 @@ class ReadyKit:
         self.cache = install_cache(self)
         self.records: Records | None = install_records(self) if self.settings.records else None
         self.privacy = Privacy()
-        self.privacy_jobs = install_privacy(self)
-        self.dashboard = install_dashboard(self)
-        self.jobs: Jobs = install_jobs(self)
+        # what one feature needs of another is handed to it, never looked up on the kit
+        self.privacy_jobs = install_privacy(self, self.records, self.privacy)
+        self.dashboard = install_dashboard(self, self.records, self.cache)
+        self.jobs: Jobs = install_jobs(self, self.records, self.dashboard)
 
     def check(
         self,
@@ -267,6 +269,18 @@ class ReadyKit:
         """Drop every cached entry (function results and responses) tagged `tag`."""
         return await self.cache.invalidate(tag)
 
+    def add_ops_route(self, path: str, handler: Handler) -> None:
+        """Serve `handler` at exactly `path`, in front of the app (like /health, /metrics)."""
+        if self._wrapped:
+            raise ConfigurationError(f"add_ops_route({path!r}) after wrap(): add it before")
+        self._ops_routes[path] = handler
+
+    def add_feature(self, feature: Feature) -> None:
+        """Install a feature (see readykit.feature) through the kit's Setup interface."""
+        if self._wrapped:
+            raise ConfigurationError(f"add_feature({feature.name!r}) after wrap(): add it before")
+        feature.install(self)
+
     def add_recorder(self, recorder: Recorder) -> None:
         """Hand every finished request's RequestRecord to `recorder`; it must not block."""
         self._recorders.append(recorder)
@@ -331,7 +345,7 @@ class ReadyKit:
             if key:
                 return f"key:{key}"
         elif self.settings.rate_limit_by == "principal":
-            principal = self._resolve_principal(scope)
+            principal = self.resolve_principal(scope)
             if principal:
                 return f"principal:{principal}"
         client = self.proxies.client(scope)
@@ -385,7 +399,8 @@ class ReadyKit:
             headers.append((b"strict-transport-security", hsts))
         return headers
 
-    def _resolve_principal(self, scope: Scope) -> str | None:
+    def resolve_principal(self, scope: Scope) -> str | None:
+        """Who is calling, by the kit's principal resolver; None if it fails (logged)."""
         try:
             return self.principal(scope)
         except Exception:

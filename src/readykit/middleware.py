@@ -186,7 +186,7 @@ class ReadyKitMiddleware:
             client=client[0] if client else None,
             user_agent=user_agent.decode("latin-1") if user_agent is not None else None,
             scheme=scope.get("scheme", "http"),
-            principal=self.kit._resolve_principal(scope),
+            principal=self.kit.resolve_principal(scope),
             exception=error,
         )
         for recorder in self.kit._recorders:

@@ -19,7 +19,7 @@ from readykit.health.observation import Observation
 from readykit.route_table import RouteTable
 
 if TYPE_CHECKING:
-    from readykit.kit import ReadyKit
+    from readykit.feature import Setup
 
 __all__ = [
     "Cache",
@@ -35,23 +35,23 @@ __all__ = [
 ]
 
 
-def install_cache(kit: ReadyKit) -> Cache:
+def install_cache(setup: Setup) -> Cache:
     """The kit's cache from `Settings.cache_url`, with its response guard and readiness check."""
-    settings = kit.settings
+    settings = setup.settings
     backend = backend_from_url(
         settings.cache_url,
         max_entries=settings.cache_max_entries,
         max_bytes=settings.cache_max_bytes,
     )
-    cache = Cache(backend, CacheMetrics(kit.metrics.registry))
-    kit.on_shutdown(backend.aclose)
+    cache = Cache(backend, CacheMetrics(setup.metrics.registry))
+    setup.on_shutdown(backend.aclose)
     if settings.cache_routes:
         routes = RouteTable(settings.cache_routes, setting="cache_routes")
         tags = {k: tuple(v) for k, v in settings.cache_route_tags.items()}
-        kit.add_guard(
+        setup.add_guard(
             ORDER_RESPONSE_CACHE,
             lambda app: ResponseCacheGuard(
-                app, cache=cache, routes=routes, principal=kit._resolve_principal, tags=tags
+                app, cache=cache, routes=routes, principal=setup.resolve_principal, tags=tags
             ),
         )
     if not isinstance(backend, MemoryCache):
@@ -67,5 +67,5 @@ def install_cache(kit: ReadyKit) -> Cache:
             return Observation()
 
         # the service still answers without its cache, only slower: a warning, not a failure
-        kit.add_check("cache", reachable, critical=False, component_type="datastore")
+        setup.add_check("cache", reachable, critical=False, component_type="datastore")
     return cache

@@ -11,24 +11,27 @@ from readykit.dashboard.traffic import Traffic
 from readykit.dashboard.views import Dashboard
 
 if TYPE_CHECKING:
-    from readykit.kit import ReadyKit
+    from readykit.cache import Cache
+    from readykit.feature import Setup
+    from readykit.records import Records
 
 __all__ = ["Dashboard", "OpsAuth", "Traffic", "install_dashboard"]
 
 
-def install_dashboard(kit: ReadyKit) -> Dashboard | None:
+def install_dashboard(setup: Setup, records: Records | None, cache: Cache) -> Dashboard | None:
     """Serve /ops on the kit (needs records: the dashboard reads the store)."""
-    if kit.records is None or not kit.settings.dashboard:
+    if records is None or not setup.settings.dashboard:
         return None
-    traffic = Traffic(kit.records.store)
-    auth = OpsAuth(OpsAccess.from_settings(kit.settings), store=kit.records.store)
-    dashboard = Dashboard(kit, auth, traffic)
-    kit.add_recorder(traffic)
-    kit._ops_routes.update(dashboard.routes())
+    traffic = Traffic(records.store)
+    auth = OpsAuth(OpsAccess.from_settings(setup.settings), store=records.store)
+    dashboard = Dashboard(setup, records.store, cache, auth, traffic)
+    setup.add_recorder(traffic)
+    for path, handler in dashboard.routes().items():
+        setup.add_ops_route(path, handler)
 
     async def start() -> None:
         traffic.start()
 
-    kit.on_startup(start)
-    kit.on_shutdown(traffic.stop)
+    setup.on_startup(start)
+    setup.on_shutdown(traffic.stop)
     return dashboard

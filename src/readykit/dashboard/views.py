@@ -29,7 +29,9 @@ from readykit.records.apm import summarise as group_entries
 from readykit.records.store import KINDS, StoreUnavailable
 
 if TYPE_CHECKING:
-    from readykit.kit import ReadyKit
+    from readykit.cache import Cache
+    from readykit.feature import Setup
+    from readykit.records.store import Store
 
 PAGE_SIZE = 50
 FORM_BYTES = 4096
@@ -105,8 +107,17 @@ def _page(value: str | None) -> int:
 class Dashboard:
     """Builds every /ops response from the kit's store, health registry and metrics."""
 
-    def __init__(self, kit: ReadyKit, auth: OpsAuth, traffic: Traffic | None = None) -> None:
-        self.kit = kit
+    def __init__(
+        self,
+        setup: Setup,
+        store: Store,
+        cache: Cache,
+        auth: OpsAuth,
+        traffic: Traffic | None = None,
+    ) -> None:
+        self.setup = setup
+        self._store = store
+        self.cache = cache
         self.auth = auth
         self.traffic = traffic
         self.env = Environment(
@@ -119,15 +130,14 @@ class Dashboard:
 
     @property
     def store(self) -> Any:
-        assert self.kit.records is not None
-        return self.kit.records.store
+        return self._store
 
     # data
 
     async def overview(self) -> dict[str, Any]:
         """Health checks, and traffic of the last hour: totals, per route, per minute."""
         now = time.time()
-        results = await self.kit.health.run(("readiness", "liveness"))
+        results = await self.setup.health.run(("readiness", "liveness"))
         health = [
             {"name": r.name, "kind": r.kind, "status": r.status, "duration_ms": r.duration_ms,
              "output": r.output}
@@ -191,14 +201,14 @@ class Dashboard:
     def guards(self) -> dict[str, Any]:
         """Cache hit rates and rate-limit rejections, from the kit's own counters."""
         rejections = []
-        for metric in self.kit.metrics.registry.collect():
+        for metric in self.setup.metrics.registry.collect():
             if metric.name == "readykit_rate_limit_rejections":
                 rejections = [
                     {"route": s.labels["route"], "policy": s.labels["policy"], "count": s.value}
                     for s in metric.samples
                     if s.name.endswith("_total")
                 ]
-        return {"cache": self.kit.cache.metrics.snapshot(), "rate_limit_rejections": rejections}
+        return {"cache": self.cache.metrics.snapshot(), "rate_limit_rejections": rejections}
 
     # HTTP
 
@@ -320,7 +330,7 @@ class Dashboard:
             return
         token: bytes | None = None
         if scope["method"] == "POST":
-            if not same_origin(scope, self.kit.proxies):
+            if not same_origin(scope, self.setup.proxies):
                 await send_problem(send, 403, "Cross-site requests to /ops are refused.")
                 return
             try:
@@ -335,7 +345,7 @@ class Dashboard:
                 await self._login_page(send, None)
                 return
             token = query["token"][-1].encode("latin-1", "replace")
-        client = self.kit.proxies.client(scope) or "unknown"
+        client = self.setup.proxies.client(scope) or "unknown"
         if not self.auth.limiter.allow(client):
             retry = str(self.auth.limiter.retry_after(client)).encode()
             await send_problem(send, 429, "Too many login attempts; wait and try again.",
@@ -348,7 +358,7 @@ class Dashboard:
             # the form again, with the error (a 4xx would only add noise to the browser's console)
             await self._login_page(send, "That is not the ops token.")
             return
-        secure = self.kit.proxies.is_https(scope)
+        secure = self.setup.proxies.is_https(scope)
         await _redirect(send, b"/ops", self.auth.cookie_header(secure=secure))
 
     async def logout(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -356,11 +366,11 @@ class Dashboard:
         if scope["method"] != "POST":
             await send_problem(send, 405, "Use POST to log out.", headers=[(b"allow", b"POST")])
             return
-        if not same_origin(scope, self.kit.proxies):
+        if not same_origin(scope, self.setup.proxies):
             await send_problem(send, 403, "Cross-site requests to /ops are refused.")
             return
         await self.auth.revoke(scope)
-        secure = self.kit.proxies.is_https(scope)
+        secure = self.setup.proxies.is_https(scope)
         await _redirect(send, b"/ops/login", self.auth.cookie_header(secure=secure, clear=True))
 
 

@@ -16,22 +16,29 @@ from readykit.settings import Settings
 _VARY = (b"vary", b"Origin")
 
 
+def validate_cors(settings: Settings) -> list[str]:
+    """The configured origins; raises ConfigurationError for `*` with credentials or a value
+    that is not an origin."""
+    origins = [o.rstrip("/") for o in settings.cors_allow_origins]
+    if "*" in origins and settings.cors_allow_credentials:
+        raise ConfigurationError(
+            "cors_allow_origins: '*' cannot be combined with cors_allow_credentials=true; "
+            "list the origins that may send credentials"
+        )
+    for origin in origins:
+        if origin != "*" and "://" not in origin:
+            raise ConfigurationError(
+                f"cors_allow_origins: {origin!r} is not an origin (scheme://host[:port])"
+            )
+    return origins
+
+
 class CorsGuard:
     """Answers preflights and adds CORS headers for the configured origins."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
-        origins = [o.rstrip("/") for o in settings.cors_allow_origins]
+        origins = validate_cors(settings)
         self.any_origin = "*" in origins
-        if self.any_origin and settings.cors_allow_credentials:
-            raise ConfigurationError(
-                "cors_allow_origins: '*' cannot be combined with cors_allow_credentials=true; "
-                "list the origins that may send credentials"
-            )
-        for origin in origins:
-            if origin != "*" and "://" not in origin:
-                raise ConfigurationError(
-                    f"cors_allow_origins: {origin!r} is not an origin (scheme://host[:port])"
-                )
         self.app = app
         self.origins = frozenset(o.encode() for o in origins if o != "*")
         self.credentials = settings.cors_allow_credentials

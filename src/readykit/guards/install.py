@@ -11,7 +11,7 @@ from readykit.guards import (
     ORDER_SECURITY_HEADERS,
     ORDER_TIMEOUT,
 )
-from readykit.guards.cors import CorsGuard
+from readykit.guards.cors import CorsGuard, validate_cors
 from readykit.guards.headers import SecurityHeadersGuard
 from readykit.guards.limits import BodyLimitGuard, TimeoutGuard
 from readykit.guards.ratelimit import (
@@ -24,35 +24,35 @@ from readykit.health.observation import Observation
 from readykit.route_table import RouteTable
 
 if TYPE_CHECKING:
-    from readykit.kit import ReadyKit
+    from readykit.feature import Setup
 
 
-def install_guards(kit: ReadyKit) -> RateLimiterCore | None:
+def install_guards(setup: Setup) -> RateLimiterCore | None:
     """Add every guard the settings switch on; returns the rate limiter, if any.
 
     Misconfiguration (a malformed limit, an unknown strategy or scheme, `*` with credentials)
     raises ConfigurationError here, when the kit is built, naming the setting.
     """
-    settings = kit.settings
+    settings = setup.settings
     if settings.security_headers:
-        kit.add_guard(
+        setup.add_guard(
             ORDER_SECURITY_HEADERS,
-            lambda app: SecurityHeadersGuard(app, settings=settings, proxies=kit.proxies),
+            lambda app: SecurityHeadersGuard(app, settings=settings, proxies=setup.proxies),
             ops=True,
         )
     if settings.cors_allow_origins:
-        CorsGuard(kit._serve_ops, settings=settings)  # validate now, not at first wrap
-        kit.add_guard(ORDER_CORS, lambda app: CorsGuard(app, settings=settings))
+        validate_cors(settings)  # now, not at the first wrap
+        setup.add_guard(ORDER_CORS, lambda app: CorsGuard(app, settings=settings))
     if settings.max_body_bytes is not None or settings.body_limits:
         body_routes = RouteTable(settings.body_limits, setting="body_limits")
-        kit.add_guard(
+        setup.add_guard(
             ORDER_BODY_LIMIT,
             lambda app: BodyLimitGuard(app, limit=settings.max_body_bytes, routes=body_routes),
             ops=True,  # the kit's own routes (/ops/login) are held to the same limits
         )
     if settings.request_timeout_s is not None or settings.request_timeouts:
         time_routes = RouteTable(settings.request_timeouts, setting="request_timeouts")
-        kit.add_guard(
+        setup.add_guard(
             ORDER_TIMEOUT,
             lambda app: TimeoutGuard(app, timeout_s=settings.request_timeout_s, routes=time_routes),
             ops=True,
@@ -64,19 +64,19 @@ def install_guards(kit: ReadyKit) -> RateLimiterCore | None:
         settings.rate_limit_storage,
         settings.rate_limit_strategy,
         fail_open=settings.rate_limit_fail_open,
-        metrics=RateLimitMetrics(kit.metrics.registry),
+        metrics=RateLimitMetrics(setup.metrics.registry),
     )
-    kit.add_guard(
+    setup.add_guard(
         ORDER_RATE_LIMIT,
         lambda app: RateLimitGuard(
-            app, core=core, default=default, routes=routes, key=kit.client_key
+            app, core=core, default=default, routes=routes, key=setup.client_key
         ),
         # the kit's own endpoints are limited only where a route key names them
         ops=lambda app: RateLimitGuard(
-            app, core=core, default=None, routes=routes, key=kit.client_key
+            app, core=core, default=None, routes=routes, key=setup.client_key
         ),
     )
-    kit.on_shutdown(core.aclose)
+    setup.on_shutdown(core.aclose)
     if not settings.rate_limit_storage.startswith("memory"):
 
         async def storage() -> Observation:
@@ -86,5 +86,7 @@ def install_guards(kit: ReadyKit) -> RateLimiterCore | None:
             return Observation(status="fail", output=f"rate-limit storage unreachable; {effect}")
 
         # failing open, the service still serves without its storage: a warning, not a failure
-        kit.add_check("ratelimit", storage, critical=not core.fail_open, component_type="datastore")
+        setup.add_check(
+            "ratelimit", storage, critical=not core.fail_open, component_type="datastore"
+        )
     return core

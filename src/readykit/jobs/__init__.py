@@ -18,7 +18,9 @@ from readykit.jobs.runner import Jobs
 from readykit.jobs.spec import JobSpec, parse_duration
 
 if TYPE_CHECKING:
-    from readykit.kit import ReadyKit
+    from readykit.dashboard import Dashboard
+    from readykit.feature import Setup
+    from readykit.records import Records
 
 __all__ = [
     "JobMetrics",
@@ -52,11 +54,10 @@ async def check_jobs(jobs: Jobs) -> Observation:
     )
 
 
-def install_jobs(kit: ReadyKit) -> Jobs:
+def install_jobs(setup: Setup, records: Records | None, dashboard: Dashboard | None) -> Jobs:
     """One runner per kit: runs kept in the kit's store (or memory without records), started and
     stopped with the kit, pings served at /ops/jobs/{name}/ping, a page on the dashboard."""
-    settings = kit.settings
-    records = kit.records
+    settings = setup.settings
     log: RunLog = StoreRunLog(records.store) if records is not None else MemoryRunLog()
 
     async def jobs_health() -> Observation:
@@ -64,21 +65,22 @@ def install_jobs(kit: ReadyKit) -> Jobs:
 
     def first_job() -> None:
         # critical=True here; each job's own `critical` decides between warn and fail
-        kit.add_check("jobs", jobs_health, timeout=5.0, component_type="component")
+        setup.add_check("jobs", jobs_health, timeout=5.0, component_type="component")
 
     jobs = Jobs(
         log,
-        JobMetrics(kit.metrics.registry),
+        JobMetrics(setup.metrics.registry),
         apm=records.writer.put if records is not None else None,
         scheduler=settings.jobs_scheduler,
         on_first_job=first_job,
     )
-    kit.on_startup(jobs.start)
-    kit.on_shutdown(jobs.stop)
+    setup.on_startup(jobs.start)
+    setup.on_shutdown(jobs.stop)
     access = OpsAccess.from_settings(settings)
-    kit.add_guard(ORDER_JOB_PINGS, lambda app: JobPings(app, jobs=jobs, access=access))
-    if kit.dashboard is not None:
+    setup.add_guard(ORDER_JOB_PINGS, lambda app: JobPings(app, jobs=jobs, access=access))
+    if dashboard is not None:
         from readykit.dashboard.jobs import jobs_routes
 
-        kit._ops_routes.update(jobs_routes(kit.dashboard, jobs))
+        for path, handler in jobs_routes(dashboard, jobs).items():
+            setup.add_ops_route(path, handler)
     return jobs

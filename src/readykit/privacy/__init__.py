@@ -19,7 +19,8 @@ from readykit.privacy.registry import ErasureReport, Privacy
 from readykit.records.store import StoreUnavailable
 
 if TYPE_CHECKING:
-    from readykit.kit import ReadyKit
+    from readykit.feature import Setup
+    from readykit.records import Records
 
 __all__ = ["ErasureReport", "Jobs", "Keys", "Privacy", "install_privacy"]
 
@@ -28,22 +29,22 @@ ORDER_PRIVACY = 60  # inside the guards: limits and headers apply to these endpo
 EXPIRE_EVERY_S = 3600.0
 
 
-def install_privacy(kit: ReadyKit) -> Jobs | None:
+def install_privacy(setup: Setup, records: Records | None, registry: Privacy) -> Jobs | None:
     """Serve /privacy/... with the kit's store, audit log and principal resolver.
 
     Needs records (the store keeps the jobs and the erasure log); without them the registry
     still works for code that calls it, but no endpoints are served.
     """
-    settings = kit.settings
-    if kit.records is None or not settings.privacy_endpoints:
+    settings = setup.settings
+    if records is None or not settings.privacy_endpoints:
         return None
     secret = settings.privacy_secret.get_secret_value() if settings.privacy_secret else None
     keys = Keys(load_or_create_key(secret, Path(settings.privacy_key_path)))
     jobs = Jobs(
-        kit.records.store,
-        kit.privacy,
+        records.store,
+        registry,
         keys,
-        kit.records.audit,
+        records.audit,
         archive_dir=Path(settings.privacy_archive_dir),
         link_ttl_s=settings.privacy_link_ttl_h * 3600,
         exports_per_day=settings.privacy_exports_per_day,
@@ -54,16 +55,16 @@ def install_privacy(kit: ReadyKit) -> Jobs | None:
         "readykit_privacy_refusals",
         "Anonymous requests to /privacy/... refused, by status (not audited one by one).",
         ["status"],
-        registry=kit.metrics.registry,
+        registry=setup.metrics.registry,
     )
-    kit.add_guard(
+    setup.add_guard(
         ORDER_PRIVACY,
         lambda app: PrivacyEndpoints(
             app,
             jobs=jobs,
             keys=keys,
-            audit=kit.audit,
-            principal=kit._resolve_principal,
+            audit=records.audit,
+            principal=setup.resolve_principal,
             refusals=refusals,
         ),
     )
@@ -86,6 +87,6 @@ def install_privacy(kit: ReadyKit) -> Jobs | None:
         await cancel_and_wait(housekeeping)
         housekeeping.clear()
 
-    kit.on_startup(start)
-    kit.on_shutdown(stop)
+    setup.on_startup(start)
+    setup.on_shutdown(stop)
     return jobs

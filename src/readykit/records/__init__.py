@@ -30,7 +30,7 @@ from readykit.records.store import (
 )
 
 if TYPE_CHECKING:
-    from readykit.kit import ReadyKit
+    from readykit.feature import Setup
 
 TRIM_EVERY_S = 3600.0
 logger = logging.getLogger("readykit.records")
@@ -62,16 +62,16 @@ class Records:
     stalls: StallWatchdog
 
 
-def install_records(kit: ReadyKit) -> Records:
+def install_records(setup: Setup) -> Records:
     """Build the records parts from the kit's settings and hook them into its lifecycle."""
-    settings = kit.settings
+    settings = setup.settings
     spill_path = Path(settings.spill_path)
     secret = settings.audit_key.get_secret_value() if settings.audit_key is not None else None
     key = load_key(secret, key_path(spill_path))
     assert key is not None  # created when missing
     store = store_from_url(settings.store_url, audit_key=key)
     anchor = Anchor(checkpoint_path(spill_path), key.id, log_every_s=settings.records_flush_s)
-    metrics = BatchMetrics(kit.metrics.registry)
+    metrics = BatchMetrics(setup.metrics.registry)
     redactor = Redactor(settings.redact_keys)
     anchored: list[Head] = []
     anchoring: list[asyncio.Task[None]] = []
@@ -95,7 +95,7 @@ def install_records(kit: ReadyKit) -> Records:
             await asyncio.to_thread(anchor.write, written)
 
     def principal(scope: Scope) -> str | None:
-        return kit.principal(scope)
+        return setup.resolve_principal(scope)
 
     for pattern in settings.slow_request_routes:
         try:
@@ -132,17 +132,17 @@ def install_records(kit: ReadyKit) -> Records:
     stalls_total = Counter(
         "readykit_event_loop_stalls",
         "Event-loop stalls longer than stall_threshold_ms (each also an APM entry).",
-        registry=kit.metrics.registry,
+        registry=setup.metrics.registry,
     )
     records.stalls.on_stall = lambda _event: stalls_total.inc()
     if settings.audit_mutations:
-        kit.add_guard(
+        setup.add_guard(
             ORDER_AUDIT,
             records.audit.guard(principal, settings.audit_durability),
             ops=records.audit.guard(principal, settings.audit_durability, ops=True),
         )
-    kit.add_recorder(records.slow_requests)
-    kit.add_recorder(records.exceptions)
+    setup.add_recorder(records.slow_requests)
+    setup.add_recorder(records.exceptions)
 
     async def start() -> None:
         try:
@@ -183,11 +183,11 @@ def install_records(kit: ReadyKit) -> Records:
         if not done:
             logger.error("records: the store did not close within %.0fs", writer.stop_timeout_s)
 
-    kit.on_startup(start)
-    kit.on_shutdown(stop)
-    kit.add_check("store", store.check, component_type="datastore", critical=False)
-    kit.add_check("records-spill", writer.check_spill, component_type="system")
-    kit.add_check(
+    setup.on_startup(start)
+    setup.on_shutdown(stop)
+    setup.add_check("store", store.check, component_type="datastore", critical=False)
+    setup.add_check("records-spill", writer.check_spill, component_type="system")
+    setup.add_check(
         "records-quarantine", writer.check_quarantine, component_type="system", critical=False
     )
     return records

@@ -1,0 +1,90 @@
+"""The contract between the kit and its features: what a feature may add, and nothing else.
+
+Each feature (guards, cache, records, privacy, dashboard, jobs, or a third party's) installs
+itself through `Setup`, the narrow interface `ReadyKit` gives it; it never imports
+`readykit.kit`, and what it needs of another feature is passed to it explicitly. A minimal
+third-party feature:
+
+```python
+class Teapot:
+    name = "teapot"
+
+    def install(self, setup: Setup) -> None:
+        async def brew(scope, receive, send):
+            await send_problem(send, 418, "I'm a teapot.")
+
+        setup.add_ops_route("/teapot", brew)
+
+
+kit.add_feature(Teapot())  # before kit.wrap(app)
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from readykit._types import ASGIApp, Receive, Scope, Send
+from readykit.record import Recorder
+
+if TYPE_CHECKING:
+    from readykit.health.registry import CheckFn, HealthRegistry, Kind
+    from readykit.metrics import Metrics
+    from readykit.proxies import TrustedProxies
+    from readykit.settings import Settings
+
+Hook = Callable[[], Awaitable[Any]]
+Guard = Callable[[ASGIApp], ASGIApp]
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Setup(Protocol):
+    """What a feature can reach and add while it installs."""
+
+    settings: Settings
+    metrics: Metrics
+    health: HealthRegistry
+    proxies: TrustedProxies
+
+    def add_guard(self, order: int, guard: Guard, *, ops: bool | Guard = False) -> None:
+        """A pure-ASGI guard between the kit's layer and the app (see ReadyKit.add_guard)."""
+
+    def add_recorder(self, recorder: Recorder) -> None:
+        """A callable handed every finished request's RequestRecord; it must not block."""
+
+    def add_ops_route(self, path: str, handler: Handler) -> None:
+        """An endpoint the kit serves in front of the app, at exactly `path`."""
+
+    def add_check(
+        self,
+        name: str,
+        fn: CheckFn,
+        *,
+        timeout: float = 1.0,
+        kind: Kind = "readiness",
+        critical: bool = True,
+        component_type: str | None = None,
+        measurement: str | None = None,
+    ) -> None:
+        """A health check."""
+
+    def on_startup(self, hook: Hook) -> Hook:
+        """Run at lifespan startup."""
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Run at lifespan shutdown (reverse order)."""
+
+    def resolve_principal(self, scope: Scope) -> str | None:
+        """Who is calling (the kit's one principal resolver; never raises)."""
+
+    def client_key(self, scope: Scope) -> str | None:
+        """Whom rate limits count against."""
+
+
+class Feature(Protocol):
+    """A part of the kit: `install` adds its guards, recorders, routes, checks and hooks."""
+
+    name: str
+
+    def install(self, setup: Setup) -> None: ...

@@ -1,0 +1,66 @@
+"""The shape the code keeps: features reach the kit only through readykit.feature.Setup."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from readykit import ConfigurationError, ReadyKit, Settings
+from readykit.feature import Setup
+from readykit.problem import send_problem
+from readykit.testing import asgi_request
+
+pytestmark = pytest.mark.anyio
+
+SRC = Path(__file__).parents[1] / "src" / "readykit"
+FEATURES = (
+    "backup", "cache", "check", "dashboard", "deploy", "guards", "health", "jobs", "load",
+    "logging", "metrics", "privacy", "records",
+)  # fmt: skip
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("feature", FEATURES)
+def test_no_feature_module_imports_the_kit(feature: str) -> None:
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in sorted((SRC / feature).rglob("*.py"))
+        if {"readykit.kit", "readykit.ReadyKit"} & imported(path)
+    ]
+    assert offenders == []
+
+
+class Teapot:
+    """The third-party feature of readykit.feature's docstring."""
+
+    name = "teapot"
+
+    def install(self, setup: Setup) -> None:
+        async def brew(scope: object, receive: object, send: object) -> None:
+            await send_problem(send, 418, "I'm a teapot.")  # type: ignore[arg-type]
+
+        setup.add_ops_route("/teapot", brew)  # type: ignore[arg-type]
+
+
+async def test_a_third_party_feature_installs_through_setup() -> None:
+    kit = ReadyKit(Settings(records=False, configure_logging=False))
+    kit.add_feature(Teapot())
+
+    async def app(scope: object, receive: object, send: object) -> None: ...
+
+    wrapped = kit.wrap(app)  # type: ignore[arg-type]
+    assert (await asgi_request(wrapped, "GET", "/teapot")).status == 418
+    with pytest.raises(ConfigurationError, match="after wrap"):
+        kit.add_feature(Teapot())
