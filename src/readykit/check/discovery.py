@@ -40,6 +40,7 @@ class Endpoint:
     path: str
     params: tuple[Param, ...] = ()
     json_body: bool = False
+    source: str = "openapi"  # where it was found: openapi, crawl, robots.txt, sitemap, option…
 
     @property
     def auth_like(self) -> bool:
@@ -194,7 +195,9 @@ async def discover(budget: Budget, openapi_file: Path | None = None) -> Target:
         if resp.status == 405:
             allow = (resp.header("allow") or "POST").upper()
             if "POST" in allow:
-                target.endpoints.append(Endpoint("POST", path, json_body=True))
+                target.endpoints.append(
+                    Endpoint("POST", path, json_body=True, source="common paths")
+                )
             continue
-        target.endpoints.append(Endpoint("GET", path))
+        target.endpoints.append(Endpoint("GET", path, source="common paths"))
     return target

@@ -19,7 +19,7 @@ class ProbeOptions:
     allow_writes: bool = False
     ca_file: str | None = None
     load_users: tuple[int, ...] = (1, 4, 16)
-    load_step_s: float = 2.0
+    load_step_s: float = 1.0
 
 
 @dataclass
