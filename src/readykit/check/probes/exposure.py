@@ -14,6 +14,7 @@ from typing import Any
 
 from readykit.check.client import Response
 from readykit.check.finding import Evidence, Finding, Severity, excerpt
+from readykit.check.fingerprints import debug_output
 from readykit.check.probe import ProbeContext
 from readykit.logging.redact import Redactor
 
@@ -25,12 +26,6 @@ _SQL = re.compile(
     r"PRAGMA foreign_keys|BEGIN TRANSACTION;)"
 )
 _LISTING = re.compile(r"(?i)<title>\s*(Index of /|Directory listing for /)")
-TRACEBACK = re.compile(
-    r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+, in |"
-    r"Werkzeug Debugger|You're seeing this error because you have <code>DEBUG = True|"
-    r"at [\w$.]+\([\w$]+\.java:\d+\)|<title>phpinfo\(\)</title>|"
-    r"starlette\.exceptions|sqlalchemy\.exc\.|psycopg2?\.errors\.|django\.db\.utils\."
-)
 
 
 def _text(resp: Response) -> str:
@@ -104,8 +99,8 @@ def is_aws_credentials(resp: Response) -> bool:
 
 
 def shows_debug(resp: Response) -> bool:
-    """A stack trace or a framework's debug page."""
-    return bool(TRACEBACK.search(_text(resp)))
+    """A stack trace or a framework's debug page (see `readykit.check.fingerprints`)."""
+    return debug_output(resp.body) is not None
 
 
 @dataclass(frozen=True)

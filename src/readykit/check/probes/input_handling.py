@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 from readykit.check.client import RequestFailed, Response
 from readykit.check.discovery import Endpoint
 from readykit.check.finding import Evidence, Finding, excerpt
+from readykit.check.fingerprints import debug_output
 from readykit.check.probe import ProbeContext
-from readykit.check.probes.exposure import shows_debug
 
 MAX_ENDPOINTS = 12
 OVERSIZE_BYTES = 2 * 1024 * 1024
@@ -72,12 +72,14 @@ def _problem(resp: Response, attempt: Attempt) -> Finding | None:
         resp.status,
         excerpt(resp.body),
     )
-    if shows_debug(resp):
+    shown = debug_output(resp.body)
+    if shown is not None:
         return Finding(
             "input-handling.stack-trace",
             "input-handling",
             "blocker",
-            f"{attempt.name} to {attempt.method} {attempt.path} shows a stack trace or debug page",
+            f"{attempt.name} to {attempt.method} {attempt.path} shows a {shown} "
+            f"(status {resp.status})",
             ev,
             "Turn debug off and answer bad input with a 4xx problem+json that says what is wrong.",
         )
