@@ -70,6 +70,13 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     type=click.Choice(CATEGORIES),
     help="Run only these categories (repeatable).",
 )
+@click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    metavar="'METHOD /path'",
+    help="Also check this endpoint, e.g. 'GET /items/{id}' (repeatable).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No terminal summary.")
 @click.pass_context
 def check(
@@ -84,6 +91,7 @@ def check(
     allow_writes: bool,
     ca_file: str | None,
     only: tuple[str, ...],
+    endpoints: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Probe a running service and list its blockers with evidence.
@@ -94,7 +102,9 @@ def check(
     from readykit.check.client import CheckToolError
 
     try:
-        report = _run(url, config_path, openapi_path, p95_budget, allow_writes, ca_file, only)
+        report = _run(
+            url, config_path, openapi_path, p95_budget, allow_writes, ca_file, only, endpoints
+        )
         _write(report, json_path, markdown_path, html_path)
     except CheckToolError as exc:
         click.echo(f"readykit check: {exc}", err=True)
@@ -114,19 +124,32 @@ def _run(
     allow_writes: bool,
     ca_file: str | None,
     only: tuple[str, ...],
+    endpoints: tuple[str, ...] = (),
 ) -> Any:
-    from readykit.check.discovery import load_openapi_file
+    from readykit.check.client import CheckToolError
+    from readykit.check.discovery import load_openapi_file, parse_endpoint
     from readykit.check.probe import ProbeOptions
     from readykit.check.runner import CheckOptions, bundled_demo, run_check
     from readykit.check.scoring import load_rules
 
     rules = load_rules(config_path)
+    try:
+        extra = tuple(parse_endpoint(e) for e in endpoints)
+    except ValueError as exc:
+        raise CheckToolError(f"--endpoint: {exc}") from exc
     if openapi_path is not None:
         load_openapi_file(openapi_path)  # fail before starting anything
     probe = ProbeOptions(p95_budget_ms=p95_budget, allow_writes=allow_writes, ca_file=ca_file)
 
     def options(target: str) -> CheckOptions:
-        return CheckOptions(target, openapi_path, rules, probe, only=only)  # type: ignore[arg-type]
+        return CheckOptions(
+            target,
+            openapi_path,
+            rules,
+            probe,
+            only=only,  # type: ignore[arg-type]
+            endpoints=extra,
+        )
 
     if url is not None:
         return run_check(options(url))

@@ -20,7 +20,7 @@ from readykit.check.client import (
     Client,
     RequestFailed,
 )
-from readykit.check.discovery import Target, discover
+from readykit.check.discovery import Endpoint, Target, discover
 from readykit.check.finding import Category, Evidence, Finding
 from readykit.check.probe import ProbeContext, ProbeOptions, ProbeSpec
 from readykit.check.scoring import (
@@ -36,7 +36,8 @@ from readykit.logging.redact import Redactor
 
 DEFAULT_DEADLINE_S = 50.0
 GRACE_S = 2.0
-DISCOVERY_REQUESTS = 20
+DISCOVERY_REQUESTS = 45
+DISCOVERY_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class CheckOptions:
     probe: ProbeOptions = field(default_factory=ProbeOptions)
     deadline_s: float = DEFAULT_DEADLINE_S
     only: tuple[Category, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()  # `--endpoint`, added to what discovery finds
 
 
 @dataclass
@@ -152,7 +154,9 @@ async def check(options: CheckOptions) -> Report:
             await client.send("GET", "/", timeout_s=10.0, read_limit=1024)
         except RequestFailed as exc:
             raise CheckToolError(f"cannot reach {options.url}: {exc}") from exc
-        target = await discover(client.budget(DISCOVERY_REQUESTS, 10.0), options.openapi)
+        target = await discover(
+            client.budget(DISCOVERY_REQUESTS, DISCOVERY_S), options.openapi, options.endpoints
+        )
         findings: list[Finding] = []
         probe_scores: dict[Category, int | None] = {}
         applicable: dict[Category, bool] = {}
@@ -182,6 +186,7 @@ async def check(options: CheckOptions) -> Report:
         discovery={
             "source": target.source,
             "endpoints": [f"{e.method} {e.path}" for e in target.endpoints],
+            "sources": {f"{e.method} {e.path}": e.source for e in target.endpoints},
             "catch_all": target.catch_all,
         },
         p95_budget_ms=options.probe.p95_budget_ms,

@@ -111,17 +111,22 @@ def _candidates(ctx: ProbeContext) -> list[Endpoint]:
 def step_seconds(step_s: float, median_ms: float) -> float:
     """A step long enough for a 1-user step to judge (`MIN_JUDGED_REQUESTS` plus a margin),
     within 1x to 3x the configured step."""
-    wanted = 1.5 * MIN_JUDGED_REQUESTS * median_ms / 1000
+    wanted = 2.5 * MIN_JUDGED_REQUESTS * median_ms / 1000  # margin: a busy host slows it
     return min(max(step_s, wanted), 3 * step_s)
 
 
 async def _sweep(ctx: ProbeContext, timing: Timing, users: tuple[int, ...]) -> list[Step]:
     client = ctx.budget.client
     watch = CpuWatch(client.host, client.port)
-    seconds = step_seconds(ctx.options.load_step_s, timing.median_ms)
+    step_s = ctx.options.load_step_s
+    seconds = step_seconds(step_s, timing.median_ms)
     steps: list[Step] = []
     for n in users:
         step = await _step(ctx, watch, timing.path, n, seconds)
+        if step is not None and not step.judged and step.answered > 0 and seconds < 3 * step_s:
+            # slower than the sequential timing said: once more, long enough to judge
+            seconds = min(3 * step_s, seconds * 2 * MIN_JUDGED_REQUESTS / step.answered)
+            step = await _step(ctx, watch, timing.path, n, seconds)
         if step is None:
             break
         steps.append(step)
