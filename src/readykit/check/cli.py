@@ -77,6 +77,13 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     metavar="'METHOD /path'",
     help="Also check this endpoint, e.g. 'GET /items/{id}' (repeatable).",
 )
+@click.option(
+    "--fail-on",
+    type=click.Choice(["blocker", "warning"]),
+    default=None,
+    help="Exit 1 at or past this severity and 0 below it (default: 0 ready, 1 blockers, "
+    "2 warnings only).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No terminal summary.")
 @click.pass_context
 def check(
@@ -92,6 +99,7 @@ def check(
     ca_file: str | None,
     only: tuple[str, ...],
     endpoints: tuple[str, ...],
+    fail_on: str | None,
     quiet: bool,
 ) -> None:
     """Probe a running service and list its blockers with evidence.
@@ -113,7 +121,9 @@ def check(
         from readykit.check.report import print_summary
 
         print_summary(report)
-    ctx.exit(report.exit_code)
+    from readykit.check.scoring import exit_code
+
+    ctx.exit(exit_code(report.verdict, fail_on))  # type: ignore[arg-type]
 
 
 def _run(
@@ -174,3 +184,74 @@ def _write(
             path.write_text(fn(report))
         except OSError as exc:
             raise CheckToolError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+def parse_seconds(value: str) -> float:
+    """`120s`, `2m`, `500ms` or `120` (seconds) as seconds."""
+    match = _SPAN.match(value)
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a duration such as 120s, 2m or 500ms")
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    return number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return parse_seconds(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+class _OneLineUsage(click.ClickException):
+    """A bad option of `wait`: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+class _WaitCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _OneLineUsage(exc.format_message()) from exc
+
+
+@click.command(cls=_WaitCommand)
+@click.argument("url")
+@click.option("--ready", "mode", flag_value="ready", default=True, help="Wait for readiness.")
+@click.option("--live", "mode", flag_value="live", help="Wait for liveness instead.")
+@click.option(
+    "--timeout", default="120s", show_default=True, callback=_seconds, help="Give up after this."
+)
+@click.option(
+    "--interval", default="1s", show_default=True, callback=_seconds, help="Time between polls."
+)
+@click.option("--path", default=None, help="The health path (default: found, /health/ready …).")
+@click.pass_context
+def wait(
+    ctx: click.Context, url: str, mode: str, timeout: float, interval: float, path: str | None
+) -> None:
+    """Wait until URL's readiness endpoint passes: for use between a deploy and the gate.
+
+    Refused connections and 503s mean "not yet". Exit codes: 0 ready, 1 not ready in time,
+    2 bad option.
+    """
+    import asyncio
+
+    from readykit.check.client import CheckToolError
+    from readykit.check.wait import wait as wait_for
+
+    if path is not None and (not path.startswith("/") or path.startswith("//")):
+        raise _OneLineUsage("--path must start with a single /")
+    try:
+        outcome = asyncio.run(
+            wait_for(url, timeout_s=timeout, interval_s=interval, live=mode == "live", path=path)
+        )
+    except CheckToolError as exc:
+        click.echo(f"readykit wait: {exc}", err=True)
+        ctx.exit(2)
+    click.echo(f"readykit wait: {outcome.line()}", err=not outcome.ready)
+    ctx.exit(0 if outcome.ready else 1)

@@ -174,12 +174,13 @@ async def check(options: CheckOptions) -> Report:
             applicable[spec.category] = ctx.applicable
     kept, ignored = options.rules.apply(findings)
     scores = category_scores(kept, probe_scores, applicable)
+    outcome = verdict(kept)
     return Report(
         target=options.url,
         started_at=started_at,
         duration_s=time.monotonic() - started,
-        verdict=verdict(kept),
-        score=overall(scores),
+        verdict=outcome,
+        score=overall(scores, outcome),
         categories=scores,
         findings=kept,
         ignored=ignored,
