@@ -3,7 +3,8 @@
 `--mode blocking`: `GET /work` calls time.sleep(0.02) inside `async def` (serialises the loop);
 `--mode healthy`: the same 20 ms with asyncio.sleep; `--mode slow`: asyncio.sleep(0.4);
 `--mode flaky`: 503 whenever another request is in flight (errors only under concurrency);
-`--mode cpu`: 15 ms of pure-Python work inside `async def`. `GET /` is always fast.
+`--mode cpu`: 15 ms of pure-Python work inside `async def`; `--mode delay --delay-ms N`:
+asyncio.sleep(N ms). `GET /` is always fast.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from starlette.routing import Route
 inflight = {"n": 0}
 
 
-def build(mode: str) -> Starlette:
+def build(mode: str, delay_ms: float = 0.0) -> Starlette:
     async def work(request: Request) -> Response:
         inflight["n"] += 1
         try:
@@ -36,6 +37,8 @@ def build(mode: str) -> Starlette:
                 await asyncio.sleep(0.005)
                 if busy:
                     return JSONResponse({"error": "busy"}, 503)
+            elif mode == "delay":
+                await asyncio.sleep(delay_ms / 1000)
             elif mode == "cpu":
                 end = time.process_time() + 0.015
                 while time.process_time() < end:
@@ -54,9 +57,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", required=True)
+    parser.add_argument("--delay-ms", type=float, default=0.0)
     args = parser.parse_args()
     uvicorn.run(
-        build(args.mode), host="127.0.0.1", port=args.port, log_level="warning", access_log=False
+        build(args.mode, args.delay_ms),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
     )
 
 

@@ -78,6 +78,13 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     help="Also check this endpoint, e.g. 'GET /items/{id}' (repeatable).",
 )
 @click.option(
+    "--baseline",
+    "baseline_path",
+    type=_FILE,
+    help="A saved --json report: fail on a statistically significant p95 or error-rate "
+    "regression of any swept endpoint.",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(["blocker", "warning"]),
     default=None,
@@ -99,6 +106,7 @@ def check(
     ca_file: str | None,
     only: tuple[str, ...],
     endpoints: tuple[str, ...],
+    baseline_path: Path | None,
     fail_on: str | None,
     quiet: bool,
 ) -> None:
@@ -111,7 +119,15 @@ def check(
 
     try:
         report = _run(
-            url, config_path, openapi_path, p95_budget, allow_writes, ca_file, only, endpoints
+            url,
+            config_path,
+            openapi_path,
+            p95_budget,
+            allow_writes,
+            ca_file,
+            only,
+            endpoints,
+            baseline_path,
         )
         _write(report, json_path, markdown_path, html_path)
     except CheckToolError as exc:
@@ -135,6 +151,7 @@ def _run(
     ca_file: str | None,
     only: tuple[str, ...],
     endpoints: tuple[str, ...] = (),
+    baseline_path: Path | None = None,
 ) -> Any:
     from readykit.check.client import CheckToolError
     from readykit.check.discovery import load_openapi_file, parse_endpoint
@@ -149,6 +166,10 @@ def _run(
         raise CheckToolError(f"--endpoint: {exc}") from exc
     if openapi_path is not None:
         load_openapi_file(openapi_path)  # fail before starting anything
+    if baseline_path is not None:
+        from readykit.check.gate import read_baseline
+
+        read_baseline(baseline_path)
     probe = ProbeOptions(p95_budget_ms=p95_budget, allow_writes=allow_writes, ca_file=ca_file)
 
     def options(target: str) -> CheckOptions:
@@ -159,6 +180,7 @@ def _run(
             probe,
             only=only,  # type: ignore[arg-type]
             endpoints=extra,
+            baseline=baseline_path,
         )
 
     if url is not None:

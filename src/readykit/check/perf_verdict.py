@@ -7,7 +7,8 @@ probe measures and this module decides. A step with too few requests is never ju
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from readykit.check.target_cpu import StepCpu
 from readykit.load.sweep import MIN_JUDGED_REQUESTS
@@ -36,6 +37,21 @@ class Step:
     errors: int = 0  # 5xx and transport failures (resets, timeouts)
     limited: int = 0  # 429s: a rate limit doing its job, not an error
     cpu: StepCpu | None = None
+    histogram: str = field(default="", repr=False, compare=False)  # encoded HDR latencies
+
+    def as_dict(self) -> dict[str, Any]:
+        """The step in the JSON report (what `--baseline` compares later)."""
+        return {
+            "users": self.users,
+            "requests": self.requests,
+            "rps": round(self.rps, 2),
+            "p50_ms": None if math.isnan(self.p50_ms) else round(self.p50_ms, 3),
+            "p95_ms": None if math.isnan(self.p95_ms) else round(self.p95_ms, 3),
+            "errors": self.errors,
+            "limited": self.limited,
+            "judged": self.judged,
+            "histogram": self.histogram,
+        }
 
     @property
     def answered(self) -> int:

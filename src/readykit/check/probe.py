@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from readykit.check.client import Budget
 from readykit.check.discovery import Target
@@ -20,6 +21,7 @@ class ProbeOptions:
     ca_file: str | None = None
     load_users: tuple[int, ...] = (1, 4, 16)
     load_step_s: float = 1.0
+    sweep_first: tuple[str, ...] = ()  # paths to sweep before the slowest (a baseline's)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class ProbeContext:
     findings: list[Finding] = field(default_factory=list)
     score: int | None = None
     applicable: bool = True
+    data: dict[str, Any] = field(default_factory=dict)  # measurements for the report
 
     @property
     def base_url(self) -> str:

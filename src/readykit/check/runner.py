@@ -51,6 +51,7 @@ class CheckOptions:
     deadline_s: float = DEFAULT_DEADLINE_S
     only: tuple[Category, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()  # `--endpoint`, added to what discovery finds
+    baseline: Path | None = None  # `--baseline`: a saved JSON report to compare with
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Report:
     ignored: list[Finding]
     discovery: dict[str, Any]
     p95_budget_ms: float
+    performance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -96,6 +98,7 @@ class Report:
             "ignored": [f.as_dict() for f in self.ignored],
             "discovery": self.discovery,
             "p95_budget_ms": self.p95_budget_ms,
+            "performance": self.performance,
         }
         redacted: dict[str, Any] = Redactor().redact(doc)
         return redacted
@@ -139,6 +142,15 @@ async def check(options: CheckOptions) -> Report:
     """Run every probe against `options.url` and score the findings."""
     from readykit.check.probes import all_probes
 
+    baseline = None
+    if options.baseline is not None:
+        from dataclasses import replace
+
+        from readykit.check.gate import baseline_paths, read_baseline
+
+        baseline = read_baseline(options.baseline)
+        probe = replace(options.probe, sweep_first=baseline_paths(baseline))
+        options = replace(options, probe=probe)
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     deadline = started + options.deadline_s
@@ -158,6 +170,7 @@ async def check(options: CheckOptions) -> Report:
             client.budget(DISCOVERY_REQUESTS, DISCOVERY_S), options.openapi, options.endpoints
         )
         findings: list[Finding] = []
+        performance: dict[str, Any] = {}
         probe_scores: dict[Category, int | None] = {}
         applicable: dict[Category, bool] = {}
         for spec in all_probes():
@@ -170,8 +183,14 @@ async def check(options: CheckOptions) -> Report:
                 continue
             ctx = await _run_probe(spec, client, target, options, left)
             findings += ctx.findings
+            if spec.category == "performance":
+                performance = ctx.data
             probe_scores[spec.category] = ctx.score
             applicable[spec.category] = ctx.applicable
+    if baseline is not None and options.baseline is not None:
+        from readykit.check.gate import findings as gate_findings
+
+        findings += gate_findings(baseline, performance, options.baseline.name)
     kept, ignored = options.rules.apply(findings)
     scores = category_scores(kept, probe_scores, applicable)
     outcome = verdict(kept)
@@ -191,6 +210,7 @@ async def check(options: CheckOptions) -> Report:
             "catch_all": target.catch_all,
         },
         p95_budget_ms=options.probe.p95_budget_ms,
+        performance=performance,
     )
 
 

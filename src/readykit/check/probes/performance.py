@@ -26,6 +26,7 @@ from readykit.check.perf_verdict import (
 from readykit.check.probe import ProbeContext
 from readykit.check.target_cpu import CpuWatch, StepCpu
 from readykit.load.result import LoadResult
+from readykit.load.stats import encode
 from readykit.load.sweep import MIN_JUDGED_REQUESTS
 from readykit.load.workers import StepPlan, Target, run_step_async
 
@@ -80,6 +81,7 @@ def step_from(result: LoadResult, cpu: StepCpu | None = None) -> Step:
         errors,
         limited,
         cpu,
+        encode(result.latency) if answered > 0 else "",
     )
 
 
@@ -300,7 +302,9 @@ async def run(ctx: ProbeContext) -> None:
     if not timings:
         return
     ctx.add(_timings_finding(timings))
-    slowest = sorted(timings, key=lambda t: -t.median_ms)[:SWEPT_ENDPOINTS]
+    first = [t for t in timings if t.path in ctx.options.sweep_first]
+    rest = sorted((t for t in timings if t not in first), key=lambda t: -t.median_ms)
+    slowest = (first + rest)[:SWEPT_ENDPOINTS]
     budget_ms = ctx.options.p95_budget_ms
     limited = 0
     swept = []
@@ -315,6 +319,11 @@ async def run(ctx: ProbeContext) -> None:
             seconds = step_seconds(ctx.options.load_step_s, timing.median_ms)
             repeat = await _step(ctx, watch, timing.path, candidate.users, seconds)
         verdict = judge(steps, budget_ms, repeat, timing.median_ms)
+        ctx.data.setdefault("endpoints", {})[f"GET {timing.path}"] = {
+            "source": timing.source,
+            "median_ms_1_user": round(timing.median_ms, 3),
+            "steps": [s.as_dict() for s in steps],
+        }
         if not verdict.unjudged:
             swept.append(timing.path)
         limited += verdict.limited
