@@ -148,5 +148,8 @@ def test_the_bundled_demo_has_no_blockers(tmp_path: Path) -> None:
     assert problems == []
     assert doc["verdict"] == "ready"
     assert code == 0
+    # started with an ops token: the inside view ran, and no secret reached the report
+    assert doc["categories"]["inside-view"]["score"] == 100
+    assert any(f["check"] == "inside-view.audit" for f in doc["findings"])
     for category in ("security-headers", "rate-limiting", "input-handling", "exposure"):
         assert doc["categories"][category]["blockers"] == 0, category

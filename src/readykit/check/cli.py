@@ -85,6 +85,12 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     "regression of any swept endpoint.",
 )
 @click.option(
+    "--ops-token",
+    default=None,
+    help="The service's READYKIT_OPS_TOKEN: also read its health details and /ops/api "
+    "(the inside view). Never written to a report.",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(["blocker", "warning"]),
     default=None,
@@ -107,6 +113,7 @@ def check(
     only: tuple[str, ...],
     endpoints: tuple[str, ...],
     baseline_path: Path | None,
+    ops_token: str | None,
     fail_on: str | None,
     quiet: bool,
 ) -> None:
@@ -128,6 +135,7 @@ def check(
             only,
             endpoints,
             baseline_path,
+            ops_token,
         )
         _write(report, json_path, markdown_path, html_path)
     except CheckToolError as exc:
@@ -152,6 +160,7 @@ def _run(
     only: tuple[str, ...],
     endpoints: tuple[str, ...] = (),
     baseline_path: Path | None = None,
+    ops_token: str | None = None,
 ) -> Any:
     from readykit.check.client import CheckToolError
     from readykit.check.discovery import load_openapi_file, parse_endpoint
@@ -170,9 +179,11 @@ def _run(
         from readykit.check.gate import read_baseline
 
         read_baseline(baseline_path)
-    probe = ProbeOptions(p95_budget_ms=p95_budget, allow_writes=allow_writes, ca_file=ca_file)
 
-    def options(target: str) -> CheckOptions:
+    def options(target: str, token: str | None) -> CheckOptions:
+        probe = ProbeOptions(
+            p95_budget_ms=p95_budget, allow_writes=allow_writes, ca_file=ca_file, ops_token=token
+        )
         return CheckOptions(
             target,
             openapi_path,
@@ -184,9 +195,9 @@ def _run(
         )
 
     if url is not None:
-        return run_check(options(url))
-    with bundled_demo() as demo_url:
-        return run_check(options(demo_url))
+        return run_check(options(url, ops_token))
+    with bundled_demo() as (demo_url, demo_token):
+        return run_check(options(demo_url, ops_token or demo_token))
 
 
 def _write(

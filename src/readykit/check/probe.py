@@ -22,6 +22,8 @@ class ProbeOptions:
     load_users: tuple[int, ...] = (1, 4, 16)
     load_step_s: float = 1.0
     sweep_first: tuple[str, ...] = ()  # paths to sweep before the slowest (a baseline's)
+    ops_token: str | None = field(default=None, repr=False)  # `--ops-token`: the inside view
+    started_at: float = 0.0  # wall-clock start of the check (set by the runner)
 
 
 @dataclass

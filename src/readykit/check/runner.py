@@ -151,6 +151,9 @@ async def check(options: CheckOptions) -> Report:
         baseline = read_baseline(options.baseline)
         probe = replace(options.probe, sweep_first=baseline_paths(baseline))
         options = replace(options, probe=probe)
+    from dataclasses import replace as _replace
+
+    options = _replace(options, probe=_replace(options.probe, started_at=time.time()))
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     deadline = started + options.deadline_s
@@ -220,15 +223,20 @@ def run_check(options: CheckOptions) -> Report:
 
 
 @contextmanager
-def bundled_demo() -> Iterator[str]:
-    """Start the bundled demo on a free loopback port (temporary SQLite dir); yield its URL."""
+def bundled_demo() -> Iterator[tuple[str, str]]:
+    """Start the bundled demo on a free loopback port (temporary SQLite dir) with a fresh ops
+    token; yield its URL and the token (for the inside view)."""
+    import secrets
+
     from readykit.serve import ServerStartError, serve
 
+    token = secrets.token_urlsafe(24)
     code = "import sys; from readykit.cli import main; main(sys.argv[1:])"
     with tempfile.TemporaryDirectory(prefix="readykit-check-demo-") as tmp:
         env = {
             "READYKIT_DEMO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/demo.db",
             "READYKIT_STORE_URL": f"sqlite:///{tmp}/readykit.db",
+            "READYKIT_OPS_TOKEN": token,
             # the performance sweep is one client: under the demo's per-client default it would
             # be answered with 429s and measure nothing; login keeps its own limit
             "READYKIT_RATE_LIMITS": json.dumps(
@@ -238,6 +246,6 @@ def bundled_demo() -> Iterator[str]:
         argv = [sys.executable, "-c", code, "demo", "--host", "{host}", "--port", "{port}"]
         try:
             with serve(argv, env=env, cwd=tmp, start_timeout=30.0) as server:
-                yield server.url
+                yield server.url, token
         except ServerStartError as exc:
             raise CheckToolError(str(exc).splitlines()[0]) from exc

@@ -7,12 +7,14 @@ from readykit.check.probe import ProbeSpec
 
 def all_probes() -> list[ProbeSpec]:
     """Every probe with its budget; the disruptive ones last: the auth burst before the sweep,
-    so the login limit (not a default limit the sweep used up) answers it."""
+    so the login limit (not a default limit the sweep used up) answers it; the inside view
+    last, so it sees what every other probe caused."""
     from readykit.check.probes import (
         cors,
         exposure,
         health,
         input_handling,
+        inside_view,
         observability,
         performance,
         rate_limiting,
@@ -30,4 +32,5 @@ def all_probes() -> list[ProbeSpec]:
         ProbeSpec("tls", tls.run, max_requests=4, time_s=10.0),
         ProbeSpec("rate-limiting", rate_limiting.run, max_requests=160, time_s=12.0),
         ProbeSpec("performance", performance.run, max_requests=200, time_s=30.0),
+        ProbeSpec("inside-view", inside_view.run, max_requests=14, time_s=8.0),
     ]
