@@ -121,6 +121,10 @@ def check(
 
     With no URL, start the bundled demo on a free loopback port, check it, and stop it.
     Exit codes: 0 ready, 1 blockers, 2 warnings only, 3 the check itself failed.
+
+    Bounds: discovery <= 45 requests (crawl <= 15 pages, 2 deep); each probe its own request and
+    time budget; performance times <= 20 GETs and sweeps <= 3 at 1/4/16 users, 1-3 s and <= 2000
+    requests a step; no probe starts after 50 s. DELETE is never sent.
     """
     from readykit.check.client import CheckToolError
 
