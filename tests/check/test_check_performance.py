@@ -210,3 +210,11 @@ def test_the_slowest_endpoints_are_the_ones_swept(servers, monkeypatch) -> None:
 def test_the_service_behind_a_loopback_port_is_found(servers) -> None:
     port = servers["healthy"].port
     assert servers["healthy"].process.pid in listening_pids(port)
+
+
+def test_a_service_cpu_bound_already_at_one_user_is_not_serialised() -> None:
+    # seen on the demo on a busy 2-core host: a core's worth at 1 user, flat after, and the
+    # 16-user step happened to read below the busy line
+    base = Step(1, 277, 369, 1.7, 7.3, cpu=StepCpu(0.06, 0.77, 0.35))
+    top = Step(16, 280, 373, 38.1, 97.5, cpu=StepCpu(0.07, 0.54, 0.0))
+    assert "serialised" not in found(judge([base, top], BUDGET))

@@ -147,22 +147,25 @@ def _serialised(base: Step, top: Step) -> str | None:
     cpu = top.cpu
     if cpu is not None and cpu.generator >= GENERATOR_BUSY:
         return None
-    demand = cpu.service_demand if cpu is not None else None
-    if demand is None:
+    demands = [s.cpu.service_demand for s in (base, top) if s.cpu is not None]
+    if not demands or any(d is None for d in demands):
         if top.rps >= UNKNOWN_CPU_CEILING_RPS:
             return None  # cannot tell a CPU ceiling from serialisation: no claim
         return "throughput stays at a low ceiling whatever the load"
-    per_request = cpu_per_request_ms(top)
+    demand = max(d for d in demands if d is not None)
     if demand >= SERVICE_BUSY:
+        # CPU-bound at some step (often already at 1 user): a ceiling of one core is expected,
+        # unless each request costs so much CPU that it blocks the loop by itself
+        per_request = max(cpu_per_request_ms(base), cpu_per_request_ms(top))
         if per_request >= CPU_HEAVY_MS:
             return (
                 f"each request costs {per_request:.0f} ms of CPU on the event loop, so requests "
                 "run one after another"
             )
-        return None  # CPU-bound at a normal cost per request: this host's CPU, not a defect
+        return None
     return (
-        f"the service was idle {1 - demand:.0%} of the time yet served one request at a time: "
-        "it waits on something that admits one request at once"
+        f"the service was idle {1 - demand:.0%} of the time or more yet served one request at a "
+        "time: it waits on something that admits one request at once"
     )
 
 

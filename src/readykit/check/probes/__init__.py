@@ -25,7 +25,7 @@ def all_probes() -> list[ProbeSpec]:
     return [
         ProbeSpec("health", health.run, max_requests=50, time_s=8.0),
         ProbeSpec("security-headers", security_headers.run, max_requests=6, time_s=5.0),
-        ProbeSpec("exposure", exposure.run, max_requests=60, time_s=10.0),
+        ProbeSpec("exposure", exposure.run, max_requests=90, time_s=12.0),
         ProbeSpec("input-handling", input_handling.run, max_requests=140, time_s=15.0),
         ProbeSpec("cors", cors.run, max_requests=10, time_s=5.0),
         ProbeSpec("observability", observability.run, max_requests=10, time_s=5.0),

@@ -98,6 +98,78 @@ def is_aws_credentials(resp: Response) -> bool:
     return "aws_secret_access_key" in _text(resp).lower()
 
 
+_OPS_TOOL = (
+    ("Types of profiles available", "/debug/pprof/"),  # Go net/http/pprof
+    ('"cmdline"', '"memstats"'),  # Go expvar
+    ("Apache Server Status for", "Server Version"),  # Apache mod_status
+    ("Active connections:", "server accepts handled requests"),  # nginx stub_status
+    ('"_links"', '"self"'),  # Spring Boot Actuator index
+)
+
+
+def is_ops_tool(resp: Response) -> bool:
+    """A profiler or status page: both markers of one known tool."""
+    text = _text(resp)
+    return any(a in text and b in text for a, b in _OPS_TOOL)
+
+
+def is_ops_config(resp: Response) -> bool:
+    """Configuration dumped by an ops API: Actuator env/configprops, Prometheus, Jolokia."""
+    doc = resp.json()
+    if not isinstance(doc, dict):
+        return False
+    data = doc.get("data")
+    return (
+        "propertySources" in doc
+        or ("contexts" in doc and "beans" in str(doc)[:4096])
+        or (doc.get("status") == "success" and isinstance(data, dict) and "yaml" in data)
+        or (isinstance(doc.get("value"), dict) and "JMImplementation" in str(doc)[:65536])
+    )
+
+
+# Development servers that say so in `Server` (or `X-Powered-By`), and version banners
+_DEV_SERVER = re.compile(
+    r"(?i)\b(Werkzeug/|WSGIServer/|SimpleHTTP/|BaseHTTP/|WEBrick/|Development Server|"
+    r"Django/\d|Python/\d)"
+)
+_VERSION = re.compile(r"\b[A-Za-z][\w.-]*/\d+(\.\d+)+")
+
+
+def banner_findings(resp: Response) -> list[Finding]:
+    """A development server answering, or a server/framework version advertised."""
+    shown = [
+        f"{name}: {resp.header(name)}"
+        for name in ("server", "x-powered-by", "x-aspnet-version")
+        if resp.header(name)
+    ]
+    text = "\n".join(shown)
+    ev = Evidence(resp.describe(), resp.status, text)
+    if _DEV_SERVER.search(text):
+        return [
+            Finding(
+                "exposure.dev-server",
+                "exposure",
+                "warning",
+                f"a development server answers: {shown[0]}",
+                ev,
+                "Serve through a production server (uvicorn/gunicorn behind a proxy), not the "
+                "framework's development server.",
+            )
+        ]
+    if _VERSION.search(text) or resp.header("x-aspnet-version"):
+        return [
+            Finding(
+                "exposure.version-banner",
+                "exposure",
+                "warning",
+                f"the server advertises its version: {'; '.join(shown)}",
+                ev,
+                "Remove version numbers from Server/X-Powered-By (nginx: server_tokens off).",
+            )
+        ]
+    return []
+
+
 def shows_debug(resp: Response) -> bool:
     """A stack trace or a framework's debug page (see `readykit.check.fingerprints`)."""
     return debug_output(resp.body) is not None
@@ -206,8 +278,41 @@ EXPOSURES = (
         _NOT_SERVED,
     ),
     Exposure(
+        "exposure.info-page",
+        ("/phpinfo.php", "/info.php", "/php_info.php", "/i.php", "/test.php"),
+        lambda r: debug_output(r.body) == "phpinfo page",
+        "runtime info page (phpinfo) served",
+        "Delete the page: it shows the environment, paths and often secrets.",
+    ),
+    Exposure(
+        "exposure.ops-config",
+        ("/actuator/env", "/actuator/configprops", "/api/v1/status/config", "/jolokia/list"),
+        is_ops_config,
+        "operations endpoint reveals configuration without authentication",
+        "Require authentication for operations endpoints, or do not expose them publicly.",
+    ),
+    Exposure(
+        "exposure.ops-tool",
+        ("/debug/pprof/", "/debug/vars", "/server-status", "/nginx_status", "/actuator"),
+        is_ops_tool,
+        "operations tool reachable without authentication",
+        "Serve profilers and status pages on an internal port or behind authentication.",
+        severity="warning",
+    ),
+    Exposure(
         "exposure.directory-listing",
-        ("/", "/static/", "/uploads/", "/files/", "/media/"),
+        (
+            "/",
+            "/static/",
+            "/uploads/",
+            "/files/",
+            "/media/",
+            "/assets/",
+            "/backup/",
+            "/backups/",
+            "/logs/",
+            "/downloads/",
+        ),
         is_listing,
         "directory listing served",
         "Turn directory listings off.",
@@ -239,13 +344,21 @@ async def run(ctx: ProbeContext) -> None:
             )
         )
     tried = 0
+    root = await ctx.budget.try_request("GET", "/")
+    if root is not None:
+        tried += 1
+        for finding in banner_findings(root):
+            ctx.add(finding)
     for exposure in EXPOSURES:
         for path in exposure.paths:
             if not ctx.budget.has():
                 break
             resp = await ctx.budget.try_request("GET", path)
             tried += 1
-            if resp is None or not 200 <= resp.status < 300 or ctx.target.like_unknown(resp):
+            if resp is None or ctx.target.like_unknown(resp):
+                continue
+            # a debug page is a leak whatever its status; other leaks must be served (2xx)
+            if not 200 <= resp.status < 300 and exposure.check != "exposure.debug":
                 continue
             if not exposure.confirm(resp):
                 continue
