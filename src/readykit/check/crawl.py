@@ -88,10 +88,14 @@ class _Crawl:
         if key in self.found or len(self.found) >= MAX_FOUND:
             return
         fields = [k for k, _ in parse_qsl(query, keep_blank_values=True)]
-        if method == "GET":
-            fields += names or []
         params = tuple(Param(n, "query") for n in dict.fromkeys(fields))
-        self.found[key] = Endpoint(method, path, params, method != "GET", source=source)
+        if method == "GET":
+            params += tuple(
+                Param(n, "query") for n in dict.fromkeys(names or []) if n not in fields
+            )
+        else:  # a form posts its fields form-encoded: that is the body it accepts
+            params += tuple(Param(n, "form") for n in dict.fromkeys(names or []))
+        self.found[key] = Endpoint(method, path, params, False, source=source)
 
     def enqueue(self, ref: str, depth: int, source: str) -> None:
         path = ref.partition("?")[0]

@@ -245,7 +245,8 @@ def bundled_demo() -> Iterator[tuple[str, str]]:
         }
         argv = [sys.executable, "-c", code, "demo", "--host", "{host}", "--port", "{port}"]
         try:
-            with serve(argv, env=env, cwd=tmp, start_timeout=30.0) as server:
+            # a busy shared machine can take long to import and migrate: a generous start
+            with serve(argv, env=env, cwd=tmp, start_timeout=90.0) as server:
                 yield server.url, token
         except ServerStartError as exc:
             raise CheckToolError(str(exc).splitlines()[0]) from exc
