@@ -4,7 +4,8 @@
 `--mode healthy`: the same 20 ms with asyncio.sleep; `--mode slow`: asyncio.sleep(0.4);
 `--mode flaky`: 503 whenever another request is in flight (errors only under concurrency);
 `--mode cpu`: 15 ms of pure-Python work inside `async def`; `--mode delay --delay-ms N`:
-asyncio.sleep(N ms). `GET /` is always fast.
+asyncio.sleep(N ms); `--mode pool3`: a pool of three "connections" held 80 ms each (slow only
+under concurrency). `GET /` is always fast.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ inflight = {"n": 0}
 
 
 def build(mode: str, delay_ms: float = 0.0) -> Starlette:
+    pool = asyncio.Semaphore(3)
+
     async def work(request: Request) -> Response:
         inflight["n"] += 1
         try:
@@ -37,6 +40,9 @@ def build(mode: str, delay_ms: float = 0.0) -> Starlette:
                 await asyncio.sleep(0.005)
                 if busy:
                     return JSONResponse({"error": "busy"}, 503)
+            elif mode == "pool3":
+                async with pool:
+                    await asyncio.sleep(0.08)
             elif mode == "delay":
                 await asyncio.sleep(delay_ms / 1000)
             elif mode == "cpu":

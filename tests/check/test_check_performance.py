@@ -140,7 +140,7 @@ def servers() -> Iterator[dict[str, ServerProcess]]:
     running: dict[str, ServerProcess] = {}
     stack = []
     try:
-        for mode in ("blocking", "healthy", "slow", "flaky", "cpu"):
+        for mode in ("blocking", "healthy", "slow", "flaky", "cpu", "pool3"):
             cm = serve([sys.executable, str(APP), "--port", "{port}", "--mode", mode])
             stack.append(cm)
             running[mode] = cm.__enter__()
@@ -187,6 +187,13 @@ def test_errors_that_appear_only_with_concurrency(servers) -> None:
     found = probe(servers["flaky"].url)
     assert found["performance.errors-under-load"] == "blocker"  # far past 1 %
     assert "performance.errors" not in found
+
+
+def test_an_endpoint_slow_only_under_concurrency(servers) -> None:
+    found = probe(servers["pool3"].url, ProbeOptions(load_users=(1, 16), load_step_s=0.8))
+    assert found["performance.p95-over-budget-under-load"] == "warning"
+    assert "performance.p95-over-budget" not in found
+    assert "performance.serialised" not in found  # three at a time is not one at a time
 
 
 def test_the_slowest_endpoints_are_the_ones_swept(servers, monkeypatch) -> None:

@@ -24,7 +24,7 @@ KNEE_P95_RISE = 1.2
 COLLAPSE_LOAD_RATIO = 4.0
 COLLAPSE_P95_RATIO = 3.0
 COLLAPSE_RPS_RATIO = 1.5
-MIN_JUDGED_REQUESTS = 30
+MIN_JUDGED_REQUESTS = 20
 GENERATOR_BUSY = 0.8  # the generator's share of one core past which its numbers measure itself
 COLLAPSE_HINT = (
     "this usually means blocking I/O in async code (a sync database driver, requests, "
