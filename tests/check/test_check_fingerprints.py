@@ -120,3 +120,26 @@ def test_documented_formats_of_other_runtimes(body: str, expected: str) -> None:
 )
 def test_ordinary_answers_are_not_debug_output(body: bytes) -> None:
     assert debug_output(body) is None
+
+
+def test_a_real_django_debug_service_gets_its_blockers() -> None:
+    """Discovery by crawling (no OpenAPI), a POST without a declared body fuzzed, and Django's
+    technical pages recognised on the wire: a 500 to malformed input and a 404 on any path."""
+    import asyncio
+
+    from readykit.check.probe import ProbeOptions
+    from readykit.check.runner import CheckOptions, check
+    from readykit.serve import serve
+
+    app = Path(__file__).with_name("django_seed_app.py")
+    with serve([sys.executable, str(app), "--port", "{port}"]) as server:
+        options = CheckOptions(
+            server.url, only=("exposure", "input-handling"), probe=ProbeOptions()
+        )
+        report = asyncio.run(check(options))
+    found = {f.check: f for f in report.findings}
+    assert report.discovery["sources"]["POST /items"] == "crawl (form)"
+    assert found["input-handling.stack-trace"].severity == "blocker"
+    assert "Django debug page" in found["input-handling.stack-trace"].title
+    assert found["exposure.debug"].severity == "blocker"  # the technical 404, status 404
+    assert report.verdict == "not-ready"
