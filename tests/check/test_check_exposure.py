@@ -187,3 +187,29 @@ def test_a_debug_page_counts_whatever_its_status(serve_app, run_probe, check_ids
 
     url = serve_app(Starlette(routes=[Route("/debug", debug)]))
     assert check_ids(run_probe(url, exposure.run))["exposure.debug"] == "blocker"
+
+
+def _items_app() -> Starlette:
+    async def items(request: Request) -> Response:
+        return JSONResponse([{"id": 1}])
+
+    return Starlette(routes=[Route("/items", items)])
+
+
+def test_any_host_accepted_is_a_warning(serve_app, run_probe, check_ids) -> None:
+    from readykit.check.discovery import Endpoint, Target
+
+    target = Target(endpoints=[Endpoint("GET", "/items")])
+    found = check_ids(run_probe(serve_app(_items_app()), exposure.run, target=target))
+    assert found["exposure.any-host"] == "warning"
+
+
+def test_a_host_check_passes(serve_app, run_probe, check_ids) -> None:
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    from readykit.check.discovery import Endpoint, Target
+
+    guarded = TrustedHostMiddleware(_items_app(), allowed_hosts=["127.0.0.1"])
+    target = Target(endpoints=[Endpoint("GET", "/items")])
+    found = check_ids(run_probe(serve_app(guarded), exposure.run, target=target))
+    assert "exposure.any-host" not in found

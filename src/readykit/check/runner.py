@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -228,15 +229,20 @@ def bundled_demo() -> Iterator[tuple[str, str]]:
     token; yield its URL and the token (for the inside view)."""
     import secrets
 
+    import readykit
     from readykit.serve import ServerStartError, serve
 
     token = secrets.token_urlsafe(24)
+    # the demo of this very readykit, even when it was found through a relative PYTHONPATH
+    home = str(Path(readykit.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (home, os.environ.get("PYTHONPATH", "")) if p)
     code = "import sys; from readykit.cli import main; main(sys.argv[1:])"
     with tempfile.TemporaryDirectory(prefix="readykit-check-demo-") as tmp:
         env = {
             "READYKIT_DEMO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/demo.db",
             "READYKIT_STORE_URL": f"sqlite:///{tmp}/readykit.db",
             "READYKIT_OPS_TOKEN": token,
+            "PYTHONPATH": path,
             # the performance sweep is one client: under the demo's per-client default it would
             # be answered with 429s and measure nothing; login keeps its own limit
             "READYKIT_RATE_LIMITS": json.dumps(

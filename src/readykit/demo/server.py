@@ -28,6 +28,11 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     app = create_app()
+    if host in ("127.0.0.1", "localhost"):
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        # on loopback the demo answers only to loopback names: a made-up Host is refused
+        app = TrustedHostMiddleware(app, allowed_hosts=["127.0.0.1", "localhost"])
     print(banner(host, port, token_set=bool(os.environ.get("READYKIT_OPS_TOKEN"))),
           file=sys.stderr, flush=True)  # fmt: skip
     uvicorn.run(app, host=host, port=port, access_log=False, lifespan="on")

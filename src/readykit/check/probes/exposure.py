@@ -170,6 +170,37 @@ def banner_findings(resp: Response) -> list[Finding]:
     return []
 
 
+ODD_HOST = "readykit-check.invalid"
+
+
+async def any_host(ctx: ProbeContext) -> Finding | None:
+    """A warning when a made-up `Host` gets the same answer as the real one (no host check:
+    host-header poisoning of links and password-reset mails, cache keys, virtual hosts)."""
+    gets = [e for e in ctx.target.gets(5) if not e.auth_like and not e.has_path_params]
+    path = gets[0].concrete() if gets else "/"
+    normal = await ctx.budget.try_request("GET", path)
+    if normal is None or not 200 <= normal.status < 300 or ctx.target.like_unknown(normal):
+        return None
+    odd = await ctx.budget.try_request("GET", path, headers={"Host": ODD_HOST})
+    if odd is None or odd.status != normal.status:
+        return None
+    host = f"{ctx.budget.client.host}:{ctx.budget.client.port}".encode()
+    same = odd.body.replace(ODD_HOST.encode(), b"") == normal.body.replace(host, b"").replace(
+        ctx.budget.client.host.encode(), b""
+    )
+    if not same:
+        return None
+    return Finding(
+        "exposure.any-host",
+        "exposure",
+        "warning",
+        f"GET {path} with Host: {ODD_HOST} is answered like the real host ({odd.status})",
+        Evidence(odd.describe(), odd.status, excerpt(odd.body, 200)),
+        "Accept only your own host names (the proxy's server_name, Starlette's "
+        "TrustedHostMiddleware, Django's ALLOWED_HOSTS).",
+    )
+
+
 def shows_debug(resp: Response) -> bool:
     """A stack trace or a framework's debug page (see `readykit.check.fingerprints`)."""
     return debug_output(resp.body) is not None
@@ -349,6 +380,9 @@ async def run(ctx: ProbeContext) -> None:
         tried += 1
         for finding in banner_findings(root):
             ctx.add(finding)
+    host_finding = await any_host(ctx)
+    if host_finding is not None:
+        ctx.add(host_finding)
     for exposure in EXPOSURES:
         for path in exposure.paths:
             if not ctx.budget.has():
