@@ -117,3 +117,49 @@ def test_failing_health_details_are_blockers(serve_app, tmp_path: Path) -> None:
     url = serve_app(kit.wrap(Starlette(routes=[])), lifespan="on")
     found = {f.check: f.severity for f in probe(url, TOKEN, time.time()).findings}
     assert found["inside-view.migrations"] == "blocker"
+
+
+def _after_posts(url: str, posts: int) -> dict[str, str]:
+    from readykit.check.client import Client
+
+    async def go() -> dict[str, str]:
+        async with Client(url) as client:
+            budget = client.budget(20, 10)
+            for _ in range(posts):
+                await budget.try_request("POST", "/items", data=b"{}")
+            options = ProbeOptions(ops_token=TOKEN, started_at=time.time() - 5)
+            ctx = ProbeContext(budget, Target(), options)
+            await inside_view.run(ctx)
+            return {f.check: f.severity for f in ctx.findings}
+
+    return asyncio.run(go())
+
+
+def test_mutations_that_were_never_audited(serve_app, tmp_path: Path) -> None:
+    def kit_app(audit: bool) -> object:
+        kit = ReadyKit(
+            Settings(
+                service_name="inside",
+                configure_logging=False,
+                ops_token=TOKEN,
+                store_url=f"sqlite:///{tmp_path}/{audit}.db",
+                records_flush_s=0.05,
+                audit_mutations=audit,
+            )
+        )
+
+        async def items(request: Request) -> Response:
+            return JSONResponse({"created": 1}, 201)
+
+        return kit.wrap(Starlette(routes=[Route("/items", items, methods=["POST"])]))
+
+    silent = _after_posts(serve_app(kit_app(False), lifespan="on"), 3)
+    assert silent["inside-view.unaudited"] == "warning"
+    url = serve_app(kit_app(True), lifespan="on")
+    deadline = time.monotonic() + 10
+    found = _after_posts(url, 3)
+    while "inside-view.unaudited" in found and time.monotonic() < deadline:
+        time.sleep(0.1)  # the audit batch reaches the store a moment later
+        found = _after_posts(url, 1)
+    assert found["inside-view.audit"] == "info"
+    assert "inside-view.unaudited" not in found

@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,18 +143,14 @@ async def check(options: CheckOptions) -> Report:
     """Run every probe against `options.url` and score the findings."""
     from readykit.check.probes import all_probes
 
+    probe = replace(options.probe, started_at=time.time())
     baseline = None
     if options.baseline is not None:
-        from dataclasses import replace
-
         from readykit.check.gate import baseline_paths, read_baseline
 
         baseline = read_baseline(options.baseline)
-        probe = replace(options.probe, sweep_first=baseline_paths(baseline))
-        options = replace(options, probe=probe)
-    from dataclasses import replace as _replace
-
-    options = _replace(options, probe=_replace(options.probe, started_at=time.time()))
+        probe = replace(probe, sweep_first=baseline_paths(baseline))
+    options = replace(options, probe=probe)
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     deadline = started + options.deadline_s

@@ -160,16 +160,31 @@ async def run(ctx: ProbeContext) -> None:
     _, audit = await _get(ctx, "/ops/api/audit")
     events = _recent(audit.get("events") if isinstance(audit, dict) else None, since)
     actions = sorted({str(e.get("action")) for e in events})
-    ctx.add(
-        Finding(
-            "inside-view.audit",
-            "inside-view",
-            "info",
-            f"{len(events)} audit event(s) recorded during the check"
-            + (": " + ", ".join(actions[:5]) if actions else ""),
-            _ev("GET /ops/api/audit", None, ""),
+    sent = ctx.budget.client.mutations
+    if sent and not events and audit is not None:
+        ctx.add(
+            Finding(
+                "inside-view.unaudited",
+                "inside-view",
+                "warning",
+                f"none of the {sent} POST/PUT/PATCH requests the check sent was audited",
+                _ev("GET /ops/api/audit", None, ""),
+                "Turn on auditing of mutations (READYKIT_AUDIT_MUTATIONS=true) or record them "
+                "with kit.audit.record.",
+            )
         )
-    )
+    else:
+        ctx.add(
+            Finding(
+                "inside-view.audit",
+                "inside-view",
+                "info",
+                f"{len(events)} audit event(s) recorded for the {sent} POST/PUT/PATCH requests the "
+                "check sent (those a guard refused before the app are not audited)"
+                + (": " + ", ".join(actions[:5]) if actions else ""),
+                _ev("GET /ops/api/audit", None, ""),
+            )
+        )
     _, guards = await _get(ctx, "/ops/api/guards")
     cache = guards.get("cache") if isinstance(guards, dict) else None
     if isinstance(cache, dict) and cache:
