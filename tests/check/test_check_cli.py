@@ -155,3 +155,23 @@ def test_the_bundled_demo_has_no_blockers(tmp_path: Path) -> None:
     assert any(f["check"] == "inside-view.audit" for f in doc["findings"])
     for category in ("security-headers", "rate-limiting", "input-handling", "exposure"):
         assert doc["categories"][category]["blockers"] == 0, category
+
+
+def test_endpoint_and_fail_on_options(serve_app, tmp_path: Path) -> None:
+    url = serve_app(leaky())
+    report = tmp_path / "r.json"
+    args = ["--only", "exposure", "-q", "--json", str(report), "--endpoint", "GET /items/{id}"]
+    assert invoke(url, *args)[0] == 1  # the leaked .env: blockers
+    assert json.loads(report.read_text())["discovery"]["sources"]["GET /items/{id}"] == (
+        "--endpoint"
+    )
+    assert invoke(url, *args, "--fail-on", "blocker")[0] == 1
+    config = tmp_path / "c.yaml"
+    config.write_text("rules:\n  exposure.dotenv: WARN\n")
+    warned = [*args, "--config", str(config)]
+    assert invoke(url, *warned)[0] == 2
+    assert invoke(url, *warned, "--fail-on", "warning")[0] == 1
+    assert invoke(url, *warned, "--fail-on", "blocker")[0] == 0
+    code, _, err = invoke(url, "--endpoint", "DELETE /items")
+    assert code == 3
+    assert len(err.strip().splitlines()) == 1
