@@ -225,3 +225,12 @@ def test_a_service_cpu_bound_already_at_one_user_is_not_serialised() -> None:
     base = Step(1, 277, 369, 1.7, 7.3, cpu=StepCpu(0.06, 0.77, 0.35))
     top = Step(16, 280, 373, 38.1, 97.5, cpu=StepCpu(0.07, 0.54, 0.0))
     assert "serialised" not in found(judge([base, top], BUDGET))
+
+
+def test_a_ceiling_at_the_generators_own_limit_is_not_serialised() -> None:
+    # a hardened nginx on this host: the Python generator, not nginx, sets the ceiling
+    base = Step(1, 13652, 13652, 0.07, 0.1, cpu=StepCpu(0.7, 0.3, 0.05))
+    top = Step(4, 18791, 18791, 0.2, 0.4, cpu=StepCpu(0.75, 0.4, 0.07))
+    v = judge([base, top], BUDGET)
+    assert v.serialised is None
+    assert v.saturated is top
