@@ -72,7 +72,7 @@ def demo(host: str, port: int) -> None:
 # Verbs that live in their own packages: each adds its command group here.
 # --- verbs ---
 from readykit.backup.cli import backup  # noqa: E402
-from readykit.check.cli import check  # noqa: E402
+from readykit.check.cli import check, wait  # noqa: E402
 from readykit.deploy.cli import deploy_files  # noqa: E402
 from readykit.jobs.cli import job  # noqa: E402
 from readykit.load.cli import load  # noqa: E402
@@ -87,6 +87,7 @@ cli.add_command(load)
 cli.add_command(privacy)
 cli.add_command(audit)
 cli.add_command(apm)
+cli.add_command(wait)
 # --- end verbs ---
 
 

@@ -106,3 +106,110 @@ def test_json_settings_with_a_secret_are_found(serve_app, run_probe, check_ids) 
 def test_catch_all_json_with_a_token_key_is_not_a_leak(serve_app, run_probe, check_ids) -> None:
     ctx = run_probe(serve_app(catch_all(JSONResponse({"token": "public-demo"}))), exposure.run)
     assert check_ids(ctx) == {"exposure.none": "info"}
+
+
+# Transcribed from the tools' documented output (these servers are not installed here).
+NGINX_STATUS = (
+    b"Active connections: 2 \nserver accepts handled requests\n 16 16 31 \n"
+    b"Reading: 0 Writing: 1 Waiting: 1 \n"
+)
+PPROF = (
+    b"<html><head><title>/debug/pprof/</title></head><body>/debug/pprof/<br><p>Set debug=1 "
+    b"as a query parameter to export in legacy text format</p>Types of profiles available:"
+)
+ACTUATOR_ENV = json.dumps(
+    {"activeProfiles": [], "propertySources": [{"name": "systemEnvironment", "properties": {}}]}
+).encode()
+PHPINFO = (
+    b"<html><head><title>PHP 8.2.7 - info</title></head><body><h1 class='p'>PHP Version 8.2.7"
+    b"</h1><table><tr><td class='e'>Configuration File (php.ini) Path </td><td>/etc/php</td>"
+    b"</tr></table><p>This program makes use of the Zend Scripting Language Engine:"
+    b"<br />Zend Engine v4.2.7</p>"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "check", "severity"),
+    [
+        ("/nginx_status", NGINX_STATUS, "exposure.ops-tool", "warning"),
+        ("/debug/pprof/", PPROF, "exposure.ops-tool", "warning"),
+        ("/actuator/env", ACTUATOR_ENV, "exposure.ops-config", "blocker"),
+        ("/info.php", PHPINFO, "exposure.info-page", "blocker"),  # whatever its title
+    ],
+)
+def test_ops_tools_and_info_pages(serve_app, run_probe, check_ids, path, body, check, severity):
+    ctx = run_probe(serve_app(leaky({path: body})), exposure.run)
+    assert check_ids(ctx)[check] == severity
+
+
+def test_a_real_development_server_is_named(run_probe, check_ids) -> None:
+    import threading
+
+    from flask import Flask
+    from werkzeug.serving import make_server
+
+    app = Flask("dev")
+    app.add_url_rule("/", "index", lambda: "hello")
+    server = make_server("127.0.0.1", 0, app)  # the Werkzeug development server itself
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        ctx = run_probe(f"http://127.0.0.1:{server.server_port}", exposure.run)
+    finally:
+        server.shutdown()
+        thread.join(10)
+    dev = next(f for f in ctx.findings if f.check == "exposure.dev-server")
+    assert dev.severity == "warning"
+    assert "Werkzeug/" in dev.title
+
+
+def test_version_banner_is_a_warning_a_bare_name_is_not(serve_app, run_probe, check_ids) -> None:
+    def app(server: str) -> Starlette:
+        async def index(request: Request) -> Response:
+            return PlainTextResponse("hi", headers={"Server": server})
+
+        return Starlette(routes=[Route("/", index)])
+
+    banner = check_ids(run_probe(serve_app(app("nginx/1.18.0 (Ubuntu)")), exposure.run))
+    assert banner["exposure.version-banner"] == "warning"
+    bare = check_ids(run_probe(serve_app(app("nginx")), exposure.run))
+    assert "exposure.version-banner" not in bare
+
+
+def test_a_debug_page_counts_whatever_its_status(serve_app, run_probe, check_ids) -> None:
+    trace = (
+        b"Traceback (most recent call last):\n"
+        b"  File \"/app/views.py\", line 12, in index\n    return data[key]\nKeyError: 'id'\n"
+    )
+
+    async def debug(request: Request) -> Response:
+        return PlainTextResponse(trace.decode(), 404)
+
+    url = serve_app(Starlette(routes=[Route("/debug", debug)]))
+    assert check_ids(run_probe(url, exposure.run))["exposure.debug"] == "blocker"
+
+
+def _items_app() -> Starlette:
+    async def items(request: Request) -> Response:
+        return JSONResponse([{"id": 1}])
+
+    return Starlette(routes=[Route("/items", items)])
+
+
+def test_any_host_accepted_is_a_warning(serve_app, run_probe, check_ids) -> None:
+    from readykit.check.discovery import Endpoint, Target
+
+    target = Target(endpoints=[Endpoint("GET", "/items")])
+    found = check_ids(run_probe(serve_app(_items_app()), exposure.run, target=target))
+    assert found["exposure.any-host"] == "warning"
+
+
+def test_a_host_check_passes(serve_app, run_probe, check_ids) -> None:
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    from readykit.check.discovery import Endpoint, Target
+
+    guarded = TrustedHostMiddleware(_items_app(), allowed_hosts=["127.0.0.1"])
+    target = Target(endpoints=[Endpoint("GET", "/items")])
+    found = check_ids(run_probe(serve_app(guarded), exposure.run, target=target))
+    assert "exposure.any-host" not in found

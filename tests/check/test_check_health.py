@@ -6,11 +6,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from readykit.check.discovery import Endpoint, Target
 from readykit.check.probes import health
 
 HEALTH = "application/health+json"
@@ -38,9 +40,45 @@ def test_sound_endpoints_give_no_problem(serve_app, run_probe, check_ids) -> Non
     assert check_ids(ctx) == {"health.ok": "info"}
 
 
-def test_no_health_endpoint_is_a_blocker(serve_app, run_probe, check_ids) -> None:
+def test_no_health_endpoint_is_a_warning_not_a_blocker(serve_app, run_probe, check_ids) -> None:
     url = serve_app(app_with({"/": lambda r: PlainTextResponse("hi")}))
-    assert check_ids(run_probe(url, health.run)) == {"health.missing": "blocker"}
+    assert check_ids(run_probe(url, health.run)) == {"health.missing": "warning"}
+
+
+@pytest.mark.parametrize(
+    ("live_path", "ready_path", "body"),
+    [
+        ("/livez", "/readyz", "ok"),  # Kubernetes components
+        ("/-/healthy", "/-/ready", "Prometheus Server is Healthy."),  # Prometheus, Alertmanager
+        (
+            "/actuator/health/liveness",
+            "/actuator/health/readiness",
+            '{"status":"UP","components":{"db":{"status":"UP"}}}',  # Spring Boot Actuator
+        ),
+    ],
+)
+def test_the_health_paths_of_the_field_are_recognised(
+    serve_app, run_probe, check_ids, live_path: str, ready_path: str, body: str
+) -> None:
+    async def answer(request: Request) -> Response:
+        kind = "application/json" if body.startswith("{") else "text/plain"
+        return Response(body, media_type=kind)
+
+    url = serve_app(app_with({live_path: answer, ready_path: answer}))
+    found = check_ids(run_probe(url, health.run))
+    assert "health.missing" not in found
+    assert not {k for k, v in found.items() if v != "info"}
+
+
+def test_health_at_another_path_found_by_discovery(serve_app, run_probe, check_ids) -> None:
+    async def alive(request: Request) -> Response:
+        return _json({"status": "pass", "checks": {"db:responseTime": [{"status": "pass"}]}})
+
+    url = serve_app(app_with({"/internal/alive": alive}))
+    target = Target(endpoints=[Endpoint("GET", "/internal/alive", source="crawl (link)")])
+    found = check_ids(run_probe(url, health.run, target=target))
+    assert "health.missing" not in found
+    assert found["health.split"] == "warning"
 
 
 def test_catch_all_ok_is_not_taken_for_a_health_endpoint(serve_app, run_probe, check_ids) -> None:
@@ -48,7 +86,7 @@ def test_catch_all_ok_is_not_taken_for_a_health_endpoint(serve_app, run_probe, c
         await PlainTextResponse("OK")(scope, receive, send)
 
     url = serve_app(everything)
-    assert check_ids(run_probe(url, health.run)) == {"health.missing": "blocker"}
+    assert check_ids(run_probe(url, health.run)) == {"health.missing": "warning"}
 
 
 def test_readiness_without_checks_and_one_endpoint(serve_app, run_probe, check_ids) -> None:

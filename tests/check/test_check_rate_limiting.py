@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from readykit.check.client import Client
 from readykit.check.discovery import Endpoint, Target
+from readykit.check.probe import ProbeContext, ProbeOptions
 from readykit.check.probes import rate_limiting
 
 TARGET = Target(endpoints=[Endpoint("POST", "/login", json_body=True), Endpoint("GET", "/items")])
@@ -69,3 +73,53 @@ def test_no_auth_routes_is_noted(serve_app, run_probe, check_ids) -> None:
         run_probe(serve_app(app(None, advertise=True)), rate_limiting.run, target=target)
     )
     assert found == {"rate-limiting.no-auth-routes": "info", "rate-limiting.advertised": "info"}
+
+
+def test_a_login_form_is_burst_with_its_own_fields_form_encoded(serve_app, check_ids) -> None:
+    from readykit.check.discovery import discover
+
+    seen: list[tuple[str, str]] = []
+
+    async def index(request: Request) -> Response:
+        form = '<form method="post" action="/login"><input name="user"><input name="passwd">'
+        return HTMLResponse(form + "</form>")
+
+    async def login(request: Request) -> Response:
+        from urllib.parse import parse_qs
+
+        form = parse_qs((await request.body()).decode())
+        seen.append((request.headers.get("content-type", ""), form.get("passwd", [""])[0]))
+        if len(seen) > 5:
+            return PlainTextResponse("slow down", 429, headers={"Retry-After": "60"})
+        return PlainTextResponse("wrong", 401)
+
+    url = serve_app(Starlette(routes=[Route("/", index), Route("/login", login, methods=["POST"])]))
+
+    async def go() -> dict[str, str]:
+        async with Client(url) as client:
+            target = await discover(client.budget(40, 10))
+            ctx = ProbeContext(client.budget(200, 20), target, ProbeOptions())
+            await rate_limiting.run(ctx)
+            return check_ids(ctx)
+
+    found = asyncio.run(go())
+    assert "rate-limiting.auth-unlimited" not in found
+    assert seen[0] == ("application/x-www-form-urlencoded", "readykit-check-wrong-password")
+
+
+def test_a_route_that_refuses_the_method_is_not_judged(serve_app, check_ids) -> None:
+    async def only_get(request: Request) -> Response:
+        return PlainTextResponse("login page")
+
+    url = serve_app(Starlette(routes=[Route("/login", only_get, methods=["GET"])]))
+    target = Target(endpoints=[Endpoint("POST", "/login")])
+
+    async def go() -> dict[str, str]:
+        async with Client(url) as client:
+            ctx = ProbeContext(client.budget(200, 20), target, ProbeOptions())
+            await rate_limiting.run(ctx)
+            return check_ids(ctx)
+
+    found = asyncio.run(go())
+    assert found["rate-limiting.not-tested"] == "info"
+    assert "rate-limiting.auth-unlimited" not in found

@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 
 from readykit.check.client import CheckToolError
-from readykit.check.finding import Finding
+from readykit.check.finding import CATEGORIES, Finding
 from readykit.check.scoring import (
     EXIT_CODES,
+    FailOn,
     Rules,
+    Verdict,
     category_scores,
+    exit_code,
     load_rules,
     overall,
     parse_rules,
@@ -109,3 +112,38 @@ def test_rules_from_yaml_file(tmp_path: Path) -> None:
         load_rules(path)
     with pytest.raises(CheckToolError, match="cannot read"):
         load_rules(tmp_path / "missing.yaml")
+
+
+def _score(findings: list[Finding]) -> int:
+    scores = category_scores(findings, {}, dict.fromkeys(CATEGORIES, True))
+    return overall(scores, verdict(findings))
+
+
+def test_a_blocker_caps_the_score_below_any_service_without_one() -> None:
+    # one blocker in an otherwise perfect service...
+    one_blocker = _score([f("exposure.debug", "blocker")])
+    # ...against a service with a warning in every category
+    many_warnings = _score([f(f"{c}.x", "warning") for c in CATEGORIES for _ in range(3)])
+    clean = _score([f("health.ok", "info")])
+    assert one_blocker < many_warnings < clean
+    assert one_blocker <= 49 < 50 <= many_warnings <= 89 < 90 <= clean == 100
+
+
+def test_more_blockers_score_lower_within_the_band() -> None:
+    assert _score([f("exposure.debug", "blocker")] * 3) < _score([f("exposure.debug", "blocker")])
+
+
+@pytest.mark.parametrize(
+    ("outcome", "fail_on", "code"),
+    [
+        ("ready", None, 0),
+        ("warnings", None, 2),
+        ("not-ready", None, 1),
+        ("warnings", "blocker", 0),
+        ("not-ready", "blocker", 1),
+        ("warnings", "warning", 1),
+        ("ready", "warning", 0),
+    ],
+)
+def test_fail_on(outcome: Verdict, fail_on: FailOn | None, code: int) -> None:
+    assert exit_code(outcome, fail_on) == code

@@ -7,7 +7,8 @@ import pytest
 from readykit.load import run_sweep, run_sweep_async
 from readykit.load.result import LoadResult
 from readykit.load.stats import new_histogram, record
-from readykit.load.sweep import find_collapse, find_knee
+from readykit.load.sweep import conclude, find_collapse, find_knee
+from readykit.load.workers import StepPlan, Target
 
 
 def test_blocking_call_in_an_async_handler_is_a_collapse(target) -> None:
@@ -35,6 +36,31 @@ async def test_async_sweep_api_for_readykit_check(target) -> None:
     assert [(s.users, s.error_rate) for s in sweep.steps] == [(1, 0.0), (4, 0.0)]
     assert all(s.p95_ms > 0 and s.rps > 0 for s in sweep.steps)
     assert sweep.collapse is False
+
+
+def test_every_step_has_its_own_request_budget(target) -> None:
+    # the old sweep spent a small cap in the first step's warm-up: every step measured 0
+    sweep = run_sweep(f"{target.url}/", users=[1, 4, 16], duration_s=1.0, max_requests=200)
+    assert [s.users for s in sweep.steps] == [1, 4, 16]
+    assert all(s.requests >= 200 for s in sweep.steps)
+
+
+def test_a_step_with_too_few_requests_is_marked_and_never_judged() -> None:
+    steps = [_step(1, 100, 10), _step(4, 0, 0), _step(16, 0, 0)]
+    steps[1].requests = steps[2].requests = 0
+    assert find_collapse(steps) is None
+    assert find_knee(steps) is None
+    sweep = conclude(StepPlan(Target(url="http://127.0.0.1:9/")), steps)
+    assert sweep.collapse is False
+    assert any("too few requests to judge" in w for w in sweep.steps[1].warnings)
+    assert not any("too few" in w for w in sweep.steps[0].warnings)
+
+
+def test_flat_throughput_from_a_saturated_generator_is_not_a_collapse() -> None:
+    steps = [_step(1, 1000, 1), _step(16, 1100, 15)]
+    assert find_collapse(steps) is not None
+    steps[-1].generator_cpu = 0.97
+    assert find_collapse(steps) is None
 
 
 def _step(users: int, rps: float, p95_ms: float) -> LoadResult:

@@ -70,6 +70,33 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     type=click.Choice(CATEGORIES),
     help="Run only these categories (repeatable).",
 )
+@click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    metavar="'METHOD /path'",
+    help="Also check this endpoint, e.g. 'GET /items/{id}' (repeatable).",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=_FILE,
+    help="A saved --json report: fail on a statistically significant p95 or error-rate "
+    "regression of any swept endpoint.",
+)
+@click.option(
+    "--ops-token",
+    default=None,
+    help="The service's READYKIT_OPS_TOKEN: also read its health details and /ops/api "
+    "(the inside view). Never written to a report.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["blocker", "warning"]),
+    default=None,
+    help="Exit 1 at or past this severity and 0 below it (default: 0 ready, 1 blockers, "
+    "2 warnings only).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No terminal summary.")
 @click.pass_context
 def check(
@@ -84,17 +111,36 @@ def check(
     allow_writes: bool,
     ca_file: str | None,
     only: tuple[str, ...],
+    endpoints: tuple[str, ...],
+    baseline_path: Path | None,
+    ops_token: str | None,
+    fail_on: str | None,
     quiet: bool,
 ) -> None:
     """Probe a running service and list its blockers with evidence.
 
     With no URL, start the bundled demo on a free loopback port, check it, and stop it.
     Exit codes: 0 ready, 1 blockers, 2 warnings only, 3 the check itself failed.
+
+    Bounds: discovery <= 45 requests (crawl <= 15 pages, 2 deep); each probe its own request and
+    time budget; performance times <= 20 GETs and sweeps <= 3 at 1/4/16 users, 1-3 s and <= 2000
+    requests a step; no probe starts after 50 s. DELETE is never sent.
     """
     from readykit.check.client import CheckToolError
 
     try:
-        report = _run(url, config_path, openapi_path, p95_budget, allow_writes, ca_file, only)
+        report = _run(
+            url,
+            config_path,
+            openapi_path,
+            p95_budget,
+            allow_writes,
+            ca_file,
+            only,
+            endpoints,
+            baseline_path,
+            ops_token,
+        )
         _write(report, json_path, markdown_path, html_path)
     except CheckToolError as exc:
         click.echo(f"readykit check: {exc}", err=True)
@@ -103,7 +149,9 @@ def check(
         from readykit.check.report import print_summary
 
         print_summary(report)
-    ctx.exit(report.exit_code)
+    from readykit.check.scoring import exit_code
+
+    ctx.exit(exit_code(report.verdict, fail_on))  # type: ignore[arg-type]
 
 
 def _run(
@@ -114,24 +162,46 @@ def _run(
     allow_writes: bool,
     ca_file: str | None,
     only: tuple[str, ...],
+    endpoints: tuple[str, ...] = (),
+    baseline_path: Path | None = None,
+    ops_token: str | None = None,
 ) -> Any:
-    from readykit.check.discovery import load_openapi_file
+    from readykit.check.client import CheckToolError
+    from readykit.check.discovery import load_openapi_file, parse_endpoint
     from readykit.check.probe import ProbeOptions
     from readykit.check.runner import CheckOptions, bundled_demo, run_check
     from readykit.check.scoring import load_rules
 
     rules = load_rules(config_path)
+    try:
+        extra = tuple(parse_endpoint(e) for e in endpoints)
+    except ValueError as exc:
+        raise CheckToolError(f"--endpoint: {exc}") from exc
     if openapi_path is not None:
         load_openapi_file(openapi_path)  # fail before starting anything
-    probe = ProbeOptions(p95_budget_ms=p95_budget, allow_writes=allow_writes, ca_file=ca_file)
+    if baseline_path is not None:
+        from readykit.check.gate import read_baseline
 
-    def options(target: str) -> CheckOptions:
-        return CheckOptions(target, openapi_path, rules, probe, only=only)  # type: ignore[arg-type]
+        read_baseline(baseline_path)
+
+    def options(target: str, token: str | None) -> CheckOptions:
+        probe = ProbeOptions(
+            p95_budget_ms=p95_budget, allow_writes=allow_writes, ca_file=ca_file, ops_token=token
+        )
+        return CheckOptions(
+            target,
+            openapi_path,
+            rules,
+            probe,
+            only=only,  # type: ignore[arg-type]
+            endpoints=extra,
+            baseline=baseline_path,
+        )
 
     if url is not None:
-        return run_check(options(url))
-    with bundled_demo() as demo_url:
-        return run_check(options(demo_url))
+        return run_check(options(url, ops_token))
+    with bundled_demo() as (demo_url, demo_token):
+        return run_check(options(demo_url, ops_token or demo_token))
 
 
 def _write(
@@ -151,3 +221,74 @@ def _write(
             path.write_text(fn(report))
         except OSError as exc:
             raise CheckToolError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+def parse_seconds(value: str) -> float:
+    """`120s`, `2m`, `500ms` or `120` (seconds) as seconds."""
+    match = _SPAN.match(value)
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a duration such as 120s, 2m or 500ms")
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    return number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return parse_seconds(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+class _OneLineUsage(click.ClickException):
+    """A bad option of `wait`: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+class _WaitCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _OneLineUsage(exc.format_message()) from exc
+
+
+@click.command(cls=_WaitCommand)
+@click.argument("url")
+@click.option("--ready", "mode", flag_value="ready", default=True, help="Wait for readiness.")
+@click.option("--live", "mode", flag_value="live", help="Wait for liveness instead.")
+@click.option(
+    "--timeout", default="120s", show_default=True, callback=_seconds, help="Give up after this."
+)
+@click.option(
+    "--interval", default="1s", show_default=True, callback=_seconds, help="Time between polls."
+)
+@click.option("--path", default=None, help="The health path (default: found, /health/ready …).")
+@click.pass_context
+def wait(
+    ctx: click.Context, url: str, mode: str, timeout: float, interval: float, path: str | None
+) -> None:
+    """Wait until URL's readiness endpoint passes: for use between a deploy and the gate.
+
+    Refused connections and 503s mean "not yet". Exit codes: 0 ready, 1 not ready in time,
+    2 bad option.
+    """
+    import asyncio
+
+    from readykit.check.client import CheckToolError
+    from readykit.check.wait import wait as wait_for
+
+    if path is not None and (not path.startswith("/") or path.startswith("//")):
+        raise _OneLineUsage("--path must start with a single /")
+    try:
+        outcome = asyncio.run(
+            wait_for(url, timeout_s=timeout, interval_s=interval, live=mode == "live", path=path)
+        )
+    except CheckToolError as exc:
+        click.echo(f"readykit wait: {exc}", err=True)
+        ctx.exit(2)
+    click.echo(f"readykit wait: {outcome.line()}", err=not outcome.ready)
+    ctx.exit(0 if outcome.ready else 1)

@@ -110,6 +110,7 @@ class Client:
         self._ssl = ssl_context
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self.mutations = 0  # POST/PUT/PATCH sent: the inside view asks how many were audited
 
     async def __aenter__(self) -> Client:
         connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl)
@@ -152,6 +153,8 @@ class Client:
         if method in WRITE_METHODS and not self.allow_writes:
             raise ValueError(f"{method} is only sent with --allow-writes")
         assert self._session is not None, "use the client as an async context manager"
+        if method in ("POST", "PUT", "PATCH"):
+            self.mutations += 1
         started = time.monotonic()
         try:
             async with self._session.request(

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from readykit.check.client import Budget, CheckToolError, RequestFailed, Response
 
@@ -30,6 +31,7 @@ class Param:
     location: str
     type: str = "string"
     required: bool = False
+    example: str | None = None  # from the document's example, enum or default
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Endpoint:
     path: str
     params: tuple[Param, ...] = ()
     json_body: bool = False
+    source: str = "openapi"  # where it was found: openapi, crawl, robots.txt, sitemap, option…
 
     @property
     def auth_like(self) -> bool:
@@ -53,12 +56,16 @@ class Endpoint:
     def concrete(self, bad: bool = False) -> str:
         """The path with sample values (or, with `bad`, wrongly typed ones for typed params)."""
         types = {p.name: p.type for p in self.params if p.location == "path"}
+        examples = {p.name: p.example for p in self.params if p.example is not None}
 
         def value(match: re.Match[str]) -> str:
             kind = types.get(match.group(1), "string")
-            if kind in ("integer", "number"):
-                return "not-a-number" if bad else "1"
-            return "readykit-check"
+            if kind in ("integer", "number") and bad:
+                return "not-a-number"
+            example = examples.get(match.group(1))
+            if example is not None and not bad:
+                return quote(example, safe="")
+            return "1" if kind in ("integer", "number") else "readykit-check"
 
         return _PARAM.sub(value, self.path)
 
@@ -114,6 +121,28 @@ def _schema_type(schema: Any) -> str:
     return "string"
 
 
+def _example(param: dict[str, Any]) -> str | None:
+    """A value the document itself offers for a parameter: example, enum, default."""
+    schema = param.get("schema") if isinstance(param.get("schema"), dict) else {}
+    assert isinstance(schema, dict)
+    for holder in (param, schema):
+        if "example" in holder and isinstance(holder["example"], str | int | float):
+            return str(holder["example"])
+        examples = holder.get("examples")
+        if isinstance(examples, dict):
+            for ex in examples.values():
+                if isinstance(ex, dict) and isinstance(ex.get("value"), str | int | float):
+                    return str(ex["value"])
+        elif isinstance(examples, list) and examples and isinstance(examples[0], str | int):
+            return str(examples[0])
+        enum = holder.get("enum")
+        if isinstance(enum, list) and enum and isinstance(enum[0], str | int):
+            return str(enum[0])
+        if isinstance(holder.get("default"), str | int) and not isinstance(holder["default"], bool):
+            return str(holder["default"])
+    return None
+
+
 def endpoints_from_openapi(doc: Any) -> list[Endpoint]:
     """The operations of an OpenAPI 3 (or Swagger 2) document; DELETE and others are skipped."""
     if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
@@ -139,7 +168,9 @@ def endpoints_from_openapi(doc: Any) -> list[Endpoint]:
             for p in [*shared, *(op.get("parameters") or [])]:
                 if isinstance(p, dict) and p.get("in") in ("path", "query") and "name" in p:
                     kind = _schema_type(p.get("schema", p))
-                    params.append(Param(str(p["name"]), p["in"], kind, bool(p.get("required"))))
+                    params.append(
+                        Param(str(p["name"]), p["in"], kind, bool(p.get("required")), _example(p))
+                    )
             content = (op.get("requestBody") or {}).get("content") or {}
             json_body = any("json" in str(t) for t in content) or any(
                 isinstance(p, dict) and p.get("in") == "body" for p in op.get("parameters") or []
@@ -166,8 +197,37 @@ def load_openapi_file(path: Path) -> list[Endpoint]:
         raise CheckToolError(f"{path} is not an OpenAPI document: {exc}") from exc
 
 
-async def discover(budget: Budget, openapi_file: Path | None = None) -> Target:
-    """Find the endpoints and record how an unknown path answers."""
+def parse_endpoint(spec: str) -> Endpoint:
+    """`GET /items/{id}` (from `--endpoint`) as an endpoint; ValueError when malformed."""
+    parts = spec.split()
+    if len(parts) != 2 or parts[0].upper() not in ("GET", "POST", "PUT", "PATCH", "HEAD"):
+        raise ValueError(f"{spec!r} is not 'METHOD /path' (GET, POST, PUT or PATCH)")
+    method, path = parts[0].upper(), parts[1]
+    if not path.startswith("/") or path.startswith("//"):
+        raise ValueError(f"{spec!r}: the path must start with a single /")
+    path, _, query = path.partition("?")
+    params = [Param(name, "path", required=True) for name in _PARAM.findall(path)]
+    params += [Param(q.split("=")[0], "query") for q in query.split("&") if q.split("=")[0]]
+    return Endpoint(method, path, tuple(params), method != "GET", source="--endpoint")
+
+
+async def discover(
+    budget: Budget, openapi_file: Path | None = None, extra: tuple[Endpoint, ...] = ()
+) -> Target:
+    """Find the endpoints and record how an unknown path answers.
+
+    OpenAPI when there is one; otherwise a bounded same-origin crawl (`readykit.check.crawl`)
+    plus a few common paths; `extra` (from `--endpoint`) always added.
+    """
+    target = await _discover(budget, openapi_file)
+    known = {(e.method, e.path) for e in target.endpoints}
+    target.endpoints += [e for e in extra if (e.method, e.path) not in known]
+    return target
+
+
+async def _discover(budget: Budget, openapi_file: Path | None) -> Target:
+    from readykit.check.crawl import crawl
+
     target = Target()
     try:
         target.not_found = await budget.get(target.unknown_path())
@@ -187,14 +247,23 @@ async def discover(budget: Budget, openapi_file: Path | None = None) -> Target:
             continue
         target.source = path
         return target
+    target.endpoints = await crawl(budget, target)
+    target.source = "crawl"
+    seen = {(e.method, e.path) for e in target.endpoints}
     for path in COMMON_PATHS:
+        if not budget.has() or len(target.endpoints) >= MAX_ENDPOINTS:
+            break
+        if ("GET", path) in seen or ("POST", path) in seen:
+            continue
         resp = await budget.try_request("GET", path)
         if resp is None or target.like_unknown(resp) or resp.status == 404:
             continue
         if resp.status == 405:
             allow = (resp.header("allow") or "POST").upper()
             if "POST" in allow:
-                target.endpoints.append(Endpoint("POST", path, json_body=True))
+                target.endpoints.append(
+                    Endpoint("POST", path, json_body=True, source="common paths")
+                )
             continue
-        target.endpoints.append(Endpoint("GET", path))
+        target.endpoints.append(Endpoint("GET", path, source="common paths"))
     return target

@@ -19,6 +19,7 @@ Category = Literal[
     "performance",
     "observability",
     "tls",
+    "inside-view",
 ]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)

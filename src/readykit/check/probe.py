@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from readykit.check.client import Budget
 from readykit.check.discovery import Target
@@ -19,7 +20,10 @@ class ProbeOptions:
     allow_writes: bool = False
     ca_file: str | None = None
     load_users: tuple[int, ...] = (1, 4, 16)
-    load_step_s: float = 2.0
+    load_step_s: float = 1.0
+    sweep_first: tuple[str, ...] = ()  # paths to sweep before the slowest (a baseline's)
+    ops_token: str | None = field(default=None, repr=False)  # `--ops-token`: the inside view
+    started_at: float = 0.0  # wall-clock start of the check (set by the runner)
 
 
 @dataclass
@@ -32,6 +36,7 @@ class ProbeContext:
     findings: list[Finding] = field(default_factory=list)
     score: int | None = None
     applicable: bool = True
+    data: dict[str, Any] = field(default_factory=dict)  # measurements for the report
 
     @property
     def base_url(self) -> str:

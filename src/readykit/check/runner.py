@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from readykit.check.client import (
     Client,
     RequestFailed,
 )
-from readykit.check.discovery import Target, discover
+from readykit.check.discovery import Endpoint, Target, discover
 from readykit.check.finding import Category, Evidence, Finding
 from readykit.check.probe import ProbeContext, ProbeOptions, ProbeSpec
 from readykit.check.scoring import (
@@ -36,7 +37,8 @@ from readykit.logging.redact import Redactor
 
 DEFAULT_DEADLINE_S = 50.0
 GRACE_S = 2.0
-DISCOVERY_REQUESTS = 20
+DISCOVERY_REQUESTS = 45
+DISCOVERY_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class CheckOptions:
     probe: ProbeOptions = field(default_factory=ProbeOptions)
     deadline_s: float = DEFAULT_DEADLINE_S
     only: tuple[Category, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()  # `--endpoint`, added to what discovery finds
+    baseline: Path | None = None  # `--baseline`: a saved JSON report to compare with
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Report:
     ignored: list[Finding]
     discovery: dict[str, Any]
     p95_budget_ms: float
+    performance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -94,6 +99,7 @@ class Report:
             "ignored": [f.as_dict() for f in self.ignored],
             "discovery": self.discovery,
             "p95_budget_ms": self.p95_budget_ms,
+            "performance": self.performance,
         }
         redacted: dict[str, Any] = Redactor().redact(doc)
         return redacted
@@ -137,6 +143,14 @@ async def check(options: CheckOptions) -> Report:
     """Run every probe against `options.url` and score the findings."""
     from readykit.check.probes import all_probes
 
+    probe = replace(options.probe, started_at=time.time())
+    baseline = None
+    if options.baseline is not None:
+        from readykit.check.gate import baseline_paths, read_baseline
+
+        baseline = read_baseline(options.baseline)
+        probe = replace(probe, sweep_first=baseline_paths(baseline))
+    options = replace(options, probe=probe)
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     deadline = started + options.deadline_s
@@ -152,8 +166,11 @@ async def check(options: CheckOptions) -> Report:
             await client.send("GET", "/", timeout_s=10.0, read_limit=1024)
         except RequestFailed as exc:
             raise CheckToolError(f"cannot reach {options.url}: {exc}") from exc
-        target = await discover(client.budget(DISCOVERY_REQUESTS, 10.0), options.openapi)
+        target = await discover(
+            client.budget(DISCOVERY_REQUESTS, DISCOVERY_S), options.openapi, options.endpoints
+        )
         findings: list[Finding] = []
+        performance: dict[str, Any] = {}
         probe_scores: dict[Category, int | None] = {}
         applicable: dict[Category, bool] = {}
         for spec in all_probes():
@@ -166,25 +183,34 @@ async def check(options: CheckOptions) -> Report:
                 continue
             ctx = await _run_probe(spec, client, target, options, left)
             findings += ctx.findings
+            if spec.category == "performance":
+                performance = ctx.data
             probe_scores[spec.category] = ctx.score
             applicable[spec.category] = ctx.applicable
+    if baseline is not None and options.baseline is not None:
+        from readykit.check.gate import findings as gate_findings
+
+        findings += gate_findings(baseline, performance, options.baseline.name)
     kept, ignored = options.rules.apply(findings)
     scores = category_scores(kept, probe_scores, applicable)
+    outcome = verdict(kept)
     return Report(
         target=options.url,
         started_at=started_at,
         duration_s=time.monotonic() - started,
-        verdict=verdict(kept),
-        score=overall(scores),
+        verdict=outcome,
+        score=overall(scores, outcome),
         categories=scores,
         findings=kept,
         ignored=ignored,
         discovery={
             "source": target.source,
             "endpoints": [f"{e.method} {e.path}" for e in target.endpoints],
+            "sources": {f"{e.method} {e.path}": e.source for e in target.endpoints},
             "catch_all": target.catch_all,
         },
         p95_budget_ms=options.probe.p95_budget_ms,
+        performance=performance,
     )
 
 
@@ -194,15 +220,25 @@ def run_check(options: CheckOptions) -> Report:
 
 
 @contextmanager
-def bundled_demo() -> Iterator[str]:
-    """Start the bundled demo on a free loopback port (temporary SQLite dir); yield its URL."""
+def bundled_demo() -> Iterator[tuple[str, str]]:
+    """Start the bundled demo on a free loopback port (temporary SQLite dir) with a fresh ops
+    token; yield its URL and the token (for the inside view)."""
+    import secrets
+
+    import readykit
     from readykit.serve import ServerStartError, serve
 
+    token = secrets.token_urlsafe(24)
+    # the demo of this very readykit, even when it was found through a relative PYTHONPATH
+    home = str(Path(readykit.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (home, os.environ.get("PYTHONPATH", "")) if p)
     code = "import sys; from readykit.cli import main; main(sys.argv[1:])"
     with tempfile.TemporaryDirectory(prefix="readykit-check-demo-") as tmp:
         env = {
             "READYKIT_DEMO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/demo.db",
             "READYKIT_STORE_URL": f"sqlite:///{tmp}/readykit.db",
+            "READYKIT_OPS_TOKEN": token,
+            "PYTHONPATH": path,
             # the performance sweep is one client: under the demo's per-client default it would
             # be answered with 429s and measure nothing; login keeps its own limit
             "READYKIT_RATE_LIMITS": json.dumps(
@@ -211,7 +247,8 @@ def bundled_demo() -> Iterator[str]:
         }
         argv = [sys.executable, "-c", code, "demo", "--host", "{host}", "--port", "{port}"]
         try:
-            with serve(argv, env=env, cwd=tmp, start_timeout=30.0) as server:
-                yield server.url
+            # a busy shared machine can take long to import and migrate: a generous start
+            with serve(argv, env=env, cwd=tmp, start_timeout=90.0) as server:
+                yield server.url, token
         except ServerStartError as exc:
             raise CheckToolError(str(exc).splitlines()[0]) from exc

@@ -125,10 +125,36 @@ def category_scores(
     return result
 
 
-def overall(scores: list[CategoryScore]) -> int:
-    """The mean of the applicable categories' scores."""
+# The worst finding sets the band, so a service with a blocker never outscores one without
+BANDS: dict[Verdict, tuple[int, int]] = {
+    "not-ready": (0, 49),
+    "warnings": (50, 89),
+    "ready": (90, 100),
+}
+
+
+def overall(scores: list[CategoryScore], verdict_: Verdict | None = None) -> int:
+    """The overall score: the mean of the applicable categories' scores, placed in the band of
+    the verdict (blockers 0-49, warnings 50-89, ready 90-100), so the score orders services by
+    their worst problem first and by everything else within it."""
     values = [s.score for s in scores if s.score is not None]
-    return round(sum(values) / len(values)) if values else 0
+    mean = sum(values) / len(values) if values else 0.0
+    if verdict_ is None:
+        return round(mean)
+    low, high = BANDS[verdict_]
+    return round(low + (high - low) * max(0.0, min(mean, 100.0)) / 100)
+
+
+FailOn = Literal["blocker", "warning"]
+
+
+def exit_code(verdict_: Verdict, fail_on: FailOn | None = None) -> int:
+    """0 ready, 1 blockers, 2 warnings only; with `fail_on`, 1 at or past it and 0 below."""
+    if fail_on is None:
+        return EXIT_CODES[verdict_]
+    if verdict_ == "not-ready" or (verdict_ == "warnings" and fail_on == "warning"):
+        return 1
+    return 0
 
 
 def verdict(findings: list[Finding]) -> Verdict:

@@ -41,5 +41,10 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         made = secrets.token_urlsafe(24)
         settings = settings.model_copy(update={"ops_token": SecretStr(made)})
     app = create_app(settings)
+    if host in ("127.0.0.1", "localhost"):
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        # on loopback the demo answers only to loopback names: a made-up Host is refused
+        app = TrustedHostMiddleware(app, allowed_hosts=["127.0.0.1", "localhost"])
     print(banner(host, port, token=made), file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, access_log=False, lifespan="on")

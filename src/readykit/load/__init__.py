@@ -93,7 +93,8 @@ def run_load(
     """One run against `url`: `users` concurrent users (closed) or `rate` req/s (open).
 
     Blocking; raises TargetUnreachable before the run when nothing listens at `url`.
-    `max_requests` caps the whole run (a budget); `scenario` is a YAML or Python file.
+    `max_requests` caps the measured requests (the warm-up comes on top); `scenario` is a YAML
+    or Python file.
     """
     from readykit.load.preflight import check_reachable
     from readykit.load.workers import run_step
@@ -168,7 +169,8 @@ def run_sweep(
 ) -> SweepResult:
     """A step per level of `users` (or of `rates`), each `duration_s` long; knee and collapse.
 
-    Blocking. `max_requests` caps each step. Raises TargetUnreachable before the first step.
+    Blocking. `max_requests` caps each step's measured requests (every step has its own).
+    Raises TargetUnreachable before the first step.
     """
     from readykit.load import sweep
     from readykit.load.preflight import check_reachable

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hdrh.histogram import HdrHistogram
+
 from readykit.errors import ReadykitError
 from readykit.load.result import LoadResult
 
@@ -149,3 +151,59 @@ def compare(
         label = "" if len(current) == 1 else f"[{cur.load:g}] "
         verdicts.extend(compare_step(base, cur, threshold, label))
     return verdicts
+
+
+def histogram_values_ms(hist: HdrHistogram, limit: int = 5000) -> list[float]:
+    """The recorded latencies of `hist` in ms (at the histogram's resolution), thinned evenly to
+    at most `limit` values so a rank test stays cheap."""
+    values: list[float] = []
+    for item in hist.get_recorded_iterator():
+        values += [item.value_iterated_to / 1000.0] * int(item.count_at_value_iterated_to)
+    if len(values) > limit:
+        step = len(values) / limit
+        values = [values[int(i * step)] for i in range(limit)]
+    return values
+
+
+def compare_latencies(
+    step: str,
+    baseline: list[float],
+    current: list[float],
+    threshold: float = DEFAULT_THRESHOLD,
+    min_delta_ms: float = MIN_LATENCY_DELTA_MS,
+) -> MetricVerdict:
+    """p95 of request latencies against a baseline's: a one-sided Mann-Whitney U test on the
+    latencies themselves, and both the p95 and the median worse by more than `threshold` and
+    `min_delta_ms` (a shift of the whole distribution, not one noisy tail)."""
+    mb, mc = _p95(baseline), _p95(current)
+    p = _mwu(current, baseline, "greater")
+
+    def worse(b: float, c: float) -> bool:
+        return c > b * (1 + threshold) and c - b > min_delta_ms
+
+    practical = worse(mb, mc) and worse(_median(baseline), _median(current))
+    return MetricVerdict(step, "p95", mb, mc, p, practical and p is not None and p < ALPHA)
+
+
+def compare_error_rates(
+    step: str, baseline: tuple[int, int], current: tuple[int, int]
+) -> MetricVerdict:
+    """(errors, requests) against a baseline's: Fisher's exact test, one-sided, and a rate
+    worse by more than `ERROR_RATE_DELTA`."""
+    from scipy.stats import fisher_exact
+
+    (eb, nb), (ec, nc) = baseline, current
+    rb, rc = (eb / nb if nb else 0.0), (ec / nc if nc else 0.0)
+    p: float | None = None
+    if nb and nc:
+        table = [[ec, nc - ec], [eb, nb - eb]]
+        p = float(fisher_exact(table, alternative="greater").pvalue)
+    worse = rc > rb + ERROR_RATE_DELTA and p is not None and p < ALPHA
+    return MetricVerdict(step, "error_rate", rb, rc, p, worse)
+
+
+def _p95(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, int(0.95 * len(ordered) + 0.5) - 1)]

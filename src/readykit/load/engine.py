@@ -42,7 +42,8 @@ class RunSpec:
     interval_s: float = 0.25
     connections: int = 256
     timeout_s: float = 10.0
-    max_requests: int | None = None
+    max_requests: int | None = None  # measured requests: the warm-up comes on top
+    warmup_intervals: int = 0
     seed: int | None = None
 
     @property
@@ -169,6 +170,9 @@ class Engine:
         self._count()
 
     def _count(self) -> None:
+        # the cap counts measured requests only: a cap spent in the warm-up measured nothing
+        if self.current.index < self.spec.warmup_intervals:
+            return
         self.done_requests += 1
         if self.spec.max_requests is not None and self.done_requests >= self.spec.max_requests:
             self.stop.set()

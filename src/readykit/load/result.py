@@ -52,6 +52,7 @@ class LoadResult:
     unfinished: int = 0
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)
+    generator_cpu: float | None = None  # the generator's CPU as a share of one core, if known
 
     @property
     def users(self) -> int | None:
@@ -129,6 +130,8 @@ class LoadResult:
             out["generator_behind"] = self.generator_behind
         out["unfinished"] = self.unfinished
         out["interrupted"] = self.interrupted
+        if self.generator_cpu is not None:
+            out["generator_cpu"] = round(self.generator_cpu, 3)
         out["warnings"] = self.warnings
         out["config"] = self.config
         out["interval_s"] = self.interval_s
@@ -162,6 +165,7 @@ class LoadResult:
             unfinished=int(data.get("unfinished", 0)),
             interrupted=bool(data.get("interrupted", False)),
             warnings=list(data.get("warnings", [])),
+            generator_cpu=data.get("generator_cpu"),
         )
 
 

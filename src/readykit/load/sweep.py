@@ -1,5 +1,8 @@
 """Sweeps: run a step per load level, find the knee and flag a concurrency collapse.
 
+Each step has its own request budget (`max_requests` counts that step's measured requests).
+A step with fewer than `MIN_JUDGED_REQUESTS` measured requests is marked and never judged.
+
 Knee: between two steps, throughput realised less than half of the growth the extra load asked
 for while p95 rose by more than 20%; the knee is the step before. Collapse: from the lowest to
 the highest step the load grew at least 4x, p95 grew at least `COLLAPSE_P95_RATIO` times, and
@@ -9,6 +12,7 @@ throughput grew less than 1.5x — the service serves requests one at a time.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -20,14 +24,30 @@ KNEE_P95_RISE = 1.2
 COLLAPSE_LOAD_RATIO = 4.0
 COLLAPSE_P95_RATIO = 3.0
 COLLAPSE_RPS_RATIO = 1.5
+MIN_JUDGED_REQUESTS = 20
+GENERATOR_BUSY = 0.8  # the generator's share of one core past which its numbers measure itself
 COLLAPSE_HINT = (
     "this usually means blocking I/O in async code (a sync database driver, requests, "
     "time.sleep), a connection pool that is too small, or a lock serialising requests"
 )
 
 
+def judged(step: LoadResult) -> bool:
+    """True if the step measured enough requests to say anything about the service."""
+    return step.requests >= MIN_JUDGED_REQUESTS
+
+
+def too_few_note(step: LoadResult) -> str:
+    """The note a step with too few requests carries instead of a verdict."""
+    return (
+        f"too few requests to judge: {step.requests} measured (< {MIN_JUDGED_REQUESTS}); "
+        "this step is left out of the knee and collapse verdicts"
+    )
+
+
 def find_knee(steps: Sequence[LoadResult]) -> float | None:
     """The load level after which throughput stops growing while latency climbs, or None."""
+    steps = [s for s in steps if judged(s)]
     for a, b in itertools.pairwise(steps):
         if a.load <= 0 or a.rps <= 0 or a.p95_ms <= 0 or b.load <= a.load:
             continue
@@ -39,10 +59,17 @@ def find_knee(steps: Sequence[LoadResult]) -> float | None:
 
 
 def find_collapse(steps: Sequence[LoadResult]) -> str | None:
-    """Why the sweep shows a concurrency collapse, or None when it does not."""
+    """Why the sweep shows a concurrency collapse, or None when it does not.
+
+    Not when the generator itself was saturated (its own CPU past `GENERATOR_BUSY` of a core):
+    then flat throughput measures the generator, not the service.
+    """
+    steps = [s for s in steps if judged(s)]
     if len(steps) < 2:
         return None
     low, high = steps[0], steps[-1]
+    if high.generator_cpu is not None and high.generator_cpu >= GENERATOR_BUSY:
+        return None
     if low.load <= 0 or low.p95_ms <= 0 or low.rps <= 0:
         return None
     if high.load / low.load < COLLAPSE_LOAD_RATIO:
@@ -71,6 +98,10 @@ def conclude(base: StepPlan, steps: list[LoadResult]) -> SweepResult:
     config.pop("users", None)
     config.pop("rate", None)
     config["steps"] = [s.load for s in steps] if steps else []
+    for s in steps:
+        note = too_few_note(s)
+        if not judged(s) and note not in s.warnings:
+            s.warnings.append(note)
     reason = find_collapse(steps)
     return SweepResult(
         config=config,
@@ -93,7 +124,9 @@ def run(
     scenario = base.target.load()
     for plan in plans(base, users, rates):
         on_interval = on_step(plan) if on_step is not None else None
+        cpu = time.process_time(), time.monotonic()
         result = run_step(plan, on_interval, scenario)
+        result.generator_cpu = _share(cpu) if plan.workers <= 1 else None
         steps.append(result)
         if result.interrupted:
             break
@@ -105,5 +138,16 @@ async def run_async(
 ) -> SweepResult:
     """`run` for async callers: steps run in the current event loop (one worker)."""
     scenario = base.target.load()
-    steps = [await run_step_async(plan, scenario) for plan in plans(base, users, rates)]
+    steps = []
+    for plan in plans(base, users, rates):
+        cpu = time.process_time(), time.monotonic()
+        result = await run_step_async(plan, scenario)
+        result.generator_cpu = _share(cpu) if plan.workers <= 1 else None
+        steps.append(result)
     return conclude(base, steps)
+
+
+def _share(since: tuple[float, float]) -> float:
+    """This process's CPU time since `since` as a share of one core."""
+    wall = time.monotonic() - since[1]
+    return (time.process_time() - since[0]) / wall if wall > 0 else 0.0

@@ -81,7 +81,7 @@ class StepPlan:
 
     def shares(self) -> list[RunSpec]:
         """Each worker's RunSpec: users, rate, connections and request cap split evenly."""
-        interval, _ = plan_intervals(self.duration_s, self.warmup_s)
+        interval, warm = plan_intervals(self.duration_s, self.warmup_s)
         n = max(1, self.workers)
         if self.users is not None:
             n = min(n, self.users)
@@ -102,6 +102,7 @@ class StepPlan:
                     connections=max(1, self.connections // n),
                     timeout_s=self.timeout_s,
                     max_requests=cap,
+                    warmup_intervals=warm,
                     seed=i,
                 )
             )

@@ -14,6 +14,7 @@ from typing import Any
 
 from readykit.check.client import Response
 from readykit.check.finding import Evidence, Finding, Severity, excerpt
+from readykit.check.fingerprints import debug_output
 from readykit.check.probe import ProbeContext
 from readykit.logging.redact import Redactor
 
@@ -25,12 +26,6 @@ _SQL = re.compile(
     r"PRAGMA foreign_keys|BEGIN TRANSACTION;)"
 )
 _LISTING = re.compile(r"(?i)<title>\s*(Index of /|Directory listing for /)")
-TRACEBACK = re.compile(
-    r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+, in |"
-    r"Werkzeug Debugger|You're seeing this error because you have <code>DEBUG = True|"
-    r"at [\w$.]+\([\w$]+\.java:\d+\)|<title>phpinfo\(\)</title>|"
-    r"starlette\.exceptions|sqlalchemy\.exc\.|psycopg2?\.errors\.|django\.db\.utils\."
-)
 
 
 def _text(resp: Response) -> str:
@@ -103,9 +98,112 @@ def is_aws_credentials(resp: Response) -> bool:
     return "aws_secret_access_key" in _text(resp).lower()
 
 
+_OPS_TOOL = (
+    ("Types of profiles available", "/debug/pprof/"),  # Go net/http/pprof
+    ('"cmdline"', '"memstats"'),  # Go expvar
+    ("Apache Server Status for", "Server Version"),  # Apache mod_status
+    ("Active connections:", "server accepts handled requests"),  # nginx stub_status
+    ('"_links"', '"self"'),  # Spring Boot Actuator index
+)
+
+
+def is_ops_tool(resp: Response) -> bool:
+    """A profiler or status page: both markers of one known tool."""
+    text = _text(resp)
+    return any(a in text and b in text for a, b in _OPS_TOOL)
+
+
+def is_ops_config(resp: Response) -> bool:
+    """Configuration dumped by an ops API: Actuator env/configprops, Prometheus, Jolokia."""
+    doc = resp.json()
+    if not isinstance(doc, dict):
+        return False
+    data = doc.get("data")
+    return (
+        "propertySources" in doc
+        or ("contexts" in doc and "beans" in str(doc)[:4096])
+        or (doc.get("status") == "success" and isinstance(data, dict) and "yaml" in data)
+        or (isinstance(doc.get("value"), dict) and "JMImplementation" in str(doc)[:65536])
+    )
+
+
+# Development servers that say so in `Server` (or `X-Powered-By`), and version banners
+_DEV_SERVER = re.compile(
+    r"(?i)\b(Werkzeug/|WSGIServer/|SimpleHTTP/|BaseHTTP/|WEBrick/|Development Server|"
+    r"Django/\d|Python/\d)"
+)
+_VERSION = re.compile(r"\b[A-Za-z][\w.-]*/\d+(\.\d+)+")
+
+
+def banner_findings(resp: Response) -> list[Finding]:
+    """A development server answering, or a server/framework version advertised."""
+    shown = [
+        f"{name}: {resp.header(name)}"
+        for name in ("server", "x-powered-by", "x-aspnet-version")
+        if resp.header(name)
+    ]
+    text = "\n".join(shown)
+    ev = Evidence(resp.describe(), resp.status, text)
+    if _DEV_SERVER.search(text):
+        return [
+            Finding(
+                "exposure.dev-server",
+                "exposure",
+                "warning",
+                f"a development server answers: {shown[0]}",
+                ev,
+                "Serve through a production server (uvicorn/gunicorn behind a proxy), not the "
+                "framework's development server.",
+            )
+        ]
+    if _VERSION.search(text) or resp.header("x-aspnet-version"):
+        return [
+            Finding(
+                "exposure.version-banner",
+                "exposure",
+                "warning",
+                f"the server advertises its version: {'; '.join(shown)}",
+                ev,
+                "Remove version numbers from Server/X-Powered-By (nginx: server_tokens off).",
+            )
+        ]
+    return []
+
+
+ODD_HOST = "readykit-check.invalid"
+
+
+async def any_host(ctx: ProbeContext) -> Finding | None:
+    """A warning when a made-up `Host` gets the same answer as the real one (no host check:
+    host-header poisoning of links and password-reset mails, cache keys, virtual hosts)."""
+    gets = [e for e in ctx.target.gets(5) if not e.auth_like and not e.has_path_params]
+    path = gets[0].concrete() if gets else "/"
+    normal = await ctx.budget.try_request("GET", path)
+    if normal is None or not 200 <= normal.status < 300 or ctx.target.like_unknown(normal):
+        return None
+    odd = await ctx.budget.try_request("GET", path, headers={"Host": ODD_HOST})
+    if odd is None or odd.status != normal.status:
+        return None
+    host = f"{ctx.budget.client.host}:{ctx.budget.client.port}".encode()
+    same = odd.body.replace(ODD_HOST.encode(), b"") == normal.body.replace(host, b"").replace(
+        ctx.budget.client.host.encode(), b""
+    )
+    if not same:
+        return None
+    return Finding(
+        "exposure.any-host",
+        "exposure",
+        "warning",
+        f"GET {path} with Host: {ODD_HOST} is answered like the real host ({odd.status})",
+        Evidence(odd.describe(), odd.status, excerpt(odd.body, 200)),
+        "Accept only your own host names (the proxy's server_name, Starlette's "
+        "TrustedHostMiddleware, Django's ALLOWED_HOSTS).",
+    )
+
+
 def shows_debug(resp: Response) -> bool:
-    """A stack trace or a framework's debug page."""
-    return bool(TRACEBACK.search(_text(resp)))
+    """A stack trace or a framework's debug page (see `readykit.check.fingerprints`)."""
+    return debug_output(resp.body) is not None
 
 
 @dataclass(frozen=True)
@@ -211,8 +309,41 @@ EXPOSURES = (
         _NOT_SERVED,
     ),
     Exposure(
+        "exposure.info-page",
+        ("/phpinfo.php", "/info.php", "/php_info.php", "/i.php", "/test.php"),
+        lambda r: debug_output(r.body) == "phpinfo page",
+        "runtime info page (phpinfo) served",
+        "Delete the page: it shows the environment, paths and often secrets.",
+    ),
+    Exposure(
+        "exposure.ops-config",
+        ("/actuator/env", "/actuator/configprops", "/api/v1/status/config", "/jolokia/list"),
+        is_ops_config,
+        "operations endpoint reveals configuration without authentication",
+        "Require authentication for operations endpoints, or do not expose them publicly.",
+    ),
+    Exposure(
+        "exposure.ops-tool",
+        ("/debug/pprof/", "/debug/vars", "/server-status", "/nginx_status", "/actuator"),
+        is_ops_tool,
+        "operations tool reachable without authentication",
+        "Serve profilers and status pages on an internal port or behind authentication.",
+        severity="warning",
+    ),
+    Exposure(
         "exposure.directory-listing",
-        ("/", "/static/", "/uploads/", "/files/", "/media/"),
+        (
+            "/",
+            "/static/",
+            "/uploads/",
+            "/files/",
+            "/media/",
+            "/assets/",
+            "/backup/",
+            "/backups/",
+            "/logs/",
+            "/downloads/",
+        ),
         is_listing,
         "directory listing served",
         "Turn directory listings off.",
@@ -244,13 +375,24 @@ async def run(ctx: ProbeContext) -> None:
             )
         )
     tried = 0
+    root = await ctx.budget.try_request("GET", "/")
+    if root is not None:
+        tried += 1
+        for finding in banner_findings(root):
+            ctx.add(finding)
+    host_finding = await any_host(ctx)
+    if host_finding is not None:
+        ctx.add(host_finding)
     for exposure in EXPOSURES:
         for path in exposure.paths:
             if not ctx.budget.has():
                 break
             resp = await ctx.budget.try_request("GET", path)
             tried += 1
-            if resp is None or not 200 <= resp.status < 300 or ctx.target.like_unknown(resp):
+            if resp is None or ctx.target.like_unknown(resp):
+                continue
+            # a debug page is a leak whatever its status; other leaks must be served (2xx)
+            if not 200 <= resp.status < 300 and exposure.check != "exposure.debug":
                 continue
             if not exposure.confirm(resp):
                 continue

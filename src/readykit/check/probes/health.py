@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from typing import Any
 
@@ -10,12 +11,41 @@ from readykit.check.finding import Evidence, Finding, excerpt
 from readykit.check.probe import ProbeContext
 from readykit.health.render import HEALTH_JSON
 
-LIVENESS = ("/health/live", "/livez", "/healthz", "/health/liveness", "/live", "/ping")
-READINESS = ("/health/ready", "/readyz", "/health/readiness", "/ready")
-GENERAL = ("/health", "/status", "/_health", "/api/health", "/actuator/health")
+LIVENESS = (
+    "/health/live",
+    "/livez",
+    "/healthz",
+    "/health/liveness",
+    "/-/healthy",
+    "/actuator/health/liveness",
+    "/live",
+    "/ping",
+)
+READINESS = (
+    "/health/ready",
+    "/readyz",
+    "/health/readiness",
+    "/-/ready",
+    "/actuator/health/readiness",
+    "/ready",
+)
+GENERAL = (
+    "/health",
+    "/actuator/health",
+    "/status",
+    "/_health",
+    "/_healthz",
+    "/api/health",
+    "/api/healthz",
+    "/heartbeat",
+    "/__heartbeat__",
+    "/__lbheartbeat__",
+    "/q/health",
+)
 REPEATS = 5
 SLOW_MS = 100.0
 TOO_SLOW_MS = 1000.0
+_HEALTHY_PATH = re.compile(r"(?i)(health|alive|live|ready|heartbeat|ping|status)")
 _OK_WORDS = ("ok", "healthy", "pass", "up", "alive", "ready", "pong", "true")
 
 
@@ -40,6 +70,19 @@ def _is_health(ctx: ProbeContext, resp: Response | None) -> bool:
         return True
     words = resp.text.strip().strip('"').lower()
     return len(words) <= 40 and any(w in words for w in _OK_WORDS)
+
+
+def _discovered(ctx: ProbeContext) -> tuple[str, ...]:
+    """Health-like GET paths that discovery found elsewhere (OpenAPI, crawl, --endpoint)."""
+    known = set(LIVENESS) | set(READINESS) | set(GENERAL)
+    return tuple(
+        e.path
+        for e in ctx.target.endpoints
+        if e.method == "GET"
+        and not e.has_path_params
+        and e.path not in known
+        and _HEALTHY_PATH.search(e.path)
+    )[:5]
 
 
 async def _first(ctx: ProbeContext, paths: tuple[str, ...]) -> Response | None:
@@ -68,7 +111,8 @@ def _check_body(ctx: ProbeContext, resp: Response, role: str) -> None:
             )
         )
         return
-    if doc["status"] not in ("pass", "warn", "fail", "ok", "up", "down"):
+    status = doc["status"].lower()
+    if status not in ("pass", "warn", "fail", "ok", "up", "down", "healthy", "unhealthy"):
         ctx.add(
             Finding(
                 f"health.{role}-format",
@@ -90,7 +134,7 @@ def _check_body(ctx: ProbeContext, resp: Response, role: str) -> None:
                 "Serve the body as application/health+json.",
             )
         )
-    if doc["status"] in ("fail", "down") or resp.status == 503:
+    if status in ("fail", "down", "unhealthy") or resp.status == 503:
         ctx.add(
             Finding(
                 f"health.{role}-failing",
@@ -149,11 +193,13 @@ async def run(ctx: ProbeContext) -> None:
     ready = await _first(ctx, READINESS)
     general = await _first(ctx, GENERAL) if live is None or ready is None else None
     if live is None and ready is None and general is None:
+        general = await _first(ctx, _discovered(ctx))
+    if live is None and ready is None and general is None:
         ctx.add(
             Finding(
                 "health.missing",
                 "health",
-                "blocker",
+                "warning",
                 "no health endpoint found",
                 Evidence(
                     "GET " + ", ".join((*LIVENESS, *READINESS, *GENERAL)),
@@ -186,7 +232,8 @@ async def run(ctx: ProbeContext) -> None:
         _check_body(ctx, readiness, "readiness")
     if readiness is not None:
         doc = health_doc(readiness)
-        checks = doc.get("checks") if doc else None
+        # health+json `checks`; Spring Actuator `components`; MicroProfile `checks` (a list)
+        checks = (doc.get("checks") or doc.get("components") or doc.get("details")) if doc else None
         if doc is not None and not checks:
             ctx.add(
                 Finding(

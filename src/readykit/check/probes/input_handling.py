@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 from readykit.check.client import RequestFailed, Response
 from readykit.check.discovery import Endpoint
 from readykit.check.finding import Evidence, Finding, excerpt
+from readykit.check.fingerprints import debug_output
 from readykit.check.probe import ProbeContext
-from readykit.check.probes.exposure import shows_debug
 
 MAX_ENDPOINTS = 12
 OVERSIZE_BYTES = 2 * 1024 * 1024
@@ -31,7 +31,10 @@ class Attempt:
 
 
 def _body_methods(ctx: ProbeContext, endpoint: Endpoint) -> bool:
-    return endpoint.json_body and (endpoint.method == "POST" or ctx.options.allow_writes)
+    """Every mutating endpoint, declared body or not (PUT/PATCH only with --allow-writes)."""
+    return endpoint.method == "POST" or (
+        endpoint.method in ("PUT", "PATCH") and ctx.options.allow_writes
+    )
 
 
 def attempts(ctx: ProbeContext, endpoints: list[Endpoint]) -> Iterator[Attempt]:
@@ -42,6 +45,9 @@ def attempts(ctx: ProbeContext, endpoints: list[Endpoint]) -> Iterator[Attempt]:
             yield Attempt("malformed JSON", e.method, path, JSON, b'{"readykit": ')
             yield Attempt("JSON of the wrong shape", e.method, path, JSON, b"[null, 1, []]")
             yield Attempt("a non-finite number (1e999)", e.method, path, JSON, b'{"n": 1e999}')
+            yield Attempt(
+                "a huge number", e.method, path, JSON, b'{"n": 123456789012345678901234567890}'
+            )
             yield Attempt("a lone surrogate", e.method, path, JSON, b'{"s": "\\ud800"}')
             yield Attempt(
                 "wrong content type", e.method, path, {"Content-Type": "text/plain"}, b"a=1&b"
@@ -52,12 +58,27 @@ def attempts(ctx: ProbeContext, endpoints: list[Endpoint]) -> Iterator[Attempt]:
             ]
             if any(p.location == "path" and p.type in ("integer", "number") for p in e.params):
                 yield Attempt("a path parameter of the wrong type", "GET", e.concrete(bad=True), {})
+            queried = [p for p in e.params if p.location == "query"]
             if typed:
                 query = "&".join(f"{p.name}=not-a-number" for p in typed)
                 yield Attempt(
                     "query parameters of the wrong type", "GET", f"{e.concrete()}?{query}", {}
                 )
-            elif not e.has_path_params:
+            if queried:
+                query = "&".join(
+                    f"{p.name}={'1e999' if i % 2 else '99999999999999999999999'}"
+                    for i, p in enumerate(queried)
+                )
+                yield Attempt(
+                    "huge numbers in query parameters", "GET", f"{e.concrete()}?{query}", {}
+                )
+                yield Attempt(
+                    "a lone surrogate in query parameters",
+                    "GET",
+                    f"{e.concrete()}?{queried[0].name}=%ED%A0%80",
+                    {},
+                )
+            if not typed and not e.has_path_params:
                 yield Attempt(
                     "odd query parameters",
                     "GET",
@@ -72,12 +93,14 @@ def _problem(resp: Response, attempt: Attempt) -> Finding | None:
         resp.status,
         excerpt(resp.body),
     )
-    if shows_debug(resp):
+    shown = debug_output(resp.body)
+    if shown is not None:
         return Finding(
             "input-handling.stack-trace",
             "input-handling",
             "blocker",
-            f"{attempt.name} to {attempt.method} {attempt.path} shows a stack trace or debug page",
+            f"{attempt.name} to {attempt.method} {attempt.path} shows a {shown} "
+            f"(status {resp.status})",
             ev,
             "Turn debug off and answer bad input with a 4xx problem+json that says what is wrong.",
         )

@@ -1,49 +1,52 @@
-"""performance: a short, bounded concurrency sweep: error rate, p95 against a budget, collapse.
+"""performance: every discovered GET timed at one user, the slowest few swept under load.
 
-The sweep comes from `readykit.load.run_sweep` when that engine is installed, through the thin
-adapter `_sweep_with_load`; otherwise a minimal closed-loop measurement in this module does it.
+Bounded: at most `TIMED_ENDPOINTS` endpoints timed (`TIMING_REQUESTS` each, one after another),
+at most `SWEPT_ENDPOINTS` swept at `ProbeOptions.load_users`, every step with its own request
+budget (`STEP_MAX_REQUESTS` measured requests) and its own time (`load_step_s`). The verdicts
+live in `readykit.check.perf_verdict`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import inspect
 import math
-import time
+import statistics
 from dataclasses import dataclass
-from typing import Any
 
-from readykit.check.client import Budget, BudgetExhausted, RequestFailed
+from readykit.check.client import Response
+from readykit.check.discovery import Endpoint
 from readykit.check.finding import Evidence, Finding
+from readykit.check.perf_verdict import (
+    ERROR_BLOCKER,
+    Step,
+    Verdict,
+    collapse_candidate,
+    judge,
+    saturation,
+)
 from readykit.check.probe import ProbeContext
+from readykit.check.target_cpu import CpuWatch, StepCpu
+from readykit.load.result import LoadResult
+from readykit.load.stats import encode
+from readykit.load.sweep import MIN_JUDGED_REQUESTS
+from readykit.load.workers import StepPlan, Target, run_step_async
 
-COLLAPSE_RATIO = 0.7  # throughput falling below 70% of the best earlier step
-ERROR_BLOCKER = 0.01
-MAX_STEP_REQUESTS = 3_000  # the load engine's per-step cap
-LIMITED_STOP = 20  # stop a step once 429s outnumber answers (and are at least this many)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One level of the sweep."""
-
-    users: int
-    requests: int
-    rps: float
-    p95_ms: float
-    error_rate: float
-    limited: int = 0  # 429s: a rate limit doing its job, not an error
+TIMED_ENDPOINTS = 20
+TIMING_REQUESTS = 5
+SWEPT_ENDPOINTS = 3
+STEP_MAX_REQUESTS = 2_000
+STEP_TIMEOUT_S = 5.0
+_TRANSPORT = ("timeout", "connect", "disconnected", "payload", "connection_reset", "protocol")
 
 
 @dataclass(frozen=True)
-class Sweep:
-    """The steps, and where the engine saw the knee and the collapse (if it did)."""
+class Timing:
+    """One endpoint at one user: its median and slowest of a few sequential requests."""
 
-    steps: list[Step]
-    engine: str
-    knee: int | None = None
-    collapse: int | None = None
+    path: str
+    source: str
+    status: int
+    median_ms: float
+    max_ms: float
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -55,158 +58,281 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-async def _closed_loop(budget: Budget, path: str, users: int, seconds: float) -> Step:
-    latencies: list[float] = []
-    errors = limited = 0
-    stop = time.monotonic() + seconds
-
-    async def user() -> None:
-        nonlocal errors, limited
-        while time.monotonic() < stop:
-            try:
-                resp = await budget.request("GET", path, read_limit=256 * 1024)
-            except BudgetExhausted:
-                return
-            except RequestFailed:
-                errors += 1
-                continue
-            if resp.status == 429:
-                limited += 1
-                if limited >= LIMITED_STOP and limited > len(latencies):
-                    return  # the service's rate limit answers now: nothing more to measure
-            elif resp.status >= 500:
-                errors += 1
-            else:
-                latencies.append(resp.elapsed_s * 1000)
-
-    started = time.monotonic()
-    await asyncio.gather(*(user() for _ in range(users)))
-    elapsed = max(time.monotonic() - started, 1e-6)
-    total = len(latencies) + errors + limited
+def step_from(result: LoadResult, cpu: StepCpu | None = None) -> Step:
+    """A judged step from the load engine's result: 429s apart, 5xx and transport failures as
+    errors, other 4xx neither."""
+    kinds = result.errors_by_kind
+    limited = kinds.get("http_429", 0)
+    errors = sum(
+        n
+        for kind, n in kinds.items()
+        if kind in _TRANSPORT or (kind.startswith("http_5") and kind[5:].isdigit())
+    )
+    answered = result.requests - limited
+    p50, p95 = (result.p50_ms, result.p95_ms) if answered > 0 else (math.nan, math.nan)
+    if limited * 2 >= max(result.requests, 1):
+        p50 = p95 = math.nan  # mostly the 429's own latency, not the service's
     return Step(
-        users,
-        total,
-        total / elapsed,
-        percentile(latencies, 95),
-        errors / total if total else 0.0,
+        result.users or 0,
+        result.requests,
+        result.rps,
+        p50,
+        p95,
+        errors,
         limited,
+        cpu,
+        encode(result.latency) if answered > 0 else "",
     )
 
 
-async def sweep_closed_loop(
-    budget: Budget, path: str, users: tuple[int, ...], step_s: float
-) -> Sweep:
-    """The built-in fallback: each level of users in a closed loop for `step_s` seconds."""
+async def _time(ctx: ProbeContext, endpoint: Endpoint) -> Timing | None:
+    path = endpoint.concrete()
+    first = await ctx.budget.try_request("GET", path)  # warm-up, and is it there at all?
+    if first is None or not 200 <= first.status < 300 or ctx.target.like_unknown(first):
+        return None
+    times: list[float] = []
+    last: Response = first
+    for _ in range(TIMING_REQUESTS):
+        if not ctx.budget.has():
+            break
+        resp = await ctx.budget.try_request("GET", path)
+        if resp is None:
+            break
+        last = resp
+        times.append(resp.elapsed_s * 1000)
+    if not times:
+        return None
+    return Timing(path, endpoint.source, last.status, statistics.median(times), max(times))
+
+
+def _candidates(ctx: ProbeContext) -> list[Endpoint]:
+    gets = [e for e in ctx.target.gets(TIMED_ENDPOINTS * 2) if not e.auth_like]
+    return gets[:TIMED_ENDPOINTS] or [Endpoint("GET", "/", source="default")]
+
+
+def step_seconds(step_s: float, median_ms: float) -> float:
+    """A step long enough for a 1-user step to judge (`MIN_JUDGED_REQUESTS` plus a margin),
+    within 1x to 3x the configured step."""
+    wanted = 2.5 * MIN_JUDGED_REQUESTS * median_ms / 1000  # margin: a busy host slows it
+    return min(max(step_s, wanted), 3 * step_s)
+
+
+async def _sweep(ctx: ProbeContext, timing: Timing, users: tuple[int, ...]) -> list[Step]:
+    client = ctx.budget.client
+    watch = CpuWatch(client.host, client.port)
+    step_s = ctx.options.load_step_s
+    seconds = step_seconds(step_s, timing.median_ms)
     steps: list[Step] = []
     for n in users:
-        if not budget.has(n) or (steps and steps[-1].limited > steps[-1].requests // 2):
-            break  # out of budget, or rate limited: more users would only measure 429s
-        steps.append(await _closed_loop(budget, path, n, min(step_s, budget.time_left())))
-    return Sweep(steps, "built-in closed loop")
+        step = await _step(ctx, watch, timing.path, n, seconds)
+        if step is not None and not step.judged and step.answered > 0 and seconds < 3 * step_s:
+            # slower than the sequential timing said: once more, long enough to judge
+            seconds = min(3 * step_s, seconds * 2 * MIN_JUDGED_REQUESTS / step.answered)
+            step = await _step(ctx, watch, timing.path, n, seconds)
+        if step is None:
+            break
+        steps.append(step)
+        if step.limited * 2 >= max(step.requests, 1):
+            break  # rate limited: more users would only measure 429s
+    return steps
 
 
-def _field(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
-
-
-def _users_at(result: Any, name: str, steps: list[Step]) -> int | None:
-    """`knee`/`collapse` as a user count: a number, an object with `users`, or a bool (the last
-    step, for `collapse: true`)."""
-    value = _field(result, name)
-    if value is None or value is False:
+async def _step(
+    ctx: ProbeContext, watch: CpuWatch, path: str, users: int, seconds: float
+) -> Step | None:
+    if ctx.budget.time_left() < seconds + 1.0:
         return None
-    if value is True:
-        return steps[-1].users if steps else None
-    if isinstance(value, int | float):
-        return int(value)
-    users = _field(value, "users")
-    return int(users) if users is not None else None
+    plan = StepPlan(
+        Target(url=ctx.base_url + path),
+        users=users,
+        duration_s=seconds,
+        warmup_s=min(0.2, seconds / 5),
+        timeout_s=STEP_TIMEOUT_S,
+        max_requests=STEP_MAX_REQUESTS,
+    )
+    watch.start()
+    result = await run_step_async(plan)
+    return step_from(result, watch.stop())
 
 
-def _limited(step: Any) -> int:
-    kinds = _field(step, "errors_by_kind") or {}
-    return sum(int(n) for kind, n in kinds.items() if "429" in str(kind))
+def _table(path: str, steps: list[Step], repeat: Step | None = None) -> str:
+    rows = [f"GET {path}", *(s.row() for s in steps)]
+    if repeat is not None:
+        rows.append("repeated: " + repeat.row())
+    return "\n".join(rows)
 
 
-async def _sweep_with_load(url: str, users: tuple[int, ...], step_s: float) -> Sweep | None:
-    """Adapter over `readykit.load.run_sweep`; None when that engine is not installed.
-
-    Reads each step's `users`, `requests`, `rps`, `p95_ms` and `error_rate` (429s reported in
-    `errors_by_kind` are moved out of the errors), and the sweep's `knee` and `collapse`.
-    """
-    try:
-        run_sweep = importlib.import_module("readykit.load").run_sweep
-    except (ImportError, AttributeError):
-        return None
-    kwargs: dict[str, Any] = {"users": list(users), "duration_s": step_s, "workers": 1}
-    accepted = inspect.signature(run_sweep).parameters
-    if "max_requests" in accepted:
-        kwargs["max_requests"] = MAX_STEP_REQUESTS
-    if "timeout_s" in accepted:
-        kwargs["timeout_s"] = 5.0
-    result: Any = await asyncio.to_thread(run_sweep, url, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    steps = []
-    for s in _field(result, "steps") or []:
-        p95 = _field(s, "p95_ms")
-        if p95 is None:
-            p95_s = _field(s, "p95_s", "p95")
-            p95 = float(p95_s) * 1000 if p95_s is not None else math.nan
-        requests = int(_field(s, "requests", "count", "total") or 0)
-        limited = _limited(s)
-        error_rate = float(_field(s, "error_rate") or 0.0)
-        if limited and requests:
-            error_rate = max(0.0, error_rate - limited / requests)
-            if limited * 2 >= requests:
-                p95 = math.nan  # mostly the 429's own latency: not the service's
-        steps.append(
-            Step(
-                int(_field(s, "users") or 0),
-                requests,
-                float(_field(s, "rps", "throughput") or 0.0),
-                float(p95),
-                error_rate,
-                limited,
+def _report(ctx: ProbeContext, path: str, v: Verdict, ev: Evidence) -> None:
+    budget_ms = ctx.options.p95_budget_ms
+    if v.serialised is not None:
+        one, many = v.serialised
+        ctx.add(
+            Finding(
+                "performance.serialised",
+                "performance",
+                "blocker",
+                f"GET {path} serves one request at a time: {one.rps:.0f} req/s and p50 "
+                f"{one.p50_ms:.0f} ms at 1 user, {many.rps:.0f} req/s and p50 {many.p50_ms:.0f} "
+                f"ms at {many.users} users ({v.serial_cause})",
+                ev,
+                "Look for a blocking call inside `async def` (time.sleep, requests, a sync "
+                "database driver), a pool of one connection or a global lock; run blocking work "
+                "in a thread (`await asyncio.to_thread(...)`) or use an async client.",
             )
         )
-    return Sweep(
-        steps,
-        "readykit.load",
-        _users_at(result, "knee", steps),
-        _users_at(result, "collapse", steps),
+    if v.slow_at_one is not None:
+        ctx.add(
+            Finding(
+                "performance.p95-over-budget",
+                "performance",
+                "blocker",
+                f"GET {path}: "
+                + (
+                    f"p95 {v.slow_at_one.p95_ms:.0f} ms at 1 user"
+                    if v.slow_at_one.requests
+                    else f"median {v.slow_at_one.p50_ms:.0f} ms of sequential requests"
+                )
+                + f", over the {budget_ms:.0f} ms budget",
+                ev,
+                "Profile the endpoint (slow queries, blocking calls on the event loop).",
+            )
+        )
+    if v.slow_under_load is not None:
+        s = v.slow_under_load
+        ctx.add(
+            Finding(
+                "performance.p95-over-budget-under-load",
+                "performance",
+                "warning",
+                f"GET {path}: p95 {s.p95_ms:.0f} ms at {s.users} users, over the "
+                f"{budget_ms:.0f} ms budget",
+                ev,
+                "Add capacity (workers, pool sizes) or remove the bottleneck before that load.",
+            )
+        )
+    if v.errors is not None:
+        s = v.errors
+        ctx.add(
+            Finding(
+                "performance.errors",
+                "performance",
+                "blocker",
+                f"GET {path}: {s.error_rate:.1%} of requests failed (5xx or no response) at "
+                f"{s.users} user(s)",
+                ev,
+                "Find the failing requests in the logs (5xx, timeouts, resets) and fix them.",
+            )
+        )
+    if v.errors_under_load is not None:
+        s = v.errors_under_load
+        ctx.add(
+            Finding(
+                "performance.errors-under-load",
+                "performance",
+                "blocker" if s.error_rate >= ERROR_BLOCKER else "warning",
+                f"GET {path}: {s.errors} of {s.requests} requests ({s.error_rate:.1%}) failed "
+                f"(5xx or no response) at {s.users} users, none at 1 user",
+                ev,
+                "Errors that appear only with concurrency: look for pool exhaustion, timeouts "
+                "and shared state in the logs.",
+            )
+        )
+    if v.collapse is not None:
+        ctx.add(
+            Finding(
+                "performance.collapse",
+                "performance",
+                "warning",
+                f"GET {path}: throughput falls at {v.collapse.users} concurrent users while "
+                "latency rises (confirmed by a repeated step)",
+                ev,
+                "More concurrency makes things slower: look for lock contention, a small pool "
+                "or CPU-bound work on the event loop.",
+            )
+        )
+    if v.saturated is not None:
+        why = saturation(v.saturated) or "the host's CPU"
+        ctx.add(
+            Finding(
+                "performance.cpu-saturated",
+                "performance",
+                "info",
+                f"GET {path}: throughput stopped growing at {v.saturated.users} users because "
+                f"this host's CPU was saturated ({why}); not a defect of the service",
+                ev,
+                "Run the check from another machine to measure the service's own ceiling.",
+            )
+        )
+    if v.unjudged:
+        ctx.add(
+            Finding(
+                "performance.step-not-judged",
+                "performance",
+                "info",
+                f"GET {path}: {len(v.unjudged)} step(s) measured too few requests to judge "
+                "(users " + ",".join(str(s.users) for s in v.unjudged) + ")",
+                ev,
+            )
+        )
+
+
+def _timings_finding(timings: list[Timing]) -> Finding:
+    rows = [
+        f"GET {t.path} [{t.source}] {t.status} median={t.median_ms:.1f}ms max={t.max_ms:.1f}ms"
+        for t in sorted(timings, key=lambda t: -t.median_ms)
+    ]
+    return Finding(
+        "performance.timings",
+        "performance",
+        "info",
+        f"{len(timings)} GET endpoint(s) timed at 1 user; the slowest swept under load",
+        Evidence(f"GET x{TIMING_REQUESTS + 1} each", None, "\n".join(rows)),
     )
 
 
-def _collapse(steps: list[Step]) -> Step | None:
-    best = 0.0
-    for step in steps:
-        if best and step.rps < best * COLLAPSE_RATIO:
-            return step
-        best = max(best, step.rps)
-    return None
-
-
-def _table(sweep: Sweep) -> str:
-    rows = []
-    for s in sweep.steps:
-        p95 = "n/a" if math.isnan(s.p95_ms) else f"{s.p95_ms:.0f}ms"
-        row = f"users={s.users} requests={s.requests} rps={s.rps:.0f} p95={p95}"
-        row += f" errors={s.error_rate:.1%}" + (f" 429s={s.limited}" if s.limited else "")
-        rows.append(row)
-    return "\n".join([f"engine: {sweep.engine}", *rows])
-
-
-def judge(ctx: ProbeContext, sweep: Sweep, path: str) -> None:
-    """Turn a sweep into findings."""
+async def run(ctx: ProbeContext) -> None:
+    """Time every GET at one user, sweep the slowest few, judge each sweep."""
+    timings: list[Timing] = []
+    for endpoint in _candidates(ctx):
+        if ctx.budget.time_left() < 3 * ctx.options.load_step_s:
+            break
+        timing = await _time(ctx, endpoint)
+        if timing is not None:
+            timings.append(timing)
+    if not timings:
+        return
+    ctx.add(_timings_finding(timings))
+    first = [t for t in timings if t.path in ctx.options.sweep_first]
+    rest = sorted((t for t in timings if t not in first), key=lambda t: -t.median_ms)
+    slowest = (first + rest)[:SWEPT_ENDPOINTS]
     budget_ms = ctx.options.p95_budget_ms
-    request = f"GET {path}, users " + ",".join(str(s.users) for s in sweep.steps)
-    ev = Evidence(request, None, _table(sweep))
-    limited = sum(s.limited for s in sweep.steps)
+    limited = 0
+    swept = []
+    for timing in slowest:
+        steps = await _sweep(ctx, timing, ctx.options.load_users)
+        if not steps:
+            continue
+        candidate = collapse_candidate(steps)
+        repeat = None
+        if candidate is not None:
+            watch = CpuWatch(ctx.budget.client.host, ctx.budget.client.port)
+            seconds = step_seconds(ctx.options.load_step_s, timing.median_ms)
+            repeat = await _step(ctx, watch, timing.path, candidate.users, seconds)
+        verdict = judge(steps, budget_ms, repeat, timing.median_ms)
+        ctx.data.setdefault("endpoints", {})[f"GET {timing.path}"] = {
+            "source": timing.source,
+            "median_ms_1_user": round(timing.median_ms, 3),
+            "steps": [s.as_dict() for s in steps],
+        }
+        if not verdict.unjudged:
+            swept.append(timing.path)
+        limited += verdict.limited
+        ev = Evidence(
+            f"GET {timing.path}, users " + ",".join(str(s.users) for s in steps),
+            None,
+            _table(timing.path, steps, repeat),
+        )
+        _report(ctx, timing.path, verdict, ev)
     if limited:
         ctx.add(
             Finding(
@@ -215,84 +341,16 @@ def judge(ctx: ProbeContext, sweep: Sweep, path: str) -> None:
                 "info",
                 f"the service's rate limit refused {limited} sweep requests with 429 (not counted "
                 "as errors; latency is measured on the answered ones)",
-                ev,
             )
         )
-    if not sweep.steps:
-        return
-    worst = max(sweep.steps, key=lambda s: s.error_rate)
-    if worst.error_rate >= ERROR_BLOCKER:
-        ctx.add(
-            Finding(
-                "performance.errors",
-                "performance",
-                "blocker",
-                f"{worst.error_rate:.1%} of requests failed at {worst.users} users",
-                ev,
-                "Find the failing requests in the logs (5xx, timeouts, resets) and fix them.",
-            )
-        )
-    measured = [s for s in sweep.steps if not math.isnan(s.p95_ms)]
-    if not measured:
-        return
-    first = measured[0]
-    over = [s for s in measured if s.p95_ms > budget_ms]
-    if first.p95_ms > budget_ms:
-        ctx.add(
-            Finding(
-                "performance.p95-over-budget",
-                "performance",
-                "blocker",
-                f"p95 {first.p95_ms:.0f} ms at {first.users} user(s), over the {budget_ms:.0f} ms "
-                "budget",
-                ev,
-                "Profile the endpoint (slow queries, blocking calls on the event loop).",
-            )
-        )
-    elif over:
-        ctx.add(
-            Finding(
-                "performance.p95-over-budget-under-load",
-                "performance",
-                "warning",
-                f"p95 {over[0].p95_ms:.0f} ms at {over[0].users} users, over the "
-                f"{budget_ms:.0f} ms budget",
-                ev,
-                "Add capacity (workers, pool sizes) or remove the bottleneck before that load.",
-            )
-        )
-    collapsed = _collapse([s for s in measured if s.limited == 0])
-    if collapsed is not None or sweep.collapse is not None:
-        at = collapsed.users if collapsed is not None else sweep.collapse
-        ctx.add(
-            Finding(
-                "performance.collapse",
-                "performance",
-                "warning",
-                f"throughput collapses at {at} concurrent users",
-                ev,
-                "More concurrency makes things slower: look for lock contention, a small pool "
-                "or CPU-bound work on the event loop.",
-            )
-        )
-    if not any(f.severity != "info" for f in ctx.findings):
+    if swept and not any(f.severity != "info" for f in ctx.findings):
         ctx.add(
             Finding(
                 "performance.ok",
                 "performance",
                 "info",
-                f"p95 within {budget_ms:.0f} ms up to {measured[-1].users} users, no errors",
-                ev,
+                f"p95 within {budget_ms:.0f} ms and no errors on "
+                + ", ".join(f"GET {p}" for p in swept)
+                + f" up to {max(ctx.options.load_users)} users",
             )
         )
-
-
-async def run(ctx: ProbeContext) -> None:
-    """Sweep a cheap, representative GET endpoint."""
-    gets = [e for e in ctx.target.gets(10) if not e.auth_like and not e.has_path_params]
-    path = gets[0].concrete() if gets else "/"
-    users, step_s = ctx.options.load_users, ctx.options.load_step_s
-    sweep = await _sweep_with_load(ctx.base_url + path, users, step_s)
-    if sweep is None:
-        sweep = await sweep_closed_loop(ctx.budget, path, users, step_s)
-    judge(ctx, sweep, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from readykit.check.client import Budget, Response
 from readykit.check.discovery import Endpoint
@@ -40,6 +41,30 @@ class Burst:
     limited: Response | None = None
     advertised: Response | None = None
     server_errors: list[Response] = field(default_factory=list)
+    refused: int = 0  # 404/405/415: the route does not take this request at all
+
+    @property
+    def untested(self) -> bool:
+        """Every answer said the route does not take this request: nothing was measured."""
+        return self.sent > 0 and self.refused >= self.sent and self.limited is None
+
+
+def auth_request(endpoint: Endpoint) -> tuple[dict[str, str], bytes]:
+    """Headers and a wrong-credentials body in the form the endpoint accepts: its form fields
+    form-encoded when it is an HTML form, else JSON."""
+    fields = [p.name for p in endpoint.params if p.location == "form"]
+    if fields:
+        values = {
+            name: "readykit-check-wrong-password"
+            if "pass" in name.lower()
+            else "readykit-check@example.invalid"
+            if "mail" in name.lower()
+            else "readykit-check"
+            for name in fields
+        }
+        body = urlencode(values).encode()
+        return {"Content-Type": "application/x-www-form-urlencoded"}, body
+    return {"Content-Type": "application/json"}, AUTH_BODY
 
 
 def policy(resp: Response) -> str:
@@ -49,11 +74,19 @@ def policy(resp: Response) -> str:
     )
 
 
-async def burst(budget: Budget, method: str, path: str, count: int) -> Burst:
+async def burst(
+    budget: Budget,
+    method: str,
+    path: str,
+    count: int,
+    request: tuple[dict[str, str], bytes] | None = None,
+) -> Burst:
     """Send up to `count` requests in waves of `WAVE`; stop at the first 429."""
     seen = Burst(method, path)
-    body = AUTH_BODY if method == "POST" else None
-    headers = {"Content-Type": "application/json"} if body else {}
+    headers, raw = request or (
+        ({"Content-Type": "application/json"}, AUTH_BODY) if method == "POST" else ({}, b"")
+    )
+    body = raw or None
     while seen.sent < count and seen.limited is None:
         size = min(WAVE, count - seen.sent, budget.remaining)
         if size <= 0 or budget.time_left() <= 0:
@@ -71,12 +104,25 @@ async def burst(budget: Budget, method: str, path: str, count: int) -> Burst:
                 seen.advertised = resp
             if resp.status >= 500:
                 seen.server_errors.append(resp)
+            if resp.status in (404, 405, 415):
+                seen.refused += 1
     return seen
 
 
 def _report(ctx: ProbeContext, seen: Burst, auth: bool) -> None:
     where = f"{seen.method} {seen.path}"
     request = f"{where} x{seen.sent} (waves of {WAVE})"
+    if seen.untested:
+        ctx.add(
+            Finding(
+                "rate-limiting.not-tested",
+                "rate-limiting",
+                "info",
+                f"{where} does not take this request (404/405/415 to all {seen.sent}): not judged",
+                Evidence(request, None, ""),
+            )
+        )
+        return
     if seen.limited is not None:
         resp = seen.limited
         ev = Evidence(request, 429, policy(resp) or excerpt(resp.body, 200))
@@ -168,7 +214,8 @@ async def run(ctx: ProbeContext) -> None:
     """Burst the auth-like routes, then a sample of the others."""
     auth = _auth_routes(ctx.target.endpoints)
     for e in auth:
-        _report(ctx, await burst(ctx.budget, "POST", e.concrete(), AUTH_BURST), auth=True)
+        seen = await burst(ctx.budget, "POST", e.concrete(), AUTH_BURST, auth_request(e))
+        _report(ctx, seen, auth=True)
     if not auth:
         ctx.add(
             Finding(

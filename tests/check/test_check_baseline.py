@@ -1,0 +1,114 @@
+"""`readykit check --baseline`: per-endpoint p95 and error rate against a saved report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from readykit.check.client import CheckToolError
+from readykit.check.discovery import Endpoint
+from readykit.check.gate import compare, findings, read_baseline
+from readykit.check.probe import ProbeOptions
+from readykit.check.report import to_json
+from readykit.check.runner import CheckOptions, check
+from readykit.cli import cli
+from readykit.load.stats import encode, new_histogram, record
+from readykit.serve import serve
+
+APP = Path(__file__).with_name("perf_target_app.py")
+
+
+def step(users: int, center_ms: float, errors: int = 0, n: int = 400) -> dict[str, Any]:
+    rng = random.Random(users * 1000 + int(center_ms))
+    hist = new_histogram()
+    for _ in range(n):
+        record(hist, rng.uniform(0.8, 1.2) * center_ms / 1000)
+    return {
+        "users": users,
+        "requests": n,
+        "errors": errors,
+        "judged": True,
+        "histogram": encode(hist),
+    }
+
+
+def perf(**endpoints: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"endpoints": {f"GET /{k}": {"steps": v} for k, v in endpoints.items()}}
+
+
+def test_same_latencies_are_no_regression() -> None:
+    base = perf(items=[step(1, 10), step(4, 12)])
+    verdicts = compare(base, perf(items=[step(1, 10.1), step(4, 12)]))
+    assert len(verdicts) == 4  # p95 and error rate at two load levels
+    assert not any(v.regression for v in verdicts)
+    assert [f.check for f in findings(base, perf(items=[step(1, 10)]), "b.json")] == [
+        "performance.baseline"
+    ]
+
+
+def test_a_slower_endpoint_is_a_blocking_regression() -> None:
+    base = perf(items=[step(1, 10), step(4, 12)])
+    found = findings(base, perf(items=[step(1, 30), step(4, 12)]), "b.json")
+    assert [(f.check, f.severity) for f in found] == [("performance.regression", "blocker")]
+    assert "GET /items at 1 user(s) p95" in found[0].title
+
+
+def test_more_errors_is_a_regression_a_few_are_not() -> None:
+    base = perf(items=[step(1, 10, errors=0)])
+    assert [f.check for f in findings(base, perf(items=[step(1, 10, errors=40)]), "b")] == [
+        "performance.regression"
+    ]
+    assert [f.check for f in findings(base, perf(items=[step(1, 10, errors=1)]), "b")] == [
+        "performance.baseline"
+    ]
+
+
+def test_nothing_in_common_is_a_warning() -> None:
+    found = findings(perf(items=[step(1, 10)]), perf(other=[step(1, 10)]), "b.json")
+    assert [(f.check, f.severity) for f in found] == [
+        ("performance.baseline-not-comparable", "warning")
+    ]
+
+
+def test_unreadable_baselines_are_a_tool_error(tmp_path: Path) -> None:
+    with pytest.raises(CheckToolError, match="cannot read"):
+        read_baseline(tmp_path / "missing.json")
+    (tmp_path / "load.json").write_text(json.dumps({"config": {}, "latency_ms": {}}))
+    with pytest.raises(CheckToolError, match="not a readykit check report"):
+        read_baseline(tmp_path / "load.json")
+    result = CliRunner().invoke(
+        cli, ["check", "http://127.0.0.1:9", "--baseline", str(tmp_path / "load.json")]
+    )
+    assert result.exit_code == 3
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def _report(url: str, baseline: Path | None = None) -> Any:
+    options = CheckOptions(
+        url,
+        only=("performance",),
+        probe=ProbeOptions(load_users=(1, 4), load_step_s=0.6),
+        endpoints=(Endpoint("GET", "/work", source="--endpoint"),),
+        baseline=baseline,
+    )
+    return asyncio.run(check(options))
+
+
+def test_the_gate_against_real_servers(tmp_path: Path) -> None:
+    argv = [sys.executable, str(APP), "--port", "{port}", "--mode", "delay", "--delay-ms"]
+    saved = tmp_path / "baseline.json"
+    with serve([*argv, "10"]) as fast:
+        saved.write_text(to_json(_report(fast.url)))
+        again = _report(fast.url, saved)
+    assert "performance.regression" not in {f.check for f in again.findings}
+    with serve([*argv, "40"]) as slower:
+        gated = _report(slower.url, saved)
+    assert "performance.regression" in {f.check for f in gated.findings}
+    assert gated.verdict == "not-ready"

@@ -1,0 +1,165 @@
+"""inside-view: with the ops token, what a readykit service recorded of the check."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from readykit import ReadyKit, Settings
+from readykit.check.discovery import Target
+from readykit.check.probe import ProbeContext, ProbeOptions
+from readykit.check.probes import inside_view
+
+TOKEN = "inside-view-test-token-0123456789"
+
+
+def service(tmp_path: Path) -> object:
+    kit = ReadyKit(
+        Settings(
+            service_name="inside",
+            configure_logging=False,
+            ops_token=TOKEN,
+            store_url=f"sqlite:///{tmp_path}/records.db",
+            records_flush_s=0.05,
+        )
+    )
+
+    @kit.check("rates")
+    async def rates() -> None:
+        return None
+
+    async def blocking(request: Request) -> Response:
+        time.sleep(0.15)  # the defect the inside view names, with its line
+        return PlainTextResponse("done")
+
+    async def boom(request: Request) -> Response:
+        raise KeyError("missing")
+
+    async def index(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/", index), Route("/blocking", blocking), Route("/boom", boom)])
+    return kit.wrap(app)
+
+
+def inside(url: str, token: str | None, since: float) -> dict[str, str]:
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # records reach the store in batches: poll, bounded
+        ctx = probe(url, token, since)
+        found = {f.check: f.severity for f in ctx.findings}
+        if "inside-view.stalls" in found and "inside-view.exceptions" in found:
+            break
+        time.sleep(0.1)
+    return found
+
+
+def probe(url: str, token: str | None, since: float) -> ProbeContext:
+    from readykit.check.client import Client
+
+    async def go() -> ProbeContext:
+        async with Client(url) as client:
+            options = ProbeOptions(ops_token=token, started_at=since)
+            ctx = ProbeContext(client.budget(20, 10), Target(), options)
+            await inside_view.run(ctx)
+            return ctx
+
+    return asyncio.run(go())
+
+
+def test_stalls_and_exceptions_caused_by_the_check_are_named(serve_app, tmp_path: Path) -> None:
+    url = serve_app(service(tmp_path), lifespan="on")
+    since = time.time()
+    for _ in range(3):
+        httpx.get(f"{url}/blocking", timeout=10)
+    httpx.get(f"{url}/boom", timeout=10)
+    found = inside(url, TOKEN, since)
+    assert found["inside-view.stalls"] == "warning"  # one culprit, again and again
+    assert found["inside-view.exceptions"] == "warning"
+    assert found["inside-view.audit"] == "info"
+    ctx = probe(url, TOKEN, since)
+    stall = next(f for f in ctx.findings if f.check == "inside-view.stalls")
+    assert "test_check_inside_view.py" in stall.title
+    assert "in blocking" in stall.title
+    assert TOKEN not in repr([f.as_dict() for f in ctx.findings])
+
+
+def test_a_refused_token_is_a_warning_and_no_token_skips(serve_app, tmp_path: Path) -> None:
+    url = serve_app(service(tmp_path), lifespan="on")
+    ctx = probe(url, "wrong-token", time.time())
+    assert {f.check: f.severity for f in ctx.findings} == {"inside-view.token-refused": "warning"}
+    skipped = probe(url, None, time.time())
+    assert skipped.findings == []
+    assert skipped.applicable is False
+
+
+def test_failing_health_details_are_blockers(serve_app, tmp_path: Path) -> None:
+    kit = ReadyKit(
+        Settings(
+            service_name="inside",
+            configure_logging=False,
+            ops_token=TOKEN,
+            store_url=f"sqlite:///{tmp_path}/records.db",
+        )
+    )
+
+    @kit.check("migrations")
+    async def migrations() -> None:
+        raise RuntimeError("revision 0002 not applied")
+
+    url = serve_app(kit.wrap(Starlette(routes=[])), lifespan="on")
+    found = {f.check: f.severity for f in probe(url, TOKEN, time.time()).findings}
+    assert found["inside-view.migrations"] == "blocker"
+
+
+def _after_posts(url: str, posts: int) -> dict[str, str]:
+    from readykit.check.client import Client
+
+    async def go() -> dict[str, str]:
+        async with Client(url) as client:
+            budget = client.budget(20, 10)
+            for _ in range(posts):
+                await budget.try_request("POST", "/items", data=b"{}")
+            options = ProbeOptions(ops_token=TOKEN, started_at=time.time() - 5)
+            ctx = ProbeContext(budget, Target(), options)
+            await inside_view.run(ctx)
+            return {f.check: f.severity for f in ctx.findings}
+
+    return asyncio.run(go())
+
+
+def test_mutations_that_were_never_audited(serve_app, tmp_path: Path) -> None:
+    def kit_app(audit: bool) -> object:
+        kit = ReadyKit(
+            Settings(
+                service_name="inside",
+                configure_logging=False,
+                ops_token=TOKEN,
+                store_url=f"sqlite:///{tmp_path}/{audit}.db",
+                records_flush_s=0.05,
+                audit_mutations=audit,
+            )
+        )
+
+        async def items(request: Request) -> Response:
+            return JSONResponse({"created": 1}, 201)
+
+        return kit.wrap(Starlette(routes=[Route("/items", items, methods=["POST"])]))
+
+    silent = _after_posts(serve_app(kit_app(False), lifespan="on"), 3)
+    assert silent["inside-view.unaudited"] == "warning"
+    url = serve_app(kit_app(True), lifespan="on")
+    deadline = time.monotonic() + 10
+    found = _after_posts(url, 3)
+    while "inside-view.unaudited" in found and time.monotonic() < deadline:
+        time.sleep(0.1)  # the audit batch reaches the store a moment later
+        found = _after_posts(url, 1)
+    assert found["inside-view.audit"] == "info"
+    assert "inside-view.unaudited" not in found
