@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -163,3 +165,35 @@ def test_mutations_that_were_never_audited(serve_app, tmp_path: Path) -> None:
         found = _after_posts(url, 1)
     assert found["inside-view.audit"] == "info"
     assert "inside-view.unaudited" not in found
+
+
+def test_failing_jobs_of_a_readykit_service_are_reported(serve_app, tmp_path: Path) -> None:
+    kit = ReadyKit(
+        Settings(
+            service_name="inside",
+            configure_logging=False,
+            ops_token=TOKEN,
+            store_url=f"sqlite:///{tmp_path}/records.db",
+        )
+    )
+    kit.jobs.add("backup.nightly", every="1d", grace="1h")
+    kit.jobs.add("rates.refresh", every="1h", grace="5m")
+
+    async def fail_once() -> None:
+        with contextlib.suppress(RuntimeError):
+            async with kit.job_run("rates.refresh"):
+                raise RuntimeError("upstream answered 503")
+
+    @contextlib.asynccontextmanager
+    async def lifespan_ready(app: Starlette) -> Any:
+        await fail_once()
+        yield
+
+    url = serve_app(kit.wrap(Starlette(lifespan=lifespan_ready)), lifespan="on")
+    ctx = probe(url, TOKEN, time.time())
+    [jobs] = [f for f in ctx.findings if f.check == "inside-view.jobs"]
+    assert jobs.severity == "warning"
+    assert "rates.refresh (failing: last run failure: RuntimeError: upstream answered 503)" in (
+        jobs.title
+    )
+    assert "backup.nightly" not in jobs.title  # declared, not yet due: not late

@@ -206,9 +206,9 @@ async def run(ctx: ProbeContext) -> None:
     jobs_resp, jobs = await _get(ctx, "/ops/api/jobs")
     if jobs_resp is not None and jobs_resp.status == 200 and isinstance(jobs, dict):
         bad = [
-            str(j.get("name"))
+            f"{j.get('name')} ({j.get('state')}: {'; '.join(map(str, j.get('problems') or []))})"
             for j in jobs.get("jobs", [])
-            if isinstance(j, dict) and str(j.get("status", "")).lower() in (*FAILING, "overdue")
+            if isinstance(j, dict) and j.get("state") in ("failing", "late")
         ]
         if bad:
             ctx.add(
@@ -216,7 +216,7 @@ async def run(ctx: ProbeContext) -> None:
                     "inside-view.jobs",
                     "inside-view",
                     "warning",
-                    "jobs failing or overdue: " + ", ".join(bad[:5]),
+                    "jobs failing or late: " + ", ".join(bad[:5]),
                     _ev("GET /ops/api/jobs", jobs_resp, ""),
                     "See the job's last error on /ops and fix or reschedule it.",
                 )
