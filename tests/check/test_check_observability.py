@@ -34,7 +34,20 @@ def test_parsing_metrics_and_echoed_ids(serve_app, run_probe, check_ids) -> None
     Counter("requests", "Requests.", registry=registry).inc()
     metrics = Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
     found = check_ids(run_probe(serve_app(app(metrics, echo_id=True)), observability.run))
-    assert found == {"observability.metrics": "info", "observability.request-id": "info"}
+    assert found == {
+        "observability.metrics": "info",
+        "observability.request-id": "info",
+        "exposure.metrics-open": "warning",  # anyone may read them
+    }
+
+
+def test_metrics_behind_a_token_are_not_exposed(serve_app, run_probe, check_ids) -> None:
+    from readykit import ReadyKit, Settings
+
+    kit = ReadyKit(Settings(records=False, configure_logging=False, ops_token="scrape-token"))
+    found = check_ids(run_probe(serve_app(kit.wrap(app(None, echo_id=True))), observability.run))
+    assert found["observability.metrics-protected"] == "info"
+    assert "exposure.metrics-open" not in found
 
 
 def test_nothing_observable_gives_warnings(serve_app, run_probe, check_ids) -> None:

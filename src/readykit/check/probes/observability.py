@@ -60,6 +60,17 @@ async def _metrics(ctx: ProbeContext) -> None:
                 Evidence(resp.describe(), resp.status, excerpt(resp.body, 200)),
             )
         )
+        ctx.add(  # routes, traffic, versions and internals, to anyone who asks
+            Finding(
+                "exposure.metrics-open",
+                "exposure",
+                "warning",
+                f"{path} answers without credentials",
+                Evidence(resp.describe(), resp.status, excerpt(resp.body, 200)),
+                "Require a token for the scrape (Prometheus' `authorization` setting; "
+                "readykit: READYKIT_OPS_TOKEN) or serve metrics on a private port or network.",
+            )
+        )
         return
     if protected is not None:
         ctx.add(
