@@ -148,7 +148,9 @@ VARIANTS = {  # variant -> (auto-audit, durability)
 }
 
 
-def throughput(duration: int, rounds: int, store: str | None = None) -> dict[str, Any]:
+def throughput(
+    duration: int, rounds: int, store: str | None = None, connections: int = 32
+) -> dict[str, Any]:
     """wrk POSTs with auto-audit off, durable (commit, the default) and async; `store` is a
     PostgreSQL server URL (a fresh database per run) or None for SQLite."""
     results: dict[str, list[float]] = {name: [] for name in VARIANTS}
@@ -167,6 +169,7 @@ def throughput(duration: int, rounds: int, store: str | None = None) -> dict[str
             }
             result = run_variant(
                 "records-app", duration_s=duration, path="/quotes", env=env,
+                connections=connections,
                 factory_module="bench.records_apps", script=HERE / "post.lua",
             )  # fmt: skip
             print(f"round {r + 1} {variant}: {result.rps:.0f} req/s", flush=True)
@@ -190,14 +193,20 @@ def main() -> int:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--only", choices=["ingest", "throughput"])
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (POSTs)")
     args = parser.parse_args()
     report: dict[str, Any] = {}
     if args.only != "throughput":
         report["ingest"] = ingest(args.events, args.rounds, args.postgres or None)
     if args.only != "ingest":
-        report["throughput_sqlite"] = throughput(args.duration, args.rounds)
+        report["connections"] = args.connections
+        report["throughput_sqlite"] = throughput(
+            args.duration, args.rounds, connections=args.connections
+        )
         if args.postgres:
-            report["throughput_postgresql"] = throughput(args.duration, args.rounds, args.postgres)
+            report["throughput_postgresql"] = throughput(
+                args.duration, args.rounds, args.postgres, connections=args.connections
+            )
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -1,9 +1,10 @@
 """Debug pages and stack traces recognised from the real frameworks' own output.
 
 Python frameworks (Django, Werkzeug/Flask, Starlette, Litestar), Node.js and the JVM produce
-their pages in a child process here (`real_debug_pages.py`). PHP, Ruby on Rails, Go and ASP.NET
-cannot run on this machine: their samples below are transcribed from those runtimes' documented
-output formats (not captured from a live run), and say so.
+their pages in a child process here (`real_debug_pages.py`); PHP, Ruby and Go answer over HTTP
+from the real runtimes in test_check_fingerprints_runtimes.py. Ruby on Rails and ASP.NET are not
+installable here: their samples below are transcribed from the documented output formats (not
+captured from a live run), and say so.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def test_typography_and_entities_do_not_matter() -> None:
     assert debug_output(as_html) == "Node.js stack trace"
 
 
-# Transcribed from documented formats (these runtimes are not installed here).
+# Transcribed from documented formats (PHP and Go also run for real in the runtimes test).
 PHP_FATAL = """<br />
 <b>Fatal error</b>:  Uncaught Exception: boom in /var/www/html/index.php:3
 Stack trace:

@@ -107,6 +107,13 @@ FINGERPRINTS: tuple[Fingerprint, ...] = (
         r"actionpack|activesupport|activerecord",
     ),
     _fp(
+        "Ruby backtrace",
+        r"\S+\.rb:\d+:in ['\w<]",
+        r"^\s*from \S+:\d+:in ['\w<]",
+        r": .* \((\w+::)*\w*(Error|Exception)\)$",
+        need=2,
+    ),
+    _fp(
         "Node.js stack trace",
         r"^\s*\w*(Error|Exception)(: |\s*$)",
         r"^\s+at (\S+ )?\(?(/|[A-Za-z]:\\|file:|node:)[^)\n]*:\d+:\d+\)?$",
