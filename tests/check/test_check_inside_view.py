@@ -197,3 +197,44 @@ def test_failing_jobs_of_a_readykit_service_are_reported(serve_app, tmp_path: Pa
         jobs.title
     )
     assert "backup.nightly" not in jobs.title  # declared, not yet due: not late
+
+
+def test_each_mutation_is_matched_to_its_audit_event(serve_app, tmp_path: Path) -> None:
+    """The app audits /items itself and forgets /orders: the check names /orders only."""
+    kit = ReadyKit(
+        Settings(
+            service_name="inside",
+            configure_logging=False,
+            ops_token=TOKEN,
+            store_url=f"sqlite:///{tmp_path}/records.db",
+            audit_mutations=False,
+        )
+    )
+
+    async def items(request: Request) -> Response:
+        await kit.audit.record("item.create", resource="item:1", durable=True)
+        return JSONResponse({"created": 1}, 201)
+
+    async def orders(request: Request) -> Response:
+        return JSONResponse({"created": 2}, 201)
+
+    routes = [Route("/items", items, methods=["POST"]), Route("/orders", orders, methods=["POST"])]
+    url = serve_app(kit.wrap(Starlette(routes=routes)), lifespan="on")
+    from readykit.check.client import Client
+
+    async def go() -> ProbeContext:
+        async with Client(url) as client:
+            budget = client.budget(20, 10)
+            for path in ("/items", "/orders", "/items"):
+                await budget.try_request("POST", path, data=b"{}")
+            ctx = ProbeContext(
+                budget, Target(), ProbeOptions(ops_token=TOKEN, started_at=time.time() - 5)
+            )
+            await inside_view.run(ctx)
+            return ctx
+
+    ctx = asyncio.run(go())
+    [unaudited] = [f for f in ctx.findings if f.check == "inside-view.unaudited"]
+    assert unaudited.title.startswith("1 of the 3 POST/PUT/PATCH requests")
+    assert "POST /orders -> 201" in unaudited.title
+    assert "/items" not in unaudited.title

@@ -6,6 +6,7 @@ import io
 import json
 import ssl
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,8 @@ class Client:
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self.mutations = 0  # POST/PUT/PATCH sent: the inside view asks how many were audited
+        # (request id, method, path, status) of each mutation answered: matched to audit events
+        self.sent_mutations: list[tuple[str, str, str, int]] = []
 
     async def __aenter__(self) -> Client:
         connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl)
@@ -153,14 +156,18 @@ class Client:
         if method in WRITE_METHODS and not self.allow_writes:
             raise ValueError(f"{method} is only sent with --allow-writes")
         assert self._session is not None, "use the client as an async context manager"
+        headers = dict(headers or {})
+        request_id = None
         if method in ("POST", "PUT", "PATCH"):
             self.mutations += 1
+            if not any(k.lower() == "x-request-id" for k in headers):
+                request_id = headers["X-Request-ID"] = f"rkcheck-{uuid.uuid4().hex}"
         started = time.monotonic()
         try:
             async with self._session.request(
                 method,
                 self.url(path),
-                headers=dict(headers or {}),
+                headers=headers,
                 # aiohttp warns about big raw bytes; a BytesIO is streamed with a Content-Length
                 data=io.BytesIO(data) if data is not None and len(data) > 65536 else data,
                 allow_redirects=False,
@@ -171,6 +178,8 @@ class Client:
                 resp_headers = {k.lower(): ", ".join(resp.headers.getall(k)) for k in resp.headers}
                 if not resp.content.at_eof():
                     resp.close()  # do not drain an endless body
+                if request_id is not None:
+                    self.sent_mutations.append((request_id, method, path, resp.status))
                 return Response(
                     method,
                     path,
@@ -178,7 +187,7 @@ class Client:
                     resp_headers,
                     body,
                     elapsed,
-                    dict(headers or {}),
+                    dict(headers),
                     len(data or b""),
                 )
         except TimeoutError as exc:

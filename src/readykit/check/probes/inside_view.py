@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from readykit.check.client import Response
 from readykit.check.finding import Evidence, Finding, excerpt
@@ -22,6 +24,9 @@ from readykit.check.probe import ProbeContext
 STALL_WARN_MS = 1000.0
 STALL_REPEATS = 3
 FAILING = ("fail", "down", "unhealthy")
+# answered by a guard in front of the app (body or rate limit): never the app's to audit
+GUARD_REFUSALS = frozenset({413, 429})
+AUDIT_PAGES = 20  # pages of 50 events read back at most
 
 
 def _ev(request: str, resp: Response | None, text: str) -> Evidence:
@@ -157,31 +162,36 @@ async def run(ctx: ProbeContext) -> None:
                 "Index or rewrite these queries.",
             )
         )
-    _, audit = await _get(ctx, "/ops/api/audit")
-    events = _recent(audit.get("events") if isinstance(audit, dict) else None, since)
-    actions = sorted({str(e.get("action")) for e in events})
-    sent = ctx.budget.client.mutations
-    if sent and not events and audit is not None:
+    audited, actions, readable = await _audited_ids(ctx, since)
+    answered = [m for m in ctx.budget.client.sent_mutations if m[3] not in GUARD_REFUSALS]
+    missing = [m for m in answered if m[0] not in audited]
+    if readable and missing:
+        shown = "; ".join(f"{method} {path} -> {status}" for _, method, path, status in missing[:5])
         ctx.add(
             Finding(
                 "inside-view.unaudited",
                 "inside-view",
                 "warning",
-                f"none of the {sent} POST/PUT/PATCH requests the check sent was audited",
-                _ev("GET /ops/api/audit", None, ""),
+                f"{len(missing)} of the {len(answered)} POST/PUT/PATCH requests the check sent "
+                f"left no audit event: {shown}",
+                _ev(
+                    "GET /ops/api/audit",
+                    None,
+                    "request ids: " + ", ".join(m[0] for m in missing[:5]),
+                ),
                 "Turn on auditing of mutations (READYKIT_AUDIT_MUTATIONS=true) or record them "
                 "with kit.audit.record.",
             )
         )
-    else:
+    elif readable:
         ctx.add(
             Finding(
                 "inside-view.audit",
                 "inside-view",
                 "info",
-                f"{len(events)} audit event(s) recorded for the {sent} POST/PUT/PATCH requests the "
-                "check sent (those a guard refused before the app are not audited)"
-                + (": " + ", ".join(actions[:5]) if actions else ""),
+                f"each of the {len(answered)} POST/PUT/PATCH requests the check sent was audited "
+                "(matched by request id)"
+                + (": " + ", ".join(sorted(actions)[:5]) if actions else ""),
                 _ev("GET /ops/api/audit", None, ""),
             )
         )
@@ -221,3 +231,22 @@ async def run(ctx: ProbeContext) -> None:
                     "See the job's last error on /ops and fix or reschedule it.",
                 )
             )
+
+
+async def _audited_ids(ctx: ProbeContext, since: float) -> tuple[set[str], set[str], bool]:
+    """Request ids and actions of the audit events since `since`; False if unreadable."""
+    ids: set[str] = set()
+    actions: set[str] = set()
+    when = datetime.fromtimestamp(since - 1, UTC).isoformat()
+    for page in range(1, AUDIT_PAGES + 1):
+        query = urlencode({"since": when, "page": page})
+        resp, audit = await _get(ctx, f"/ops/api/audit?{query}")
+        if resp is None or resp.status != 200 or not isinstance(audit, dict):
+            return ids, actions, page > 1
+        for event in audit.get("events") or []:
+            if isinstance(event, dict):
+                ids.add(str(event.get("request_id")))
+                actions.add(str(event.get("action")))
+        if not audit.get("next"):
+            break
+    return ids, actions, True
