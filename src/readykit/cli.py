@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import click
 
-from readykit.clitools import UserError
+from readykit.clitools import UserError, cli_error
 from readykit.errors import ReadykitError
 
 # the install extra that brings each optional library a verb may need
@@ -36,8 +36,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ReadykitError as exc:
-            raise UserError(str(exc)) from exc
+        except ReadykitError as exc:  # the one translator: each error carries its exit code
+            raise cli_error(exc) from exc
         except ModuleNotFoundError as exc:
             extra = EXTRA_OF.get((exc.name or "").split(".")[0])
             if extra is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from readykit.errors import EXIT_FAILED, EXIT_TOOL, EXIT_USAGE, ReadykitError
 from readykit.settings import Settings
 
 STORE_HELP = (
@@ -25,7 +26,31 @@ APP_HELP = "module:attribute of the service's kit, to read its store (e.g. myser
 class UserError(click.ClickException):
     """A mistake the user can fix: one line on stderr, exit code 2."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
+
+
+class ToolFailed(click.ClickException):
+    """The environment failed: one line, exit code 3."""
+
+    exit_code = EXIT_TOOL
+
+
+class Failed(click.ClickException):
+    """The verdict failed: one line, exit code 1."""
+
+    exit_code = EXIT_FAILED
+
+
+_BY_EXIT_CODE: dict[int, type[click.ClickException]] = {
+    EXIT_FAILED: Failed,
+    EXIT_USAGE: UserError,
+    EXIT_TOOL: ToolFailed,
+}
+
+
+def cli_error(exc: ReadykitError) -> click.ClickException:
+    """readykit's own error as one line on stderr with the exit code it carries."""
+    return _BY_EXIT_CODE.get(exc.exit_code, UserError)(str(exc))
 
 
 def parse_when(value: str | None, option: str) -> float | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from readykit.errors import ReadykitError
+from readykit.clitools import Failed
 
 REPO = click.option(
     "--repo",
@@ -30,42 +30,8 @@ TEXTFILE = click.option(
 )
 
 
-class _VerifyFailed(click.ClickException):
-    """The backup's bytes or contents are wrong: exit code 1."""
-
-    exit_code = 1
-
-
-class _UserError(click.ClickException):
-    """A mistake the user can fix: exit code 2."""
-
-    exit_code = 2
-
-
-class _ToolFailed(click.ClickException):
-    """The environment failed (database, pg_dump, disk): exit code 3."""
-
-    exit_code = 3
-
-
-_BY_CODE: dict[int, type[click.ClickException]] = {1: _VerifyFailed, 2: _UserError, 3: _ToolFailed}
-
-
-def _exit(message: str, code: int) -> click.ClickException:
-    return _BY_CODE.get(code, _UserError)(message)
-
-
-class _BackupGroup(click.Group):
-    """Maps backup errors to their exit codes: 1 integrity, 2 user, 3 tool — one line each."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ReadykitError as exc:
-            raise _exit(str(exc), getattr(exc, "exit_code", 2)) from exc
-
-
-@click.group(cls=_BackupGroup)
+# backup errors carry their exit codes (1 integrity, 2 user, 3 tool); readykit.cli translates
+@click.group()
 def backup() -> None:
     """Back up SQLite and PostgreSQL databases, and prove the backups restore."""
 
@@ -182,7 +148,7 @@ def verify(
         for step in report.steps:
             click.echo(f"{step.status:<7}  {step.name:<10}  {step.detail}")
     if not report.ok:
-        raise _VerifyFailed(report.message())
+        raise Failed(report.message())
     if not as_json:
         click.echo(report.message())
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from readykit.errors import ReadykitError
+from readykit.errors import ReadykitError, VerdictFailed
+from readykit.errors import ToolFailure as _ToolFailure
 
 
 class BackupError(ReadykitError):
     """A mistake the user can fix (bad URL, unknown id, missing key): exit code 2."""
-
-    exit_code = 2
 
 
 class UnknownBackupError(BackupError):
@@ -19,16 +18,12 @@ class WrongKeyError(BackupError):
     """The key given is not the key the backup was encrypted with."""
 
 
-class ToolFailure(ReadykitError):
+class ToolFailure(_ToolFailure):
     """The environment failed us (database unreachable, pg_dump missing, disk full): exit code 3."""
 
-    exit_code = 3
 
-
-class IntegrityFailure(ReadykitError):
+class IntegrityFailure(VerdictFailed):
     """A backup's bytes are not what its manifest says (checksum, authentication): exit code 1."""
-
-    exit_code = 1
 
     def __init__(self, step: str, message: str) -> None:
         super().__init__(message)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from readykit.check.finding import CATEGORIES
+from readykit.clitools import UserError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 
@@ -242,18 +243,12 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
         raise click.BadParameter(str(exc)) from exc
 
 
-class _OneLineUsage(click.ClickException):
-    """A bad option of `wait`: one line on stderr, exit code 2."""
-
-    exit_code = 2
-
-
 class _WaitCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            raise _OneLineUsage(exc.format_message()) from exc
+            raise UserError(exc.format_message()) from exc
 
 
 @click.command(cls=_WaitCommand)
@@ -282,7 +277,7 @@ def wait(
     from readykit.check.wait import wait as wait_for
 
     if path is not None and (not path.startswith("/") or path.startswith("//")):
-        raise _OneLineUsage("--path must start with a single /")
+        raise UserError("--path must start with a single /")
     try:
         outcome = asyncio.run(
             wait_for(url, timeout_s=timeout, interval_s=interval, live=mode == "live", path=path)

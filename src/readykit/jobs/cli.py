@@ -9,13 +9,9 @@ import urllib.request
 
 import click
 
+from readykit.clitools import UserError
+
 TIMEOUT_S = 10.0
-
-
-class PingFailed(click.ClickException):
-    """The service refused the ping or could not be reached: one line, exit 2."""
-
-    exit_code = 2
 
 
 @click.group()
@@ -42,7 +38,7 @@ def ping(name: str, url: str, token: str | None, status: str, message: str) -> N
         f"?{urllib.parse.urlencode({'status': status})}"
     )
     if not target.startswith(("http://", "https://")):
-        raise PingFailed(f"--url {url!r}: use http:// or https://")
+        raise UserError(f"--url {url!r}: use http:// or https://")
     request = urllib.request.Request(target, data=message.encode(), method="POST")  # noqa: S310
     request.add_header("content-type", "text/plain; charset=utf-8")
     if token:
@@ -55,7 +51,7 @@ def ping(name: str, url: str, token: str | None, status: str, message: str) -> N
             detail = json.loads(exc.read()).get("detail", exc.reason)
         except ValueError:
             detail = exc.reason
-        raise PingFailed(f"{target} answered {exc.code}: {detail}") from exc
+        raise UserError(f"{target} answered {exc.code}: {detail}") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise PingFailed(f"cannot reach {url}: {exc}") from exc
+        raise UserError(f"cannot reach {url}: {exc}") from exc
     click.echo(f"{answer['job']}: run {answer['run_id']} {answer['outcome']}")

@@ -15,19 +15,8 @@ from typing import Any
 
 import click
 
+from readykit.clitools import Failed, ToolFailed, UserError
 from readykit.errors import ReadykitError
-
-
-class _Failed(click.ClickException):
-    exit_code = 1
-
-
-class _BadInput(click.ClickException):
-    exit_code = 2
-
-
-class _ToolFailed(click.ClickException):
-    exit_code = 3
 
 
 class _LoadGroup(click.Group):
@@ -50,9 +39,9 @@ def _numbers(text: str | None, kind: type[int] | type[float], option: str) -> li
     try:
         values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise _BadInput(f"{option} takes a comma-separated list of numbers, not {text!r}") from None
+        raise UserError(f"{option} takes a comma-separated list of numbers, not {text!r}") from None
     if not values or any(v <= 0 for v in values):
-        raise _BadInput(f"{option} takes positive numbers, not {text!r}")
+        raise UserError(f"{option} takes positive numbers, not {text!r}")
     return sorted(set(values))
 
 
@@ -107,8 +96,8 @@ def run_command(
         from readykit.load.workers import LoadToolError
 
         if isinstance(exc, TargetUnreachable | LoadToolError):
-            raise _ToolFailed(str(exc)) from exc
-        raise _BadInput(str(exc)) from exc
+            raise ToolFailed(str(exc)) from exc
+        raise UserError(str(exc)) from exc
 
 
 def _run(**opts: Any) -> None:
@@ -124,19 +113,19 @@ def _run(**opts: Any) -> None:
     modes = [opts["users"] is not None, opts["rate"] is not None, bool(sweep_users)]
     modes.append(bool(sweep_rates))
     if sum(modes) > 1:
-        raise _BadInput("give only one of --users, --rate, --sweep, --sweep-rate")
+        raise UserError("give only one of --users, --rate, --sweep, --sweep-rate")
     if not opts["url"] and not opts["scenario"]:
-        raise _BadInput("give the URL to load (and optionally --scenario FILE)")
+        raise UserError("give the URL to load (and optionally --scenario FILE)")
     duration_s = parse_duration(opts["duration"])
     if duration_s <= 0 or duration_s > 24 * 3600:
-        raise _BadInput(f"--duration must be between 0 and 24h, not {opts['duration']!r}")
+        raise UserError(f"--duration must be between 0 and 24h, not {opts['duration']!r}")
     warmup_s = parse_duration(opts["warmup"]) if opts["warmup"] else None
     timeout_s = parse_duration(opts["timeout"])
     limits = [th.parse(t) for t in opts["thresholds"]]
     try:
         practical = float(opts["regression_threshold"].rstrip("%")) / 100.0
     except ValueError:
-        raise _BadInput("--regression-threshold takes a percentage, e.g. 20%") from None
+        raise UserError("--regression-threshold takes a percentage, e.g. 20%") from None
     plan = StepPlan(
         target=Target(url=opts["url"], scenario_path=opts["scenario"]),
         users=opts["users"] if any(modes) else 10,
@@ -209,7 +198,7 @@ def _run(**opts: Any) -> None:
         click.echo("interrupted: the summary above covers what ran", err=True)
         raise click.exceptions.Exit(130)
     if not passed:
-        raise _Failed("thresholds or baseline failed")
+        raise Failed("thresholds or baseline failed")
 
 
 def _with_live(live: bool, plan: Any, fn: Any) -> Any:
@@ -268,13 +257,13 @@ def merge_command(files: tuple[Path, ...], json_path: Path | None) -> None:
         try:
             docs.append(json.loads(f.read_text()))
         except (OSError, ValueError) as exc:
-            raise _BadInput(f"cannot read {f}: {exc}") from exc
+            raise UserError(f"cannot read {f}: {exc}") from exc
     try:
         data = merge_documents(docs)
     except ReadykitError as exc:
-        raise _BadInput(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     except (KeyError, TypeError) as exc:
-        raise _BadInput(f"not a readykit load result: missing {exc}") from exc
+        raise UserError(f"not a readykit load result: missing {exc}") from exc
     for line in report.summary_lines(data):
         click.echo(line)
     if json_path is not None:
