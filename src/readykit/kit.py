@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.cache import cached, install_cache
 from readykit.dashboard import install_dashboard
+from readykit.durations import Duration
 from readykit.errors import ConfigurationError
 from readykit.feature import Feature
 from readykit.guards.headers import base_headers, hsts_value
@@ -17,7 +18,6 @@ from readykit.guards.install import install_guards
 from readykit.health.endpoints import Handler, HealthEndpoints
 from readykit.health.registry import CheckFn, HealthRegistry, Kind
 from readykit.jobs import JobRun, Jobs, install_jobs
-from readykit.jobs.spec import Duration
 from readykit.lifespan import run_lifespan
 from readykit.logging import AccessLog, configure_logging
 from readykit.metrics import Metrics

@@ -72,7 +72,7 @@ def test_failed_checks_and_captures_are_counted_by_kind(target, tmp_path) -> Non
         ("flows:\n  - steps: []\n", 2, "non-empty `steps:`"),
         ("flows:\n  - steps:\n      - method: FETCH\n        path: /\n", 3, "unknown method"),
         ("flows:\n  - steps:\n      - get: /${id}\n", 3, "${id} is used before"),
-        ("flows:\n  - steps:\n      - get: /\n        think: soon\n", 4, "bad duration"),
+        ("flows:\n  - steps:\n      - get: /\n        think: soon\n", 4, "is not a duration"),
         ("flows:\n  - steps: [\n", 3, "not valid YAML"),
         ("flow:\n  - steps: []\n", 1, "unknown key 'flow'"),
     ],

@@ -10,6 +10,7 @@ import click
 
 from readykit.check.finding import CATEGORIES
 from readykit.clitools import UserError
+from readykit.durations import BadDuration, parse_duration
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 
@@ -224,22 +225,10 @@ def _write(
             raise CheckToolError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-
-
-def parse_seconds(value: str) -> float:
-    """`120s`, `2m`, `500ms` or `120` (seconds) as seconds."""
-    match = _SPAN.match(value)
-    if match is None or float(match.group(1)) <= 0:
-        raise ValueError(f"{value!r} is not a duration such as 120s, 2m or 500ms")
-    number, unit = float(match.group(1)), match.group(2) or "s"
-    return number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
-
-
 def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
     try:
-        return parse_seconds(value)
-    except ValueError as exc:
+        return parse_duration(value, what=f"--{param.name}", positive=True)
+    except BadDuration as exc:
         raise click.BadParameter(str(exc)) from exc
 
 

@@ -20,6 +20,7 @@ import structlog
 
 from readykit._tasks import cancel_and_wait
 from readykit.context import request_id_var
+from readykit.durations import Duration, format_duration
 from readykit.errors import ConfigurationError
 from readykit.jobs.execution import (
     MAX_ERROR_CHARS,
@@ -31,7 +32,7 @@ from readykit.jobs.execution import (
 )
 from readykit.jobs.metrics import JobMetrics
 from readykit.jobs.runlog import RunLog
-from readykit.jobs.spec import Duration, JobSpec, format_duration, make_spec
+from readykit.jobs.spec import JobSpec, make_spec
 from readykit.jobs.status import assess
 from readykit.logging.redact import redact_text
 from readykit.records.store import StoreUnavailable

@@ -13,44 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from readykit.durations import Duration, format_duration
+from readykit.durations import parse_duration as _parse
 from readykit.errors import ConfigurationError
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+")
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 MIN_EVERY_S = 1.0
-
-Duration = str | float | int
 
 
 def parse_duration(value: Duration, what: str) -> float:
-    """Seconds from `"90s"`, `"5m"`, `"1h30m"`, `"1d"` or a number of seconds."""
-    if isinstance(value, bool):
-        raise ConfigurationError(f"{what}: {value!r} is not a duration; write e.g. '5m' or 300")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and _DURATION.fullmatch(value.strip()):
-        seconds = sum(float(n) * _UNIT_S[u] for n, u in _PART.findall(value.strip()))
-    else:
-        raise ConfigurationError(
-            f"{what}: {value!r} is not a duration; write e.g. '90s', '5m', '1h30m', '1d' or 300"
-        )
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigurationError(f"{what}: {value!r} must be a positive duration")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """`3600.0` -> `1h`, `90.0` -> `1m30s`: the short form the dashboard and logs show."""
-    out, rest = "", seconds
-    for unit in ("d", "h", "m", "s"):
-        size = _UNIT_S[unit]
-        if rest >= size:
-            whole = int(rest // size) if unit != "s" else rest
-            out += f"{whole:g}{unit}"
-            rest -= whole * size
-    return out or f"{seconds:g}s"
+    """Seconds from `"90s"`, `"5m"`, `"1h30m"`, `"1d"` or a number of seconds (positive)."""
+    return _parse(value, what=what, positive=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from readykit.jobs.spec import JobSpec, format_duration
+from readykit.durations import format_duration
+from readykit.jobs.spec import JobSpec
 
 SHOWN_RUNS = 20
 FINISHED = ("success", "failure", "timeout", "cancelled")
