@@ -22,6 +22,19 @@ from readykit.check.probes import inside_view
 TOKEN = "inside-view-test-token-0123456789"
 
 
+def inside_kit(tmp_path: Path, **settings: Any) -> ReadyKit:
+    """A kit with the ops token and a store of its own, as the inside view reads it."""
+    return ReadyKit(
+        Settings(
+            service_name="inside",
+            configure_logging=False,
+            ops_token=TOKEN,
+            store_url=f"sqlite:///{tmp_path}/records.db",
+            **settings,
+        )
+    )
+
+
 def service(tmp_path: Path) -> object:
     kit = ReadyKit(
         Settings(
@@ -103,14 +116,7 @@ def test_a_refused_token_is_a_warning_and_no_token_skips(serve_app, tmp_path: Pa
 
 
 def test_failing_health_details_are_blockers(serve_app, tmp_path: Path) -> None:
-    kit = ReadyKit(
-        Settings(
-            service_name="inside",
-            configure_logging=False,
-            ops_token=TOKEN,
-            store_url=f"sqlite:///{tmp_path}/records.db",
-        )
-    )
+    kit = inside_kit(tmp_path)
 
     @kit.check("migrations")
     async def migrations() -> None:
@@ -168,14 +174,7 @@ def test_mutations_that_were_never_audited(serve_app, tmp_path: Path) -> None:
 
 
 def test_failing_jobs_of_a_readykit_service_are_reported(serve_app, tmp_path: Path) -> None:
-    kit = ReadyKit(
-        Settings(
-            service_name="inside",
-            configure_logging=False,
-            ops_token=TOKEN,
-            store_url=f"sqlite:///{tmp_path}/records.db",
-        )
-    )
+    kit = inside_kit(tmp_path)
     kit.jobs.add("backup.nightly", every="1d", grace="1h")
     kit.jobs.add("rates.refresh", every="1h", grace="5m")
 
@@ -201,15 +200,7 @@ def test_failing_jobs_of_a_readykit_service_are_reported(serve_app, tmp_path: Pa
 
 def test_each_mutation_is_matched_to_its_audit_event(serve_app, tmp_path: Path) -> None:
     """The app audits /items itself and forgets /orders: the check names /orders only."""
-    kit = ReadyKit(
-        Settings(
-            service_name="inside",
-            configure_logging=False,
-            ops_token=TOKEN,
-            store_url=f"sqlite:///{tmp_path}/records.db",
-            audit_mutations=False,
-        )
-    )
+    kit = inside_kit(tmp_path, audit_mutations=False)
 
     async def items(request: Request) -> Response:
         await kit.audit.record("item.create", resource="item:1", durable=True)
