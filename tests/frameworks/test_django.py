@@ -9,6 +9,7 @@ must not leak one user's private page to another, duplicate a header, label ever
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import subprocess
@@ -150,3 +151,18 @@ def test_the_readme_django_wiring_runs_as_written(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "200 /items/<int:item_id>/"
+
+
+def test_mutations_are_audited_with_the_django_user_and_pattern(
+    django_site: ServerProcess,
+) -> None:
+    alice = session_of(django_site, "alice")
+    call(django_site, "POST", "/create/", headers={"Cookie": alice, "X-Request-ID": "dj-audit-1"})
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    events = json.loads(call(django_site, "GET", "/ops/api/audit", headers=bearer).body)["events"]
+    [event] = [e for e in events if e["request_id"] == "dj-audit-1"]
+    assert (event["actor"], event["action"], event["status"]) == (
+        "user:alice",
+        "POST /create/",
+        403,  # Django's CSRF refused it: still a mutation attempt, audited with its actor
+    )

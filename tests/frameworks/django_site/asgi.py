@@ -8,7 +8,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 from readykit import ReadyKit
-from readykit.contrib.django import route_template
+from readykit.contrib.django import principal, route_template
 
-kit = ReadyKit(route_template=route_template)
+kit = ReadyKit(route_template=route_template, principal=principal)
 application = kit.wrap(ASGIStaticFilesHandler(get_asgi_application()))
