@@ -20,11 +20,6 @@ def get_header(headers: Headers, name: bytes) -> bytes | None:
     return None
 
 
-def get_all(headers: Headers, name: bytes) -> list[bytes]:
-    """Every value of header `name` (lower case), in order."""
-    return [bytes(value) for key, value in headers if key.lower() == name]
-
-
 def header_names(headers: Headers) -> set[bytes]:
     """The lower-cased names present in `headers`."""
     return {key.lower() for key, _ in headers}

@@ -30,10 +30,10 @@ def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address |
         return None
 
 
-def forwarded_pairs(value: str) -> list[dict[str, str]]:
-    """The elements of an RFC 7239 `Forwarded` value, each as {parameter: value}, in order."""
+def forwarded_pairs(elements_text: Iterable[str]) -> list[dict[str, str]]:
+    """RFC 7239 `Forwarded` elements (the value split on commas), each as {parameter: value}."""
     elements = []
-    for element in value.split(","):
+    for element in elements_text:
         pairs = {}
         for pair in element.split(";"):
             name, sep, val = pair.strip().partition("=")
@@ -103,7 +103,7 @@ class TrustedProxies:
         if self._rfc7239:
             return [
                 (e.get("for", ""), e.get("proto"))
-                for e in forwarded_pairs(",".join(self._values(scope, b"forwarded")))
+                for e in forwarded_pairs(self._values(scope, b"forwarded"))
             ]
         return [(h.strip(), None) for h in self._values(scope, b"x-forwarded-for")]
 

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
@@ -28,6 +28,9 @@ from readykit._types import Scope
 from readykit.access import OpsAccess
 from readykit.headers import get_header
 from readykit.proxies import TrustedProxies
+
+if TYPE_CHECKING:
+    from readykit.records.store import Store
 
 logger = logging.getLogger("readykit.ops")
 
@@ -39,7 +42,6 @@ LOGIN_TOTAL = "100/minute"
 _SESSION = re.compile(r"^([0-9a-f]{32})\.([0-9]{1,12})\.([0-9a-f]{64})$")
 _SAFE_FETCH_SITES = frozenset({b"same-origin", b"none"})
 
-Store = Any  # readykit.records.store.Store; read only through put_doc/get_doc
 Clock = Callable[[], float]
 
 

@@ -89,8 +89,10 @@ class SecurityHeadersGuard:
             *self.base.items(),
             (_CSP, settings.content_security_policy.encode()),
         ]
-        self.html_policy = settings.html_content_security_policy.encode()
-        self.html_defaults = [*self.base.items(), (_CSP, self.html_policy)]
+        self.html_defaults = [
+            *self.base.items(),
+            (_CSP, settings.html_content_security_policy.encode()),
+        ]
         self.hsts = hsts_value(settings)
         self.routes = RouteTable(
             {k: _encoded(v) for k, v in settings.security_header_overrides.items()},
@@ -123,9 +125,9 @@ class SecurityHeadersGuard:
                     await release(b"".join(chunks))
                 return
             if message["type"] == "http.response.start":
-                headers = self._dress(message.get("headers", ()), overrides, https)
+                headers, our_html_policy = self._dress(message.get("headers", ()), overrides, https)
                 message["headers"] = headers
-                if _CSP not in overrides and self._hashable(headers):
+                if our_html_policy:
                     held = message
                     return
             await send(message)
@@ -151,13 +153,11 @@ class SecurityHeadersGuard:
         if held is not None:  # the app ended without a final body message
             await release(None)
 
-    def _hashable(self, headers: list[tuple[bytes, bytes]]) -> bool:
-        """An HTML page whose CSP is ours (the app set none): worth hashing its scripts."""
-        return any(v is self.html_policy for k, v in headers if k == _CSP)
-
     def _dress(
         self, headers: Iterable[tuple[bytes, bytes]], overrides: dict[bytes, bytes], https: bool
-    ) -> list[tuple[bytes, bytes]]:
+    ) -> tuple[list[tuple[bytes, bytes]], bool]:
+        """The headers with ours added, and whether the CSP added is the HTML default (a page
+        whose inline scripts are worth hashing)."""
         out = list(headers)
         present = set()
         html = False
@@ -169,12 +169,13 @@ class SecurityHeadersGuard:
             elif name == b"server" and (b"/" in value or b" " in value):
                 out[i] = (key, value.split(b"/", 1)[0].split(b" ", 1)[0])  # no version
         defaults = self.html_defaults if html else self.api_defaults
+        ours = html and _CSP not in present and _CSP not in overrides
         if not overrides and not https:  # the common case: a precomputed list
             out.extend(kv for kv in defaults if kv[0] not in present)
-            return out
+            return out, ours
         wanted = dict(defaults)
         if https and self.hsts is not None:
             wanted[_HSTS] = self.hsts
         wanted.update(overrides)
         out.extend((k, v) for k, v in wanted.items() if v and k not in present)
-        return out
+        return out, ours
