@@ -78,6 +78,9 @@ class Setup(Protocol):
     def resolve_principal(self, scope: Scope) -> str | None:
         """Who is calling (the kit's one principal resolver; never raises)."""
 
+    def route_of(self, scope: Scope, root_path: str = "") -> str:
+        """The route template of an answered request (the kit's one route resolver)."""
+
     def client_key(self, scope: Scope) -> str | None:
         """Whom rate limits count against."""
 

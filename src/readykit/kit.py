@@ -27,7 +27,7 @@ from readykit.problem import send_problem
 from readykit.proxies import TrustedProxies
 from readykit.record import Recorder, excluding
 from readykit.records import Audit, Records, install_records
-from readykit.routing import RouteResolver, RouteTemplate
+from readykit.routing import RouteResolver, RouteTemplate, route_template
 from readykit.settings import Settings, name_the_variable
 
 logger = logging.getLogger("readykit")
@@ -138,6 +138,7 @@ class ReadyKit:
         self._shutdown: list[Hook] = []
         self._guards: list[tuple[int, Guard, bool | Guard]] = []
         self._wrapped = False
+        self._routes: RouteResolver | None = None  # built by wrap() from the app's routes
         self._ops_app: ASGIApp = self._serve_ops
         endpoints = HealthEndpoints(self.health, self.settings, lambda: self.draining)
         self._ops_routes: dict[str, Handler] = endpoints.routes()
@@ -329,7 +330,7 @@ class ReadyKit:
             elif ops is not False:
                 ops_app = ops(ops_app)
         self._ops_app = ops_app
-        routes = RouteResolver(inner, self._route_template)
+        routes = self._routes = RouteResolver(inner, self._route_template)
         shadowed = [path for path in self._ops_routes if routes.explicit("GET", path)]
         if shadowed:
             return RefuseToStart(ConfigurationError(_shadowing(shadowed[0], self.settings)))
@@ -398,6 +399,12 @@ class ReadyKit:
         if hsts is not None and self.proxies.is_https(scope):
             headers.append((b"strict-transport-security", hsts))
         return headers
+
+    def route_of(self, scope: Scope, root_path: str = "") -> str:
+        """The route template of a request the app has answered (`root_path` as it came in)."""
+        if self._routes is None:
+            return route_template(scope)
+        return self._routes(scope, root_path)
 
     def resolve_principal(self, scope: Scope) -> str | None:
         """Who is calling, by the kit's principal resolver; None if it fails (logged)."""

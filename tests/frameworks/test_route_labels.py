@@ -162,3 +162,33 @@ async def test_an_app_route_the_kit_would_hide_stops_startup(path: str, fix: str
     catch_all = Starlette(routes=[Route("/{anything:path}", own)])  # an SPA: no collision
     async with lifespan(moved.wrap(catch_all)):
         pass
+
+
+async def test_audit_actions_use_the_kits_route_names(tmp_path: Path) -> None:
+    """The audit guard names routes with the same resolver as metrics: a plain ASGI app's
+    hook, refused requests included."""
+
+    async def plain(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def template(scope: Scope) -> str | None:
+        return "/orders/{order_id}" if scope["path"].startswith("/orders/") else None
+
+    settings = Settings(
+        configure_logging=False,
+        store_url=f"sqlite:///{tmp_path}/r.db",
+        rate_limits={"POST /orders/{order_id}": "1/minute"},
+    )
+    kit = ReadyKit(settings, route_template=template)
+    app = kit.wrap(plain)
+    async with lifespan(app):
+        statuses = [(await asgi_request(app, "POST", f"/orders/{i}")).status for i in (1, 2)]
+        assert kit.records is not None
+        await kit.records.writer.flush()
+        events = await kit.records.store.audit()
+    assert statuses == [201, 429]
+    assert sorted((e["action"], e["status"]) for e in events) == [
+        ("POST /orders/{order_id}", 201),
+        ("POST /orders/{order_id}", 429),
+    ]

@@ -16,8 +16,7 @@ MIDDLEWARE = [..., "readykit.contrib.django.PrincipalMiddleware"]
 Django routes inside its own handler and leaves nothing in the scope, so without this every
 Django request is labelled `UNMATCHED`; and its user lives on the request, not in the ASGI
 scope, so the middleware copies who it is into the scope for the kit (audit actor, per-user
-rate limits, privacy subject), and the pattern it matched (audit action names). The
-template is the pattern Django matched, with its converters
+rate limits, privacy subject). The template is the pattern Django matched, with its converters
 (`/admin/auth/user/<path:object_id>/change/`); paths that match nothing stay `UNMATCHED`,
 which keeps the number of labels bounded by the URLconf.
 """
@@ -76,28 +75,16 @@ class PrincipalMiddleware:
         if self.is_async:
             return self._acall(request)
         _note_user(request, getattr(request, "user", None))
-        response = self.get_response(request)
-        _note_route(request)
-        return response
+        return self.get_response(request)
 
     async def _acall(self, request: Any) -> Any:
         user = await request.auser() if hasattr(request, "auser") else None
         _note_user(request, user)
-        pending: Awaitable[Any] = self.get_response(request)
-        response = await pending
-        _note_route(request)
-        return response
+        response: Awaitable[Any] = self.get_response(request)
+        return await response
 
 
 def _note_user(request: Any, user: Any) -> None:
     scope = getattr(request, "scope", None)
     if isinstance(scope, dict) and user is not None and user.is_authenticated:
         scope[SCOPE_KEY] = f"user:{user.get_username()}"
-
-
-def _note_route(request: Any) -> None:
-    """The pattern Django matched, in the scope for the audit action and the labels."""
-    scope = getattr(request, "scope", None)
-    match = getattr(request, "resolver_match", None)
-    if isinstance(scope, dict) and match is not None and match.route:
-        scope["path_template"] = "/" + match.route

@@ -138,7 +138,7 @@ def install_records(setup: Setup) -> Records:
     if settings.audit_mutations:
         setup.add_guard(
             ORDER_AUDIT,
-            records.audit.guard(principal, settings.audit_durability),
+            records.audit.guard(principal, settings.audit_durability, route_of=setup.route_of),
             ops=records.audit.guard(principal, settings.audit_durability, ops=True),
         )
     setup.add_recorder(records.slow_requests)

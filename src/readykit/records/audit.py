@@ -20,6 +20,14 @@ from readykit.records.batch import BatchWriter
 from readykit.records.store import AUDIT, new_id
 from readykit.routing import route_template
 
+RouteOf = Callable[[Scope, str], str]
+
+
+def _scope_route(scope: Scope, root_path: str) -> str:
+    """What the framework left in the scope (without the kit's resolver)."""
+    return route_template(scope)
+
+
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # the kit's own endpoints that write audit events of their own
 OWN_AUDIT_PREFIXES = ("/privacy/",)
@@ -94,12 +102,16 @@ class Audit:
         principal: Callable[[Scope], str | None],
         durability: Durability = "commit",
         *,
+        route_of: RouteOf = _scope_route,
         ops: bool = False,
     ) -> Callable[[ASGIApp], ASGIApp]:
-        """The guard factory that audits mutating requests (`ops`: for the kit's own routes)."""
+        """The guard factory that audits mutating requests (`ops`: for the kit's own routes);
+        `route_of` names the route of a finished request (the kit's one route resolver)."""
 
         def factory(app: ASGIApp) -> ASGIApp:
-            return AuditGuard(app, self, principal, durability=durability, ops=ops)
+            return AuditGuard(
+                app, self, principal, durability=durability, route_of=route_of, ops=ops
+            )
 
         return factory
 
@@ -119,21 +131,23 @@ class AuditGuard:
         principal: Callable[[Scope], str | None],
         *,
         durability: Durability = "commit",
+        route_of: RouteOf = _scope_route,
         ops: bool = False,
     ) -> None:
         self.app = app
         self.audit = audit
         self.principal = principal
+        self.route_of = route_of
         self.durable = durability == "commit"
         self.ops = ops
 
-    def _event(self, scope: Scope, status: int) -> dict[str, Any]:
+    def _event(self, scope: Scope, status: int, root_path: str) -> dict[str, Any]:
         try:
             actor = self.principal(scope)
         except Exception:
             logger.exception("the principal resolver failed")
             actor = None
-        route = scope["path"] if self.ops else route_template(scope)
+        route = scope["path"] if self.ops else self.route_of(scope, root_path)
         return self.audit.event(
             f"{scope['method']} {route}", resource=scope["path"], actor=actor, status=status
         )
@@ -148,6 +162,7 @@ class AuditGuard:
             return
         status = 0
         audited = False
+        root_path = scope.get("root_path", "")  # routing may rewrite it; the route needs it
 
         async def send_audited(message: Message) -> None:
             nonlocal status, audited
@@ -159,7 +174,7 @@ class AuditGuard:
                 and not audited
             ):
                 audited = True
-                event = self._event(scope, status)
+                event = self._event(scope, status, root_path)
                 if self.durable:
                     await self.audit.writer.put_durable(event)
                 else:
@@ -170,4 +185,4 @@ class AuditGuard:
             await self.app(scope, receive, send_audited)
         finally:
             if not audited:  # no complete answer: the app raised, or the client went away
-                self.audit.writer.put(self._event(scope, status or 500))
+                self.audit.writer.put(self._event(scope, status or 500, root_path))
