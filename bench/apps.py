@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -49,11 +50,10 @@ def readykit_health() -> ASGIApp:
 
 
 def readykit_observed() -> ASGIApp:
-    """Everything on by default (health, metrics, default guards) and one JSON access-log line
-    per request, written to a file."""
+    """The defaults (health, metrics, default guards, records, dashboard; no rate limit) and one
+    JSON access-log line per request, written to a file."""
     settings = Settings(service_name="bench", configure_logging=False, log_format="json")
-    log_file = Path(tempfile.gettempdir()) / "readykit-bench-access.log"
-    configure_logging(settings, stream=log_file.open("w", buffering=1 << 16))
+    _json_access_log(settings)
     kit = ReadyKit(settings)
     kit.add_check("noop", lambda: None)
     return kit.wrap(bare())
@@ -131,6 +131,106 @@ def slowapi_memory() -> ASGIApp:
     return app
 
 
+def readykit_ids() -> ASGIApp:
+    """Request ids and the ops routes (health) only: records, metrics, logs and guards off."""
+    return ReadyKit(Settings(**_MINIMAL, records=False, dashboard=False)).wrap(bare())
+
+
+def readykit_ids_metrics() -> ASGIApp:
+    """Request ids, health and metrics only (issue 17's "metrics only")."""
+    settings = Settings(**{**_MINIMAL, "metrics": True}, records=False, dashboard=False)
+    return ReadyKit(settings).wrap(bare())
+
+
+def _json_access_log(settings: Settings) -> None:
+    log_file = Path(tempfile.gettempdir()) / "readykit-bench-access.log"
+    configure_logging(settings, stream=log_file.open("w", buffering=1 << 16))
+
+
+def readykit_everything() -> ASGIApp:
+    """Issue 17's "everything on": request ids, health, metrics, an in-memory rate limit,
+    security headers, body and time limits and a JSON access line (records and dashboard on,
+    as by default)."""
+    settings = Settings(
+        service_name="bench",
+        configure_logging=False,
+        log_format="json",
+        rate_limits={"default": _HUGE},
+    )
+    _json_access_log(settings)
+    kit = ReadyKit(settings)
+    kit.add_check("noop", lambda: None)
+    return kit.wrap(bare())
+
+
+def handmade() -> ASGIApp:
+    """The stack a user assembles by hand for the same work: asgi-correlation-id,
+    starlette-exporter, slowapi (in memory), secure's headers, a structlog JSON access line
+    and a /health route."""
+    import logging
+
+    import secure
+    import structlog
+    from asgi_correlation_id import CorrelationIdMiddleware
+    from slowapi import Limiter
+    from slowapi.middleware import SlowAPIASGIMiddleware
+    from slowapi.util import get_remote_address
+    from starlette_exporter import PrometheusMiddleware, handle_metrics
+
+    log_file = Path(tempfile.gettempdir()) / "readykit-bench-handmade.log"
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.WriteLoggerFactory(file=log_file.open("w", buffering=1 << 16)),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        cache_logger_on_first_use=True,
+    )
+    access = structlog.get_logger("access")
+    headers = [
+        (k.lower().encode(), v.encode())
+        for k, v in secure.Secure.with_default_headers().headers.items()
+    ]
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "pass"})
+
+    app = bare()
+    app.add_route("/health", health)
+    app.add_route("/metrics", handle_metrics)
+    app.state.limiter = Limiter(key_func=get_remote_address, default_limits=[_HUGE])
+    app.add_middleware(SlowAPIASGIMiddleware)
+    app.add_middleware(PrometheusMiddleware)
+    app.add_middleware(CorrelationIdMiddleware)
+
+    async def stack(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_secured(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await app(scope, receive, send_secured)
+        access.info(
+            "request",
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    return stack
+
+
 def readykit_cache_hit() -> ASGIApp:
     """The minimal kit plus response caching of `/items/{item_id}`: every request but the
     first is a hit from the in-memory cache."""
@@ -152,4 +252,8 @@ VARIANTS = {
     "readykit-ratelimit-redis": readykit_ratelimit_redis,
     "slowapi-memory": slowapi_memory,
     "readykit-cache-hit": readykit_cache_hit,
+    "readykit-ids": readykit_ids,
+    "readykit-ids-metrics": readykit_ids_metrics,
+    "readykit-everything": readykit_everything,
+    "handmade": handmade,
 }

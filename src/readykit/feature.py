@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from readykit.metrics import Metrics
     from readykit.proxies import TrustedProxies
     from readykit.settings import Settings
+    from readykit.stage import Stage
 
 Hook = Callable[[], Awaitable[Any]]
 Guard = Callable[[ASGIApp], ASGIApp]
@@ -47,8 +48,19 @@ class Setup(Protocol):
     health: HealthRegistry
     proxies: TrustedProxies
 
-    def add_guard(self, order: int, guard: Guard, *, ops: bool | Guard = False) -> None:
-        """A pure-ASGI guard between the kit's layer and the app (see ReadyKit.add_guard)."""
+    def add_guard(
+        self,
+        order: int,
+        guard: Guard,
+        *,
+        ops: bool | Guard = False,
+        when: Callable[[Scope], bool] | None = None,
+    ) -> None:
+        """A pure-ASGI guard around the app, for the requests `when` accepts (see
+        ReadyKit.add_guard)."""
+
+    def add_stage(self, order: int, stage: Stage, *, ops: bool | Stage = False) -> None:
+        """A guard compiled into the kit's layer (see readykit.stage)."""
 
     def add_recorder(self, recorder: Recorder) -> None:
         """A callable handed every finished request's RequestRecord; it must not block."""

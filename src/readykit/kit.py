@@ -13,15 +13,16 @@ from readykit.dashboard import install_dashboard
 from readykit.durations import Duration
 from readykit.errors import ConfigurationError
 from readykit.feature import Feature
-from readykit.guards.headers import base_headers, hsts_value
+from readykit.guards import ORDER_STAGES
 from readykit.guards.install import install_guards
 from readykit.health.endpoints import Handler, HealthEndpoints
 from readykit.health.registry import CheckFn, HealthRegistry, Kind
 from readykit.jobs import JobRun, Jobs, install_jobs
 from readykit.lifespan import run_lifespan
 from readykit.logging import AccessLog, configure_logging
+from readykit.logging.setup import flush_access_log as flush_lane
 from readykit.metrics import Metrics
-from readykit.middleware import ReadyKitMiddleware
+from readykit.middleware import Chain, InFlight, Pipeline, ReadyKitMiddleware, When
 from readykit.privacy import Privacy, install_privacy
 from readykit.problem import send_problem
 from readykit.proxies import TrustedProxies
@@ -29,6 +30,7 @@ from readykit.record import Recorder, excluding
 from readykit.records import Audit, Records, install_records
 from readykit.routing import RouteResolver, RouteTemplate, route_template
 from readykit.settings import Settings, name_the_variable
+from readykit.stage import Stage
 
 logger = logging.getLogger("readykit")
 
@@ -134,12 +136,13 @@ class ReadyKit:
         self.health = HealthRegistry(cache_s=self.settings.health_cache_s)
         self.draining = False
         self._recorders: list[Recorder] = []
+        self.in_flight = InFlight()
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
-        self._guards: list[tuple[int, Guard, bool | Guard]] = []
+        self._guards: list[tuple[int, Guard, bool | Guard, When | None]] = []
+        self._stages: list[tuple[int, Stage, bool | Stage]] = []
         self._wrapped = False
         self._routes: RouteResolver | None = None  # built by wrap() from the app's routes
-        self._ops_app: ASGIApp = self._serve_ops
         endpoints = HealthEndpoints(self.health, self.settings, lambda: self.draining)
         self._ops_routes: dict[str, Handler] = endpoints.routes()
         if self.settings.configure_logging:
@@ -150,7 +153,13 @@ class ReadyKit:
             self.on_startup(start_logging)
         excluded = self.settings.exclude_paths
         if self.settings.access_log:
-            self.add_recorder(excluding(AccessLog(), excluded))
+            in_flight = self.in_flight
+            self.add_recorder(excluding(AccessLog(busy=lambda: in_flight.count > 0), excluded))
+
+            async def flush_access_log() -> None:
+                flush_lane()
+
+            self.on_shutdown(flush_access_log)
         self.metrics = Metrics(self.settings)
         self._active_requests: Callable[[str], Any] | None = None
         if self.settings.metrics:
@@ -296,20 +305,52 @@ class ReadyKit:
         self._shutdown.append(hook)
         return hook
 
-    def add_guard(self, order: int, guard: Guard, *, ops: bool | Guard = False) -> None:
-        """Put `guard` (app in, app out) between the kit's layer and the app, at `order`.
+    def add_guard(
+        self, order: int, guard: Guard, *, ops: bool | Guard = False, when: When | None = None
+    ) -> None:
+        """Put `guard` (an ASGI app in, an ASGI app out) around the app, at `order`.
 
-        The orders of readykit's own guards are in `readykit.guards`; lower is outer. `ops`
-        puts a guard in front of the kit's own endpoints (/health, /metrics) too: True for the
-        same guard, or another factory for a variant of it. Guards are compiled into the kit's
-        layer by `wrap()`: adding one afterwards raises, rather than being silently ignored.
+        The orders of readykit's own guards and stages are in `readykit.guards`; lower is
+        outer. A guard ordered before the stages (`ORDER_STAGES`) wraps them and sees their
+        refusals; any other runs inside them, just around the app. `when(scope)` limits the
+        guard to the requests it concerns (others skip it entirely); `ops` puts it in front of
+        the kit's own endpoints too: True for the same guard, or another factory for a variant.
+        Adding one after `wrap()` raises, rather than being silently ignored.
         """
+        self._refuse_after_wrap("add_guard")
+        self._guards.append((order, guard, ops, when))
+
+    def add_stage(self, order: int, stage: Stage, *, ops: bool | Stage = False) -> None:
+        """Compile `stage` (see `readykit.stage`) into the kit's layer, at `order`; `ops`: also
+        in front of the kit's own endpoints (True), or a variant of it for them."""
+        self._refuse_after_wrap("add_stage")
+        self._stages.append((order, stage, ops))
+
+    def _refuse_after_wrap(self, what: str) -> None:
         if self._wrapped:
             raise ConfigurationError(
-                "add_guard after wrap(): guards are compiled into the kit's layer when it wraps "
+                f"{what} after wrap(): guards are compiled into the kit's layer when it wraps "
                 "the app; add every guard before calling wrap()"
             )
-        self._guards.append((order, guard, ops))
+
+    def _pipeline(self, app: ASGIApp, *, ops: bool) -> Pipeline:
+        """The stages and guards a request to the app (or, with `ops`, to the kit's own
+        endpoints) goes through, in their order."""
+        stages: list[Stage] = []
+        for _, stage, for_ops in sorted(self._stages, key=lambda s: s[0]):
+            if not ops or for_ops is True:
+                stages.append(stage)
+            elif for_ops is not False:
+                stages.append(for_ops)
+        outer: list[tuple[Guard, When | None]] = []
+        inner: list[tuple[Guard, When | None]] = []
+        for order, guard, guard_ops, when in sorted(self._guards, key=lambda g: g[0]):
+            if ops:
+                if guard_ops is False:
+                    continue
+                guard = guard if guard_ops is True else guard_ops
+            (outer if order < ORDER_STAGES else inner).append((guard, when))
+        return Pipeline(stages, outer, Chain(app, inner))
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """Put the kit in front of any ASGI app; the result handles lifespan for both.
@@ -320,21 +361,17 @@ class ReadyKit:
         if self.config_error is not None:
             return RefuseToStart(self.config_error)
         self._wrapped = True
-        ops_app: ASGIApp = self._serve_ops
-        inner = app
-        # innermost first, so the lowest order ends up outermost
-        for _, guard, ops in sorted(self._guards, key=lambda g: g[0], reverse=True):
-            app = guard(app)
-            if ops is True:
-                ops_app = guard(ops_app)
-            elif ops is not False:
-                ops_app = ops(ops_app)
-        self._ops_app = ops_app
-        routes = self._routes = RouteResolver(inner, self._route_template)
+        routes = self._routes = RouteResolver(app, self._route_template)
         shadowed = [path for path in self._ops_routes if routes.explicit("GET", path)]
         if shadowed:
             return RefuseToStart(ConfigurationError(_shadowing(shadowed[0], self.settings)))
-        return ReadyKitMiddleware(app, self, routes)
+        return ReadyKitMiddleware(
+            app,
+            self,
+            routes,
+            self._pipeline(app, ops=False),
+            self._pipeline(self._serve_ops, ops=True),
+        )
 
     async def _serve_ops(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._ops_routes[scope["path"]](scope, receive, send)
@@ -386,19 +423,6 @@ class ReadyKit:
             begin_drain=self._begin_drain,
             shutdown=self.shutdown,
         )
-
-    def _error_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
-        """Security headers for the 500 the kit's own layer answers, outside the guards."""
-        if not self.settings.security_headers:
-            return []
-        headers = [
-            *base_headers(self.settings).items(),
-            (b"content-security-policy", self.settings.content_security_policy.encode()),
-        ]
-        hsts = hsts_value(self.settings)
-        if hsts is not None and self.proxies.is_https(scope):
-            headers.append((b"strict-transport-security", hsts))
-        return headers
 
     def route_of(self, scope: Scope, root_path: str = "") -> str:
         """The route template of a request the app has answered (`root_path` as it came in)."""

@@ -1,10 +1,13 @@
-"""The one pure-ASGI layer: request id, timing, ops routes, error shape, one record per request."""
+"""The one pure-ASGI layer: request id, timing, ops routes, the compiled guards, error shape, one
+record per request."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
@@ -13,11 +16,18 @@ from readykit.headers import media_type, without
 from readykit.problem import send_problem
 from readykit.record import RequestRecord
 from readykit.routing import RouteResolver
+from readykit.stage import Answer, Completing, Exchange, Headers, Stage
 
 if TYPE_CHECKING:
     from readykit.kit import ReadyKit
 
 logger = logging.getLogger("readykit")
+
+When = Callable[[Scope], bool]
+Guard = Callable[[ASGIApp], ASGIApp]
+
+# the request an outer guard (the audit) hands back to the stages: set only on that path
+_exchange: ContextVar[Exchange] = ContextVar("readykit_exchange")
 
 
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -25,12 +35,220 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
+class InFlight:
+    """How many requests the kit's layer is serving now (the one being recorded excluded)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class _BodyTooLarge(Exception):
+    """Raised into the app's `receive` when a body of unknown length passes its limit."""
+
+
+class Chain:
+    """ASGI guards around an app, each skipped for the requests its `when` does not concern.
+
+    The app wrapped in the guards that concern a request is built once per combination and
+    kept, so a request pays one predicate call per guard and a dict lookup, no layer for a guard
+    that does not apply.
+    """
+
+    def __init__(self, app: ASGIApp, guards: Sequence[tuple[Guard, When | None]]) -> None:
+        self.app = app
+        self.guards = list(guards)  # outermost first
+        self.whens = [when for _, when in self.guards]
+        self.always: ASGIApp | None = None
+        if all(when is None for when in self.whens):
+            self.always = self._build((True,) * len(self.guards))
+        self._built: dict[tuple[bool, ...], ASGIApp] = {}
+
+    def _build(self, applies: tuple[bool, ...]) -> ASGIApp:
+        app = self.app
+        for (guard, _), applied in zip(reversed(self.guards), reversed(applies), strict=True):
+            if applied:
+                app = guard(app)
+        return app
+
+    def __call__(self, scope: Scope) -> ASGIApp:
+        """The app wrapped in the guards that concern this request."""
+        if self.always is not None:
+            return self.always
+        applies = tuple(when is None or when(scope) for when in self.whens)
+        app = self._built.get(applies)
+        if app is None:
+            app = self._built[applies] = self._build(applies)
+        return app
+
+
+class Pipeline:
+    """What a request goes through, compiled once by `ReadyKit.wrap`: ASGI guards outside the
+    stages (the audit, which must see every refusal), the stages, ASGI guards inside them."""
+
+    def __init__(
+        self,
+        stages: Sequence[Stage],
+        outer: Sequence[tuple[Guard, When | None]],
+        inner: Chain,
+    ) -> None:
+        self.stages = tuple(stages)
+        self.hooks = tuple(reversed(self.stages))  # response hooks run innermost first
+        self.inner = inner
+        self.entry: ASGIApp = self._from_outer  # the stages, as the outer guards' app
+        self.outer = Chain(self.entry, outer) if outer else None
+
+    async def _from_outer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.run(_exchange.get(), receive, send)
+
+    def dress(self, ex: Exchange, status: int, headers: Headers, upto: int | None = None) -> None:
+        """Run the response hooks of the stages (of the first `upto`) on an answer's headers."""
+        if ex.extra:
+            headers.extend(ex.extra)
+        hooks = self.hooks if upto is None else tuple(reversed(self.stages[:upto]))
+        for stage in hooks:
+            stage.response(ex, status, headers)
+
+    async def run(self, ex: Exchange, receive: Receive, send: Send) -> None:
+        """The stages, then the inner guards and the app."""
+        for i, stage in enumerate(self.stages):
+            answer = stage.request(ex)
+            if answer is not None:
+                if type(answer) is not Answer:
+                    answer = await answer  # type: ignore[misc]
+                    if answer is None:
+                        continue
+                assert isinstance(answer, Answer)
+                headers = list(answer.headers)
+                self.dress(ex, answer.status, headers, upto=i)
+                await answer.send(send, headers)
+                return
+        app = self.inner(ex.scope)
+        if ex.body_limit is not None:
+            await self._counted(ex, app, receive, send)
+        else:
+            await self._respond(ex, app, receive, send)
+
+    async def _respond(self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send) -> None:
+        """Call the app, dressing its response's start; a 504 past the time limit."""
+        hooks = self.hooks
+        held: Message | None = None  # a start held until the body is complete
+        holder: Completing | None = None
+        chunks: list[bytes] = []
+        size = 0
+        deadline = asyncio.timeout(ex.timeout_s) if ex.timeout_s is not None else None
+        started = False
+
+        async def release(page: bytes | None, more: bool = False) -> None:
+            nonlocal held
+            assert held is not None
+            assert holder is not None
+            held["headers"] = holder.complete(ex, held["headers"], page)
+            start, held = held, None
+            await send(start)
+            if chunks:
+                await send(
+                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": more}
+                )
+                chunks.clear()
+
+        async def send_dressed(message: Message) -> None:
+            nonlocal held, holder, size, started
+            if held is not None:
+                if message["type"] != "http.response.body":
+                    await release(None)
+                    await send(message)
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                more = message.get("more_body", False)
+                if size > holder.hold_max_bytes:  # type: ignore[union-attr]
+                    await release(None, more)
+                elif not more:
+                    await release(b"".join(chunks))
+                return
+            if message["type"] == "http.response.start" and not started:
+                started = True
+                if deadline is not None:
+                    deadline.reschedule(None)  # the response is under way: let it finish
+                headers = list(message.get("headers", ()))
+                if ex.extra:
+                    headers.extend(ex.extra)
+                status = message["status"]
+                for stage in hooks:
+                    if stage.response(ex, status, headers):
+                        holder = stage  # type: ignore[assignment]
+                message["headers"] = headers
+                if holder is not None:
+                    held = message
+                    return
+            await send(message)
+
+        if deadline is None:
+            await app(ex.scope, receive, send_dressed)
+        else:
+            try:
+                async with deadline:
+                    await app(ex.scope, receive, send_dressed)
+            except TimeoutError:
+                if started or not deadline.expired():
+                    raise
+                assert ex.timeout_s is not None
+                answer = Answer(
+                    504, f"The server did not answer within {ex.timeout_s:g} s; try again later."
+                )
+                headers = list(answer.headers)
+                self.dress(ex, 504, headers)
+                await answer.send(send, headers)
+                return
+        if held is not None:  # the app ended without a final body message
+            await release(None)
+
+    async def _counted(self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send) -> None:
+        """`_respond` with a body of unknown length counted as it comes, cut off past the
+        limit: the app's `receive` raises, and the client gets 413 whatever the app answers."""
+        limit = ex.body_limit
+        assert limit is not None
+        received = 0
+        too_large = started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large:  # whatever the app answers to the cut-off body, the answer is 413
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self._respond(ex, app, counting_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        except Exception:
+            if not too_large:
+                raise  # the app's own error; the kit's layer answers it
+        if too_large and not started:
+            detail = f"The request body is larger than this endpoint accepts ({limit} bytes)."
+            headers = [(b"connection", b"close")]
+            self.dress(ex, 413, headers)
+            await send_problem(send, 413, detail, headers=headers)
+
+
 def _with_request_id(
-    headers: Iterable[tuple[bytes, bytes]], id_header: tuple[bytes, bytes]
+    headers: list[tuple[bytes, bytes]], id_header: tuple[bytes, bytes]
 ) -> list[tuple[bytes, bytes]]:
-    """The response headers with ours as the only x-request-id; reuses the app's list."""
-    if type(headers) is not list:
-        headers = list(headers)
+    """The response headers with ours as the only x-request-id."""
     for key, _ in headers:
         if key.lower() == REQUEST_ID_HEADER:  # rare: the app set its own; ours is echoed
             headers = without(headers, (REQUEST_ID_HEADER,))
@@ -48,10 +266,19 @@ class ReadyKitMiddleware:
     the app's own exception handler is kept.
     """
 
-    def __init__(self, app: ASGIApp, kit: ReadyKit, routes: RouteResolver) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        kit: ReadyKit,
+        routes: RouteResolver,
+        pipeline: Pipeline,
+        ops_pipeline: Pipeline,
+    ) -> None:
         self.app = app
         self.kit = kit
         self.routes = routes
+        self.pipeline = pipeline
+        self.ops_pipeline = ops_pipeline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # the HTTP path is inline, not a method call: one coroutine frame less per request
@@ -63,16 +290,12 @@ class ReadyKitMiddleware:
             return
         started = time.perf_counter()
         root_path = scope.get("root_path", "")  # routing may rewrite it; route names need it
-        incoming = user_agent = None
-        for key, value in scope["headers"]:
-            key = key.lower()
-            if key == REQUEST_ID_HEADER:
-                incoming = value
-            elif key == b"user-agent":
-                user_agent = value
-        request_id = accept_request_id(incoming)
+        is_ops = scope["path"] in self.kit._ops_routes
+        ex = Exchange(scope, is_ops)
+        request_id = ex.request_id = accept_request_id(ex.read_headers(scope["headers"]))
         id_header = (REQUEST_ID_HEADER, request_id.encode())
         token = request_id_var.set(request_id)
+        pipeline = self.ops_pipeline if is_ops else self.pipeline
 
         status = 0
         response_bytes = request_bytes = 0
@@ -82,7 +305,10 @@ class ReadyKitMiddleware:
             nonlocal status, response_bytes, held
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = _with_request_id(message.get("headers", ()), id_header)
+                headers = message.get("headers", ())
+                if type(headers) is not list:
+                    headers = list(headers)
+                message["headers"] = _with_request_id(headers, id_header)
                 if status == 500:
                     held = [message]
                     return
@@ -93,6 +319,8 @@ class ReadyKitMiddleware:
                     return
             await send(message)
 
+        in_flight = self.kit.in_flight
+        in_flight.count += 1
         active = self.kit._active_requests
         if active is not None:
             gauge = active(scope["method"])
@@ -107,13 +335,17 @@ class ReadyKitMiddleware:
                 request_bytes += len(message.get("body", b""))
                 return message
 
-        ops_handler = self.kit._ops_routes.get(scope["path"])
         error: Exception | None = None
         try:
-            if ops_handler is not None:
-                await self.kit._ops_app(scope, receive, send_wrapper)
+            outer = pipeline.outer(scope) if pipeline.outer is not None else None
+            if outer is None or outer is pipeline.entry:
+                await pipeline.run(ex, receive, send_wrapper)
             else:
-                await self.app(scope, receive, send_wrapper)
+                exchange_token = _exchange.set(ex)
+                try:
+                    await outer(scope, receive, send_wrapper)
+                finally:
+                    _exchange.reset(exchange_token)
         except Exception as exc:
             error = exc
             logger.exception(
@@ -129,11 +361,13 @@ class ReadyKitMiddleware:
                     await send(message)
             else:
                 status, response_bytes = 500, 0
+                headers = [id_header]
+                pipeline.dress(ex, 500, headers)
                 await send_problem(
                     send,
                     500,
                     "The server failed to handle this request; quote the request id to report it.",
-                    headers=[id_header, *self.kit._error_headers(scope)],
+                    headers=headers,
                     request_id=request_id,
                 )
         else:
@@ -142,55 +376,31 @@ class ReadyKitMiddleware:
                     await send(message)
         finally:
             request_id_var.reset(token)
+            in_flight.count -= 1
             if active is not None:
                 gauge.dec()
             if recorders:
-                self._record(
-                    scope,
-                    request_id,
-                    status or 500,
-                    started,
-                    request_bytes,
-                    response_bytes,
-                    user_agent,
-                    error,
-                    ops_handler is not None,
-                    root_path,
+                duration = time.perf_counter() - started
+                client = scope.get("client")
+                user_agent = ex.user_agent
+                record = RequestRecord(
+                    request_id=request_id,
+                    method=scope["method"],
+                    route=scope["path"] if is_ops else self.routes(scope, root_path),
+                    path=scope["path"],
+                    status=status or 500,
+                    started_at=time.time() - duration,
+                    duration_s=duration,
+                    request_bytes=request_bytes,
+                    response_bytes=response_bytes,
+                    client=client[0] if client else None,
+                    user_agent=user_agent.decode("latin-1") if user_agent is not None else None,
+                    scheme=scope.get("scheme", "http"),
+                    principal=self.kit.resolve_principal(scope),
+                    exception=error,
                 )
-
-    def _record(
-        self,
-        scope: Scope,
-        request_id: str,
-        status: int,
-        started: float,
-        request_bytes: int,
-        response_bytes: int,
-        user_agent: bytes | None,
-        error: Exception | None,
-        is_ops: bool,
-        root_path: str,
-    ) -> None:
-        duration = time.perf_counter() - started
-        client = scope.get("client")
-        record = RequestRecord(
-            request_id=request_id,
-            method=scope["method"],
-            route=scope["path"] if is_ops else self.routes(scope, root_path),
-            path=scope["path"],
-            status=status,
-            started_at=time.time() - duration,
-            duration_s=duration,
-            request_bytes=request_bytes,
-            response_bytes=response_bytes,
-            client=client[0] if client else None,
-            user_agent=user_agent.decode("latin-1") if user_agent is not None else None,
-            scheme=scope.get("scheme", "http"),
-            principal=self.kit.resolve_principal(scope),
-            exception=error,
-        )
-        for recorder in self.kit._recorders:
-            try:
-                recorder(record)
-            except Exception:
-                logger.exception("recorder %r failed", recorder)
+                for recorder in recorders:
+                    try:
+                        recorder(record)
+                    except Exception:
+                        logger.exception("recorder %r failed", recorder)

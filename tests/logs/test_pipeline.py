@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -15,7 +16,8 @@ from fastapi.responses import JSONResponse
 from opentelemetry.sdk.trace import TracerProvider
 
 from readykit import ReadyKit, Settings
-from readykit.logging import configure_logging
+from readykit.logging import AccessLog, configure_logging
+from readykit.record import RequestRecord
 from readykit.testing import asgi_request
 
 pytestmark = pytest.mark.anyio
@@ -279,3 +281,58 @@ async def test_access_log_redacts_and_carries_bound_context(buf: StringIO) -> No
     assert access["api_key"] == "[REDACTED]"
     assert access["path"] == "/async/[REDACTED]"
     assert jwt not in buf.getvalue()
+
+
+async def test_busy_access_lines_are_written_in_one_batch_by_the_next_loop_turn(
+    buf: StringIO,
+) -> None:
+    """While other requests are in flight, lines are written off the request path but not long
+    after it: a turn of the event loop after the requests were recorded, every line is in the
+    stream (a kill -9 then loses none), written with one write."""
+    writes: list[str] = []
+    write = buf.write
+
+    def counting_write(text: str) -> int:
+        writes.append(text)
+        return write(text)
+
+    buf.write = counting_write  # type: ignore[method-assign]
+    access = AccessLog(busy=lambda: True)
+    for i in range(5):
+        access(request_record(f"/items/{i}"))
+    assert writes == []  # nothing encoded or written on the request path
+    await asyncio.sleep(0)  # one turn of the loop, not a wait for time to pass
+    assert [e["path"] for e in lines(buf) if e["event"] == "request"] == [
+        f"/items/{i}" for i in range(5)
+    ]
+    assert len(writes) == 1
+
+
+async def test_a_lone_request_is_logged_at_once(buf: StringIO) -> None:
+    """With no other request in flight there is nothing to batch with: the line, and any still
+    queued, are written before the recorder returns."""
+    busy = True
+    access = AccessLog(busy=lambda: busy)
+    access(request_record("/items/1"))
+    busy = False
+    access(request_record("/items/2"))
+    written = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [e["path"] for e in written if e["event"] == "request"] == ["/items/1", "/items/2"]
+
+
+def request_record(path: str) -> RequestRecord:
+    return RequestRecord(
+        request_id="r1",
+        method="GET",
+        route="/items/{id}",
+        path=path,
+        status=200,
+        started_at=0.0,
+        duration_s=0.001,
+        request_bytes=0,
+        response_bytes=2,
+        client="127.0.0.1",
+        user_agent="ua",
+        scheme="http",
+        principal=None,
+    )

@@ -53,6 +53,7 @@ def install_cache(setup: Setup) -> Cache:
             lambda app: ResponseCacheGuard(
                 app, cache=cache, routes=routes, principal=setup.resolve_principal, tags=tags
             ),
+            when=lambda scope: scope["method"] in ("GET", "HEAD"),
         )
     if not isinstance(backend, MemoryCache):
 

@@ -6,6 +6,9 @@ any body is read; the body and time limits bound the work; the response cache si
 so limits still apply to cached answers.
 """
 
+# readykit's own guards are stages (readykit.stage), compiled into the kit's layer; an ASGI
+# guard (Setup.add_guard) ordered below ORDER_STAGES wraps them all, any other runs inside them
+ORDER_STAGES = 10
 ORDER_SECURITY_HEADERS = 10
 ORDER_CORS = 15
 ORDER_RATE_LIMIT = 20

@@ -7,11 +7,10 @@ middlewares "fix" by echoing any Origin, opening the API to every site a user vi
 
 from __future__ import annotations
 
-from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.errors import ConfigurationError
 from readykit.headers import get_header
-from readykit.problem import send_bytes, send_problem
 from readykit.settings import Settings
+from readykit.stage import Answer, Exchange, Headers
 
 _VARY = (b"vary", b"Origin")
 
@@ -33,13 +32,12 @@ def validate_cors(settings: Settings) -> list[str]:
     return origins
 
 
-class CorsGuard:
-    """Answers preflights and adds CORS headers for the configured origins."""
+class Cors:
+    """Stage: answers preflights and adds CORS headers for the configured origins."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    def __init__(self, *, settings: Settings) -> None:
         origins = validate_cors(settings)
         self.any_origin = "*" in origins
-        self.app = app
         self.origins = frozenset(o.encode() for o in origins if o != "*")
         self.credentials = settings.cors_allow_credentials
         self.methods = ", ".join(m.upper() for m in settings.cors_allow_methods).encode()
@@ -53,58 +51,31 @@ class CorsGuard:
             return origin
         return b"*" if self.any_origin else None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        origin = request_method = request_headers = None
-        for key, value in scope["headers"]:
-            key = key.lower()
-            if key == b"origin":
-                origin = value
-            elif key == b"access-control-request-method":
-                request_method = value
-            elif key == b"access-control-request-headers":
-                request_headers = value
-        if origin is None:
-            await self.app(scope, receive, send)
-            return
-        allowed = self._allow_origin(origin)
-        if scope["method"] == "OPTIONS" and request_method is not None:
-            await self._preflight(send, allowed, request_method, request_headers)
-            return
-        if allowed is None:
-            await self.app(scope, receive, send)  # no CORS headers: the browser blocks it
-            return
-        extra = [(b"access-control-allow-origin", allowed), _VARY]
-        if self.credentials and allowed != b"*":
-            extra.append((b"access-control-allow-credentials", b"true"))
+    def request(self, ex: Exchange) -> Answer | None:
+        if ex.origin is None or ex.method != "OPTIONS" or ex.cors_method is None:
+            return None
+        return self._preflight(self._allow_origin(ex.origin), ex.cors_method, ex.cors_headers)
 
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                if get_header(headers, b"access-control-allow-origin") is None:  # app's wins
-                    headers.extend(extra)
-                message["headers"] = headers
-            await send(message)
+    def response(self, ex: Exchange, status: int, headers: Headers) -> bool:
+        if ex.origin is None:
+            return False
+        allowed = self._allow_origin(ex.origin)
+        if allowed is None:  # no CORS headers: the browser blocks it
+            return False
+        if get_header(headers, b"access-control-allow-origin") is None:  # the app's wins
+            headers.append((b"access-control-allow-origin", allowed))
+            headers.append(_VARY)
+            if self.credentials and allowed != b"*":
+                headers.append((b"access-control-allow-credentials", b"true"))
+        return False
 
-        await self.app(scope, receive, send_with_cors)
-
-    async def _preflight(
-        self,
-        send: Send,
-        allowed: bytes | None,
-        method: bytes,
-        headers: bytes | None,
-    ) -> None:
+    def _preflight(self, allowed: bytes | None, method: bytes, headers: bytes | None) -> Answer:
         asked = {h.strip().lower() for h in (headers or b"").decode("latin-1").split(",")}
         asked.discard("")
         if allowed is None or method.upper() not in self.allowed_methods:
-            await send_problem(send, 403, "This origin or method is not allowed by CORS.")
-            return
+            return Answer(403, "This origin or method is not allowed by CORS.")
         if not asked <= self.allowed_headers:
-            await send_problem(send, 403, "A requested header is not allowed by CORS.")
-            return
+            return Answer(403, "A requested header is not allowed by CORS.")
         response = [
             (b"access-control-allow-origin", allowed),
             (b"access-control-allow-methods", self.methods),
@@ -114,4 +85,4 @@ class CorsGuard:
         ]
         if self.credentials and allowed != b"*":
             response.append((b"access-control-allow-credentials", b"true"))
-        await send_bytes(send, 204, b"", b"text/plain", response)
+        return Answer(204, headers=response)

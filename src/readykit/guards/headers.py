@@ -14,12 +14,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.proxies import TrustedProxies
 from readykit.route_table import RouteTable
 from readykit.settings import Settings
+from readykit.stage import Exchange, Headers
 
 _CSP = b"content-security-policy"
 HASH_MAX_BYTES = 2 * 1024 * 1024  # larger (or streamed) pages get the policy as configured
@@ -78,11 +78,12 @@ def _encoded(overrides: Mapping[str, str]) -> dict[bytes, bytes]:
     return {k.lower().encode("latin-1"): v.encode("latin-1") for k, v in overrides.items()}
 
 
-class SecurityHeadersGuard:
-    """Adds the security headers the settings describe to every HTTP response."""
+class SecurityHeaders:
+    """Stage: the security headers the settings describe, on every HTTP response."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, proxies: TrustedProxies) -> None:
-        self.app = app
+    hold_max_bytes = HASH_MAX_BYTES
+
+    def __init__(self, *, settings: Settings, proxies: TrustedProxies) -> None:
         self.proxies = proxies
         self.base = base_headers(settings)
         self.api_defaults = [
@@ -99,83 +100,37 @@ class SecurityHeadersGuard:
             setting="security_header_overrides",
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        overrides = self.routes.value_for(scope, _NONE)
-        https = self.hsts is not None and self.proxies.is_https(scope)
-        held: Message | None = None  # an HTML page's start, until its body is complete
-        chunks: list[bytes] = []
-        size = 0
+    def request(self, ex: Exchange) -> None:
+        return None
 
-        async def send_with_headers(message: Message) -> None:
-            nonlocal held, size
-            if held is not None:
-                if message["type"] != "http.response.body":
-                    await release(None)
-                    await send(message)
-                    return
-                chunks.append(message.get("body", b""))
-                size += len(chunks[-1])
-                more = message.get("more_body", False)
-                if size > HASH_MAX_BYTES:  # too big to hold: the policy as configured
-                    await release(None, more)
-                elif not more:
-                    await release(b"".join(chunks))
-                return
-            if message["type"] == "http.response.start":
-                headers, our_html_policy = self._dress(message.get("headers", ()), overrides, https)
-                message["headers"] = headers
-                if our_html_policy:
-                    held = message
-                    return
-            await send(message)
-
-        async def release(page: bytes | None, more: bool = False) -> None:
-            """Send the held start (its policy extended by `page`'s scripts) and the body."""
-            nonlocal held
-            assert held is not None
-            if page is not None:
-                held["headers"] = [
-                    (k, with_script_hashes(v, page)) if k == _CSP else (k, v)
-                    for k, v in held["headers"]
-                ]
-            start, held = held, None
-            await send(start)
-            if chunks:
-                await send(
-                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": more}
-                )
-                chunks.clear()
-
-        await self.app(scope, receive, send_with_headers)
-        if held is not None:  # the app ended without a final body message
-            await release(None)
-
-    def _dress(
-        self, headers: Iterable[tuple[bytes, bytes]], overrides: dict[bytes, bytes], https: bool
-    ) -> tuple[list[tuple[bytes, bytes]], bool]:
-        """The headers with ours added, and whether the CSP added is the HTML default (a page
-        whose inline scripts are worth hashing)."""
-        out = list(headers)
+    def response(self, ex: Exchange, status: int, headers: Headers) -> bool:
+        """Add ours to `headers` (the app's own win); True for an HTML page under our default
+        HTML policy, whose inline scripts are worth hashing once its body is complete."""
+        overrides = self.routes.value_for(ex.scope, _NONE) if self.routes else _NONE
+        https = self.hsts is not None and self.proxies.is_https(ex.scope)
         present = set()
         html = False
-        for i, (key, value) in enumerate(out):
+        for i, (key, value) in enumerate(headers):
             name = key.lower()  # apps send any case (Django: X-Frame-Options); theirs wins
             present.add(name)
             if name == b"content-type":
                 html = value[:9].lower() == b"text/html"
             elif name == b"server" and (b"/" in value or b" " in value):
-                out[i] = (key, value.split(b"/", 1)[0].split(b" ", 1)[0])  # no version
+                headers[i] = (key, value.split(b"/", 1)[0].split(b" ", 1)[0])  # no version
         defaults = self.html_defaults if html else self.api_defaults
         ours = html and _CSP not in present and _CSP not in overrides
         if not overrides and not https:  # the common case: a precomputed list
-            out.extend(kv for kv in defaults if kv[0] not in present)
-            return out, ours
+            headers.extend(kv for kv in defaults if kv[0] not in present)
+            return ours
         wanted = dict(defaults)
         if https and self.hsts is not None:
             wanted[_HSTS] = self.hsts
         wanted.update(overrides)
-        out.extend((k, v) for k, v in wanted.items() if v and k not in present)
-        return out, ours
+        headers.extend((k, v) for k, v in wanted.items() if v and k not in present)
+        return ours
+
+    def complete(self, ex: Exchange, headers: Headers, body: bytes | None) -> Headers:
+        """The HTML policy extended by the hashes of the page's inline scripts."""
+        if body is None:
+            return headers
+        return [(k, with_script_hashes(v, body)) if k == _CSP else (k, v) for k, v in headers]

@@ -11,12 +11,12 @@ from readykit.guards import (
     ORDER_SECURITY_HEADERS,
     ORDER_TIMEOUT,
 )
-from readykit.guards.cors import CorsGuard, validate_cors
-from readykit.guards.headers import SecurityHeadersGuard
-from readykit.guards.limits import BodyLimitGuard, TimeoutGuard
+from readykit.guards.cors import Cors
+from readykit.guards.headers import SecurityHeaders
+from readykit.guards.limits import BodyLimit, TimeLimit
 from readykit.guards.ratelimit import (
+    RateLimit,
     RateLimiterCore,
-    RateLimitGuard,
     RateLimitMetrics,
     parse_policies,
 )
@@ -28,33 +28,32 @@ if TYPE_CHECKING:
 
 
 def install_guards(setup: Setup) -> RateLimiterCore | None:
-    """Add every guard the settings switch on; returns the rate limiter, if any.
+    """Add every guard (as a stage) the settings switch on; returns the rate limiter, if any.
 
     Misconfiguration (a malformed limit, an unknown strategy or scheme, `*` with credentials)
     raises ConfigurationError here, when the kit is built, naming the setting.
     """
     settings = setup.settings
     if settings.security_headers:
-        setup.add_guard(
+        setup.add_stage(
             ORDER_SECURITY_HEADERS,
-            lambda app: SecurityHeadersGuard(app, settings=settings, proxies=setup.proxies),
+            SecurityHeaders(settings=settings, proxies=setup.proxies),
             ops=True,
         )
     if settings.cors_allow_origins:
-        validate_cors(settings)  # now, not at the first wrap
-        setup.add_guard(ORDER_CORS, lambda app: CorsGuard(app, settings=settings))
+        setup.add_stage(ORDER_CORS, Cors(settings=settings))
     if settings.max_body_bytes is not None or settings.body_limits:
         body_routes = RouteTable(settings.body_limits, setting="body_limits")
-        setup.add_guard(
+        setup.add_stage(
             ORDER_BODY_LIMIT,
-            lambda app: BodyLimitGuard(app, limit=settings.max_body_bytes, routes=body_routes),
+            BodyLimit(limit=settings.max_body_bytes, routes=body_routes),
             ops=True,  # the kit's own routes (/ops/login) are held to the same limits
         )
     if settings.request_timeout_s is not None or settings.request_timeouts:
         time_routes = RouteTable(settings.request_timeouts, setting="request_timeouts")
-        setup.add_guard(
+        setup.add_stage(
             ORDER_TIMEOUT,
-            lambda app: TimeoutGuard(app, timeout_s=settings.request_timeout_s, routes=time_routes),
+            TimeLimit(timeout_s=settings.request_timeout_s, routes=time_routes),
             ops=True,
         )
     if not settings.rate_limits:
@@ -66,15 +65,11 @@ def install_guards(setup: Setup) -> RateLimiterCore | None:
         fail_open=settings.rate_limit_fail_open,
         metrics=RateLimitMetrics(setup.metrics.registry),
     )
-    setup.add_guard(
+    setup.add_stage(
         ORDER_RATE_LIMIT,
-        lambda app: RateLimitGuard(
-            app, core=core, default=default, routes=routes, key=setup.client_key
-        ),
+        RateLimit(core=core, default=default, routes=routes, key=setup.client_key),
         # the kit's own endpoints are limited only where a route key names them
-        ops=lambda app: RateLimitGuard(
-            app, core=core, default=None, routes=routes, key=setup.client_key
-        ),
+        ops=RateLimit(core=core, default=None, routes=routes, key=setup.client_key),
     )
     setup.on_shutdown(core.aclose)
     if not settings.rate_limit_storage.startswith("memory"):

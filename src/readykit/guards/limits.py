@@ -8,18 +8,11 @@ streamed response, once under way, is not cut.
 
 from __future__ import annotations
 
-import asyncio
-
-from readykit._types import ASGIApp, Message, Receive, Scope, Send
-from readykit.problem import send_problem
 from readykit.route_table import RouteTable
+from readykit.stage import Answer, Exchange, Headers
 
 
-class _BodyTooLarge(Exception):
-    """Raised into the app's `receive` when the body passes the limit."""
-
-
-def _framing(scope: Scope) -> tuple[int | None, bool]:
+def _framing(ex: Exchange) -> tuple[int | None, bool]:
     """(the declared Content-Length if usable, whether the body must be counted as it comes).
 
     HTTP/1.x servers deliver exactly Content-Length bytes, and no body at all when neither it
@@ -27,117 +20,69 @@ def _framing(scope: Scope) -> tuple[int | None, bool]:
     malformed length, or HTTP/2 (where the length is optional) is counted.
     """
     declared: int | None = None
-    chunked = malformed = False
-    for key, value in scope["headers"]:
-        key = key.lower()
-        if key == b"content-length":
-            try:
-                declared = int(value)
-            except ValueError:
-                malformed = True
-            else:
-                if declared < 0:
-                    declared, malformed = None, True
-        elif key == b"transfer-encoding":
-            chunked = True
-    http1 = scope.get("http_version", "1.1") in ("1.1", "1.0")
-    return declared, chunked or malformed or not http1
+    malformed = False
+    if ex.content_length is not None:
+        try:
+            declared = int(ex.content_length)
+        except ValueError:
+            malformed = True
+        else:
+            if declared < 0:
+                declared, malformed = None, True
+    http1 = ex.scope.get("http_version", "1.1") in ("1.1", "1.0")
+    return declared, ex.chunked or malformed or not http1
 
 
-class BodyLimitGuard:
-    """Refuses request bodies above `limit` bytes (or the route's own limit) with 413."""
+def body_too_large(limit: int) -> Answer:
+    """The 413 for a body over `limit` bytes (the connection is closed: the rest is unread)."""
+    detail = f"The request body is larger than this endpoint accepts ({limit} bytes)."
+    return Answer(413, detail, [(b"connection", b"close")])
 
-    def __init__(
-        self, app: ASGIApp, *, limit: int | None, routes: RouteTable[int] | None = None
-    ) -> None:
-        self.app = app
+
+def timed_out(timeout_s: float) -> Answer:
+    """The 504 for a response not started within `timeout_s`."""
+    return Answer(504, f"The server did not answer within {timeout_s:g} s; try again later.")
+
+
+class BodyLimit:
+    """Stage: refuses request bodies above `limit` bytes (or the route's own limit) with 413.
+
+    A declared length over the limit is refused here; a body of unknown length is left to the
+    kit's layer to count (`Exchange.body_limit`), and cut off as soon as it passes the limit.
+    """
+
+    def __init__(self, *, limit: int | None, routes: RouteTable[int] | None = None) -> None:
         self.limit = limit
         self.routes = routes or RouteTable[int]({}, setting="body_limits")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.routes.value_for(scope, self.limit)
+    def request(self, ex: Exchange) -> Answer | None:
+        limit = self.routes.value_for(ex.scope, self.limit) if self.routes else self.limit
         if limit is None:
-            await self.app(scope, receive, send)
-            return
-        detail = f"The request body is larger than this endpoint accepts ({limit} bytes)."
-        declared, count = _framing(scope)
+            return None
+        declared, count = _framing(ex)
         if declared is not None and declared > limit:
-            await send_problem(send, 413, detail, headers=[(b"connection", b"close")])
-            return
-        if not count:  # the server delivers at most `declared` bytes, within the limit
-            await self.app(scope, receive, send)
-            return
+            return body_too_large(limit)
+        if count:  # else the server delivers at most `declared` bytes, within the limit
+            ex.body_limit = limit
+        return None
 
-        received = 0
-        too_large = False
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    too_large = True
-                    raise _BodyTooLarge
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if too_large:  # whatever the app answers to the cut-off body, the answer is 413
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, guarded_send)
-        except _BodyTooLarge:
-            pass
-        except Exception:
-            if not too_large:
-                raise  # the app's own error; the kit's layer answers it
-        if too_large and not started:
-            await send_problem(send, 413, detail, headers=[(b"connection", b"close")])
+    def response(self, ex: Exchange, status: int, headers: Headers) -> bool:
+        return False
 
 
-class TimeoutGuard:
-    """Answers 504 when the app has not started its response within `timeout_s` seconds."""
+class TimeLimit:
+    """Stage: a 504 when the app has not started its response within `timeout_s` seconds (the
+    kit's layer arms one timer on the event loop per request, `Exchange.timeout_s`)."""
 
-    def __init__(
-        self, app: ASGIApp, *, timeout_s: float | None, routes: RouteTable[float] | None = None
-    ) -> None:
-        self.app = app
+    def __init__(self, *, timeout_s: float | None, routes: RouteTable[float] | None = None) -> None:
         self.timeout_s = timeout_s
         self.routes = routes or RouteTable[float]({}, setting="request_timeouts")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        timeout_s = self.routes.value_for(scope, self.timeout_s)
-        if timeout_s is None:
-            await self.app(scope, receive, send)
-            return
-        started = False
-        deadline = asyncio.timeout(timeout_s)
+    def request(self, ex: Exchange) -> None:
+        ex.timeout_s = (
+            self.routes.value_for(ex.scope, self.timeout_s) if self.routes else self.timeout_s
+        )
+        return None
 
-        async def send_started(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start" and not started:
-                started = True
-                deadline.reschedule(None)  # the response is under way: let it finish
-            await send(message)
-
-        try:
-            async with deadline:
-                await self.app(scope, receive, send_started)
-        except TimeoutError:
-            if started or not deadline.expired():
-                raise
-            await send_problem(
-                send, 504, f"The server did not answer within {timeout_s:g} s; try again later."
-            )
+    def response(self, ex: Exchange, status: int, headers: Headers) -> bool:
+        return False

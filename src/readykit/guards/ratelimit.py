@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +30,10 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from prometheus_client import CollectorRegistry, Counter
 
-from readykit._types import ASGIApp, Message, Receive, Scope, Send
+from readykit._types import Scope
 from readykit.errors import ConfigurationError, require_extra
-from readykit.problem import send_problem
-from readykit.route_table import RouteTable
+from readykit.route_table import RouteMatch, RouteTable
+from readykit.stage import Answer, Exchange, Headers
 
 logger = logging.getLogger("readykit.ratelimit")
 
@@ -200,41 +200,46 @@ class RateLimiterCore:
         await self.storage.reset()
 
 
-class RateLimitGuard:
-    """Pure-ASGI guard: limits requests before the app reads a byte of the body.
+class RateLimit:
+    """Stage: limits requests before the app reads a byte of the body.
 
     Args:
-        default: the policy every request of a client counts against (None: none).
+        default: the policy every request of a client counts against (None: none; the kit's
+            own endpoints are limited only where a route key names them).
         routes: per-route policies.
         key: the client's key (address or principal) from the scope.
-        only_routes: apply route policies only (for the kit's own ops endpoints).
     """
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         core: RateLimiterCore,
         default: Policy | None,
         routes: RouteTable[Policy],
         key: KeyFunc,
     ) -> None:
-        self.app = app
         self.core = core
         self.default = default
         self.routes = routes
         self.key = key
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        match = self.routes.match(scope["method"], scope["path"]) if self.routes else None
-        policies = [p for p in (self.default, match.value if match else None) if p is not None]
-        if not policies:
-            await self.app(scope, receive, send)
-            return
-        key = self.key(scope) or "anonymous"
+    def request(self, ex: Exchange) -> Awaitable[Answer | None] | None:
+        match = self.routes.match(ex.method, ex.path) if self.routes else None
+        if match is None:
+            if self.default is None:
+                return None
+            return self._count(ex, None, (self.default,))
+        if self.default is None:
+            return self._count(ex, match, (match.value,))
+        return self._count(ex, match, (self.default, match.value))
+
+    def response(self, ex: Exchange, status: int, headers: Headers) -> bool:
+        return False  # its headers ride on Exchange.extra, which every answer carries
+
+    async def _count(
+        self, ex: Exchange, match: RouteMatch[Policy] | None, policies: tuple[Policy, ...]
+    ) -> Answer | None:
+        key = self.key(ex.scope) or "anonymous"
         results: list[tuple[str, bool, int, float]] = []
         header_policies: list[str] = []
         for policy in policies:
@@ -242,43 +247,32 @@ class RateLimitGuard:
             if result is None:
                 if self.core.fail_open:
                     continue
-                await send_problem(
-                    send,
+                return Answer(
                     503,
                     "The rate limiter is unavailable; try again shortly.",
-                    headers=[(b"retry-after", b"1")],
+                    [(b"retry-after", b"1")],
                 )
-                return
             allowed, name, remaining, reset_in = result
             results.append((name, allowed, remaining, reset_in))
             header_policies.append(policy.header())
         if not results:  # storage down, failing open: no headers we could vouch for
-            await self.app(scope, receive, send)
-            return
+            return None
         violated = [r for r in results if not r[1]]
         name, _, remaining, reset_in = violated[0] if violated else min(results, key=lambda r: r[2])
         extra = [
             (b"ratelimit-policy", ", ".join(header_policies).encode()),
             (b"ratelimit", f'"{name}";r={remaining};t={math.ceil(reset_in)}'.encode()),
         ]
-        if violated:
-            route = match.key if match is not None else "default"
-            for r in violated:
-                self.core.metrics.rejected.labels(route, r[0]).inc()
-            seconds = max(1, math.ceil(max(r[3] for r in violated)))
-            await send_problem(
-                send,
-                429,
-                f"Too many requests; retry after {seconds} s.",
-                headers=[*extra, (b"retry-after", str(seconds).encode())],
-                type=QUOTA_EXCEEDED,
-                **{"violated-policies": [r[0] for r in violated]},
-            )
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        if not violated:
+            ex.extra = extra
+            return None
+        route = match.key if match is not None else "default"
+        for r in violated:
+            self.core.metrics.rejected.labels(route, r[0]).inc()
+        seconds = max(1, math.ceil(max(r[3] for r in violated)))
+        return Answer(
+            429,
+            f"Too many requests; retry after {seconds} s.",
+            [*extra, (b"retry-after", str(seconds).encode())],
+            {"type": QUOTA_EXCEEDED, "violated-policies": [r[0] for r in violated]},
+        )

@@ -12,7 +12,7 @@ from readykit.access import OpsAccess
 from readykit.health.observation import Observation
 from readykit.jobs.execution import JobRun, JobTimeout
 from readykit.jobs.metrics import JobMetrics
-from readykit.jobs.pings import JobPings
+from readykit.jobs.pings import PINGS_PREFIX, JobPings
 from readykit.jobs.runlog import MemoryRunLog, RunLog, StoreRunLog
 from readykit.jobs.runner import Jobs
 from readykit.jobs.spec import JobSpec, parse_duration
@@ -77,7 +77,11 @@ def install_jobs(setup: Setup, records: Records | None, dashboard: Dashboard | N
     setup.on_startup(jobs.start)
     setup.on_shutdown(jobs.stop)
     access = OpsAccess.from_settings(settings)
-    setup.add_guard(ORDER_JOB_PINGS, lambda app: JobPings(app, jobs=jobs, access=access))
+    setup.add_guard(
+        ORDER_JOB_PINGS,
+        lambda app: JobPings(app, jobs=jobs, access=access),
+        when=lambda scope: scope["path"].startswith(PINGS_PREFIX),
+    )
     if dashboard is not None:
         from readykit.dashboard.jobs import jobs_routes
 

@@ -17,6 +17,7 @@ from readykit.body import BodyTooLarge, read_body
 from readykit.jobs.runner import Jobs, PingStatus
 from readykit.problem import refuse_unauthorized, send_bytes, send_problem
 
+PINGS_PREFIX = "/ops/jobs/"
 PATH = re.compile(r"/ops/jobs/([^/]+)/ping")
 TEMPLATE = "/ops/jobs/{name}/ping"
 MAX_BODY = 4096

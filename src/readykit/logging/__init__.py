@@ -2,6 +2,6 @@
 
 from readykit.logging.access import AccessLog
 from readykit.logging.redact import Redactor, redact_text
-from readykit.logging.setup import configure_logging
+from readykit.logging.setup import configure_logging, flush_access_log
 
-__all__ = ["AccessLog", "Redactor", "configure_logging", "redact_text"]
+__all__ = ["AccessLog", "Redactor", "configure_logging", "flush_access_log", "redact_text"]

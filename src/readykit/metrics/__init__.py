@@ -26,7 +26,7 @@ from readykit._types import Receive, Scope, Send
 from readykit.access import OpsAccess
 from readykit.headers import get_header
 from readykit.metrics.health import HealthCheckMetrics
-from readykit.metrics.http import HttpMetrics
+from readykit.metrics.http import FileBackedHttpMetrics, HttpMetrics
 from readykit.metrics.process import WorkerProcessMetrics
 from readykit.problem import refuse_method, refuse_unauthorized, send_bytes
 from readykit.settings import Settings
@@ -57,7 +57,13 @@ class Metrics:
         self.multiprocess = multiprocess_dir() is not None
         self.public = settings.metrics_public
         self.access = OpsAccess.from_settings(settings)
-        self.http = HttpMetrics(self.registry, max_routes=settings.metrics_max_routes)
+        # one process: plain counts rendered at scrape time; several: each observation goes to
+        # the worker's value files, so one scrape can sum over workers
+        self.http: HttpMetrics | FileBackedHttpMetrics = (
+            FileBackedHttpMetrics(self.registry, max_routes=settings.metrics_max_routes)
+            if self.multiprocess
+            else HttpMetrics(self.registry, max_routes=settings.metrics_max_routes)
+        )
         self.health = HealthCheckMetrics(self.registry)
         self.process: WorkerProcessMetrics | None = None
         if self.multiprocess:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from readykit.record import RequestRecord
 
@@ -27,8 +32,10 @@ def normalise_method(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
-class HttpMetrics:
-    """The four OTel HTTP server instruments, with labelled children cached per label set.
+class FileBackedHttpMetrics:
+    """The four OTel HTTP server instruments as prometheus_client metrics, with labelled children
+    cached per label set: for multiprocess mode, where each observation must reach the worker's
+    value files so that one scrape can sum over workers.
 
     Args:
         registry: where the metrics are registered.
@@ -91,22 +98,154 @@ class HttpMetrics:
         response_size.observe(record.response_bytes)
 
     def _children_for(self, method: str, route: str, status: int) -> tuple[Any, Any, Any]:
-        if route not in self._routes:
-            if len(self._routes) < self.max_routes:
-                self._routes.add(route)
-            else:
-                if OVERFLOW_ROUTE not in self._routes:
-                    self._routes.add(OVERFLOW_ROUTE)
-                    logger.warning(
-                        "metrics: more than %d distinct routes; further ones are labelled %s "
-                        "(raise READYKIT_METRICS_MAX_ROUTES if this is expected)",
-                        self.max_routes,
-                        OVERFLOW_ROUTE,
-                    )
-                route = OVERFLOW_ROUTE
-        labels = (normalise_method(method), route, str(status))
+        labels = _labels(self._routes, self.max_routes, method, route, status)
         return (
             self.duration.labels(*labels),
             self.request_size.labels(*labels),
             self.response_size.labels(*labels),
         )
+
+
+def _labels(
+    routes: set[str], max_routes: int, method: str, route: str, status: int
+) -> tuple[str, str, str]:
+    """The label values of a request: its route, or OVERFLOW past `max_routes` distinct ones."""
+    if route not in routes:
+        if len(routes) < max_routes:
+            routes.add(route)
+        else:
+            if OVERFLOW_ROUTE not in routes:
+                routes.add(OVERFLOW_ROUTE)
+                logger.warning(
+                    "metrics: more than %d distinct routes; further ones are labelled %s "
+                    "(raise READYKIT_METRICS_MAX_ROUTES if this is expected)",
+                    max_routes,
+                    OVERFLOW_ROUTE,
+                )
+            route = OVERFLOW_ROUTE
+    return normalise_method(method), route, str(status)
+
+
+_INSTRUMENTS = (
+    (
+        "http_server_request_duration_seconds",
+        "Duration of HTTP server requests.",
+        DURATION_BUCKETS,
+    ),
+    ("http_server_request_body_size_bytes", "Size of HTTP server request bodies.", SIZE_BUCKETS),
+    (
+        "http_server_response_body_size_bytes",
+        "Size of HTTP server response bodies.",
+        SIZE_BUCKETS,
+    ),
+)
+
+
+class _Active:
+    """The requests of one method in progress (what a Gauge child's inc/dec would count)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+
+class HttpMetrics(Collector):
+    """The four OTel HTTP server instruments, kept as plain per-(method, route, status) counts
+    and rendered at scrape time (this object is the registry's collector for them).
+
+    An observation is three bucket increments and three additions in lists, with no lock and no
+    prometheus_client object per request. Each series is one list per instrument: the bucket
+    counts (the last one +Inf) followed by the sum, so copying the list (one step under the GIL)
+    gives a consistent snapshot even when a scrape renders in another thread.
+
+    Args:
+        registry: where the metrics are registered.
+        max_routes: distinct `http_route` values kept; later ones are counted as `OVERFLOW`.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, max_routes: int = 200) -> None:
+        self.max_routes = max_routes
+        self._routes: set[str] = set()
+        # (method, route, status) as recorded -> labels, and per instrument counts + sum
+        self._series: dict[tuple[str, str, int], tuple[list[float], list[float], list[float]]] = {}
+        self._by_labels: dict[
+            tuple[str, str, str], tuple[list[float], list[float], list[float]]
+        ] = {}
+        self._active: dict[str, _Active] = {}  # by label: known methods and _OTHER
+        self._active_for: dict[str, _Active] = {}  # by the method as sent
+        registry.register(self)
+
+    def active_for(self, method: str) -> _Active:
+        """The active-requests count for `method` (inc at start, dec at the end)."""
+        active = self._active_for.get(method)
+        if active is None:
+            active = self._active.setdefault(normalise_method(method), _Active())
+            if len(self._active_for) < 64:  # methods a client made up share _OTHER
+                self._active_for[method] = active
+        return active
+
+    def __call__(self, record: RequestRecord) -> None:
+        """Recorder: count one finished request."""
+        key = (record.method, record.route, record.status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._new_series(key)
+        duration, request_size, response_size = series
+        value: float = record.duration_s
+        duration[bisect_left(DURATION_BUCKETS, value)] += 1
+        duration[-1] += value
+        value = record.request_bytes
+        request_size[bisect_left(SIZE_BUCKETS, value)] += 1
+        request_size[-1] += value
+        value = record.response_bytes
+        response_size[bisect_left(SIZE_BUCKETS, value)] += 1
+        response_size[-1] += value
+
+    def _new_series(
+        self, key: tuple[str, str, int]
+    ) -> tuple[list[float], list[float], list[float]]:
+        labels = _labels(self._routes, self.max_routes, *key)
+        series = self._by_labels.get(labels)
+        if series is None:
+            # len(buckets) + 1 counts (the last for +Inf), then the sum
+            series = self._by_labels[labels] = (
+                [0.0] * (len(DURATION_BUCKETS) + 2),
+                [0.0] * (len(SIZE_BUCKETS) + 2),
+                [0.0] * (len(SIZE_BUCKETS) + 2),
+            )
+        if len(self._series) < 10_000:  # the label space is bounded; so is this shortcut
+            self._series[key] = series
+        return series
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        """The instruments as Prometheus metric families (at scrape time)."""
+        series = list(self._by_labels.items())
+        for i, (name, documentation, buckets) in enumerate(_INSTRUMENTS):
+            family = HistogramMetricFamily(name, documentation, labels=LABELS)
+            bounds = [*(floatToGoString(b) for b in buckets), "+Inf"]  # type: ignore[no-untyped-call]
+            for labels, lists in series:
+                counts = lists[i][:]  # one consistent snapshot: the counts and the sum
+                cumulative, total = [], 0.0
+                for bound, count in zip(bounds, counts, strict=False):
+                    total += count
+                    cumulative.append((bound, total))
+                family.add_metric(list(labels), cumulative, counts[-1])
+            yield family
+        active = GaugeMetricFamily(
+            "http_server_active_requests",
+            "Number of active HTTP server requests.",
+            labels=("http_request_method",),
+        )
+        for method, in_progress in list(self._active.items()):
+            active.add_metric([method], in_progress.value)
+        yield active

@@ -12,7 +12,7 @@ from prometheus_client import Counter
 
 from readykit._tasks import cancel_and_wait
 from readykit.errors import ConfigurationError
-from readykit.privacy.endpoints import PrivacyEndpoints
+from readykit.privacy.endpoints import PREFIX, PrivacyEndpoints
 from readykit.privacy.jobs import Jobs
 from readykit.privacy.keys import Keys, load_or_create_key
 from readykit.privacy.registry import ErasureReport, Privacy
@@ -67,6 +67,7 @@ def install_privacy(setup: Setup, records: Records | None, registry: Privacy) ->
             principal=setup.resolve_principal,
             refusals=refusals,
         ),
+        when=lambda scope: scope["path"].startswith(PREFIX),
     )
     housekeeping: list[asyncio.Task[None]] = []
 

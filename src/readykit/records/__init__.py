@@ -18,7 +18,7 @@ from readykit.errors import ConfigurationError
 from readykit.logging.redact import Redactor
 from readykit.records.anchor import Anchor, checkpoint_path, key_path, load_key
 from readykit.records.apm import Exceptions, SlowQueries, SlowRequests, StallWatchdog
-from readykit.records.audit import ORDER_AUDIT, Audit
+from readykit.records.audit import ORDER_AUDIT, Audit, audited
 from readykit.records.batch import BatchMetrics, BatchWriter, RecordsUnavailable
 from readykit.records.store import (
     ChainKey,
@@ -140,6 +140,7 @@ def install_records(setup: Setup) -> Records:
             ORDER_AUDIT,
             records.audit.guard(principal, settings.audit_durability, route_of=setup.route_of),
             ops=records.audit.guard(principal, settings.audit_durability, ops=True),
+            when=audited,
         )
     setup.add_recorder(records.slow_requests)
     setup.add_recorder(records.exceptions)

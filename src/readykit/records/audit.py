@@ -31,6 +31,14 @@ def _scope_route(scope: Scope, root_path: str) -> str:
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # the kit's own endpoints that write audit events of their own
 OWN_AUDIT_PREFIXES = ("/privacy/",)
+
+
+def audited(scope: Scope) -> bool:
+    """Whether auto-audit concerns this request: a mutation, not to an endpoint of the kit's
+    that audits itself."""
+    return scope["method"] in MUTATING and not scope["path"].startswith(OWN_AUDIT_PREFIXES)
+
+
 # outermost of the guards: the audit sees the answer the client gets (429, 413, 504 included)
 ORDER_AUDIT = 5
 Durability = Literal["commit", "async"]
