@@ -49,3 +49,15 @@ def playwright() -> Any:
     if not Path(CHROMIUM).exists():
         need(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     return sync_playwright()
+
+
+async def settle(rounds: int = 100) -> None:
+    """Let every ready task run until it blocks on something real (a lock, an event, I/O).
+
+    Bounded by a count of loop turns, never by time: a task that still moves after `rounds`
+    turns is a bug in the test, not a slow machine.
+    """
+    import asyncio
+
+    for _ in range(rounds):
+        await asyncio.sleep(0)
