@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,18 @@ async def settle(rounds: int = 100) -> None:
 
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+async def eventually(predicate: Callable[[], bool], what: str, deadline_s: float = 30.0) -> None:
+    """Poll `predicate` until it holds; fail naming `what` only if it never does.
+
+    The deadline only turns a hang into a failure: no test asserts how soon it held.
+    """
+    import asyncio
+    import time
+
+    give_up = time.monotonic() + deadline_s
+    while not predicate():
+        if time.monotonic() > give_up:
+            pytest.fail(f"never happened: {what}", pytrace=False)
+        await asyncio.sleep(0.005)
