@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,30 @@ def playwright() -> Any:
     if not Path(CHROMIUM).exists():
         need(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     return sync_playwright()
+
+
+async def settle(rounds: int = 100) -> None:
+    """Let every ready task run until it blocks on something real (a lock, an event, I/O).
+
+    Bounded by a count of loop turns, never by time: a task that still moves after `rounds`
+    turns is a bug in the test, not a slow machine.
+    """
+    import asyncio
+
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+async def eventually(predicate: Callable[[], bool], what: str, deadline_s: float = 30.0) -> None:
+    """Poll `predicate` until it holds; fail naming `what` only if it never does.
+
+    The deadline only turns a hang into a failure: no test asserts how soon it held.
+    """
+    import asyncio
+    import time
+
+    give_up = time.monotonic() + deadline_s
+    while not predicate():
+        if time.monotonic() > give_up:
+            pytest.fail(f"never happened: {what}", pytrace=False)
+        await asyncio.sleep(0.005)

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from readykit import ReadyKit, Settings
 from readykit._types import Scope
 from readykit.testing import asgi_request
+from support import settle
 
 pytestmark = pytest.mark.anyio
 
@@ -177,7 +178,8 @@ async def test_stampede_on_a_cold_response_computes_once() -> None:
     _, app, calls = build()
     app.gate.clear()
     tasks = [asyncio.create_task(asgi_request(app, "GET", "/rates")) for _ in range(20)]
-    await asyncio.sleep(0.01)
+    await settle()  # every request is inside the kit, the first one at the gate
+    assert calls.n == 1
     app.gate.set()
     responses = await asyncio.gather(*tasks)
     assert calls.n == 1

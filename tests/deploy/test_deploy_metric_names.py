@@ -8,7 +8,7 @@ import re
 import yaml
 
 from readykit import ReadyKit, Settings
-from readykit.backup.textfile import _METRICS as BACKUP_METRICS
+from readykit.backup.textfile import METRICS as BACKUP_METRICS
 from readykit.deploy import default_settings, render
 from readykit.deploy.grafana import expressions
 from readykit.deploy.options import DeployOptions, resolve

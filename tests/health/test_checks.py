@@ -742,13 +742,15 @@ async def test_memory_passes_without_a_value_where_proc_is_missing(tmp_path: Pat
 @pytest.mark.anyio
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 async def test_memory_on_this_machine() -> None:
+    # the real /proc parses, and the grade follows the thresholds whatever the host has free
     result = await memory()()
 
     assert result is not None
     assert result.unit == "percent"
     assert isinstance(result.value, float)
-    assert 0 <= result.value < 90  # a test run uses far less than its limit
-    assert result.status == "pass"
+    assert 0 <= result.value <= 100
+    expected = "fail" if result.value > 98.0 else "warn" if result.value > 90.0 else "pass"
+    assert result.status == expected
 
 
 @pytest.mark.parametrize(("warn", "fail"), [(0, 50), (95, 90), (90, 101), (True, 98)])

@@ -18,10 +18,3 @@ def target() -> Iterator[ServerProcess]:
     """The server of `load_target_app.py` on a free loopback port."""
     with serve([sys.executable, str(APP), "--port", "{port}"]) as server:
         yield server
-
-
-@pytest.fixture
-def fresh_target() -> Iterator[ServerProcess]:
-    """A server of its own, for tests that change its state (stall once, slow down)."""
-    with serve([sys.executable, str(APP), "--port", "{port}"]) as server:
-        yield server

@@ -1,9 +1,8 @@
 """A loopback server with known behaviour for the load tests (run as a child process).
 
-Routes: `/` fast; `/delay?ms=N` async sleep (healthy); `/block?ms=N` time.sleep in the async
-handler (blocks the loop: a concurrency collapse); `/stall?at=K&ms=N` blocks the whole server
-once, on the K-th request; `POST /_slow?ms=N` adds N ms to every later request (a regression);
-`POST /login` + `GET /me` for scenario captures.
+Routes: `/` fast; `/delay?ms=N` async sleep (healthy); `/stall?at=K&ms=N` blocks the whole
+server once, on the K-th request (used by `bench/load_accuracy.py`); `POST /login` + `GET /me`
+for scenario captures. Tests that need exact timings use `virtual_time.py` instead.
 """
 
 from __future__ import annotations
@@ -14,27 +13,15 @@ import time
 
 from aiohttp import web
 
-state = {"count": 0, "stalled": False, "extra_ms": 0.0}
-
-
-async def _extra() -> None:
-    if state["extra_ms"]:
-        await asyncio.sleep(state["extra_ms"] / 1000)
+state = {"count": 0, "stalled": False}
 
 
 async def root(request: web.Request) -> web.Response:
-    await _extra()
     return web.Response(text="ok")
 
 
 async def delay(request: web.Request) -> web.Response:
     await asyncio.sleep(float(request.query.get("ms", "50")) / 1000)
-    await _extra()
-    return web.Response(text="ok")
-
-
-async def block(request: web.Request) -> web.Response:
-    time.sleep(float(request.query.get("ms", "50")) / 1000)  # the bug being detected
     return web.Response(text="ok")
 
 
@@ -43,11 +30,6 @@ async def stall(request: web.Request) -> web.Response:
     if not state["stalled"] and state["count"] >= int(request.query.get("at", "100")):
         state["stalled"] = True
         time.sleep(float(request.query.get("ms", "1000")) / 1000)
-    return web.Response(text="ok")
-
-
-async def slow(request: web.Request) -> web.Response:
-    state["extra_ms"] = float(request.query.get("ms", "0"))
     return web.Response(text="ok")
 
 
@@ -69,9 +51,7 @@ def main() -> None:
     app = web.Application()
     app.router.add_get("/", root)
     app.router.add_get("/delay", delay)
-    app.router.add_get("/block", block)
     app.router.add_get("/stall", stall)
-    app.router.add_post("/_slow", slow)
     app.router.add_post("/login", login)
     app.router.add_get("/me", me)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)

@@ -6,14 +6,19 @@ import json
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
+import threading
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
+from virtual_time import known_server, run_virtual
 
 from readykit.cli import cli
+from readykit.load.baseline import compare
+from readykit.load.result import LoadResult
 from readykit.load.stats import decode
+from readykit.load.workers import StepPlan, Target, run_step_async
 from readykit.serve import free_port
 
 
@@ -26,14 +31,16 @@ def test_json_has_the_contract_fields_and_thresholds_decide_the_exit_code(target
     out = tmp_path / "run.json"
     code, output = load(
         f"{target.url}/delay?ms=20", "--users", "2", "--duration", "1s", "--workers", "1",
-        "--json", str(out), "--threshold", "p95<500ms", "--threshold", "errors<1%",
-        "--threshold", "rps>10",
+        "--json", str(out), "--threshold", "p95<10s", "--threshold", "errors<1%",
+        "--threshold", "rps>0",
     )  # fmt: skip
+    # p95<10s holds by construction: a request slower than the 10 s timeout is an error
     assert code == 0, output
     data = json.loads(out.read_text())
     assert {"requests", "errors", "rps", "latency_ms", "histogram"} <= set(data)
     assert set(data["latency_ms"]) >= {"p50", "p90", "p95", "p99", "p999", "max"}
     assert data["passed"] is True
+    # p95<5ms cannot hold: the server waits 20 ms before it answers
     code, output = load(
         f"{target.url}/delay?ms=20", "--users", "2", "--duration", "1s", "--workers", "1",
         "--threshold", "p95<5ms",
@@ -68,16 +75,36 @@ def test_unreachable_target_fails_before_the_run_with_exit_3() -> None:
     assert len(output.strip().splitlines()) == 1
 
 
-def test_baseline_same_server_passes_slowed_server_regresses(fresh_target, tmp_path) -> None:
-    url = f"{fresh_target.url}/delay?ms=20"
+def virtual_run(path: str, plan: StepPlan) -> LoadResult:
+    """`plan` against `known_server` on virtual time (exact latencies, no host noise)."""
+
+    async def main(loop: object) -> LoadResult:
+        async with known_server() as base:
+            step = replace(plan, target=Target(base + path))
+            return await run_step_async(step, clock=loop.time)  # type: ignore[attr-defined]
+
+    return run_virtual(main)
+
+
+def test_baseline_same_server_passes_slowed_server_regresses() -> None:
+    plan = StepPlan(Target(), users=4, duration_s=2.0, workers=1)
+    before = [virtual_run("/delay?ms=20", plan)]
+    assert not any(v.regression for v in compare(before, [virtual_run("/delay?ms=20", plan)]))
+    slowed = compare(before, [virtual_run("/delay?ms=35", plan)])
+    assert {v.metric for v in slowed if v.regression} >= {"p50", "p95"}
+
+
+def test_a_regression_against_the_baseline_exits_1(target, tmp_path) -> None:
+    # the baseline answered in 1 ms (virtual time); the server waits 20 ms before it answers,
+    # so the run is slower whatever the host: the comparison must say so and exit 1
+    url = f"{target.url}/delay?ms=20"
+    plan = StepPlan(Target(url), users=4, duration_s=2.0, workers=1)
+    doc = virtual_run("/delay?ms=1", plan).to_dict()
+    doc["config"] = plan.config(plan.target.load())
     base = tmp_path / "base.json"
-    common = ["--users", "4", "--duration", "2s", "--workers", "1"]
-    assert load(url, *common, "--save-baseline", str(base))[0] == 0
-    code, output = load(url, *common, "--baseline", str(base))
-    assert code == 0, output
-    assert "REGRESSION" not in output
-    urllib.request.urlopen(urllib.request.Request(f"{fresh_target.url}/_slow?ms=15", b""))
-    code, output = load(url, *common, "--baseline", str(base))
+    base.write_text(json.dumps(doc))
+    code, output = load(url, "--users", "4", "--duration", "2s", "--workers", "1",
+                        "--baseline", str(base))  # fmt: skip
     assert code == 1, output
     assert "p50" in output
     assert "REGRESSION" in output
@@ -131,17 +158,41 @@ def test_html_report_is_self_contained_with_plots(target, tmp_path) -> None:
     assert len(text) < 60_000
 
 
-def test_ctrl_c_prints_the_summary_of_what_ran(target, tmp_path) -> None:
+class _Seen(BaseHTTPRequestHandler):
+    """Answers 200 and tells the test that the load has reached the server."""
+
+    protocol_version = "HTTP/1.1"
+    reached = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+        self.reached.set()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_ctrl_c_prints_the_summary_of_what_ran(tmp_path) -> None:
     out = tmp_path / "partial.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "readykit.cli", "load", f"{target.url}/delay?ms=10",
-         "--users", "2", "--duration", "60s", "--workers", "1", "--json", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 20
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Seen)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "readykit.cli", "load",
+             f"http://127.0.0.1:{server.server_address[1]}/",
+             "--users", "2", "--duration", "60s", "--workers", "1", "--json", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        # the run is under way once a request reached the server (the wait only bounds a hang)
+        assert _Seen.reached.wait(30), "the load never reached the server"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
     assert proc.returncode == 130, stderr
     assert "requests" in stdout
     assert "interrupted" in stdout

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from readykit.load.rawhttp import Pool, RawHTTPError
+from support import settle
 
 RESPONSES = {
     b"/len": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
@@ -47,7 +48,7 @@ async def _stop(server: asyncio.Server) -> None:
         writer.close()
         await writer.wait_closed()
     await server.wait_closed()
-    await asyncio.sleep(0.01)
+    await settle()  # the client sides see the close before the loop ends
 
 
 @pytest.mark.anyio

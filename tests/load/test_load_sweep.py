@@ -3,46 +3,63 @@
 from __future__ import annotations
 
 import pytest
+from virtual_time import known_server, run_virtual
 
-from readykit.load import run_sweep, run_sweep_async
-from readykit.load.result import LoadResult
+from readykit.load import run_sweep, run_sweep_async, sweep
+from readykit.load.result import LoadResult, SweepResult
 from readykit.load.stats import new_histogram, record
 from readykit.load.sweep import conclude, find_collapse, find_knee
 from readykit.load.workers import StepPlan, Target
 
 
-def test_blocking_call_in_an_async_handler_is_a_collapse(target) -> None:
-    sweep = run_sweep(f"{target.url}/block?ms=20", users=[1, 4, 16], duration_s=1.0, workers=1)
-    assert sweep.collapse is True
-    assert "blocking I/O" in (sweep.collapse_reason or "")
-    assert [s.users for s in sweep.steps] == [1, 4, 16]
-    assert sweep.knee == 1
-    data = sweep.to_dict()
+def sweep_virtual(path: str, users: list[int], **plan: object) -> SweepResult:
+    """A single-worker sweep against `known_server` on virtual time (exact, host-independent)."""
+
+    async def main(loop: object) -> SweepResult:
+        async with known_server() as base:
+            step = StepPlan(Target(base + path), workers=1, **plan)  # type: ignore[arg-type]
+            return await sweep.run_async(step, users=users, clock=loop.time)  # type: ignore[attr-defined]
+
+    return run_virtual(main)
+
+
+def test_blocking_call_in_an_async_handler_is_a_collapse() -> None:
+    result = sweep_virtual("/serial?ms=20", [1, 4, 16], duration_s=1.0)
+    assert result.collapse is True
+    assert "blocking I/O" in (result.collapse_reason or "")
+    assert [s.users for s in result.steps] == [1, 4, 16]
+    assert result.knee == 1
+    data = result.to_dict()
     assert data["collapse"] is True
     assert [s["users"] for s in data["steps"]] == [1, 4, 16]
     assert data["knee"]["users"] == 1
 
 
-def test_healthy_async_app_does_not_collapse(target) -> None:
-    sweep = run_sweep(f"{target.url}/delay?ms=20", users=[1, 4, 16], duration_s=1.0, workers=1)
-    assert sweep.collapse is False
-    assert sweep.knee is None
-    assert sweep.steps[-1].rps > 5 * sweep.steps[0].rps
+def test_healthy_async_app_does_not_collapse() -> None:
+    result = sweep_virtual("/delay?ms=20", [1, 4, 16], duration_s=1.0)
+    assert result.collapse is False
+    assert result.knee is None
+    assert result.steps[-1].rps > 5 * result.steps[0].rps  # 16 users each at 50 req/s
 
 
 @pytest.mark.anyio
 async def test_async_sweep_api_for_readykit_check(target) -> None:
-    sweep = await run_sweep_async(f"{target.url}/delay?ms=10", users=[1, 4], duration_s=0.6)
-    assert [(s.users, s.error_rate) for s in sweep.steps] == [(1, 0.0), (4, 0.0)]
-    assert all(s.p95_ms > 0 and s.rps > 0 for s in sweep.steps)
-    assert sweep.collapse is False
+    result = await run_sweep_async(f"{target.url}/delay?ms=10", users=[1, 4], duration_s=0.6)
+    assert [(s.users, s.error_rate) for s in result.steps] == [(1, 0.0), (4, 0.0)]
+    assert all(s.requests > 0 and s.p95_ms > 0 and s.rps > 0 for s in result.steps)
 
 
-def test_every_step_has_its_own_request_budget(target) -> None:
+def test_blocking_sweep_api(target) -> None:
+    result = run_sweep(f"{target.url}/", users=[1, 2], duration_s=0.5, max_requests=20)
+    assert [s.users for s in result.steps] == [1, 2]
+    assert all(s.errors == 0 and s.requests > 0 for s in result.steps)
+
+
+def test_every_step_has_its_own_request_budget() -> None:
     # the old sweep spent a small cap in the first step's warm-up: every step measured 0
-    sweep = run_sweep(f"{target.url}/", users=[1, 4, 16], duration_s=1.0, max_requests=200)
-    assert [s.users for s in sweep.steps] == [1, 4, 16]
-    assert all(s.requests >= 200 for s in sweep.steps)
+    result = sweep_virtual("/delay?ms=1", [1, 4, 16], duration_s=1.0, max_requests=200)
+    assert [s.users for s in result.steps] == [1, 4, 16]
+    assert all(s.requests >= 200 for s in result.steps)
 
 
 def test_a_step_with_too_few_requests_is_marked_and_never_judged() -> None:

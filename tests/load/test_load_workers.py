@@ -15,11 +15,9 @@ def test_two_workers_merge_to_the_sum_of_their_histograms(target) -> None:
     result = run_step(plan, on_interval=lambda t: seen.append(t.recent(1)[0]))
     assert result.errors == 0
     assert result.latency.get_total_count() == result.requests
-    assert result.requests == sum(i.requests for i in result.intervals)
-    assert 18.0 <= result.p50_ms <= 24.0
+    assert result.requests == sum(i.requests for i in result.intervals) > 0
     assert result.config["workers"] == 2
-    # two processes of 2 users each at ~20 ms: about 4 / 0.021 req/s together
-    assert 120 <= result.rps <= 200
+    assert seen  # the parent saw the merged timeline grow while the workers ran
 
 
 def test_wire_intervals_merge_exactly() -> None:

@@ -8,13 +8,14 @@ from pathlib import Path
 from readykit.backup.atomic import write_atomic
 from readykit.backup.repo import Repository
 
-_METRICS = (
+METRICS: tuple[tuple[str, str], ...] = (
     ("last_success_timestamp_seconds", "Unix time of the newest complete backup."),
     ("last_size_bytes", "Size in bytes of the newest complete backup's data file."),
     ("last_verify_success_timestamp_seconds", "Unix time of the newest passed verify."),
     ("backups", "Number of complete backups in the repository."),
     ("repository_size_bytes", "Bytes of all backup data files in the repository."),
 )
+"""Each gauge `render` writes: its name after `readykit_backup_`, and its help text."""
 
 
 def render(repo: Repository) -> str:
@@ -35,7 +36,7 @@ def render(repo: Repository) -> str:
     }
     label = str(repo.root).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     lines: list[str] = []
-    for name, help_text in _METRICS:
+    for name, help_text in METRICS:
         metric = f"readykit_backup_{name}"
         lines += [
             f"# HELP {metric} {help_text}",

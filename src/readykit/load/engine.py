@@ -29,7 +29,6 @@ LATE_S = 0.010  # a send started later than this after its intended time was mis
 MAX_PENDING = 50_000  # open model: sends waiting for a connection before new ones are dropped
 DRAIN_S = 5.0  # after the run, how long in-flight requests may still finish
 USER_AGENT = "readykit-load"
-monotonic = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,9 @@ class Engine:
     spec: RunSpec
     emit: Callable[[Interval], None]
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, monotonic; its rate must match the event loop's (tests pass a virtual loop's
+    `time`, so sleeps, timeouts and latencies all run on the same fake clock)."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.spec.seed)
@@ -199,7 +201,7 @@ class Engine:
         """Send one request, record its latency (from `intended` when given) or its error."""
         assert self.session is not None
         url = sc.step_url(self.scenario.base_url, path)
-        start = monotonic()
+        start = self.clock()
         try:
             async with self.session.request(method, url, **kwargs) as resp:
                 body = await resp.read()
@@ -210,7 +212,7 @@ class Engine:
             if kind == "connect":
                 await asyncio.sleep(0.01)  # a refused connection must not become a busy loop
             raise _Failed(kind) from exc
-        end = monotonic()
+        end = self.clock()
         failure = sc.check_failure(check, status, body)
         if intended is None:
             self._ok(end - start, end - start if self.spec.open_model else None, failure)
@@ -221,7 +223,7 @@ class Engine:
         return Response(status, headers, body)
 
     async def _raw_get(self, pool: Pool, intended: float | None) -> None:
-        start = monotonic()
+        start = self.clock()
         try:
             status = await pool.get(self.spec.timeout_s)
         except RawHTTPError as exc:
@@ -229,7 +231,7 @@ class Engine:
             if exc.kind == "connect":
                 await asyncio.sleep(0.01)
             return
-        end = monotonic()
+        end = self.clock()
         error = f"http_{status}" if status >= 400 else None
         if intended is None:
             self._ok(end - start, end - start if self.spec.open_model else None, error)
@@ -240,7 +242,7 @@ class Engine:
         session, url = self.session, self._fast_url
         assert session is not None
         assert url is not None
-        start = monotonic()
+        start = self.clock()
         try:
             async with session.get(url) as resp:
                 await resp.read()
@@ -251,7 +253,7 @@ class Engine:
             if kind == "connect":
                 await asyncio.sleep(0.01)
             return
-        end = monotonic()
+        end = self.clock()
         error = f"http_{status}" if status >= 400 else None
         if intended is None:
             self._ok(end - start, end - start if self.spec.open_model else None, error)
@@ -315,10 +317,10 @@ class Engine:
         assert self.spec.rate is not None
         period = 1.0 / self.spec.rate
         slots = asyncio.Semaphore(self.spec.connections)
-        start = monotonic()
+        start = self.clock()
         i = 0
         while not self.stop.is_set():
-            now = monotonic()
+            now = self.clock()
             fired = 0
             intended = start + i * period
             while intended <= now and fired < 256:  # bounded, so the loop still yields
@@ -339,7 +341,7 @@ class Engine:
                 intended = start + i * period
             if intended >= end:
                 return
-            await asyncio.sleep(max(0.0, intended - monotonic()))
+            await asyncio.sleep(max(0.0, intended - self.clock()))
 
     async def _ticker(self, start: float, end: float) -> None:
         k = 1
@@ -347,7 +349,7 @@ class Engine:
             boundary = start + k * self.spec.interval_s
             if boundary >= end - 1e-9:
                 return
-            await asyncio.sleep(max(0.0, boundary - monotonic()))
+            await asyncio.sleep(max(0.0, boundary - self.clock()))
             self._rotate()
             k += 1
 
@@ -363,7 +365,7 @@ class Engine:
             headers={"User-Agent": USER_AGENT},
         ) as session:
             self.session = session
-            start = monotonic()
+            start = self.clock()
             end = start + spec.duration_s
             ticker = asyncio.create_task(self._ticker(start, end))
             stopper = asyncio.get_running_loop().call_later(spec.duration_s, self.stop.set)
@@ -377,7 +379,7 @@ class Engine:
                 await self.stop.wait()
             stopper.cancel()
             limited = spec.max_requests is not None and self.done_requests >= spec.max_requests
-            self.totals.interrupted = monotonic() < end - 0.05 and not limited
+            self.totals.interrupted = self.clock() < end - 0.05 and not limited
             if inflight:
                 _, pending = await asyncio.wait(inflight, timeout=min(DRAIN_S, spec.timeout_s))
                 self.totals.unfinished = len(pending) if spec.open_model else 0
@@ -388,7 +390,7 @@ class Engine:
             await asyncio.gather(ticker, return_exceptions=True)
             if self._raw is not None:
                 self._raw.close()
-            self.totals.elapsed_s = min(monotonic(), end) - start
+            self.totals.elapsed_s = min(self.clock(), end) - start
             self.emit(self.current)
         return self.totals
 

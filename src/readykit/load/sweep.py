@@ -134,15 +134,26 @@ def run(
 
 
 async def run_async(
-    base: StepPlan, users: Sequence[int] = (), rates: Sequence[float] = ()
+    base: StepPlan,
+    users: Sequence[int] = (),
+    rates: Sequence[float] = (),
+    *,
+    clock: Callable[[], float] | None = None,
 ) -> SweepResult:
-    """`run` for async callers: steps run in the current event loop (one worker)."""
+    """`run` for async callers: steps run in the current event loop (one worker).
+
+    With a `clock` of its own (a virtual-time loop's, in tests) the generator's CPU share is
+    not measured: only real time can say how busy the generator was.
+    """
     scenario = base.target.load()
     steps = []
     for plan in plans(base, users, rates):
         cpu = time.process_time(), time.monotonic()
-        result = await run_step_async(plan, scenario)
-        result.generator_cpu = _share(cpu) if plan.workers <= 1 else None
+        if clock is None:
+            result = await run_step_async(plan, scenario)
+        else:
+            result = await run_step_async(plan, scenario, clock=clock)
+        result.generator_cpu = _share(cpu) if plan.workers <= 1 and clock is None else None
         steps.append(result)
     return conclude(base, steps)
 

@@ -150,14 +150,23 @@ def run_step(
     return _finish(plan, scenario, timeline, _run_processes(plan, specs, timeline, on_interval))
 
 
-async def run_step_async(plan: StepPlan, scenario: sc.Scenario | None = None) -> LoadResult:
-    """Run `plan` from async code: one worker in the running loop, more in processes."""
+async def run_step_async(
+    plan: StepPlan,
+    scenario: sc.Scenario | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> LoadResult:
+    """Run `plan` from async code: one worker in the running loop, more in processes.
+
+    `clock` is the engine's clock for one worker (tests pass a virtual-time loop's `time`);
+    worker processes always use their own monotonic clock.
+    """
     scenario = scenario or plan.target.load()
     specs = plan.shares()
     if len(specs) > 1:
         return await asyncio.to_thread(run_step, plan, None, scenario)
     timeline = _timeline(plan)
-    engine = Engine(scenario, specs[0], timeline.add, stop=asyncio.Event())
+    engine = Engine(scenario, specs[0], timeline.add, stop=asyncio.Event(), clock=clock)
     totals = await engine.run()
     return _finish(plan, scenario, timeline, [totals])
 

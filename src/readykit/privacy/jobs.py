@@ -100,11 +100,12 @@ class Jobs:
             "status": "queued",
             "created": now,
         }
-        await self._save(job)
+        await self.save(job)
         self.start(job)
         return job
 
-    async def _save(self, job: dict[str, Any]) -> None:
+    async def save(self, job: dict[str, Any]) -> None:
+        """Write `job` to the store as it is (a job left `running` is resumed at startup)."""
         await self.store.put_doc(JOB, job["id"], job, key=job["subject_hash"], ts=job["created"])
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
@@ -119,7 +120,7 @@ class Jobs:
 
     async def _run(self, job: dict[str, Any]) -> None:
         job["status"] = "running"
-        await self._save(job)
+        await self.save(job)
         try:
             subject = self.keys.unseal(job["subject"])
             data = await self.privacy.export(subject)
@@ -131,7 +132,7 @@ class Jobs:
         except Exception as exc:  # one exporter failing fails this job only, readably
             logger.exception("privacy export %s failed", job["id"])
             job.update(status="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")
-        await self._save(job)
+        await self.save(job)
 
     async def resume(self) -> int:
         """Restart jobs a previous process left queued or running; the number restarted."""
@@ -151,7 +152,7 @@ class Jobs:
             if job["status"] == "ready" and job.get("expires", now) <= now:
                 (self.archive_dir / job["file"]).unlink(missing_ok=True)
                 job["status"] = "expired"
-                await self._save(job)
+                await self.save(job)
                 removed += 1
         return removed
 
