@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
+from readykit.guards.limits import body_too_large, timed_out
 from readykit.headers import media_type, without
 from readykit.problem import send_problem
 from readykit.record import RequestRecord
@@ -85,7 +86,11 @@ class Chain:
 
 class Pipeline:
     """What a request goes through, compiled once by `ReadyKit.wrap`: ASGI guards outside the
-    stages (the audit, which must see every refusal), the stages, ASGI guards inside them."""
+    stages (the audit, which must see every refusal), the stages, ASGI guards inside them.
+
+    The stages' response hooks run in the kit's one `send` wrapper (`ReadyKitMiddleware`), so
+    a request pays no wrapper per guard.
+    """
 
     def __init__(
         self,
@@ -94,24 +99,31 @@ class Pipeline:
         inner: Chain,
     ) -> None:
         self.stages = tuple(stages)
-        self.hooks = tuple(reversed(self.stages))  # response hooks run innermost first
+        # response hooks run innermost first; an answer by stage i is dressed by those before it
+        self.hooks = tuple(reversed(self.stages))
+        self.hooks_before = [tuple(reversed(self.stages[:i])) for i in range(len(self.stages))]
         self.inner = inner
         self.entry: ASGIApp = self._from_outer  # the stages, as the outer guards' app
         self.outer = Chain(self.entry, outer) if outer else None
+        self.direct = not self.stages and self.outer is None  # nothing to run but the app
 
     async def _from_outer(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.run(_exchange.get(), receive, send)
 
-    def dress(self, ex: Exchange, status: int, headers: Headers, upto: int | None = None) -> None:
-        """Run the response hooks of the stages (of the first `upto`) on an answer's headers."""
+    def dress(self, ex: Exchange, status: int, headers: Headers) -> Completing | None:
+        """Run the response hooks on a response's headers (those of the stages before the one
+        that answered, if one did); the stage that wants the body to complete them, if any."""
         if ex.extra:
             headers.extend(ex.extra)
-        hooks = self.hooks if upto is None else tuple(reversed(self.stages[:upto]))
-        for stage in hooks:
-            stage.response(ex, status, headers)
+        holder = None
+        for stage in self.hooks if ex.answered_by is None else self.hooks_before[ex.answered_by]:
+            if stage.response(ex, status, headers):
+                holder = stage
+        return holder  # type: ignore[return-value]
 
     async def run(self, ex: Exchange, receive: Receive, send: Send) -> None:
-        """The stages, then the inner guards and the app."""
+        """The stages, then the inner guards and the app; `send` is the kit's wrapper, which
+        dresses whatever answers."""
         for i, stage in enumerate(self.stages):
             answer = stage.request(ex)
             if answer is not None:
@@ -120,94 +132,36 @@ class Pipeline:
                     if answer is None:
                         continue
                 assert isinstance(answer, Answer)
-                headers = list(answer.headers)
-                self.dress(ex, answer.status, headers, upto=i)
-                await answer.send(send, headers)
+                ex.answered_by = i
+                await answer.send(send)
                 return
         app = self.inner(ex.scope)
         if ex.body_limit is not None:
             await self._counted(ex, app, receive, send)
+        elif ex.timeout_s is None:
+            await app(ex.scope, receive, send)
         else:
-            await self._respond(ex, app, receive, send)
+            await self._timed(ex, app, receive, send)
 
-    async def _respond(self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send) -> None:
-        """Call the app, dressing its response's start; a 504 past the time limit."""
-        hooks = self.hooks
-        held: Message | None = None  # a start held until the body is complete
-        holder: Completing | None = None
-        chunks: list[bytes] = []
-        size = 0
-        deadline = asyncio.timeout(ex.timeout_s) if ex.timeout_s is not None else None
-        started = False
-
-        async def release(page: bytes | None, more: bool = False) -> None:
-            nonlocal held
-            assert held is not None
-            assert holder is not None
-            held["headers"] = holder.complete(ex, held["headers"], page)
-            start, held = held, None
-            await send(start)
-            if chunks:
-                await send(
-                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": more}
-                )
-                chunks.clear()
-
-        async def send_dressed(message: Message) -> None:
-            nonlocal held, holder, size, started
-            if held is not None:
-                if message["type"] != "http.response.body":
-                    await release(None)
-                    await send(message)
-                    return
-                chunks.append(message.get("body", b""))
-                size += len(chunks[-1])
-                more = message.get("more_body", False)
-                if size > holder.hold_max_bytes:  # type: ignore[union-attr]
-                    await release(None, more)
-                elif not more:
-                    await release(b"".join(chunks))
-                return
-            if message["type"] == "http.response.start" and not started:
-                started = True
-                if deadline is not None:
-                    deadline.reschedule(None)  # the response is under way: let it finish
-                headers = list(message.get("headers", ()))
-                if ex.extra:
-                    headers.extend(ex.extra)
-                status = message["status"]
-                for stage in hooks:
-                    if stage.response(ex, status, headers):
-                        holder = stage  # type: ignore[assignment]
-                message["headers"] = headers
-                if holder is not None:
-                    held = message
-                    return
-            await send(message)
-
-        if deadline is None:
-            await app(ex.scope, receive, send_dressed)
-        else:
+    async def _timed(self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send) -> None:
+        """The app under the time limit: one timer on the event loop, disarmed by the kit's
+        wrapper when the response starts; a 504 if it fires first."""
+        assert ex.timeout_s is not None
+        deadline = ex.deadline = asyncio.timeout(ex.timeout_s)
+        try:
             try:
                 async with deadline:
-                    await app(ex.scope, receive, send_dressed)
-            except TimeoutError:
-                if started or not deadline.expired():
-                    raise
-                assert ex.timeout_s is not None
-                answer = Answer(
-                    504, f"The server did not answer within {ex.timeout_s:g} s; try again later."
-                )
-                headers = list(answer.headers)
-                self.dress(ex, 504, headers)
-                await answer.send(send, headers)
-                return
-        if held is not None:  # the app ended without a final body message
-            await release(None)
+                    await app(ex.scope, receive, send)
+            finally:
+                ex.deadline = None  # disarmed or fired: nothing left to reschedule
+        except TimeoutError:
+            if not deadline.expired():  # not ours (disarmed once the response started)
+                raise
+            await timed_out(ex.timeout_s).send(send)
 
     async def _counted(self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send) -> None:
-        """`_respond` with a body of unknown length counted as it comes, cut off past the
-        limit: the app's `receive` raises, and the client gets 413 whatever the app answers."""
+        """The app with a body of unknown length counted as it comes, cut off past the limit:
+        the app's `receive` raises, and the client gets 413 whatever the app answers."""
         limit = ex.body_limit
         assert limit is not None
         received = 0
@@ -232,17 +186,17 @@ class Pipeline:
             await send(message)
 
         try:
-            await self._respond(ex, app, counting_receive, guarded_send)
+            if ex.timeout_s is None:
+                await app(ex.scope, counting_receive, guarded_send)
+            else:
+                await self._timed(ex, app, counting_receive, guarded_send)
         except _BodyTooLarge:
             pass
         except Exception:
             if not too_large:
                 raise  # the app's own error; the kit's layer answers it
         if too_large and not started:
-            detail = f"The request body is larger than this endpoint accepts ({limit} bytes)."
-            headers = [(b"connection", b"close")]
-            self.dress(ex, 413, headers)
-            await send_problem(send, 413, detail, headers=headers)
+            await body_too_large(limit).send(send)
 
 
 def _with_request_id(
@@ -299,25 +253,59 @@ class ReadyKitMiddleware:
 
         status = 0
         response_bytes = request_bytes = 0
-        held: list[Message] | None = None
+        held: list[Message] | None = None  # a 500's messages, until the app is done
+        holder: Completing | None = None  # a stage that completes the headers from the body
+        page: list[Message] | None = None  # the start and body held for it
+        page_size = 0
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_bytes, held
-            if message["type"] == "http.response.start":
+            nonlocal status, response_bytes, held, holder, page, page_size
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
-                headers = message.get("headers", ())
-                if type(headers) is not list:
-                    headers = list(headers)
+                headers = list(message.get("headers", ()))  # ours to change, not the app's
+                if pipeline.stages:
+                    if ex.deadline is not None:
+                        ex.deadline.reschedule(None)  # the response is under way: let it finish
+                    holder = pipeline.dress(ex, status, headers)
                 message["headers"] = _with_request_id(headers, id_header)
                 if status == 500:
                     held = [message]
                     return
-            elif message["type"] == "http.response.body":
-                response_bytes += len(message.get("body", b""))
+                if holder is not None:
+                    page = [message]
+                    return
+            elif kind == "http.response.body":
+                body = message.get("body", b"")
+                response_bytes += len(body)
                 if held is not None:
                     held.append(message)
                     return
+                if page is not None:
+                    page.append(message)
+                    page_size += len(body)
+                    more = message.get("more_body", False)
+                    if page_size > holder.hold_max_bytes:  # type: ignore[union-attr]
+                        await release(page, None, more)
+                    elif not more:
+                        await release(page, b"".join(m.get("body", b"") for m in page[1:]))
+                    return
+            elif page is not None:  # the app sent something else before its body ended
+                await release(page, None, True)
             await send(message)
+
+        async def release(messages: list[Message], body: bytes | None, more: bool = False) -> None:
+            """Send a held start, its headers completed by `holder` from `body`, and the body
+            so far as one message."""
+            nonlocal page
+            page = None
+            start = messages[0]
+            assert holder is not None
+            start["headers"] = holder.complete(ex, start["headers"], body)
+            await send(start)
+            if len(messages) > 1:
+                joined = b"".join(m.get("body", b"") for m in messages[1:])
+                await send({"type": "http.response.body", "body": joined, "more_body": more})
 
         in_flight = self.kit.in_flight
         in_flight.count += 1
@@ -338,7 +326,9 @@ class ReadyKitMiddleware:
         error: Exception | None = None
         try:
             outer = pipeline.outer(scope) if pipeline.outer is not None else None
-            if outer is None or outer is pipeline.entry:
+            if pipeline.direct:
+                await pipeline.inner(scope)(scope, receive, send_wrapper)
+            elif outer is None or outer is pipeline.entry:
                 await pipeline.run(ex, receive, send_wrapper)
             else:
                 exchange_token = _exchange.set(ex)
@@ -362,7 +352,8 @@ class ReadyKitMiddleware:
             else:
                 status, response_bytes = 500, 0
                 headers = [id_header]
-                pipeline.dress(ex, 500, headers)
+                if pipeline.stages:
+                    pipeline.dress(ex, 500, headers)
                 await send_problem(
                     send,
                     500,
@@ -372,8 +363,16 @@ class ReadyKitMiddleware:
                 )
         else:
             if held is not None:
+                if holder is not None:
+                    body = b"".join(m.get("body", b"") for m in held[1:])
+                    fits = len(body) <= holder.hold_max_bytes
+                    held[0]["headers"] = holder.complete(
+                        ex, held[0]["headers"], body if fits else None
+                    )
                 for message in held:
                     await send(message)
+            elif page is not None:  # the app ended without a final body message
+                await release(page, None)
         finally:
             request_id_var.reset(token)
             in_flight.count -= 1

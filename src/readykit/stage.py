@@ -11,6 +11,7 @@ wrap the app's `receive`/`send` itself (the audit, the response cache) stays an 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,8 +32,9 @@ class Answer:
     headers: Headers = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)
 
-    async def send(self, send: Send, headers: Headers) -> None:
-        """Send this answer with `headers` (its own, dressed by the stages before it)."""
+    async def send(self, send: Send) -> None:
+        """Send this answer (through the kit's wrapper, which dresses it)."""
+        headers = list(self.headers)
         if self.detail is None:
             await send_bytes(send, self.status, b"", b"text/plain", headers)
         else:
@@ -43,11 +45,13 @@ class Exchange:
     """One request as the kit's layer sees it: read once, shared by every stage."""
 
     __slots__ = (
+        "answered_by",
         "body_limit",
         "chunked",
         "content_length",
         "cors_headers",
         "cors_method",
+        "deadline",
         "extra",
         "method",
         "ops",
@@ -74,6 +78,8 @@ class Exchange:
         self.body_limit: int | None = None  # set by a stage: count a body of unknown length
         self.timeout_s: float | None = None  # set by a stage: answer 504 past this
         self.extra: Headers | None = None  # set by a stage: headers every answer carries
+        self.answered_by: int | None = None  # the stage that answered instead of the app
+        self.deadline: asyncio.Timeout | None = None  # the time limit's timer, when armed
 
     def read_headers(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
         """One pass over the request headers; returns the incoming X-Request-ID, if any."""
