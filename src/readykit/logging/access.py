@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import structlog
-
 from readykit.logging.setup import json_lane
 from readykit.record import RequestRecord
 
@@ -20,6 +18,8 @@ class AccessLog:
     """
 
     def __init__(self, logger_name: str = "readykit.access") -> None:
+        import structlog
+
         self._name = logger_name
         self._logger = logging.getLogger(logger_name)
         self._log = structlog.get_logger(logger_name)

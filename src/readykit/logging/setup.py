@@ -7,14 +7,18 @@ import logging
 import sys
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
-from typing import IO, Any
-
-import structlog
-from structlog.types import Processor
+from typing import IO, TYPE_CHECKING, Any
 
 from readykit.context import current_request_id
 from readykit.logging.redact import Redactor, redact_text
-from readykit.settings import Settings
+
+if TYPE_CHECKING:
+    from structlog.types import Processor
+
+    from readykit.settings import Settings
+
+# structlog is imported when logging is configured (at startup), not with readykit: importing it
+# imports rich too where rich is installed, ~100 ms that `import readykit` need not pay
 
 _HANDLER_MARK = "_readykit_handler"
 # loggers that install their own handlers (uvicorn, gunicorn): hand their records to ours
@@ -32,18 +36,15 @@ def add_request_id(
     return event_dict
 
 
-try:  # OpenTelemetry is optional: trace ids appear only where it is installed and in use
-    from opentelemetry import trace as _otel_trace
-except ImportError:  # pragma: no cover - depends on the environment
-    _otel_trace = None  # type: ignore[assignment]
-
-
 def add_trace_ids(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Add trace_id/span_id of the active OpenTelemetry span, if there is one."""
-    if _otel_trace is not None and "trace_id" not in event_dict:
-        context = _otel_trace.get_current_span().get_span_context()
+    # OpenTelemetry is optional: trace ids appear only where it is installed and in use. Read
+    # from sys.modules, not imported: an app that traces has imported it before any request
+    otel_trace = sys.modules.get("opentelemetry.trace")
+    if otel_trace is not None and "trace_id" not in event_dict:
+        context = otel_trace.get_current_span().get_span_context()
         if context.is_valid:
             event_dict["trace_id"] = format(context.trace_id, "032x")
             event_dict["span_id"] = format(context.span_id, "016x")
@@ -72,6 +73,8 @@ def _foreign_only(processor: Processor) -> Processor:
 
 
 def _renderer(settings: Settings, stream: IO[str]) -> Processor:
+    import structlog
+
     console = settings.log_format == "console" or (
         settings.log_format == "auto" and stream.isatty()
     )
@@ -92,8 +95,11 @@ class JsonLane:
     """
 
     def __init__(self, handler: logging.StreamHandler[IO[str]], redactor: Redactor) -> None:
+        from structlog.contextvars import get_contextvars
+
         self._handler = handler
         self._redactor = redactor
+        self._bound = get_contextvars
 
     def emit(
         self, level: int, logger_name: str, event: dict[str, Any], *, scan: tuple[str, ...]
@@ -108,7 +114,7 @@ class JsonLane:
             value = event.get(key)
             if type(value) is str:
                 event[key] = redact_text(value)
-        bound = structlog.contextvars.get_contextvars()
+        bound = self._bound()
         if bound:
             for key, value in self._redactor.redact(bound).items():
                 event.setdefault(key, value)
@@ -143,6 +149,8 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> N
     event logged while a request is served, secrets redacted last, after exceptions have been
     formatted. Safe to call again: it replaces what it installed before.
     """
+    import structlog
+
     stream = stream if stream is not None else sys.stdout
     redactor = Redactor(settings.redact_keys)
     shared: list[Processor] = [
