@@ -8,9 +8,9 @@ Each run is a new subprocess in an empty working directory (the kit's defaults c
 returns (and, apart, `import readykit` alone). Runs alternate between the sources given
 (`--source before=/tmp/old/src`; default: whatever `readykit` this interpreter imports) and a
 reference, `import asyncio, pydantic` and a first model class: what any pydantic-configured
-ASGI middleware pays at least, to read the machine's speed by. Medians are printed. One more run per source under `python -X importtime`
-gives the self time summed per top-level package and the slowest readykit modules. Bytecode is
-cached (in a temporary PYTHONPYCACHEPREFIX, whatever PYTHONDONTWRITEBYTECODE says), as after
+ASGI middleware pays at least, to read the machine's speed by. Medians are printed. One more
+run per source under `python -X importtime` gives the self time summed per top-level package
+and the slowest readykit modules. Bytecode is cached (in a temporary PYTHONPYCACHEPREFIX, whatever PYTHONDONTWRITEBYTECODE says), as after
 `pip install`, so compiling the sources is not counted.
 """
 
