@@ -10,8 +10,9 @@ returns (and, apart, `import readykit` alone). Runs alternate between the source
 reference, `import asyncio, pydantic` and a first model class: what any pydantic-configured
 ASGI middleware pays at least, to read the machine's speed by. Medians are printed. One more
 run per source under `python -X importtime` gives the self time summed per top-level package
-and the slowest readykit modules. Bytecode is cached (in a temporary PYTHONPYCACHEPREFIX, whatever PYTHONDONTWRITEBYTECODE says), as after
-`pip install`, so compiling the sources is not counted.
+and the slowest readykit modules. Bytecode is cached (in a temporary PYTHONPYCACHEPREFIX,
+whatever PYTHONDONTWRITEBYTECODE says), as after `pip install`, so compiling the sources is not
+counted.
 """
 
 from __future__ import annotations
