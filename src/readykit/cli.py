@@ -8,25 +8,7 @@ from collections.abc import Sequence
 import click
 
 from readykit.clitools import UserError, cli_error
-from readykit.errors import ReadykitError
-
-# the install extra that brings each optional library a verb may need
-EXTRA_OF = {
-    "rich": "cli",
-    "aiohttp": "load",
-    "hdrh": "load",
-    "yaml": "load",
-    "scipy": "load",
-    "zstandard": "backup",
-    "fastapi": "demo",
-    "fastapi_offline": "demo",
-    "uvicorn": "demo",
-    "sqlalchemy": "demo",
-    "alembic": "demo",
-    "redis": "redis",
-    "asyncpg": "postgres",
-    "psycopg": "postgres",
-}
+from readykit.errors import EXTRA_OF, ReadykitError
 
 
 class _Group(click.Group):

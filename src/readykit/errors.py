@@ -6,6 +6,29 @@ EXIT_USAGE = 2  # a mistake the user can fix: a bad option, setting or argument
 EXIT_TOOL = 3  # the environment failed: unreachable service or database, a missing binary
 
 
+# the install extra (pyproject.toml) that brings each optional library: the one table the CLI
+# and the runtime name a missing one from (tests/test_install.py checks it against pyproject)
+EXTRA_OF = {
+    "click": "cli",
+    "rich": "cli",
+    "yaml": "cli",
+    "aiohttp": "load",
+    "hdrh": "load",
+    "scipy": "load",
+    "zstandard": "backup",
+    "jinja2": "dashboard",
+    "fastapi": "demo",
+    "fastapi_offline": "demo",
+    "uvicorn": "demo",
+    "alembic": "demo",
+    "sqlalchemy": "sqlalchemy",
+    "aiosqlite": "sqlalchemy",
+    "redis": "redis",
+    "asyncpg": "postgres",
+    "psycopg": "postgres",
+}
+
+
 class ReadykitError(Exception):
     """Root of readykit's own errors; the message says what to do.
 
@@ -36,11 +59,15 @@ class CheckRegistrationError(ConfigurationError):
     """A health check was registered with a wrong name, kind, timeout or signature."""
 
 
-def require_extra(module: str, extra: str, setting: str) -> None:
-    """Raise ConfigurationError naming the install extra when `module` is not importable."""
+def require_extra(module: str, extra: str | None, setting: str) -> None:
+    """Raise ConfigurationError naming the install extra when `module` is not importable.
+
+    `extra` None: the one EXTRA_OF names. Looks the module up without importing it.
+    """
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
+        extra = extra or EXTRA_OF[module.split(".")[0]]
         raise ConfigurationError(
             f"{setting}: needs the {module!r} package; pip install 'readykit[{extra}]'"
         )

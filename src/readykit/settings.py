@@ -77,9 +77,7 @@ def name_the_variable(message: str) -> str:
 class Settings(BaseSettings):
     """readykit's configuration. Every field can be set as `READYKIT_<FIELD NAME>`."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, use_attribute_docstrings=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     def __init__(self, **values: Any) -> None:
         """Read and validate; an invalid setting is one ConfigurationError line, no traceback
@@ -89,10 +87,15 @@ class Settings(BaseSettings):
         except (ValidationError, SettingsError) as exc:
             raise ConfigurationError(describe_error(exc)) from None
 
-    service_name: str = Field(default="app", min_length=1)
-    """The service's name: the health body's `description`."""
-    service_version: str | None = None
-    """The service's version, shown as `version` in the detailed health body."""
+    service_name: str = Field(
+        default="app",
+        min_length=1,
+        description="The service's name: the health body's `description`.",
+    )
+    service_version: str | None = Field(
+        default=None,
+        description="The service's version, shown as `version` in the detailed health body.",
+    )
     ops_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for /health details, /metrics and /ops; unset = closed to all "
@@ -106,8 +109,11 @@ class Settings(BaseSettings):
     health_cache_s: float = Field(
         default=1.0, ge=0, description="How long a check's result is reused by later probes."
     )
-    health_prefix: str = Field(default="/health", pattern=r"^/[A-Za-z0-9/_.-]*[^/]$")
-    """Where the health endpoints live: <prefix>, <prefix>/live, <prefix>/ready."""
+    health_prefix: str = Field(
+        default="/health",
+        pattern=r"^/[A-Za-z0-9/_.-]*[^/]$",
+        description="Where the health endpoints live: <prefix>, <prefix>/live, <prefix>/ready.",
+    )
     liveness_max_lag_ms: float = Field(
         default=5000.0, gt=0, description="Event-loop lag above which /health/live fails."
     )
@@ -115,18 +121,26 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         default=False, description="Serve /metrics to anyone, not only the ops token/loopback."
     )
-    metrics_path: str = Field(default="/metrics", pattern=r"^/[A-Za-z0-9/_.-]*$")
-    """Where the Prometheus exposition is served."""
+    metrics_path: str = Field(
+        default="/metrics",
+        pattern=r"^/[A-Za-z0-9/_.-]*$",
+        description="Where the Prometheus exposition is served.",
+    )
     metrics_max_routes: int = Field(
         default=200, gt=0, description="Distinct http_route label values before OVERFLOW."
     )
     configure_logging: bool = Field(
         default=True, description="Install readykit's logging pipeline at startup."
     )
-    log_format: Literal["auto", "json", "console"] = "auto"
-    """json, console, or auto (console on a terminal, JSON otherwise)."""
-    log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$")
-    """The root log level."""
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="json, console, or auto (console on a terminal, JSON otherwise).",
+    )
+    log_level: str = Field(
+        default="INFO",
+        pattern=r"(?i)^(debug|info|warning|error|critical)$",
+        description="The root log level.",
+    )
     access_log: bool = Field(default=True, description="One access-log event per request.")
     exclude_paths: list[str] = Field(
         default_factory=list,
@@ -155,10 +169,9 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(
         default="memory://", description="memory:// (one process) or redis://host:port/db."
     )
-    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = (
-        "sliding-window-counter"
+    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = Field(
+        default="sliding-window-counter", description="The `limits` window algorithm."
     )
-    """The `limits` window algorithm."""
     rate_limit_fail_open: bool = Field(
         default=True, description="Serve requests unlimited while the storage is unreachable."
     )
@@ -181,16 +194,20 @@ class Settings(BaseSettings):
     )
     # security headers and CORS (readykit.guards.headers, readykit.guards.cors)
     security_headers: bool = Field(default=True, description="Add security headers.")
-    content_security_policy: str = "default-src 'none'; frame-ancestors 'none'"
-    """Content-Security-Policy for non-HTML responses."""
-    html_content_security_policy: str = (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data: https:; font-src 'self' data:; worker-src 'self' blob:; "
-        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    content_security_policy: str = Field(
+        default="default-src 'none'; frame-ancestors 'none'",
+        description="Content-Security-Policy for non-HTML responses.",
     )
-    """Content-Security-Policy for HTML responses; each inline script's hash is added to it."""
-    referrer_policy: str = "no-referrer"
-    """Referrer-Policy on every response."""
+    html_content_security_policy: str = Field(
+        default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: https:; font-src 'self' data:; worker-src 'self' blob:; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        description="Content-Security-Policy for HTML responses; each inline script's hash is "
+        "added to it.",
+    )
+    referrer_policy: str = Field(
+        default="no-referrer", description="Referrer-Policy on every response."
+    )
     hsts_max_age_s: int = Field(default=63_072_000, ge=0, description="0 disables HSTS.")
     security_header_overrides: dict[str, dict[str, str]] = Field(
         default_factory=dict,
@@ -200,24 +217,28 @@ class Settings(BaseSettings):
     cors_allow_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty = no CORS headers."
     )
-    cors_allow_credentials: bool = False
-    """Allow credentials for the listed origins (never with '*')."""
+    cors_allow_credentials: bool = Field(
+        default=False, description="Allow credentials for the listed origins (never with '*')."
+    )
     cors_allow_methods: list[str] = Field(
-        default_factory=lambda: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+        default_factory=lambda: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        description="Methods a preflight may ask for.",
     )
-    """Methods a preflight may ask for."""
     cors_allow_headers: list[str] = Field(
-        default_factory=lambda: ["authorization", "content-type", "x-request-id"]
+        default_factory=lambda: ["authorization", "content-type", "x-request-id"],
+        description="Request headers a preflight may ask for.",
     )
-    """Request headers a preflight may ask for."""
-    cors_max_age_s: int = Field(default=600, ge=0)
-    """How long browsers may cache a preflight answer."""
+    cors_max_age_s: int = Field(
+        default=600, ge=0, description="How long browsers may cache a preflight answer."
+    )
     # cache (readykit.cache)
     cache_url: str = Field(default="memory://", description="memory:// or redis://host:port/db.")
-    cache_max_entries: int = Field(default=10_000, gt=0)
-    """Entries the memory cache holds before evicting."""
-    cache_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
-    """Bytes the memory cache holds before evicting."""
+    cache_max_entries: int = Field(
+        default=10_000, gt=0, description="Entries the memory cache holds before evicting."
+    )
+    cache_max_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="Bytes the memory cache holds before evicting."
+    )
     cache_routes: dict[str, float] = Field(
         default_factory=dict,
         description="GET/HEAD routes whose responses are cached, with TTL seconds: "
@@ -241,31 +262,38 @@ class Settings(BaseSettings):
         default=".readykit/spill.jsonl",
         description="Append-only file for records the store could not take yet.",
     )
-    records_batch_size: int = Field(default=500, gt=0)
-    """Events per write to the store."""
-    records_flush_s: float = Field(default=1.0, gt=0)
-    """Longest time an event waits before it is written."""
-    records_max_queue: int = Field(default=100_000, gt=0)
-    """Events held in memory before the full-queue policy applies."""
-    records_full_policy: Literal["spill", "drop"] = "spill"
-    """When the queue is full: spill to disk, or drop (counted)."""
+    records_batch_size: int = Field(default=500, gt=0, description="Events per write to the store.")
+    records_flush_s: float = Field(
+        default=1.0, gt=0, description="Longest time an event waits before it is written."
+    )
+    records_max_queue: int = Field(
+        default=100_000,
+        gt=0,
+        description="Events held in memory before the full-queue policy applies.",
+    )
+    records_full_policy: Literal["spill", "drop"] = Field(
+        default="spill", description="When the queue is full: spill to disk, or drop (counted)."
+    )
     records_retention_days: float = Field(default=7.0, gt=0, description="APM entries kept.")
     audit_mutations: bool = Field(
         default=True, description="Audit every POST/PUT/PATCH/DELETE the app answers."
     )
-    slow_request_ms: float = Field(default=1000.0, gt=0)
-    """Requests slower than this are recorded."""
+    slow_request_ms: float = Field(
+        default=1000.0, gt=0, description="Requests slower than this are recorded."
+    )
     slow_request_routes: dict[str, float] = Field(
         default_factory=dict,
         description='Per-route thresholds by regex on the route: {"^/reports": 5000}.',
     )
-    slow_query_ms: float = Field(default=100.0, gt=0)
-    """SQL statements slower than this are recorded."""
+    slow_query_ms: float = Field(
+        default=100.0, gt=0, description="SQL statements slower than this are recorded."
+    )
     stall_threshold_ms: float = Field(
         default=100.0, gt=0, description="Event-loop stalls longer than this are recorded."
     )
-    apm_sample_rate: float = Field(default=1.0, gt=0, le=1.0)
-    """Share of slow requests recorded (1.0 = all)."""
+    apm_sample_rate: float = Field(
+        default=1.0, gt=0, le=1.0, description="Share of slow requests recorded (1.0 = all)."
+    )
     # personal data (readykit.privacy)
     privacy_endpoints: bool = Field(
         default=True, description="Serve /privacy/export and /privacy/erase to logged-in users."
@@ -274,13 +302,18 @@ class Settings(BaseSettings):
         default=None,
         description="Signs download links and seals subject ids; unset: a key file is created.",
     )
-    privacy_key_path: str = ".readykit/privacy.key"
-    """Key file created once when no privacy secret is set."""
-    privacy_archive_dir: str = ".readykit/exports"
-    """Where export archives are kept until their link expires."""
+    privacy_key_path: str = Field(
+        default=".readykit/privacy.key",
+        description="Key file created once when no privacy secret is set.",
+    )
+    privacy_archive_dir: str = Field(
+        default=".readykit/exports",
+        description="Where export archives are kept until their link expires.",
+    )
     privacy_link_ttl_h: float = Field(default=72.0, gt=0, description="Download links expire.")
-    privacy_exports_per_day: int = Field(default=1, ge=1)
-    """Exports a subject may ask for per day."""
+    privacy_exports_per_day: int = Field(
+        default=1, ge=1, description="Exports a subject may ask for per day."
+    )
 
     dashboard: bool = Field(default=True, description="Serve the ops dashboard at /ops.")
     jobs_scheduler: bool = Field(

@@ -3,6 +3,7 @@ cache and rate limits, and the audit log, from the store's aggregates (never a f
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from readykit.access import OpsAccess
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Dashboard", "OpsAuth", "Traffic", "install_dashboard"]
 
+logger = logging.getLogger("readykit.ops")
+
 
 def install_dashboard(setup: Setup, records: Records | None, cache: Cache) -> Dashboard | None:
     """Serve /ops on the kit (needs records: the dashboard reads the store)."""
@@ -30,6 +33,8 @@ def install_dashboard(setup: Setup, records: Records | None, cache: Cache) -> Da
         setup.add_ops_route(path, handler)
 
     async def start() -> None:
+        if dashboard.pages_missing is not None:
+            logger.warning(dashboard.pages_missing)
         traffic.start()
 
     setup.on_startup(start)

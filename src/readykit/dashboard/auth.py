@@ -20,16 +20,15 @@ from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
-
 from readykit._types import Scope
 from readykit.access import OpsAccess
 from readykit.headers import get_header
 from readykit.proxies import TrustedProxies
 
 if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.strategies import MovingWindowRateLimiter
+
     from readykit.records.store import Store
 
 logger = logging.getLogger("readykit.ops")
@@ -46,22 +45,37 @@ Clock = Callable[[], float]
 
 
 class LoginLimiter:
-    """Counts login attempts per client and in total; `allow` says whether one more may try."""
+    """Counts login attempts per client and in total; `allow` says whether one more may try.
+
+    The `limits` library is imported at the first login attempt, not with the dashboard.
+    """
 
     def __init__(self, per_client: str = LOGIN_PER_CLIENT, total: str = LOGIN_TOTAL) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._per_client: RateLimitItem = parse(per_client)
-        self._total: RateLimitItem = parse(total)
+        self._policies = (per_client, total)
+        self._loaded: tuple[MovingWindowRateLimiter, RateLimitItem, RateLimitItem] | None = None
+
+    def _limits(self) -> tuple[MovingWindowRateLimiter, RateLimitItem, RateLimitItem]:
+        if self._loaded is None:
+            from limits import parse
+            from limits.storage import MemoryStorage
+            from limits.strategies import MovingWindowRateLimiter
+
+            per_client, total = self._policies
+            limiter = MovingWindowRateLimiter(MemoryStorage())
+            self._loaded = (limiter, parse(per_client), parse(total))
+        return self._loaded
 
     def allow(self, client: str) -> bool:
         """Take one attempt for `client`; False when it or everyone together is over limit."""
-        if not self._limiter.hit(self._per_client, "ops-login", client):
+        limiter, per_client, total = self._limits()
+        if not limiter.hit(per_client, "ops-login", client):
             return False
-        return self._limiter.hit(self._total, "ops-login", "*")
+        return limiter.hit(total, "ops-login", "*")
 
     def retry_after(self, client: str) -> int:
         """Seconds until `client` may try again (at least 1)."""
-        stats = self._limiter.get_window_stats(self._per_client, "ops-login", client)
+        limiter, per_client, _ = self._limits()
+        stats = limiter.get_window_stats(per_client, "ops-login", client)
         return max(1, int(stats.reset_time - time.time()) + 1)
 
 

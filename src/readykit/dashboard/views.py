@@ -23,6 +23,7 @@ from readykit.access import MAX_TOKEN_BYTES
 from readykit.body import BodyTooLarge, read_body
 from readykit.dashboard.auth import OpsAuth, same_origin
 from readykit.dashboard.traffic import TRAFFIC, Traffic, summarise
+from readykit.errors import ConfigurationError, require_extra
 from readykit.problem import send_bytes, send_problem
 from readykit.records.apm import summarise as group_entries
 from readykit.records.store import KINDS, StoreUnavailable
@@ -121,6 +122,7 @@ class Dashboard:
         self.cache = cache
         self.auth = auth
         self.traffic = traffic
+        self.pages_missing = pages_missing()
 
     @functools.cached_property
     def env(self) -> Environment:
@@ -307,10 +309,17 @@ class Dashboard:
                 return
             except StoreUnavailable as exc:
                 context["unavailable"] = str(exc)
-            html = self.env.get_template(f"{name}.html.j2").render(**context)
-            await send_html(send, 200, html)
+            await self._send_page(send, 200, f"{name}.html.j2", context)
 
         return handler
+
+    async def _send_page(
+        self, send: Send, status: int, template: str, context: dict[str, Any]
+    ) -> None:
+        if self.pages_missing is not None:  # the JSON API works without the pages' extra
+            await send_problem(send, 501, self.pages_missing)
+            return
+        await send_html(send, status, self.env.get_template(template).render(**context))
 
     async def _refuse_page(self, send: Send) -> None:
         if not self.auth.has_token:
@@ -324,8 +333,7 @@ class Dashboard:
         await _redirect(send, b"/ops")
 
     async def _login_page(self, send: Send, error: str | None, status: int = 200) -> None:
-        html = self.env.get_template("login.html.j2").render(page="login", error=error)
-        await send_html(send, status, html)
+        await self._send_page(send, status, "login.html.j2", {"page": "login", "error": error})
 
     async def login(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET: the form (or, with `?token=`, the link a demo prints). POST: the token in, a
@@ -380,6 +388,15 @@ class Dashboard:
         await self.auth.revoke(scope)
         secure = self.setup.proxies.is_https(scope)
         await _redirect(send, b"/ops/login", self.auth.cookie_header(secure=secure, clear=True))
+
+
+def pages_missing() -> str | None:
+    """Why the HTML pages cannot be served (their extra is not installed), or None."""
+    try:
+        require_extra("jinja2", None, "the /ops pages")
+    except ConfigurationError as exc:
+        return f"{exc}; /ops/api/* serves the same data as JSON"
+    return None
 
 
 async def _read_form(receive: Receive) -> dict[str, str]:

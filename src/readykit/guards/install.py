@@ -14,17 +14,12 @@ from readykit.guards import (
 from readykit.guards.cors import Cors
 from readykit.guards.headers import SecurityHeaders
 from readykit.guards.limits import BodyLimit, TimeLimit
-from readykit.guards.ratelimit import (
-    RateLimit,
-    RateLimiterCore,
-    RateLimitMetrics,
-    parse_policies,
-)
 from readykit.health.observation import Observation
 from readykit.route_table import RouteTable
 
 if TYPE_CHECKING:
     from readykit.feature import Setup
+    from readykit.guards.ratelimit import RateLimiterCore
 
 
 def install_guards(setup: Setup) -> RateLimiterCore | None:
@@ -58,6 +53,14 @@ def install_guards(setup: Setup) -> RateLimiterCore | None:
         )
     if not settings.rate_limits:
         return None
+    # the `limits` library is imported only where rate limits are configured
+    from readykit.guards.ratelimit import (
+        RateLimit,
+        RateLimiterCore,
+        RateLimitMetrics,
+        parse_policies,
+    )
+
     default, routes = parse_policies(settings.rate_limits)
     core = RateLimiterCore(
         settings.rate_limit_storage,

@@ -16,8 +16,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-import structlog
-
 from readykit._tasks import cancel_and_wait
 from readykit.context import request_id_var
 from readykit.durations import Duration, format_duration
@@ -143,11 +141,13 @@ class Jobs:
         An undeclared name is declared as an on-demand job. Inside the block, log lines carry
         the run id (as `request_id`, and `job_run_id`).
         """
+        from structlog.contextvars import bound_contextvars
+
         spec = self.specs.get(name) or self.add(name)
         run = await self._begin(spec, trigger, slot)
         token = request_id_var.set(run["id"])
         try:
-            with structlog.contextvars.bound_contextvars(job=name, job_run_id=run["id"]):
+            with bound_contextvars(job=name, job_run_id=run["id"]):
                 logger.info("job %s started", name, extra={"job": name, "job_run_id": run["id"]})
                 try:
                     yield JobRun(run["id"], name, run["started"])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-
-import structlog
+from typing import Any
 
 from readykit.logging.setup import json_lane
 from readykit.record import RequestRecord
@@ -28,7 +27,7 @@ class AccessLog:
         self._busy = busy or (lambda: False)
         self._name = logger_name
         self._logger = logging.getLogger(logger_name)
-        self._log = structlog.get_logger(logger_name)
+        self._log: Any = None  # structlog's logger, got at the first use of the slow lane
 
     def __call__(self, record: RequestRecord) -> None:
         status = record.status
@@ -59,4 +58,8 @@ class AccessLog:
                 batch=self._busy(),
             )
         else:
+            if self._log is None:
+                import structlog  # only where the JSON lane is not configured
+
+                self._log = structlog.get_logger(self._name)
             self._log.log(level, "request", **event)

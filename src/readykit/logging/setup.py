@@ -10,14 +10,18 @@ import sys
 import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
-from typing import IO, Any
-
-import structlog
-from structlog.types import Processor
+from typing import IO, TYPE_CHECKING, Any
 
 from readykit.context import current_request_id
 from readykit.logging.redact import Redactor, redact_text
-from readykit.settings import Settings
+
+if TYPE_CHECKING:
+    from structlog.types import Processor
+
+    from readykit.settings import Settings
+
+# structlog is imported when logging is configured (at startup), not with readykit: importing it
+# imports rich too where rich is installed, ~100 ms that `import readykit` need not pay
 
 _HANDLER_MARK = "_readykit_handler"
 # loggers that install their own handlers (uvicorn, gunicorn): hand their records to ours
@@ -35,18 +39,15 @@ def add_request_id(
     return event_dict
 
 
-try:  # OpenTelemetry is optional: trace ids appear only where it is installed and in use
-    from opentelemetry import trace as _otel_trace
-except ImportError:  # pragma: no cover - depends on the environment
-    _otel_trace = None  # type: ignore[assignment]
-
-
 def add_trace_ids(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Add trace_id/span_id of the active OpenTelemetry span, if there is one."""
-    if _otel_trace is not None and "trace_id" not in event_dict:
-        context = _otel_trace.get_current_span().get_span_context()
+    # OpenTelemetry is optional: trace ids appear only where it is installed and in use. Read
+    # from sys.modules, not imported: an app that traces has imported it before any request
+    otel_trace = sys.modules.get("opentelemetry.trace")
+    if otel_trace is not None and "trace_id" not in event_dict:
+        context = otel_trace.get_current_span().get_span_context()
         if context.is_valid:
             event_dict["trace_id"] = format(context.trace_id, "032x")
             event_dict["span_id"] = format(context.span_id, "016x")
@@ -75,6 +76,8 @@ def _foreign_only(processor: Processor) -> Processor:
 
 
 def _renderer(settings: Settings, stream: IO[str]) -> Processor:
+    import structlog
+
     console = settings.log_format == "console" or (
         settings.log_format == "auto" and stream.isatty()
     )
@@ -101,8 +104,11 @@ class JsonLane:
     MAX_PENDING = 1024
 
     def __init__(self, handler: logging.StreamHandler[IO[str]], redactor: Redactor) -> None:
+        from structlog.contextvars import get_contextvars
+
         self._handler = handler
         self._redactor = redactor
+        self._bound = get_contextvars
         self._pending: list[tuple[int, str, dict[str, Any], tuple[str, ...], float]] = []
         self._scheduled = False
 
@@ -123,7 +129,7 @@ class JsonLane:
                 the caller vouches for the others (numbers, templates, validated tokens).
             batch: False writes it (and what is queued) now.
         """
-        bound = structlog.contextvars.get_contextvars()  # what is bound now, not at the flush
+        bound = self._bound()  # what is bound now, not at the flush
         if bound:
             for key, value in self._redactor.redact(bound).items():
                 event.setdefault(key, value)
@@ -189,6 +195,8 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> N
     event logged while a request is served, secrets redacted last, after exceptions have been
     formatted. Safe to call again: it replaces what it installed before.
     """
+    import structlog
+
     stream = stream if stream is not None else sys.stdout
     redactor = Redactor(settings.redact_keys)
     shared: list[Processor] = [

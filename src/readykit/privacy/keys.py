@@ -10,8 +10,6 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 
 def load_or_create_key(configured: str | None, path: Path) -> bytes:
     """The configured secret, else the key in `path` (created once, mode 0600)."""
@@ -31,6 +29,8 @@ class Keys:
     """Everything derived from one 32-byte key."""
 
     def __init__(self, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._sign = hmac.new(key, b"readykit privacy sign", hashlib.sha256).digest()
         self._subject = hmac.new(key, b"readykit privacy subject", hashlib.sha256).digest()
         self._seal = AESGCM(hmac.new(key, b"readykit privacy seal", hashlib.sha256).digest())
