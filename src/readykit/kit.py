@@ -22,7 +22,7 @@ from readykit.lifespan import run_lifespan
 from readykit.logging import AccessLog, configure_logging
 from readykit.logging.setup import flush_access_log as flush_lane
 from readykit.metrics import Metrics
-from readykit.middleware import Chain, InFlight, Pipeline, ReadyKitMiddleware, When
+from readykit.middleware import Chain, Pipeline, ReadyKitMiddleware, When
 from readykit.privacy import Privacy, install_privacy
 from readykit.problem import send_problem
 from readykit.proxies import TrustedProxies
@@ -136,7 +136,6 @@ class ReadyKit:
         self.health = HealthRegistry(cache_s=self.settings.health_cache_s)
         self.draining = False
         self._recorders: list[Recorder] = []
-        self.in_flight = InFlight()
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self._guards: list[tuple[int, Guard, bool | Guard, When | None]] = []
@@ -153,8 +152,7 @@ class ReadyKit:
             self.on_startup(start_logging)
         excluded = self.settings.exclude_paths
         if self.settings.access_log:
-            in_flight = self.in_flight
-            self.add_recorder(excluding(AccessLog(busy=lambda: in_flight.count > 0), excluded))
+            self.add_recorder(excluding(AccessLog(), excluded))
 
             async def flush_access_log() -> None:
                 flush_lane()

@@ -36,15 +36,6 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
-class InFlight:
-    """How many requests the kit's layer is serving now (the one being recorded excluded)."""
-
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-
 class _BodyTooLarge(Exception):
     """Raised into the app's `receive` when a body of unknown length passes its limit."""
 
@@ -307,8 +298,6 @@ class ReadyKitMiddleware:
                 joined = b"".join(m.get("body", b"") for m in messages[1:])
                 await send({"type": "http.response.body", "body": joined, "more_body": more})
 
-        in_flight = self.kit.in_flight
-        in_flight.count += 1
         active = self.kit._active_requests
         if active is not None:
             gauge = active(scope["method"])
@@ -375,7 +364,6 @@ class ReadyKitMiddleware:
                 await release(page, None)
         finally:
             request_id_var.reset(token)
-            in_flight.count -= 1
             if active is not None:
                 gauge.dec()
             if recorders:

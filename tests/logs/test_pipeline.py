@@ -283,41 +283,37 @@ async def test_access_log_redacts_and_carries_bound_context(buf: StringIO) -> No
     assert jwt not in buf.getvalue()
 
 
-async def test_busy_access_lines_are_written_in_one_batch_by_the_next_loop_turn(
-    buf: StringIO,
-) -> None:
-    """While other requests are in flight, lines are written off the request path but not long
-    after it: a turn of the event loop after the requests were recorded, every line is in the
-    stream (a kill -9 then loses none), written with one write."""
-    writes: list[str] = []
-    write = buf.write
+class CountingStream(StringIO):
+    """A stream that counts its flushes (each a write system call on a real file or pipe)."""
 
-    def counting_write(text: str) -> int:
-        writes.append(text)
-        return write(text)
+    flushes = 0
 
-    buf.write = counting_write  # type: ignore[method-assign]
-    access = AccessLog(busy=lambda: True)
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+async def test_access_lines_of_a_loop_turn_share_one_flush() -> None:
+    """Each line is in the stream's buffer when its request ends; the stream is flushed once
+    per turn of the event loop, not once per line, and by the end of that turn."""
+    out = CountingStream()
+    configure_logging(Settings(log_format="json"), stream=out)
+    access = AccessLog()
     for i in range(5):
         access(request_record(f"/items/{i}"))
-    assert writes == []  # nothing encoded or written on the request path
-    await asyncio.sleep(0)  # one turn of the loop, not a wait for time to pass
-    assert [e["path"] for e in lines(buf) if e["event"] == "request"] == [
+    assert [e["path"] for e in lines(out) if e["event"] == "request"] == [
         f"/items/{i}" for i in range(5)
     ]
-    assert len(writes) == 1
+    assert out.flushes == 0  # nothing forced to the OS on the request path
+    await asyncio.sleep(0)  # one turn of the loop, not a wait for time to pass
+    assert out.flushes == 1
 
 
-async def test_a_lone_request_is_logged_at_once(buf: StringIO) -> None:
-    """With no other request in flight there is nothing to batch with: the line, and any still
-    queued, are written before the recorder returns."""
-    busy = True
-    access = AccessLog(busy=lambda: busy)
-    access(request_record("/items/1"))
-    busy = False
-    access(request_record("/items/2"))
-    written = [json.loads(line) for line in buf.getvalue().splitlines()]
-    assert [e["path"] for e in written if e["event"] == "request"] == ["/items/1", "/items/2"]
+def test_without_a_running_loop_each_line_is_flushed_at_once() -> None:
+    out = CountingStream()
+    configure_logging(Settings(log_format="json"), stream=out)
+    AccessLog()(request_record("/items/1"))
+    assert out.flushes == 1
 
 
 def request_record(path: str) -> RequestRecord:

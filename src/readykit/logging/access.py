@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from readykit.logging.setup import json_lane
@@ -16,15 +15,10 @@ _CLIENT_SENT = ("path", "user_agent", "request_id")
 class AccessLog:
     """Recorder that logs `request` with method, route, path, status, duration and sizes.
 
-    INFO for 1xx-3xx, WARNING for 4xx, ERROR for 5xx. With the JSON pipeline, lines are written
-    in batches while other requests are in progress (`busy()`, the kit's count of requests in
-    flight), and at once when this was the only one: a quiet service's log is never behind.
+    INFO for 1xx-3xx, WARNING for 4xx, ERROR for 5xx.
     """
 
-    def __init__(
-        self, logger_name: str = "readykit.access", *, busy: Callable[[], bool] | None = None
-    ) -> None:
-        self._busy = busy or (lambda: False)
+    def __init__(self, logger_name: str = "readykit.access") -> None:
         self._name = logger_name
         self._logger = logging.getLogger(logger_name)
         self._log: Any = None  # structlog's logger, got at the first use of the slow lane
@@ -50,13 +44,7 @@ class AccessLog:
         }
         lane = json_lane()
         if lane is not None:
-            lane.emit(
-                level,
-                self._name,
-                {**event, "event": "request"},
-                scan=_CLIENT_SENT,
-                batch=self._busy(),
-            )
+            lane.emit(level, self._name, {**event, "event": "request"}, scan=_CLIENT_SENT)
         else:
             if self._log is None:
                 import structlog  # only where the JSON lane is not configured

@@ -7,7 +7,6 @@ import atexit
 import json
 import logging
 import sys
-import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
@@ -94,14 +93,12 @@ class JsonLane:
 
     The same handler, stream, fields and redaction as a structlog event rendered as JSON, without
     the two LogRecords and the processor chain a structlog call costs: at tens of thousands of
-    requests a second that chain is most of the kit's per-request cost. While requests overlap,
-    events are queued and encoded and written in batches, one write and one flush per turn of
-    the event loop (or per `MAX_PENDING` events); a process killed outright loses at most the
-    events of that turn. An event emitted with `batch=False` (the access log's when no other
-    request is in flight) is written at once, with whatever is queued.
+    requests a second that chain is most of the kit's per-request cost. A line is encoded and
+    written to the stream's buffer when its request has ended (after the response went out);
+    the stream is flushed to the OS once per turn of the event loop, so a busy service pays one
+    write system call for all the lines of a turn, and a process killed outright loses at most
+    that turn's lines (none of a request whose client saw the loop turn after its response).
     """
-
-    MAX_PENDING = 1024
 
     def __init__(self, handler: logging.StreamHandler[IO[str]], redactor: Redactor) -> None:
         from structlog.contextvars import get_contextvars
@@ -109,67 +106,57 @@ class JsonLane:
         self._handler = handler
         self._redactor = redactor
         self._bound = get_contextvars
-        self._pending: list[tuple[int, str, dict[str, Any], tuple[str, ...], float]] = []
         self._scheduled = False
 
     def emit(
-        self,
-        level: int,
-        logger_name: str,
-        event: dict[str, Any],
-        *,
-        scan: tuple[str, ...],
-        batch: bool = True,
+        self, level: int, logger_name: str, event: dict[str, Any], *, scan: tuple[str, ...]
     ) -> None:
-        """Queue `event` to be written as one JSON line, as `structlog.get_logger(logger_name)`
-        would write it.
+        """Write `event` as one JSON line, as `structlog.get_logger(logger_name)` would (the
+        flush comes at the end of the loop's turn).
 
         Args:
             scan: the keys whose string values can carry a secret (e.g. what a client sent);
                 the caller vouches for the others (numbers, templates, validated tokens).
-            batch: False writes it (and what is queued) now.
         """
-        bound = self._bound()  # what is bound now, not at the flush
+        for key in scan:
+            value = event.get(key)
+            if type(value) is str:
+                event[key] = redact_text(value)
+        bound = self._bound()
         if bound:
             for key, value in self._redactor.redact(bound).items():
                 event.setdefault(key, value)
         add_trace_ids(None, "", event)
-        self._pending.append((level, logger_name, event, scan, time.time()))
-        if not batch or len(self._pending) >= self.MAX_PENDING:
-            self.flush()
-        elif not self._scheduled:
+        event["logger"] = logger_name
+        event["level"] = logging.getLevelName(level).lower()
+        event["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        line = _ENCODER.encode(event) + "\n"
+        handler = self._handler
+        handler.acquire()
+        try:
+            handler.stream.write(line)
+        except Exception:  # as logging does: a broken stream must not break the request
+            handler.handleError(logging.makeLogRecord({"msg": event.get("event")}))
+        finally:
+            handler.release()
+        if not self._scheduled:
             try:
                 loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop: write now
+            except RuntimeError:  # no loop to wait for: flush now
                 self.flush()
                 return
             self._scheduled = True
             loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Encode and write every queued event (one write, one flush)."""
+        """Flush the stream (what this turn's lines wrote to its buffer)."""
         self._scheduled = False
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        lines = []
-        for level, logger_name, event, scan, at in pending:
-            for key in scan:
-                value = event.get(key)
-                if type(value) is str:
-                    event[key] = redact_text(value)
-            event["logger"] = logger_name
-            event["level"] = logging.getLevelName(level).lower()
-            event["timestamp"] = datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
-            lines.append(_ENCODER.encode(event))
-        lines.append("")
         handler = self._handler
         handler.acquire()
         try:
-            handler.stream.write("\n".join(lines))
             handler.flush()
-        except Exception:  # as logging does: a broken stream must not break the request
-            handler.handleError(logging.makeLogRecord({"msg": "request"}))
+        except Exception:
+            handler.handleError(logging.makeLogRecord({"msg": "flush"}))
         finally:
             handler.release()
 
