@@ -232,3 +232,87 @@ def test_a_guard_added_after_wrap_raises_instead_of_being_ignored() -> None:
     kit.wrap(app)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="add_guard after wrap"):
         kit.add_guard(1, lambda inner: inner)
+
+
+async def test_the_principal_is_resolved_once_per_request_and_shared(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Rate limit (by principal), audit and the record all ask; the resolver runs once."""
+    calls: list[str] = []
+
+    def principal(scope):  # type: ignore[no-untyped-def]
+        calls.append(scope["path"])
+        return "user:42"
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    settings = Settings(
+        configure_logging=False,
+        store_url=f"sqlite:///{tmp_path}/r.db",
+        rate_limits={"default": "100/minute"},
+        rate_limit_by="principal",
+    )
+    collector = RecordCollector()
+    kit = ReadyKit(settings, principal=principal)
+    kit.add_recorder(collector)
+    wrapped_app = kit.wrap(app)
+    from readykit.testing import lifespan
+
+    async with lifespan(wrapped_app):
+        await asgi_request(wrapped_app, "POST", "/orders")
+        assert kit.records is not None
+        await kit.records.writer.flush()
+        events = await kit.records.store.audit()
+    assert calls == ["/orders"]
+    assert [e["actor"] for e in events] == ["user:42"]
+    assert [r.principal for r in collector.records] == ["user:42"]
+
+
+async def test_a_guard_runs_only_for_the_requests_its_when_accepts() -> None:
+    seen: list[str] = []
+
+    def factory(inner):  # type: ignore[no-untyped-def]
+        async def layer(scope, receive, send):  # type: ignore[no-untyped-def]
+            seen.append(f"{scope['method']} {scope['path']}")
+            await inner(scope, receive, send)
+
+        return layer
+
+    kit = ReadyKit(Settings(records=False, configure_logging=False))
+    kit.add_guard(60, factory, when=lambda scope: scope["method"] == "POST")
+    app = kit.wrap(echo_id_app)
+    for method in ("GET", "POST", "GET", "POST"):
+        await asgi_request(app, method, "/x")
+    assert seen == ["POST /x", "POST /x"]
+
+
+async def test_a_refusal_by_a_stage_is_dressed_by_the_stages_before_it_only() -> None:
+    """A 429 gets the security headers (an outer stage) and its own rate-limit headers; a 413
+    from a later stage carries the rate-limit headers too; the app never runs."""
+    ran: list[str] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        ran.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    kit = ReadyKit(
+        Settings(
+            records=False,
+            configure_logging=False,
+            rate_limits={"default": "1/minute"},
+            max_body_bytes=10,
+        )
+    )
+    wrapped_app = kit.wrap(app)
+    too_big = await asgi_request(
+        wrapped_app, "POST", "/x", body=b"x" * 11, headers=[("Content-Length", "11")]
+    )
+    refused = await asgi_request(wrapped_app, "GET", "/x")
+    assert (too_big.status, refused.status) == (413, 429)
+    for response in (too_big, refused):
+        names = [k.lower() for k, _ in response.headers]  # bytes
+        assert names.count(b"x-content-type-options") == 1
+        assert names.count(b"ratelimit") == 1
+        assert names.count(b"x-request-id") == 1
+    assert ran == []

@@ -54,6 +54,8 @@ def default_principal(scope: Scope) -> str | None:
     return str(identity) if identity else None
 
 
+_PRINCIPAL = "readykit.principal"  # the scope key a request's resolved principal is kept under
+
 # what a kit whose configuration is invalid is built from: nothing that writes or listens
 _INERT = Settings.model_construct(
     records=False, dashboard=False, configure_logging=False, privacy_endpoints=False,
@@ -429,9 +431,20 @@ class ReadyKit:
         return self._routes(scope, root_path)
 
     def resolve_principal(self, scope: Scope) -> str | None:
-        """Who is calling, by the kit's principal resolver; None if it fails (logged)."""
+        """Who is calling, by the kit's principal resolver; None if it fails (logged).
+
+        Resolved once per request and shared (rate limit, cache, audit, the record): a caller
+        once named is kept in the scope. An unnamed one is asked again, as an authentication
+        layer inside the app may name them only once it has run.
+        """
+        known = scope.get(_PRINCIPAL)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
         try:
-            return self.principal(scope)
+            principal = self.principal(scope)
         except Exception:
             logger.exception("the principal resolver failed")
             return None
+        if principal is not None:
+            scope[_PRINCIPAL] = principal
+        return principal
