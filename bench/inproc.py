@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.apps import VARIANTS
@@ -60,17 +61,29 @@ async def _drive(app: ASGIApp, requests: int) -> float:
     return (time.perf_counter() - started) / (requests // CONCURRENCY * CONCURRENCY)
 
 
-async def _startup(app: ASGIApp) -> None:
+async def _startup(app: ASGIApp) -> Callable[[], Awaitable[None]]:
+    """Run the app's lifespan startup; returns what runs its shutdown."""
     queue: asyncio.Queue[Message] = asyncio.Queue()
     await queue.put({"type": "lifespan.startup"})
-    done = asyncio.Event()
+    started, stopped = asyncio.Event(), asyncio.Event()
 
     async def send(message: Message) -> None:
         if message["type"].startswith("lifespan.startup"):
-            done.set()
+            started.set()
+        elif message["type"].startswith("lifespan.shutdown"):
+            stopped.set()
 
-    asyncio.get_running_loop().create_task(app({"type": "lifespan", "asgi": {}}, queue.get, send))
-    await asyncio.wait_for(done.wait(), 10)
+    task = asyncio.get_running_loop().create_task(
+        app({"type": "lifespan", "asgi": {}}, queue.get, send)
+    )
+    await asyncio.wait_for(started.wait(), 10)
+
+    async def shutdown() -> None:
+        await queue.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(stopped.wait(), 10)
+        await task
+
+    return shutdown
 
 
 def measure(variant: str, requests: int, rounds: int) -> float:
@@ -79,9 +92,11 @@ def measure(variant: str, requests: int, rounds: int) -> float:
 
     async def run() -> float:
         app = VARIANTS[variant]()
-        await _startup(app)
+        shutdown = await _startup(app)
         await _drive(app, requests // 10)
-        return statistics.median([await _drive(app, requests) for _ in range(rounds)])
+        us = statistics.median([await _drive(app, requests) for _ in range(rounds)])
+        await shutdown()
+        return us
 
     return uvloop.run(run()) * 1e6
 
