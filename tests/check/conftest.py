@@ -1,4 +1,8 @@
-"""Fixtures of the check tests: purpose-built apps served by uvicorn in a thread, probe runners."""
+"""Fixtures of the check tests: purpose-built apps served by uvicorn in a thread, probe runners.
+
+A probe whose verdict rests on how long something took runs on virtual time instead
+(`run_virtual_probe`): an aiohttp app in the probe's own loop, whose clock the client reads.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from readykit.check.client import Client
 from readykit.check.discovery import Target, discover
 from readykit.check.probe import ProbeContext, ProbeFn, ProbeOptions
 from readykit.serve import free_port
+from virtual_time import VirtualTimeLoop, known_server, run_virtual
 
 # small sweeps: the probe's logic is the same at any size
 FAST = ProbeOptions(load_users=(1, 2), load_step_s=0.3)
@@ -73,8 +79,11 @@ async def _probe(
     options: ProbeOptions,
     target: Target | None,
     ssl_context: Any,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ProbeContext:
-    async with Client(url, allow_writes=options.allow_writes, ssl_context=ssl_context) as client:
+    async with Client(
+        url, allow_writes=options.allow_writes, ssl_context=ssl_context, clock=clock
+    ) as client:
         if target is None:
             target = await discover(client.budget(30, 10))
         ctx = ProbeContext(client.budget(1000, 30), target, options)
@@ -97,6 +106,27 @@ def probe(
 def run_probe() -> Callable[..., ProbeContext]:
     """`run_probe(url, probe_module.run, options=..., target=...)` → the probe's context."""
     return probe
+
+
+def virtual_probe(
+    fn: ProbeFn,
+    app: web.Application | None = None,
+    options: ProbeOptions = FAST,
+    target: Target | None = None,
+) -> ProbeContext:
+    """Run one probe on virtual time against `app` (default `virtual_time.known_app()`)."""
+
+    async def main(loop: VirtualTimeLoop) -> ProbeContext:
+        async with known_server(app) as url:
+            return await _probe(url, fn, options, target, True, loop.time)
+
+    return run_virtual(main)
+
+
+@pytest.fixture
+def run_virtual_probe() -> Callable[..., ProbeContext]:
+    """`run_virtual_probe(probe_module.run, app, options=..., target=...)` → the context."""
+    return virtual_probe
 
 
 def checks(ctx: ProbeContext) -> dict[str, str]:
