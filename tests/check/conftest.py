@@ -20,6 +20,7 @@ from readykit.check.client import Client
 from readykit.check.discovery import Target, discover
 from readykit.check.probe import ProbeContext, ProbeFn, ProbeOptions
 from readykit.serve import free_port
+from support import wait_until
 from virtual_time import VirtualTimeLoop, known_server, run_virtual
 
 # small sweeps: the probe's logic is the same at any size
@@ -45,11 +46,11 @@ def running(app: Any, **config: Any) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
+    wait_until(
+        lambda: server.started or not thread.is_alive(), "the test server starts", every_s=0.01
+    )
+    if not server.started:
+        raise RuntimeError("test server did not start")
     scheme = "https" if config.get("ssl_certfile") else "http"
     try:
         yield f"{scheme}://127.0.0.1:{port}"
