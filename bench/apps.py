@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -231,6 +234,48 @@ def handmade() -> ASGIApp:
     return stack
 
 
+def _with_database() -> Starlette:
+    """The bare app whose `/items/{item_id}` runs one ~1 ms query on the local PostgreSQL
+    (`SELECT pg_sleep(0.001)`, asyncpg pool of 32): the realistic handler of issue 17."""
+    import asyncpg
+
+    pool: list[Any] = []
+
+    async def item_from_db(request: Request) -> JSONResponse:
+        async with pool[0].acquire() as connection:
+            await connection.fetchval("SELECT pg_sleep(0.001)")
+        return JSONResponse({"id": request.path_params["item_id"], "name": "widget"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool.append(
+            await asyncpg.create_pool(
+                "postgresql://postgres@127.0.0.1:5432/postgres", min_size=32, max_size=32
+            )
+        )
+        yield
+        await pool[0].close()
+
+    return Starlette(routes=[Route("/items/{item_id:int}", item_from_db)], lifespan=lifespan)
+
+
+def bare_db() -> Starlette:
+    """The bare app with a ~1 ms database query per request."""
+    return _with_database()
+
+
+def readykit_everything_db() -> ASGIApp:
+    """Everything on (as readykit-everything) in front of the app with a ~1 ms query."""
+    settings = Settings(
+        service_name="bench",
+        configure_logging=False,
+        log_format="json",
+        rate_limits={"default": _HUGE},
+    )
+    _json_access_log(settings)
+    return ReadyKit(settings).wrap(_with_database())
+
+
 def readykit_cache_hit() -> ASGIApp:
     """The minimal kit plus response caching of `/items/{item_id}`: every request but the
     first is a hit from the in-memory cache."""
@@ -256,4 +301,6 @@ VARIANTS = {
     "readykit-ids-metrics": readykit_ids_metrics,
     "readykit-everything": readykit_everything,
     "handmade": handmade,
+    "bare-db": bare_db,
+    "readykit-everything-db": readykit_everything_db,
 }

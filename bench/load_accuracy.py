@@ -1,6 +1,6 @@
 """How close `readykit load`'s numbers are to a server whose timing is known, on real time.
 
-The tests check the engine's arithmetic on virtual time (tests/load/virtual_time.py); this bench
+The tests check the engine's arithmetic on virtual time (tests/virtual_time.py); this bench
 is where real timers, the kernel and a shared machine come in. It starts the tests' aiohttp
 target (`tests/load/load_target_app.py`) and prints, per case, the measured value beside the
 known one and their ratio (1.00 is exact):

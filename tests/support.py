@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +64,37 @@ async def settle(rounds: int = 100) -> None:
         await asyncio.sleep(0)
 
 
-async def eventually(predicate: Callable[[], bool], what: str, deadline_s: float = 30.0) -> None:
-    """Poll `predicate` until it holds; fail naming `what` only if it never does.
+async def eventually(
+    predicate: Callable[[], bool | Awaitable[bool]], what: str, deadline_s: float = 30.0
+) -> None:
+    """Poll `predicate` (plain or async) until it holds; fail naming `what` only if it never does.
 
     The deadline only turns a hang into a failure: no test asserts how soon it held.
     """
     import asyncio
+    import inspect
+    import time
+
+    give_up = time.monotonic() + deadline_s
+    while True:
+        held = predicate()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if time.monotonic() > give_up:
+            pytest.fail(f"never happened: {what}", pytrace=False)
+        await asyncio.sleep(0.005)
+
+
+def wait_until(
+    predicate: Callable[[], bool], what: str, deadline_s: float = 30.0, every_s: float = 0.05
+) -> None:
+    """`eventually` for blocking code: poll every `every_s`, fail only past the deadline."""
     import time
 
     give_up = time.monotonic() + deadline_s
     while not predicate():
         if time.monotonic() > give_up:
             pytest.fail(f"never happened: {what}", pytrace=False)
-        await asyncio.sleep(0.005)
+        time.sleep(every_s)

@@ -1,15 +1,19 @@
-"""`readykit check --baseline`: per-endpoint p95 and error rate against a saved report."""
+"""`readykit check --baseline`: per-endpoint p95 and error rate against a saved report.
+
+The gate end to end runs `check()` on virtual time (`virtual_time.py`), so "the same speed" and
+"four times slower" are exact whatever the host is doing.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from click.testing import CliRunner
 
 from readykit.check.client import CheckToolError
@@ -17,12 +21,10 @@ from readykit.check.discovery import Endpoint
 from readykit.check.gate import compare, findings, read_baseline
 from readykit.check.probe import ProbeOptions
 from readykit.check.report import to_json
-from readykit.check.runner import CheckOptions, check
+from readykit.check.runner import CheckOptions, Report, check
 from readykit.cli import cli
 from readykit.load.stats import encode, new_histogram, record
-from readykit.serve import serve
-
-APP = Path(__file__).with_name("perf_target_app.py")
+from virtual_time import VirtualTimeLoop, known_server, run_virtual
 
 
 def step(users: int, center_ms: float, errors: int = 0, n: int = 400) -> dict[str, Any]:
@@ -90,25 +92,46 @@ def test_unreadable_baselines_are_a_tool_error(tmp_path: Path) -> None:
     assert len(result.output.strip().splitlines()) == 1
 
 
-def _report(url: str, baseline: Path | None = None) -> Any:
-    options = CheckOptions(
-        url,
-        only=("performance",),
-        probe=ProbeOptions(load_users=(1, 4), load_step_s=0.6),
-        endpoints=(Endpoint("GET", "/work", source="--endpoint"),),
-        baseline=baseline,
-    )
-    return asyncio.run(check(options))
+def work_app(ms: float) -> web.Application:
+    """A service whose `GET /work` answers after exactly `ms` ms of virtual time."""
+
+    async def work(request: web.Request) -> web.Response:
+        await asyncio.sleep(ms / 1000)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/work", work)
+    return app
 
 
-def test_the_gate_against_real_servers(tmp_path: Path) -> None:
-    argv = [sys.executable, str(APP), "--port", "{port}", "--mode", "delay", "--delay-ms"]
+def _report(ms: float, baseline: Path | None = None) -> Report:
+    """`readykit check --only performance --endpoint /work` on virtual time."""
+
+    async def main(loop: VirtualTimeLoop) -> Report:
+        async with known_server(work_app(ms)) as url:
+            options = CheckOptions(
+                url,
+                only=("performance",),
+                probe=ProbeOptions(load_users=(1, 4), load_step_s=0.6),
+                endpoints=(Endpoint("GET", "/work", source="--endpoint"),),
+                baseline=baseline,
+            )
+            return await check(options, clock=loop.time)
+
+    return run_virtual(main)
+
+
+def test_the_gate_on_a_service_of_known_speed(tmp_path: Path) -> None:
     saved = tmp_path / "baseline.json"
-    with serve([*argv, "10"]) as fast:
-        saved.write_text(to_json(_report(fast.url)))
-        again = _report(fast.url, saved)
+    saved.write_text(to_json(_report(10)))
+    again = _report(10, saved)
+    assert {f.check for f in again.findings} >= {"performance.baseline"}
     assert "performance.regression" not in {f.check for f in again.findings}
-    with serve([*argv, "40"]) as slower:
-        gated = _report(slower.url, saved)
-    assert "performance.regression" in {f.check for f in gated.findings}
+    gated = _report(40, saved)  # the next release: four times slower
+    regressions = [f for f in gated.findings if f.check == "performance.regression"]
+    assert [f.severity for f in regressions] == ["blocker", "blocker"]
+    assert [f.title.split(" p95")[0] for f in regressions] == [
+        "GET /work at 1 user(s)",
+        "GET /work at 4 user(s)",
+    ]
     assert gated.verdict == "not-ready"

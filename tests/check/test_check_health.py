@@ -1,4 +1,8 @@
-"""The health probe against services with and without sound health endpoints."""
+"""The health probe against services with and without sound health endpoints.
+
+What readiness costs per call is judged on virtual time (`virtual_time.py`), so a 120 ms check
+takes exactly 120 ms however busy the host is.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -107,13 +112,47 @@ def test_failing_readiness_is_a_blocker(serve_app, run_probe, check_ids) -> None
     assert check_ids(run_probe(url, health.run))["health.readiness-failing"] == "blocker"
 
 
-def test_uncached_slow_readiness_is_a_warning(serve_app, run_probe, check_ids) -> None:
-    async def slow(request: Request) -> Response:
-        await asyncio.sleep(health.SLOW_MS / 1000 + 0.02)  # every call costs real time
-        return await ready(request)
+def timed_health(ready_ms: float) -> web.Application:
+    """Sound health endpoints whose readiness costs `ready_ms` of virtual time on every call."""
 
-    url = serve_app(app_with({"/health/live": live, "/health/ready": slow}))
-    assert check_ids(run_probe(url, health.run))["health.uncached"] == "warning"
+    def doc(checks: dict[str, Any]) -> web.Response:
+        return web.json_response({"status": "pass", "checks": checks}, content_type=HEALTH)
+
+    async def live(request: web.Request) -> web.Response:
+        return doc({})
+
+    async def ready(request: web.Request) -> web.Response:
+        await asyncio.sleep(ready_ms / 1000)  # a dependency call, never cached
+        return doc({"db:responseTime": [{"status": "pass"}]})
+
+    app = web.Application()
+    app.router.add_get("/health/live", live)
+    app.router.add_get("/health/ready", ready)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("ready_ms", "found", "title"),
+    [
+        (20, {"health.ok": "info"}, "health endpoints found: /health/live, /health/ready"),
+        (
+            health.SLOW_MS + 20,
+            {"health.uncached": "warning"},
+            "every call to /health/ready costs >= 120 ms: results are not cached",
+        ),
+        (
+            health.TOO_SLOW_MS + 500,
+            {"health.slow": "blocker"},
+            "/health/ready takes 1500 ms (median): probes time out at 1 s by default",
+        ),
+    ],
+)
+def test_what_readiness_costs_per_call(
+    run_virtual_probe, check_ids, ready_ms: float, found: dict[str, str], title: str
+) -> None:
+    ctx = run_virtual_probe(health.run, timed_health(ready_ms))
+    assert check_ids(ctx) == found
+    assert [f.title for f in ctx.findings] == [title]
 
 
 def test_readykit_own_endpoints_pass(serve_app, run_probe, check_ids) -> None:

@@ -15,9 +15,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from readykit import ReadyKit, Settings
+from readykit.check.client import Client
 from readykit.check.discovery import Target
 from readykit.check.probe import ProbeContext, ProbeOptions
 from readykit.check.probes import inside_view
+from support import eventually
 
 TOKEN = "inside-view-test-token-0123456789"
 
@@ -64,21 +66,34 @@ def service(tmp_path: Path) -> object:
     return kit.wrap(app)
 
 
+async def look(client: Client, token: str | None, since: float) -> dict[str, str]:
+    """The inside view once, on a fresh budget of `client` (whose mutations it matches)."""
+    ctx = ProbeContext(
+        client.budget(20, 10), Target(), ProbeOptions(ops_token=token, started_at=since)
+    )
+    await inside_view.run(ctx)
+    return {f.check: f.severity for f in ctx.findings}
+
+
 def inside(url: str, token: str | None, since: float) -> dict[str, str]:
-    found: dict[str, str] = {}
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # records reach the store in batches: poll, bounded
-        ctx = probe(url, token, since)
-        found = {f.check: f.severity for f in ctx.findings}
-        if "inside-view.stalls" in found and "inside-view.exceptions" in found:
-            break
-        time.sleep(0.1)
-    return found
+    """The inside view once stalls and exceptions reached the store (written in batches)."""
+
+    async def go() -> dict[str, str]:
+        found: dict[str, str] = {}
+
+        async def recorded() -> bool:
+            nonlocal found
+            found = await look(client, token, since)
+            return "inside-view.stalls" in found and "inside-view.exceptions" in found
+
+        async with Client(url) as client:
+            await eventually(recorded, "the stalls and the exception reach the store")
+        return found
+
+    return asyncio.run(go())
 
 
 def probe(url: str, token: str | None, since: float) -> ProbeContext:
-    from readykit.check.client import Client
-
     async def go() -> ProbeContext:
         async with Client(url) as client:
             options = ProbeOptions(ops_token=token, started_at=since)
@@ -127,18 +142,23 @@ def test_failing_health_details_are_blockers(serve_app, tmp_path: Path) -> None:
     assert found["inside-view.migrations"] == "blocker"
 
 
-def _after_posts(url: str, posts: int) -> dict[str, str]:
-    from readykit.check.client import Client
+def _after_posts(url: str, posts: int, audited: bool = False) -> dict[str, str]:
+    """The inside view after `posts` POSTs; with `audited`, once their audit events are stored."""
 
     async def go() -> dict[str, str]:
+        found: dict[str, str] = {}
+
+        async def settled() -> bool:
+            nonlocal found
+            found = await look(client, TOKEN, since)
+            return not audited or "inside-view.unaudited" not in found
+
         async with Client(url) as client:
-            budget = client.budget(20, 10)
+            since = time.time() - 5
             for _ in range(posts):
-                await budget.try_request("POST", "/items", data=b"{}")
-            options = ProbeOptions(ops_token=TOKEN, started_at=time.time() - 5)
-            ctx = ProbeContext(budget, Target(), options)
-            await inside_view.run(ctx)
-            return {f.check: f.severity for f in ctx.findings}
+                await client.budget(1, 10).try_request("POST", "/items", data=b"{}")
+            await eventually(settled, "the audit events reach the store")
+        return found
 
     return asyncio.run(go())
 
@@ -163,12 +183,7 @@ def test_mutations_that_were_never_audited(serve_app, tmp_path: Path) -> None:
 
     silent = _after_posts(serve_app(kit_app(False), lifespan="on"), 3)
     assert silent["inside-view.unaudited"] == "warning"
-    url = serve_app(kit_app(True), lifespan="on")
-    deadline = time.monotonic() + 10
-    found = _after_posts(url, 3)
-    while "inside-view.unaudited" in found and time.monotonic() < deadline:
-        time.sleep(0.1)  # the audit batch reaches the store a moment later
-        found = _after_posts(url, 1)
+    found = _after_posts(serve_app(kit_app(True), lifespan="on"), 3, audited=True)
     assert found["inside-view.audit"] == "info"
     assert "inside-view.unaudited" not in found
 
@@ -211,7 +226,6 @@ def test_each_mutation_is_matched_to_its_audit_event(serve_app, tmp_path: Path) 
 
     routes = [Route("/items", items, methods=["POST"]), Route("/orders", orders, methods=["POST"])]
     url = serve_app(kit.wrap(Starlette(routes=routes)), lifespan="on")
-    from readykit.check.client import Client
 
     async def go() -> ProbeContext:
         async with Client(url) as client:

@@ -1,25 +1,27 @@
 """performance: every GET timed at one user, the slowest swept; verdicts on fixed-behaviour servers.
 
-The verdict rules are tested on exact steps; the probe is tested against real servers whose
-behaviour is fixed (`perf_target_app.py` in a child process), asserting classifications only.
+The verdict rules are tested on exact steps. The probe's verdicts are tested on virtual time
+(`virtual_time.py`): the servers' routes have fixed timings (`/delay?ms=20` takes exactly 20 ms),
+the probe's client and load steps read the loop's clock, so every latency in a verdict is exact
+whatever the host is doing. One real server in a child process (`perf_target_app.py`) checks the
+real-time path (host clock, the service's CPU found on loopback) for its shape only, not its speed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from readykit.check.client import Client
 from readykit.check.discovery import Endpoint, Target
 from readykit.check.perf_verdict import Step, judge
 from readykit.check.probe import ProbeContext, ProbeOptions
 from readykit.check.probes import performance
-from readykit.check.target_cpu import StepCpu, listening_pids
+from readykit.check.target_cpu import CpuWatch, StepCpu, listening_pids
 from readykit.serve import ServerProcess, serve
 
 APP = Path(__file__).with_name("perf_target_app.py")
@@ -132,91 +134,115 @@ def test_429s_are_not_errors() -> None:
     assert found(v) == set()
 
 
-# --- against real servers of fixed behaviour ------------------------------------------------
+# --- the probe on virtual time, against routes of fixed timing -----------------------------
+
+
+def probe(
+    run_virtual_probe: Callable[..., ProbeContext], *paths: str, users: tuple[int, ...] = (1, 8)
+) -> ProbeContext:
+    """The performance probe over `paths` of `virtual_time.known_app()`, 1-second steps."""
+    target = Target(endpoints=[Endpoint("GET", p, source="test") for p in paths])
+    options = ProbeOptions(load_users=users, load_step_s=1.0)
+    return run_virtual_probe(performance.run, options=options, target=target)
+
+
+def checks(ctx: ProbeContext) -> dict[str, str]:
+    return {f.check: f.severity for f in ctx.findings}
+
+
+def titles(ctx: ProbeContext) -> dict[str, str]:
+    return {f.check: f.title for f in ctx.findings}
+
+
+def steps(ctx: ProbeContext, path: str) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = ctx.data["endpoints"][f"GET {path}"]["steps"]
+    return steps
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/busy?ms=20",  # a blocking call inside async def: the whole loop waits 20 ms
+        "/serial?ms=20",  # a global lock (a pool of one) held 20 ms
+    ],
+)
+def test_one_request_at_a_time_is_serialised(run_virtual_probe, path: str) -> None:
+    ctx = probe(run_virtual_probe, path)
+    assert checks(ctx) == {"performance.timings": "info", "performance.serialised": "blocker"}
+    title = titles(ctx)["performance.serialised"]
+    assert "p50 20 ms at 1 user" in title
+    assert "p50 160 ms at 8 users" in title  # waits for the seven ahead of it
+    assert "low ceiling" in title  # the service's CPU is not known here
+
+
+def test_concurrent_async_handler_is_healthy(run_virtual_probe) -> None:
+    ctx = probe(run_virtual_probe, "/delay?ms=20")
+    assert checks(ctx) == {"performance.timings": "info", "performance.ok": "info"}
+    measured = steps(ctx, "/delay?ms=20")
+    assert [s["users"] for s in measured] == [1, 8]
+    assert all(s["p95_ms"] == pytest.approx(20, rel=0.01) for s in measured)
+    assert measured[1]["requests"] > 7 * measured[0]["requests"]  # eight at a time
+
+
+def test_slow_endpoint_is_a_blocker(run_virtual_probe) -> None:
+    ctx = probe(run_virtual_probe, "/delay?ms=400", users=(1,))
+    found = checks(ctx)
+    assert found["performance.p95-over-budget"] == "blocker"
+    assert "performance.serialised" not in found
+    # a 1-second step holds too few 400 ms requests to judge: the sequential median decides
+    title = titles(ctx)["performance.p95-over-budget"]
+    assert "median 400 ms of sequential requests, over the 300 ms budget" in title
+
+
+def test_errors_that_appear_only_with_concurrency(run_virtual_probe) -> None:
+    ctx = probe(run_virtual_probe, "/flaky?ms=5")
+    found = checks(ctx)
+    assert found["performance.errors-under-load"] == "blocker"  # far past 1 %
+    assert "performance.errors" not in found
+    one, eight = steps(ctx, "/flaky?ms=5")
+    assert one["errors"] == 0
+    assert eight["errors"] * 8 == eight["requests"] * 7  # one of every eight finds it free
+
+
+def test_an_endpoint_slow_only_under_concurrency(run_virtual_probe) -> None:
+    ctx = probe(run_virtual_probe, "/pool?size=3&ms=80", users=(1, 16))
+    assert checks(ctx) == {
+        "performance.timings": "info",
+        "performance.p95-over-budget-under-load": "warning",
+    }  # three at a time is not one at a time
+    assert "p95 480 ms at 16 users" in titles(ctx)["performance.p95-over-budget-under-load"]
+
+
+def test_the_slowest_endpoints_are_the_ones_swept(run_virtual_probe, monkeypatch) -> None:
+    monkeypatch.setattr(performance, "SWEPT_ENDPOINTS", 1)
+    ctx = probe(run_virtual_probe, "/", "/busy?ms=20")
+    assert list(ctx.data["endpoints"]) == ["GET /busy?ms=20"]
+    assert titles(ctx)["performance.serialised"].startswith("GET /busy?ms=20 ")
+
+
+# --- one real server: the real-time path, its shape only --------------------------------
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, ServerProcess]]:
-    running: dict[str, ServerProcess] = {}
-    stack = []
-    try:
-        for mode in ("blocking", "healthy", "slow", "flaky", "cpu", "pool3"):
-            cm = serve([sys.executable, str(APP), "--port", "{port}", "--mode", mode])
-            stack.append(cm)
-            running[mode] = cm.__enter__()
+def server() -> Iterator[ServerProcess]:
+    with serve([sys.executable, str(APP), "--port", "{port}", "--delay-ms", "5"]) as running:
         yield running
-    finally:
-        for cm in reversed(stack):
-            cm.__exit__(None, None, None)
 
 
-def probe(url: str, options: ProbeOptions | None = None) -> dict[str, str]:
-    options = options or ProbeOptions(load_users=(1, 8), load_step_s=0.8)
-
-    async def go() -> dict[str, str]:
-        async with Client(url) as client:
-            target = Target(endpoints=[Endpoint("GET", "/work", source="test")])
-            ctx = ProbeContext(client.budget(100, 30), target, options)
-            await performance.run(ctx)
-            return {f.check: f.severity for f in ctx.findings}
-
-    return asyncio.run(go())
+def test_a_real_server_is_timed_and_swept(server: ServerProcess, run_probe) -> None:
+    target = Target(endpoints=[Endpoint("GET", "/work", source="test")])
+    ctx = run_probe(server.url, performance.run, target=target)
+    assert "performance.timings" in checks(ctx)
+    measured = steps(ctx, "/work")
+    assert [s["users"] for s in measured] == [1, 2]
+    assert all(s["requests"] > 0 and s["histogram"] for s in measured)
 
 
-def test_blocking_call_in_async_handler_is_serialised(servers) -> None:
-    assert probe(servers["blocking"].url)["performance.serialised"] == "blocker"
-
-
-def test_async_sleep_handler_is_healthy(servers) -> None:
-    found = probe(servers["healthy"].url)
-    assert found.get("performance.ok") == "info"
-    assert not any(severity != "info" for severity in found.values())
-
-
-def test_cpu_work_in_async_handler_is_serialised(servers) -> None:
-    assert probe(servers["cpu"].url)["performance.serialised"] == "blocker"
-
-
-def test_slow_endpoint_is_a_blocker(servers) -> None:
-    found = probe(servers["slow"].url, ProbeOptions(load_users=(1,), load_step_s=0.5))
-    assert found["performance.p95-over-budget"] == "blocker"
-    assert "performance.serialised" not in found
-
-
-def test_errors_that_appear_only_with_concurrency(servers) -> None:
-    found = probe(servers["flaky"].url)
-    assert found["performance.errors-under-load"] == "blocker"  # far past 1 %
-    assert "performance.errors" not in found
-
-
-def test_an_endpoint_slow_only_under_concurrency(servers) -> None:
-    found = probe(servers["pool3"].url, ProbeOptions(load_users=(1, 16), load_step_s=0.8))
-    assert found["performance.p95-over-budget-under-load"] == "warning"
-    assert "performance.p95-over-budget" not in found
-    assert "performance.serialised" not in found  # three at a time is not one at a time
-
-
-def test_the_slowest_endpoints_are_the_ones_swept(servers, monkeypatch) -> None:
-    monkeypatch.setattr(performance, "SWEPT_ENDPOINTS", 1)
-
-    async def go() -> list[str]:
-        async with Client(servers["blocking"].url) as client:
-            target = Target(
-                endpoints=[Endpoint("GET", "/", source="test"), Endpoint("GET", "/work")]
-            )
-            options = ProbeOptions(load_users=(1, 8), load_step_s=0.8)
-            ctx = ProbeContext(client.budget(100, 30), target, options)
-            await performance.run(ctx)
-            return [f.title for f in ctx.findings if f.check == "performance.serialised"]
-
-    titles = asyncio.run(go())
-    assert len(titles) == 1
-    assert titles[0].startswith("GET /work ")
-
-
-def test_the_service_behind_a_loopback_port_is_found(servers) -> None:
-    port = servers["healthy"].port
-    assert servers["healthy"].process.pid in listening_pids(port)
+def test_the_service_behind_a_loopback_port_is_found(server: ServerProcess) -> None:
+    assert server.process.pid in listening_pids(server.port)
+    watch = CpuWatch("127.0.0.1", server.port)
+    watch.start()
+    assert watch.stop().service_cpu is not None
 
 
 def test_a_service_cpu_bound_already_at_one_user_is_not_serialised() -> None:

@@ -9,11 +9,11 @@ real time is measured by `bench/load_accuracy.py`.
 from __future__ import annotations
 
 import pytest
-from virtual_time import known_server, run_virtual
 
 from readykit.load import run_load_async
 from readykit.load.result import LoadResult
 from readykit.load.workers import StepPlan, Target, run_step_async
+from virtual_time import known_server, run_virtual
 
 RESOLUTION_MS = 0.05  # an HdrHistogram with three significant digits, around 50 ms
 

@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
-from virtual_time import known_server, run_virtual
 
 from readykit.cli import cli
 from readykit.load.baseline import compare
@@ -20,6 +19,7 @@ from readykit.load.result import LoadResult
 from readykit.load.stats import decode
 from readykit.load.workers import StepPlan, Target, run_step_async
 from readykit.serve import free_port
+from virtual_time import known_server, run_virtual
 
 
 def load(*args: str) -> tuple[int, str]:

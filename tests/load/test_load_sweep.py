@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from virtual_time import known_server, run_virtual
 
 from readykit.load import run_sweep, run_sweep_async, sweep
 from readykit.load.result import LoadResult, SweepResult
 from readykit.load.stats import new_histogram, record
 from readykit.load.sweep import conclude, find_collapse, find_knee
 from readykit.load.workers import StepPlan, Target
+from virtual_time import known_server, run_virtual
 
 
 def sweep_virtual(path: str, users: list[int], **plan: object) -> SweepResult:

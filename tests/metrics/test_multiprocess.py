@@ -1,7 +1,6 @@
 """Under gunicorn and `uvicorn --workers 2`, one scrape sums over workers; none is lost."""
 
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from readykit.serve import serve
+from support import wait_until
 
 APPS = Path(__file__).parents[1] / "apps"
 MAX_REQUESTS = 2000
@@ -33,10 +33,13 @@ def scrape_until_settled(url: str, pids: set[str], sent: int) -> str:
     """Scrape until both workers' process metrics show and the count reaches `sent`.
 
     Each worker publishes its process metrics at startup, and records a request just after its
-    response went out, so a scrape can land before the last few records; it is retried, bounded.
+    response went out, so a scrape can land before the last few records; it is retried until a
+    deadline that only turns a hang into a failure.
     """
-    reported: set[str | None] = set()
-    for _ in range(100):
+    text = ""
+
+    def settled() -> bool:
+        nonlocal text
         text = get(f"{url}/metrics")
         reported = {
             s.labels.get("pid")
@@ -44,12 +47,10 @@ def scrape_until_settled(url: str, pids: set[str], sent: int) -> str:
             if f.name == "process_resident_memory_bytes"
             for s in f.samples
         }
-        if pids <= reported and route_counts(text) == [sent]:
-            return text
-        time.sleep(0.05)
-    raise AssertionError(
-        f"after {sent} requests: workers {reported} of {pids}, counts {route_counts(text)}"
-    )
+        return pids <= reported and route_counts(text) == [sent]
+
+    wait_until(settled, f"both workers {pids} reported and the count reached {sent}")
+    return text
 
 
 def spread_over_two_workers(url: str) -> tuple[int, set[str]]:

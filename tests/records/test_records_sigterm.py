@@ -11,6 +11,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from readykit.records import ChainKey, store_from_url, verify_chain
 from readykit.serve import serve
 
@@ -45,23 +47,24 @@ def test_sigterm_under_load_loses_no_audit_row(store_url: str, tmp_path: Path) -
     with serve(argv, env=env) as server:
         url = f"{server.url}/quotes"
         stop = threading.Event()
+        enough = threading.Event()  # 200 created: time to ask the server to stop
 
         def client() -> None:
             while not stop.is_set():
                 status = post(url)
                 with lock:
                     statuses.append(status)
+                    if sum(s == 201 for s in statuses) >= 200:
+                        enough.set()
                 if status == 0:
                     return
 
         with ThreadPoolExecutor(8) as pool:
             for _ in range(8):
                 pool.submit(client)
-            while True:  # let some requests through, then ask the server to stop
-                with lock:
-                    if sum(s == 201 for s in statuses) >= 200:
-                        break
-                threading.Event().wait(0.01)
+            if not enough.wait(120):  # a bound against hanging, not a speed
+                stop.set()
+                pytest.fail(f"only {statuses.count(201)} requests created", pytrace=False)
             server.process.send_signal(signal.SIGTERM)
             # uvicorn drains, runs the lifespan shutdown, then re-raises the signal
             assert server.process.wait(30) in (0, -signal.SIGTERM)

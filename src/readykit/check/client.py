@@ -7,7 +7,7 @@ import json
 import ssl
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,7 +90,10 @@ async def _read_up_to(stream: aiohttp.StreamReader, limit: int) -> bytes:
 
 
 class Client:
-    """An aiohttp session bound to one target origin; use `budget()` to get a probe's share."""
+    """An aiohttp session bound to one target origin; use `budget()` to get a probe's share.
+
+    `clock` times every exchange and budget (tests pass a virtual-time loop's `time`).
+    """
 
     def __init__(
         self,
@@ -99,6 +102,7 @@ class Client:
         allow_writes: bool = False,
         ssl_context: ssl.SSLContext | bool = True,
         connections: int = 32,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -108,6 +112,7 @@ class Client:
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.allow_writes = allow_writes
+        self.clock = clock
         self._ssl = ssl_context
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
@@ -131,7 +136,7 @@ class Client:
 
     def budget(self, max_requests: int, time_s: float) -> Budget:
         """A share of the client: at most `max_requests` requests, none after `time_s` seconds."""
-        return Budget(self, max_requests, time.monotonic() + time_s)
+        return Budget(self, max_requests, self.clock() + time_s)
 
     def url(self, path: str) -> str:
         """The absolute URL of `path` on the target; anything else is refused."""
@@ -162,7 +167,7 @@ class Client:
             self.mutations += 1
             if not any(k.lower() == "x-request-id" for k in headers):
                 request_id = headers["X-Request-ID"] = f"rkcheck-{uuid.uuid4().hex}"
-        started = time.monotonic()
+        started = self.clock()
         try:
             async with self._session.request(
                 method,
@@ -174,7 +179,7 @@ class Client:
                 timeout=aiohttp.ClientTimeout(total=max(timeout_s, 0.05)),
             ) as resp:
                 body = await _read_up_to(resp.content, read_limit)
-                elapsed = time.monotonic() - started
+                elapsed = self.clock() - started
                 resp_headers = {k.lower(): ", ".join(resp.headers.getall(k)) for k in resp.headers}
                 if not resp.content.at_eof():
                     resp.close()  # do not drain an endless body
@@ -210,7 +215,7 @@ class Budget:
         return self.max_requests - self.used
 
     def time_left(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.deadline - self.client.clock()
 
     def has(self, requests: int = 1) -> bool:
         """True if `requests` more fit in the budget, counted and timed."""

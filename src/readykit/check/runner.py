@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -139,8 +139,11 @@ def _incomplete(spec: ProbeSpec, why: str) -> Finding:
     )
 
 
-async def check(options: CheckOptions) -> Report:
-    """Run every probe against `options.url` and score the findings."""
+async def check(options: CheckOptions, *, clock: Callable[[], float] = time.monotonic) -> Report:
+    """Run every probe against `options.url` and score the findings.
+
+    `clock` times the check, its probes and their load steps (tests pass a virtual-time loop's).
+    """
     from readykit.check.probes import all_probes
 
     probe = replace(options.probe, started_at=time.time())
@@ -151,7 +154,7 @@ async def check(options: CheckOptions) -> Report:
         baseline = read_baseline(options.baseline)
         probe = replace(probe, sweep_first=baseline_paths(baseline))
     options = replace(options, probe=probe)
-    started = time.monotonic()
+    started = clock()
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     deadline = started + options.deadline_s
     ssl_context: Any = True
@@ -160,7 +163,7 @@ async def check(options: CheckOptions) -> Report:
 
         ssl_context = ssl.create_default_context(cafile=options.probe.ca_file)
     async with Client(
-        options.url, allow_writes=options.probe.allow_writes, ssl_context=ssl_context
+        options.url, allow_writes=options.probe.allow_writes, ssl_context=ssl_context, clock=clock
     ) as client:
         try:
             await client.send("GET", "/", timeout_s=10.0, read_limit=1024)
@@ -176,7 +179,7 @@ async def check(options: CheckOptions) -> Report:
         for spec in all_probes():
             if options.only and spec.category not in options.only:
                 continue
-            left = deadline - time.monotonic()
+            left = deadline - clock()
             if left <= 0:
                 findings.append(_incomplete(spec, "was skipped: the check's time ran out"))
                 applicable[spec.category] = True
@@ -197,7 +200,7 @@ async def check(options: CheckOptions) -> Report:
     return Report(
         target=options.url,
         started_at=started_at,
-        duration_s=time.monotonic() - started,
+        duration_s=clock() - started,
         verdict=outcome,
         score=overall(scores, outcome),
         categories=scores,

@@ -3,13 +3,14 @@
 Bounded: at most `TIMED_ENDPOINTS` endpoints timed (`TIMING_REQUESTS` each, one after another),
 at most `SWEPT_ENDPOINTS` swept at `ProbeOptions.load_users`, every step with its own request
 budget (`STEP_MAX_REQUESTS` measured requests) and its own time (`load_step_s`). The verdicts
-live in `readykit.check.perf_verdict`.
+live in `readykit.check.perf_verdict`. Timings and steps read the client's clock (`Client(clock=)`).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import time
 from dataclasses import dataclass
 
 from readykit.check.client import Response
@@ -117,9 +118,17 @@ def step_seconds(step_s: float, median_ms: float) -> float:
     return min(max(step_s, wanted), 3 * step_s)
 
 
-async def _sweep(ctx: ProbeContext, timing: Timing, users: tuple[int, ...]) -> list[Step]:
+def _cpu_watch(ctx: ProbeContext) -> CpuWatch | None:
+    """A watch of this host's CPU, or None on a clock of the client's own (a virtual-time loop's,
+    in tests): only real time can say how busy a CPU was."""
     client = ctx.budget.client
-    watch = CpuWatch(client.host, client.port)
+    if client.clock is not time.monotonic:
+        return None
+    return CpuWatch(client.host, client.port)
+
+
+async def _sweep(ctx: ProbeContext, timing: Timing, users: tuple[int, ...]) -> list[Step]:
+    watch = _cpu_watch(ctx)
     step_s = ctx.options.load_step_s
     seconds = step_seconds(step_s, timing.median_ms)
     steps: list[Step] = []
@@ -138,7 +147,7 @@ async def _sweep(ctx: ProbeContext, timing: Timing, users: tuple[int, ...]) -> l
 
 
 async def _step(
-    ctx: ProbeContext, watch: CpuWatch, path: str, users: int, seconds: float
+    ctx: ProbeContext, watch: CpuWatch | None, path: str, users: int, seconds: float
 ) -> Step | None:
     if ctx.budget.time_left() < seconds + 1.0:
         return None
@@ -150,9 +159,10 @@ async def _step(
         timeout_s=STEP_TIMEOUT_S,
         max_requests=STEP_MAX_REQUESTS,
     )
-    watch.start()
-    result = await run_step_async(plan)
-    return step_from(result, watch.stop())
+    if watch is not None:
+        watch.start()
+    result = await run_step_async(plan, clock=ctx.budget.client.clock)
+    return step_from(result, watch.stop() if watch is not None else None)
 
 
 def _table(path: str, steps: list[Step], repeat: Step | None = None) -> str:
@@ -315,7 +325,7 @@ async def run(ctx: ProbeContext) -> None:
         candidate = collapse_candidate(steps)
         repeat = None
         if candidate is not None:
-            watch = CpuWatch(ctx.budget.client.host, ctx.budget.client.port)
+            watch = _cpu_watch(ctx)
             seconds = step_seconds(ctx.options.load_step_s, timing.median_ms)
             repeat = await _step(ctx, watch, timing.path, candidate.users, seconds)
         verdict = judge(steps, budget_ms, repeat, timing.median_ms)
