@@ -29,6 +29,22 @@ def _scope_route(scope: Scope, root_path: str) -> str:
     return route_template(scope)
 
 
+_REDACTED: dict[str, str] = {}
+_REDACTED_MAX = 4096
+
+
+def _redact_repeated(text: str) -> str:
+    """`redact_text` of a value that repeats from request to request (an action names a route
+    template, an actor a user): the same text, remembered. `redact_text` is a pure function of
+    its text, so a remembered answer is the answer; the memory is bounded (cleared when full)."""
+    done = _REDACTED.get(text)
+    if done is None:
+        if len(_REDACTED) >= _REDACTED_MAX:
+            _REDACTED.clear()
+        done = _REDACTED[text] = redact_text(text)
+    return done
+
+
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # the kit's own endpoints that write audit events of their own
 OWN_AUDIT_PREFIXES = ("/privacy/",)
@@ -73,8 +89,8 @@ class Audit:
             "id": new_id(),
             "kind": AUDIT,
             "ts": self.clock(),
-            "actor": redact_text(actor) if actor is not None else None,
-            "action": redact_text(action),
+            "actor": _redact_repeated(actor) if actor is not None else None,
+            "action": _redact_repeated(action),
             "resource": redact_text(resource) if resource is not None else None,
             "status": status,
             "request_id": redact_text(request_id) if request_id is not None else None,
