@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from readykit.logging import Redactor, redact_text
-from readykit.logging.redact import MARK
+from readykit.logging.redact import MARK, _redact_shapes, is_plain_token
 from secret_corpus import ORDINARY_LINES, secret_shapes, structured_secrets
 
 
@@ -73,3 +74,31 @@ def test_property_compound_keys_never_leak(
 ) -> None:
     text = f"{before}{key}{sep}{quoting.format(secret)} tail"
     assert secret not in redact_text(text)
+
+
+def test_no_secret_shape_takes_the_plain_token_fast_path() -> None:
+    # the fast path skips every rule: no text any rule changes may take it
+    taken = [text for text, _ in secret_shapes() if is_plain_token(text)]
+    assert taken == []
+    changed = [line for line in ORDINARY_LINES if _redact_shapes(line) != line]
+    assert changed == []
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=string.ascii_lowercase + string.digits + "-_.:=/%@ A", max_size=60))
+def test_property_the_plain_token_fast_path_changes_nothing_the_rules_would(text: str) -> None:
+    assert redact_text(text) == (text if len(text) < 5 else _redact_shapes(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4111111111111111",  # a card number is digits only: not a plain token
+        "0123456789abcdef0123456789abcdef",  # a hex request id: plain
+        "4111111111111111a",  # digits next to a letter are no card
+        "akiaiosfodnn7example",  # an AWS key id only in lower case
+        "ghp1234567890abcdefghij1234567890abcdef",
+    ],
+)
+def test_plain_tokens_are_what_the_rules_leave_alone(text: str) -> None:
+    assert redact_text(text) == _redact_shapes(text)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -92,3 +93,103 @@ async def test_async_durability_answers_before_the_write(tmp_path: Path) -> None
     assert stored_status(tmp_path / "records.db", "a-1") == [
         ("POST /quotes/{id}", "/quotes/1", 201)
     ]
+
+
+def post_scope(path: str = "/quotes/7", request_id: bytes = b"req-1") -> dict[str, Any]:
+    return {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
+            "headers": [(b"x-request-id", request_id)], "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80), "asgi": {"version": "3.0"}}  # fmt: skip
+
+
+async def no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def test_no_part_of_a_single_body_answer_is_sent_before_the_commit(tmp_path: Path) -> None:
+    _, app = make(tmp_path)
+    db = tmp_path / "records.db"
+    seen: list[tuple[str, list[tuple[Any, ...]]]] = []
+
+    async def send(message: Message) -> None:
+        seen.append((message["type"], stored_status(db, "req-1")))
+
+    async with lifespan(app):
+        await app(post_scope(), no_body, send)
+    row = [("POST /quotes/{id}", "/quotes/7", 201)]
+    assert seen == [("http.response.start", row), ("http.response.body", row)]
+
+
+async def test_a_streamed_answer_waits_only_at_its_last_chunk(tmp_path: Path) -> None:
+    kit = ReadyKit(
+        Settings(configure_logging=False, access_log=False, records_flush_s=3600,
+                 store_url=f"sqlite:///{tmp_path}/records.db",
+                 spill_path=str(tmp_path / "spill.jsonl"))
+    )  # fmt: skip
+    db = tmp_path / "records.db"
+
+    async def streaming(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await send({"type": "http.response.body", "body": b"b", "more_body": False})
+
+    seen: list[tuple[bytes, int]] = []
+
+    async def send(message: Message) -> None:
+        seen.append((message.get("body", b"start"), len(stored_status(db, "req-1"))))
+
+    app = kit.wrap(streaming)
+    async with lifespan(app):
+        await app(post_scope(), no_body, send)
+    assert seen == [(b"start", 0), (b"a", 0), (b"b", 1)]
+
+
+async def test_work_after_the_answer_does_not_hold_the_answer_back(tmp_path: Path) -> None:
+    answered = asyncio.Event()
+
+    async def after_the_answer() -> None:
+        await answered.wait()  # would never end if the answer waited for the app to return
+
+    async def create_then_work(request: Request) -> JSONResponse:
+        later = BackgroundTask(after_the_answer)
+        return JSONResponse({"ok": True}, status_code=201, background=later)
+
+    kit, _ = make(tmp_path)
+    app = kit.wrap(Starlette(routes=[Route("/quotes/{id}", create_then_work, methods=["POST"])]))
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            answered.set()
+
+    async with lifespan(app):
+        await asyncio.wait_for(app(post_scope(), no_body, send), 30)  # a hang fails, not slows
+    assert answered.is_set()
+    assert stored_status(tmp_path / "records.db", "req-1") == [
+        ("POST /quotes/{id}", "/quotes/7", 201)
+    ]
+
+
+async def test_an_event_that_cannot_be_made_durable_cuts_the_answer_short(
+    tmp_path: Path,
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    kit = ReadyKit(
+        Settings(configure_logging=False, access_log=False, records_flush_s=3600,
+                 store_url=f"sqlite:///{not_a_dir}/records.db",  # cannot be opened
+                 spill_path=str(tmp_path / "spill.jsonl"), audit_key="k" * 32,
+                 store_required=False)
+    )  # fmt: skip
+    app = kit.wrap(Starlette(routes=[Route("/quotes/{id}", create, methods=["POST"])]))
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async with lifespan(app):
+        assert kit.records is not None
+        kit.records.writer.spill_path = not_a_dir / "spill.jsonl"  # nor can the spill file
+        await app(post_scope(), no_body, send)
+    # the app's 201 never went out, not even its status line: the kit answered 500 instead
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [500]
+    assert b'{"ok":true}' not in b"".join(m.get("body", b"") for m in sent)

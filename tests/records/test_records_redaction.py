@@ -86,3 +86,33 @@ async def test_no_secret_shape_reaches_the_store(tmp_path: Path) -> None:
     assert kinds["slow_request"] >= 2 * len(shapes)
     assert audits == 2 * len(shapes) + len(structured)
     assert all(json.loads(v) for v in views)  # the dashboard showed rows, none with a secret
+
+
+REAL_WORLD = [  # (text, the secret in it, or None when nothing in it is a secret)
+    ("/reset?token=9f8e7d6c5b4a39281706f5e4d3c2b1a0", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+    ("/oauth/callback?code=x&access_token=ya29.a0AfH6SMBxyzxyzxyzxyzxyz", "ya29.a0AfH6SM"),
+    ("/users/alice@example.com/password=hunter2hunter2", "hunter2hunter2"),
+    ("/keys/AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+    ("/hooks/Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "eyJhbGciOiJIUzI1NiJ9"),
+    ("/login;jsessionid=1A2B3C4D5E6F7A8B9C", "1A2B3C4D5E6F7A8B9C"),
+    ("/pay/4111-1111-1111-1111", "4111-1111-1111-1111"),
+    ("user:alice@example.com", None),
+    ("0123456789abcdef0123456789abcdef", None),
+    ("POST /quotes/{quote_id}", None),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), REAL_WORLD)
+def test_every_audit_field_is_redacted_the_first_time_and_every_time_after(
+    text: str, secret: str | None
+) -> None:
+    from readykit.logging.redact import Redactor, redact_text
+    from readykit.records.audit import Audit
+
+    audit = Audit(None, Redactor())  # type: ignore[arg-type]  # no writer: events only
+    for _ in range(3):  # the action and actor are remembered after the first time
+        event = audit.event(text, resource=text, actor=text, request_id=text)
+        fields = [event["action"], event["resource"], event["actor"], event["request_id"]]
+        assert fields == [redact_text(text)] * 4
+        if secret is not None:
+            assert not any(secret in f for f in fields)

@@ -206,10 +206,22 @@ def _redact_pairs(text: str) -> str:
     return "".join(out)
 
 
+def is_plain_token(text: str) -> bool:
+    """True for text no rule can match: lower-case ASCII letters and digits with at least one
+    letter (a hex request id or trace id). Every rule needs an upper-case letter (JWT, AWS,
+    PEM, `AIza`, `SG.`), a separator (`=`, `:`, `%`, `-`, `_`, `.`, a space, `://`) or a
+    standalone run of 13+ digits; a run of digits next to a letter is not a card number."""
+    return text.isascii() and text.isalnum() and text.islower()
+
+
 def redact_text(text: str) -> str:
     """Replace secrets recognised by their shape inside `text`."""
-    if len(text) < 5:  # the shortest secret we know by shape is `pwd=x`
+    if len(text) < 5 or is_plain_token(text):  # the shortest secret by shape is `pwd=x`
         return text
+    return _redact_shapes(text)
+
+
+def _redact_shapes(text: str) -> str:
     original, low = text, text.lower()
     if "PRIVATE KEY" in original:
         text = _PEM_RE.sub(MARK, text)

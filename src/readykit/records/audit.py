@@ -8,6 +8,7 @@ makes concurrent requests share one write), so an acknowledged mutation is alway
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +27,22 @@ RouteOf = Callable[[Scope, str], str]
 def _scope_route(scope: Scope, root_path: str) -> str:
     """What the framework left in the scope (without the kit's resolver)."""
     return route_template(scope)
+
+
+_REDACTED: dict[str, str] = {}
+_REDACTED_MAX = 4096
+
+
+def _redact_repeated(text: str) -> str:
+    """`redact_text` of a value that repeats from request to request (an action names a route
+    template, an actor a user): the same text, remembered. `redact_text` is a pure function of
+    its text, so a remembered answer is the answer; the memory is bounded (cleared when full)."""
+    done = _REDACTED.get(text)
+    if done is None:
+        if len(_REDACTED) >= _REDACTED_MAX:
+            _REDACTED.clear()
+        done = _REDACTED[text] = redact_text(text)
+    return done
 
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -80,8 +97,8 @@ class Audit:
             "id": new_id(),
             "kind": AUDIT,
             "ts": self.clock(),
-            "actor": redact_text(actor) if actor is not None else None,
-            "action": redact_text(action),
+            "actor": _redact_repeated(actor) if actor is not None else None,
+            "action": _redact_repeated(action),
             "resource": redact_text(resource) if resource is not None else None,
             "status": status,
             "request_id": redact_text(request_id) if request_id is not None else None,
@@ -168,29 +185,109 @@ class AuditGuard:
         ):
             await self.app(scope, receive, send)
             return
-        status = 0
-        audited = False
-        root_path = scope.get("root_path", "")  # routing may rewrite it; the route needs it
-
-        async def send_audited(message: Message) -> None:
-            nonlocal status, audited
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif (
-                message["type"] == "http.response.body"
-                and not message.get("more_body", False)
-                and not audited
-            ):
-                audited = True
-                event = self._event(scope, status, root_path)
-                if self.durable:
-                    await self.audit.writer.put_durable(event)
-                else:
-                    self.audit.writer.put(event)
-            await send(message)
-
+        exchange = _Exchange(self, scope, send)
         try:
-            await self.app(scope, receive, send_audited)
+            await self.app(scope, receive, exchange.send)
+        except Exception:
+            exchange.app_done = True
+            if exchange.held:  # answered before the app failed: complete the answer
+                await exchange.complete()
+            raise
         finally:
-            if not audited:  # no complete answer: the app raised, or the client went away
-                self.audit.writer.put(self._event(scope, status or 500, root_path))
+            exchange.app_done = True
+            if not exchange.audited:  # no complete answer: the app raised, or the client left
+                status = exchange.status or 500
+                self.audit.writer.put(self._event(scope, status, exchange.root_path))
+        if exchange.held:
+            await exchange.complete()
+
+
+class _Exchange:
+    """One audited request on its way out: its status, and (durability "commit") the response
+    start and last body message held until the event's commit.
+
+    The app's `send` of the last body queues the event and returns at once, so the app's own
+    frames unwind while the commit runs instead of waiting inside it (a request suspended deep
+    in the app keeps its objects alive into the garbage collector's older generations, which
+    cost more CPU than the audit itself). The held messages go out when the app has returned,
+    or from a task at commit time if the app is still busy (background work after the
+    response), so that work never delays the answer.
+    """
+
+    __slots__ = (
+        "app_done", "audited", "committed", "downstream", "final", "guard", "root_path", "scope",
+        "sender", "start", "status",
+    )  # fmt: skip
+
+    def __init__(self, guard: AuditGuard, scope: Scope, send: Send) -> None:
+        self.guard = guard
+        self.scope = scope
+        self.downstream = send
+        self.root_path: str = scope.get("root_path", "")  # routing may rewrite it
+        self.status = 0
+        self.audited = False
+        self.start: Message | None = None
+        self.final: Message | None = None
+        self.committed: asyncio.Future[None] | None = None
+        self.sender: asyncio.Task[None] | None = None
+        self.app_done = False
+
+    async def send(self, message: Message) -> None:
+        """The `send` the app is given."""
+        kind = message["type"]
+        guard = self.guard
+        if kind == "http.response.start":
+            self.status = message["status"]
+            if guard.durable:  # held: a client sees no part of an answer before its commit
+                self.start = message
+                return
+        elif (
+            kind == "http.response.body"
+            and not self.audited
+            and not message.get("more_body", False)
+        ):
+            self.audited = True
+            event = guard._event(self.scope, self.status, self.root_path)
+            if guard.durable:
+                self.committed = guard.audit.writer.put_committing(event)
+                self.committed.add_done_callback(self._on_commit)
+                self.final = message
+                return
+            guard.audit.writer.put(event)
+        if self.start is not None:  # a streamed body: the start goes with its first chunk
+            start, self.start = self.start, None
+            await self.downstream(start)
+        await self.downstream(message)
+
+    @property
+    def held(self) -> bool:
+        """True while the answer waits on its commit (held, or being sent by a task)."""
+        return self.final is not None or self.sender is not None
+
+    def _on_commit(self, committed: asyncio.Future[None]) -> None:
+        if committed.cancelled():
+            return
+        committed.exception()  # retrieved: `complete` raises it where it matters
+        if not self.app_done and self.sender is None:
+            self.sender = asyncio.get_running_loop().create_task(self._send_held())
+
+    async def complete(self) -> None:
+        """Send the held messages once the event is durable (RecordsUnavailable if it cannot
+        be: the response is cut short)."""
+        if self.sender is not None:
+            await self.sender
+            return
+        writer = self.guard.audit.writer
+        if not writer.running:  # no flusher (no lifespan, or shutting down): write it now
+            await writer.flush()
+        await self._send_held()
+
+    async def _send_held(self) -> None:
+        assert self.committed is not None
+        assert self.final is not None
+        await self.committed
+        final, self.final = self.final, None
+        if self.start is not None:
+            start, self.start = self.start, None
+            await self.downstream(start)
+        await self.downstream(final)

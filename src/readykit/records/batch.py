@@ -223,6 +223,18 @@ class BatchWriter:
 
         Raises RecordsUnavailable when neither can take it, at once if that is already known.
         """
+        future = self.put_committing(event)
+        if not self.running:  # no flusher (no lifespan, or shutting down): write it now
+            await self.flush()
+        await future
+
+    def put_committing(self, event: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue one event for the next commit and return at once: a future that is done once
+        the event is committed to the store (or spilled to disk), or failed with
+        RecordsUnavailable. Raises RecordsUnavailable at once when that is already known.
+
+        Without a running flusher the caller must `flush` (as `put_durable` does).
+        """
         if self.spill_error is not None and self._outage:
             self.metrics.dropped.inc()
             raise RecordsUnavailable(
@@ -231,11 +243,8 @@ class BatchWriter:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[event["id"]] = future
         self._queue.append(event)  # durable events are never dropped for a full queue
-        if not self.running:  # no flusher (no lifespan, or shutting down): write it now
-            await self.flush()
-        else:
-            self._wake.set()
-        await future
+        self._wake.set()
+        return future
 
     def start(self) -> None:
         """Start the flusher task (at lifespan startup)."""
