@@ -202,6 +202,109 @@ def _with_request_id(
     return headers
 
 
+class _Cycle(Exchange):
+    """One request's state in the kit's layer; `send` is the kit's one `send` wrapper (a bound
+    method: no closure, no cells per request)."""
+
+    __slots__ = (
+        "downstream",
+        "held",
+        "holder",
+        "id_header",
+        "page",
+        "page_size",
+        "pipeline",
+        "request_bytes",
+        "response_bytes",
+        "status",
+        "upstream",
+    )
+
+    def __init__(self, scope: Scope, ops: bool, send: Send, pipeline: Pipeline) -> None:
+        super().__init__(scope, ops)
+        self.downstream = send  # the server's send
+        self.upstream: Receive | None = None  # the server's receive, when the body is counted
+        self.pipeline = pipeline
+        self.id_header = (b"", b"")
+        self.status = 0
+        self.request_bytes = self.response_bytes = 0
+        self.held: list[Message] | None = None  # a 500's messages, until the app is done
+        self.holder: Completing | None = None  # a stage completing the headers from the body
+        self.page: list[Message] | None = None  # the start and body held for it
+        self.page_size = 0
+
+    async def receive(self) -> Message:
+        """The server's receive, counting the body (when its length was not declared)."""
+        assert self.upstream is not None
+        message = await self.upstream()
+        self.request_bytes += len(message.get("body", b""))
+        return message
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            status = self.status = message["status"]
+            headers = list(message.get("headers", ()))  # ours to change, not the app's
+            pipeline = self.pipeline
+            if pipeline.stages:
+                if self.deadline is not None:
+                    self.deadline.reschedule(None)  # the response is under way: let it finish
+                self.holder = pipeline.dress(self, status, headers)
+            message["headers"] = _with_request_id(headers, self.id_header)
+            if status == 500:
+                self.held = [message]
+                return
+            if self.holder is not None:
+                self.page = [message]
+                return
+        elif kind == "http.response.body":
+            body = message.get("body", b"")
+            self.response_bytes += len(body)
+            if self.held is not None:
+                self.held.append(message)
+                return
+            page = self.page
+            if page is not None:
+                page.append(message)
+                self.page_size += len(body)
+                more = message.get("more_body", False)
+                if self.page_size > self.holder.hold_max_bytes:  # type: ignore[union-attr]
+                    await self.release(None, more)
+                elif not more:
+                    await self.release(b"".join(m.get("body", b"") for m in page[1:]))
+                return
+        elif self.page is not None:  # the app sent something else before its body ended
+            await self.release(None, True)
+        await self.downstream(message)
+
+    async def release(self, body: bytes | None, more: bool = False) -> None:
+        """Send the held start, its headers completed by the holder from `body`, and the body
+        so far as one message."""
+        messages, self.page = self.page, None
+        assert messages is not None
+        assert self.holder is not None
+        start = messages[0]
+        start["headers"] = self.holder.complete(self, start["headers"], body)
+        await self.downstream(start)
+        if len(messages) > 1:
+            joined = b"".join(m.get("body", b"") for m in messages[1:])
+            await self.downstream({"type": "http.response.body", "body": joined, "more_body": more})
+
+    async def send_held(self) -> None:
+        """The app is done without raising: send what was held."""
+        held = self.held
+        if held is not None:
+            if self.holder is not None:
+                body: bytes | None = b"".join(m.get("body", b"") for m in held[1:])
+                if len(body or b"") > self.holder.hold_max_bytes:
+                    body = None
+                held[0]["headers"] = self.holder.complete(self, held[0]["headers"], body)
+            for message in held:
+                await self.downstream(message)
+        elif self.page is not None:  # the app ended without a final body message
+            await self.release(None)
+
+
 class ReadyKitMiddleware:
     """Wraps any ASGI app; created by `ReadyKit.wrap`.
 
@@ -236,95 +339,39 @@ class ReadyKitMiddleware:
         started = time.perf_counter()
         root_path = scope.get("root_path", "")  # routing may rewrite it; route names need it
         is_ops = scope["path"] in self.kit._ops_routes
-        ex = Exchange(scope, is_ops)
-        request_id = ex.request_id = accept_request_id(ex.read_headers(scope["headers"]))
-        id_header = (REQUEST_ID_HEADER, request_id.encode())
-        token = request_id_var.set(request_id)
         pipeline = self.ops_pipeline if is_ops else self.pipeline
-
-        status = 0
-        response_bytes = request_bytes = 0
-        held: list[Message] | None = None  # a 500's messages, until the app is done
-        holder: Completing | None = None  # a stage that completes the headers from the body
-        page: list[Message] | None = None  # the start and body held for it
-        page_size = 0
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_bytes, held, holder, page, page_size
-            kind = message["type"]
-            if kind == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", ()))  # ours to change, not the app's
-                if pipeline.stages:
-                    if ex.deadline is not None:
-                        ex.deadline.reschedule(None)  # the response is under way: let it finish
-                    holder = pipeline.dress(ex, status, headers)
-                message["headers"] = _with_request_id(headers, id_header)
-                if status == 500:
-                    held = [message]
-                    return
-                if holder is not None:
-                    page = [message]
-                    return
-            elif kind == "http.response.body":
-                body = message.get("body", b"")
-                response_bytes += len(body)
-                if held is not None:
-                    held.append(message)
-                    return
-                if page is not None:
-                    page.append(message)
-                    page_size += len(body)
-                    more = message.get("more_body", False)
-                    if page_size > holder.hold_max_bytes:  # type: ignore[union-attr]
-                        await release(page, None, more)
-                    elif not more:
-                        await release(page, b"".join(m.get("body", b"") for m in page[1:]))
-                    return
-            elif page is not None:  # the app sent something else before its body ended
-                await release(page, None, True)
-            await send(message)
-
-        async def release(messages: list[Message], body: bytes | None, more: bool = False) -> None:
-            """Send a held start, its headers completed by `holder` from `body`, and the body
-            so far as one message."""
-            nonlocal page
-            page = None
-            start = messages[0]
-            assert holder is not None
-            start["headers"] = holder.complete(ex, start["headers"], body)
-            await send(start)
-            if len(messages) > 1:
-                joined = b"".join(m.get("body", b"") for m in messages[1:])
-                await send({"type": "http.response.body", "body": joined, "more_body": more})
+        cycle = _Cycle(scope, is_ops, send, pipeline)
+        request_id = cycle.request_id = accept_request_id(cycle.read_headers(scope["headers"]))
+        cycle.id_header = (REQUEST_ID_HEADER, request_id.encode())
+        token = request_id_var.set(request_id)
 
         active = self.kit._active_requests
         if active is not None:
             gauge = active(scope["method"])
             gauge.inc()
         recorders = self.kit._recorders
-        if recorders:  # only recorders read the request size; skip the wrapper otherwise
-            app_receive = receive
-
-            async def receive() -> Message:
-                nonlocal request_bytes
-                message = await app_receive()
-                request_bytes += len(message.get("body", b""))
-                return message
+        if recorders:  # only recorders read the request size
+            declared = _declared_length(cycle)
+            if declared is None:  # counted as the app reads it
+                cycle.upstream = receive
+                receive = cycle.receive
+            else:
+                cycle.request_bytes = declared
 
         error: Exception | None = None
         try:
-            outer = pipeline.outer(scope) if pipeline.outer is not None else None
             if pipeline.direct:
-                await pipeline.inner(scope)(scope, receive, send_wrapper)
-            elif outer is None or outer is pipeline.entry:
-                await pipeline.run(ex, receive, send_wrapper)
+                await pipeline.inner(scope)(scope, receive, cycle.send)
             else:
-                exchange_token = _exchange.set(ex)
-                try:
-                    await outer(scope, receive, send_wrapper)
-                finally:
-                    _exchange.reset(exchange_token)
+                outer = pipeline.outer(scope) if pipeline.outer is not None else None
+                if outer is None or outer is pipeline.entry:
+                    await pipeline.run(cycle, receive, cycle.send)
+                else:
+                    exchange_token = _exchange.set(cycle)
+                    try:
+                        await outer(scope, receive, cycle.send)
+                    finally:
+                        _exchange.reset(exchange_token)
         except Exception as exc:
             error = exc
             logger.exception(
@@ -333,16 +380,17 @@ class ReadyKitMiddleware:
                 scope["path"],
                 extra={"request_id": request_id},
             )
-            if status and held is None:
+            held = cycle.held
+            if cycle.status and held is None:
                 raise  # the response is under way; the server must abort the connection
             if held is not None and _is_json(held[0]["headers"]):
                 for message in held:  # the app's own JSON error response: keep it
                     await send(message)
             else:
-                status, response_bytes = 500, 0
-                headers = [id_header]
+                cycle.status, cycle.response_bytes = 500, 0
+                headers = [cycle.id_header]
                 if pipeline.stages:
-                    pipeline.dress(ex, 500, headers)
+                    pipeline.dress(cycle, 500, headers)
                 await send_problem(
                     send,
                     500,
@@ -351,17 +399,8 @@ class ReadyKitMiddleware:
                     request_id=request_id,
                 )
         else:
-            if held is not None:
-                if holder is not None:
-                    body = b"".join(m.get("body", b"") for m in held[1:])
-                    fits = len(body) <= holder.hold_max_bytes
-                    held[0]["headers"] = holder.complete(
-                        ex, held[0]["headers"], body if fits else None
-                    )
-                for message in held:
-                    await send(message)
-            elif page is not None:  # the app ended without a final body message
-                await release(page, None)
+            if cycle.held is not None or cycle.page is not None:
+                await cycle.send_held()
         finally:
             request_id_var.reset(token)
             if active is not None:
@@ -369,17 +408,17 @@ class ReadyKitMiddleware:
             if recorders:
                 duration = time.perf_counter() - started
                 client = scope.get("client")
-                user_agent = ex.user_agent
+                user_agent = cycle.user_agent
                 record = RequestRecord(
                     request_id=request_id,
                     method=scope["method"],
                     route=scope["path"] if is_ops else self.routes(scope, root_path),
                     path=scope["path"],
-                    status=status or 500,
+                    status=cycle.status or 500,
                     started_at=time.time() - duration,
                     duration_s=duration,
-                    request_bytes=request_bytes,
-                    response_bytes=response_bytes,
+                    request_bytes=cycle.request_bytes,
+                    response_bytes=cycle.response_bytes,
                     client=client[0] if client else None,
                     user_agent=user_agent.decode("latin-1") if user_agent is not None else None,
                     scheme=scope.get("scheme", "http"),
@@ -391,3 +430,17 @@ class ReadyKitMiddleware:
                         recorder(record)
                     except Exception:
                         logger.exception("recorder %r failed", recorder)
+
+
+def _declared_length(ex: Exchange) -> int | None:
+    """The request body's size as declared (HTTP/1.x, a valid Content-Length, not chunked);
+    None when it must be counted as the app reads it."""
+    if ex.content_length is None or ex.chunked:
+        return None
+    if ex.scope.get("http_version", "1.1") not in ("1.1", "1.0"):
+        return None
+    try:
+        declared = int(ex.content_length)
+    except ValueError:
+        return None
+    return declared if declared >= 0 else None
