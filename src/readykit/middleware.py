@@ -3,7 +3,6 @@ record per request."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
+from readykit.deadlines import Deadlines
 from readykit.guards.limits import body_too_large, timed_out
 from readykit.headers import media_type, without
 from readykit.problem import send_problem
@@ -97,6 +97,7 @@ class Pipeline:
         self.entry: ASGIApp = self._from_outer  # the stages, as the outer guards' app
         self.outer = Chain(self.entry, outer) if outer else None
         self.direct = not self.stages and self.outer is None  # nothing to run but the app
+        self.deadlines = Deadlines()
 
     async def _from_outer(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.run(_exchange.get(), receive, send)
@@ -135,18 +136,19 @@ class Pipeline:
             await self._timed(ex, app, receive, send)
 
     async def _timed(self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send) -> None:
-        """The app under the time limit: one timer on the event loop, disarmed by the kit's
-        wrapper when the response starts; a 504 if it fires first."""
+        """The app under the time limit (readykit.deadlines: one timer on the event loop for all
+        requests), disarmed by the kit's wrapper when the response starts; a 504 if it fires
+        first."""
         assert ex.timeout_s is not None
-        deadline = ex.deadline = asyncio.timeout(ex.timeout_s)
+        deadline = ex.deadline = self.deadlines.watch(ex.timeout_s)
         try:
             try:
-                async with deadline:
+                with deadline:
                     await app(ex.scope, receive, send)
             finally:
-                ex.deadline = None  # disarmed or fired: nothing left to reschedule
+                ex.deadline = None  # disarmed or fired: nothing left to disarm
         except TimeoutError:
-            if not deadline.expired():  # not ours (disarmed once the response started)
+            if not deadline.expired:  # not ours (disarmed once the response started)
                 raise
             await timed_out(ex.timeout_s).send(send)
 
@@ -248,7 +250,7 @@ class _Cycle(Exchange):
             pipeline = self.pipeline
             if pipeline.stages:
                 if self.deadline is not None:
-                    self.deadline.reschedule(None)  # the response is under way: let it finish
+                    self.deadline.disarm()  # the response is under way: let it finish
                 self.holder = pipeline.dress(self, status, headers)
             message["headers"] = _with_request_id(headers, self.id_header)
             if status == 500:

@@ -11,12 +11,12 @@ wrap the app's `receive`/`send` itself (the audit, the response cache) stays an 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from readykit._types import Scope, Send
+from readykit.deadlines import Deadline
 from readykit.problem import send_bytes, send_problem
 
 Headers = list[tuple[bytes, bytes]]
@@ -79,7 +79,7 @@ class Exchange:
         self.timeout_s: float | None = None  # set by a stage: answer 504 past this
         self.extra: Headers | None = None  # set by a stage: headers every answer carries
         self.answered_by: int | None = None  # the stage that answered instead of the app
-        self.deadline: asyncio.Timeout | None = None  # the time limit's timer, when armed
+        self.deadline: Deadline | None = None  # the time limit, while armed
 
     def read_headers(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
         """One pass over the request headers; returns the incoming X-Request-ID, if any."""

@@ -222,28 +222,46 @@ class RateLimit:
         self.default = default
         self.routes = routes
         self.key = key
+        self._policy_headers: dict[str, str] = {}  # each policy's RateLimit-Policy members
 
-    def request(self, ex: Exchange) -> Awaitable[Answer | None] | None:
+    def request(self, ex: Exchange) -> Answer | Awaitable[Answer | None] | None:
         match = self.routes.match(ex.method, ex.path) if self.routes else None
         if match is None:
             if self.default is None:
                 return None
-            return self._count(ex, None, (self.default,))
-        if self.default is None:
-            return self._count(ex, match, (match.value,))
-        return self._count(ex, match, (self.default, match.value))
+            policies: tuple[Policy, ...] = (self.default,)
+        elif self.default is None:
+            policies = (match.value,)
+        else:
+            policies = (self.default, match.value)
+        key = self.key(ex.scope) or "anonymous"
+        if self.core.immediate:  # in memory: answered now, without an await
+            return self._decide(ex, match, policies, [self.core.hit_now(p, key) for p in policies])
+        return self._count(ex, match, policies, key)
 
     def response(self, ex: Exchange, status: int, headers: Headers) -> bool:
         return False  # its headers ride on Exchange.extra, which every answer carries
 
     async def _count(
-        self, ex: Exchange, match: RouteMatch[Policy] | None, policies: tuple[Policy, ...]
+        self,
+        ex: Exchange,
+        match: RouteMatch[Policy] | None,
+        policies: tuple[Policy, ...],
+        key: str,
     ) -> Answer | None:
-        key = self.key(ex.scope) or "anonymous"
+        return self._decide(ex, match, policies, [await self.core.hit(p, key) for p in policies])
+
+    def _decide(
+        self,
+        ex: Exchange,
+        match: RouteMatch[Policy] | None,
+        policies: tuple[Policy, ...],
+        hits: list[tuple[bool, str, int, float] | None],
+    ) -> Answer | None:
+        """The answer to what the storage said of each policy (None: storage unreachable)."""
         results: list[tuple[str, bool, int, float]] = []
         header_policies: list[str] = []
-        for policy in policies:
-            result = await self.core.hit(policy, key)
+        for policy, result in zip(policies, hits, strict=True):
             if result is None:
                 if self.core.fail_open:
                     continue
@@ -254,7 +272,10 @@ class RateLimit:
                 )
             allowed, name, remaining, reset_in = result
             results.append((name, allowed, remaining, reset_in))
-            header_policies.append(policy.header())
+            header = self._policy_headers.get(policy.name)
+            if header is None:
+                header = self._policy_headers[policy.name] = policy.header()
+            header_policies.append(header)
         if not results:  # storage down, failing open: no headers we could vouch for
             return None
         violated = [r for r in results if not r[1]]
