@@ -1,4 +1,4 @@
-"""Rate limits on the `limits` library's async API, with draft-ietf-httpapi-ratelimit-headers.
+"""Rate limits on the `limits` library, with draft-ietf-httpapi-ratelimit-headers.
 
 `"default"` counts every request of a client; a route key (`"POST /login"`) adds a limit of its
 own for that route, so a login attempt counts against both. Every response of a limited route
@@ -15,33 +15,23 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import Storage
-from limits.aio.strategies import (
-    FixedWindowRateLimiter,
-    MovingWindowRateLimiter,
-    RateLimiter,
-    SlidingWindowCounterRateLimiter,
-)
 from limits.errors import ConfigurationError as LimitsConfigurationError
-from limits.errors import StorageError
-from limits.storage import storage_from_string
 from prometheus_client import CollectorRegistry, Counter
 
 from readykit._types import Scope
 from readykit.errors import ConfigurationError, require_extra
+from readykit.guards.ratelimit_memory import STRATEGIES, MemoryCounter, WindowHit
 from readykit.route_table import RouteMatch, RouteTable
 from readykit.stage import Answer, Exchange, Headers
 
+if TYPE_CHECKING:
+    from readykit.guards.ratelimit_redis import RedisBatcher
+
 logger = logging.getLogger("readykit.ratelimit")
 
-STRATEGIES: dict[str, type[RateLimiter]] = {
-    "fixed-window": FixedWindowRateLimiter,
-    "moving-window": MovingWindowRateLimiter,
-    "sliding-window-counter": SlidingWindowCounterRateLimiter,
-}
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 STORAGE_TIMEOUT_S = 0.25
 RETRY_STORAGE_AFTER_S = 1.0
@@ -85,21 +75,14 @@ def parse_policies(rate_limits: dict[str, str]) -> tuple[Policy | None, RouteTab
     return policies.get("default"), RouteTable(policies, setting="rate_limits")
 
 
-def storage_uri(url: str) -> tuple[str, dict[str, Any]]:
-    """Map readykit's `memory://` / `redis://` URLs to limits' async storage URIs."""
+def storage_scheme(url: str) -> str:
+    """`memory` or `redis`/`rediss`; any other scheme is refused naming the setting."""
     scheme = url.split("://", 1)[0]
     if scheme == "memory":
-        return "async+memory://", {}
+        return scheme
     if scheme in ("redis", "rediss"):
         require_extra("redis", "redis", "rate_limit_storage")
-        from redis.asyncio import ConnectionPool
-
-        # our own pool, so the kit can close it at shutdown; short timeouts, so a dead Redis
-        # costs a request a quarter of a second at most
-        pool = ConnectionPool.from_url(
-            url, socket_connect_timeout=STORAGE_TIMEOUT_S, socket_timeout=STORAGE_TIMEOUT_S
-        )
-        return f"async+{url}", {"implementation": "redispy", "connection_pool": pool}
+        return scheme
     raise ConfigurationError(
         f"rate_limit_storage: unknown scheme {scheme!r} in {url!r}; use memory:// or redis://"
     )
@@ -123,7 +106,12 @@ class RateLimitMetrics:
 
 
 class RateLimiterCore:
-    """The limiter shared by the guard: storage, strategy, outage handling."""
+    """The limiter shared by the guard: storage, strategy, outage handling.
+
+    In memory (`immediate` is True) `hit_now` answers synchronously; on Redis, `await hit()`
+    queues the hit and the hits of one loop iteration go to Redis in one round trip. `hit` works
+    for both, so a caller may always await it.
+    """
 
     def __init__(
         self,
@@ -139,17 +127,33 @@ class RateLimiterCore:
                 f"rate_limit_strategy: unknown strategy {strategy!r}; "
                 f"use one of {', '.join(STRATEGIES)}"
             )
-        uri, options = storage_uri(storage_url)
-        self._pool = options.get("connection_pool")
-        storage = storage_from_string(uri, wrap_exceptions=True, **options)
-        assert isinstance(storage, Storage)  # an async+ scheme gives an async storage
-        self.storage = storage
-        self.limiter = STRATEGIES[strategy](self.storage)
+        self.memory: MemoryCounter | None = None
+        self.batcher: RedisBatcher | None = None
+        if storage_scheme(storage_url) == "memory":
+            self.memory = MemoryCounter(strategy)
+        else:
+            from readykit.guards.ratelimit_redis import RedisBatcher
+
+            # short timeouts, so a dead Redis costs a request a quarter of a second at most
+            self.batcher = RedisBatcher(
+                storage_url, strategy, timeout_s=STORAGE_TIMEOUT_S, on_error=self._failed
+            )
+        self.immediate = self.memory is not None
         self.fail_open = fail_open
         self.metrics = metrics
         self.clock = clock
         self._down_until = 0.0
         self._outage = False
+
+    def hit_now(self, policy: Policy, key: str) -> tuple[bool, str, int, float] | None:
+        """Count one request without awaiting (memory storage only): as `hit`."""
+        if self.memory is None:
+            raise RuntimeError("a Redis rate limit answers over the network: await hit()")
+        names = policy.names()
+        count = self.memory.hit
+        return pick(
+            names, [count(item, name, key) for name, item in zip(names, policy.items, strict=True)]
+        )
 
     async def hit(self, policy: Policy, key: str) -> tuple[bool, str, int, float] | None:
         """Count one request: (allowed, item name, remaining, seconds to reset).
@@ -158,46 +162,59 @@ class RateLimiterCore:
 
         None when the storage is unreachable (the caller applies fail-open or fail-closed).
         """
+        if self.batcher is None:
+            return self.hit_now(policy, key)
         if self._outage and self.clock() < self._down_until:
             return None
-        allowed, name, remaining, reset_in = True, policy.name, math.inf, 0.0
-        try:
-            for item_name, item in zip(policy.names(), policy.items, strict=True):
-                ok = await self.limiter.hit(item, item_name, key)
-                stats = await self.limiter.get_window_stats(item, item_name, key)
-                left = max(0.0, stats.reset_time - time.time())
-                if not ok and allowed:  # the first violated item decides
-                    allowed, name, remaining, reset_in = False, item_name, stats.remaining, left
-                elif allowed and stats.remaining < remaining:
-                    name, remaining, reset_in = item_name, stats.remaining, left
-        except StorageError as exc:
-            self.metrics.storage_errors.inc()
-            self._down_until = self.clock() + RETRY_STORAGE_AFTER_S
-            if not self._outage:
-                self._outage = True
-                logger.warning(
-                    "rate-limit storage unreachable (%s); requests are %s until it is back",
-                    type(exc.storage_error).__name__,
-                    "let through unlimited" if self.fail_open else "refused",
-                )
+        names = policy.names()
+        hits = await self.batcher.hit(names, policy.items, key)
+        if hits is None:
             return None
         if self._outage:
             self._outage = False
             logger.info("rate-limit storage is back; limiting again")
-        return allowed, name, int(remaining), reset_in
+        return pick(names, hits)
+
+    def _failed(self, exc: Exception) -> None:
+        """One failed round trip: count it, pause the storage, warn once per outage."""
+        self.metrics.storage_errors.inc()
+        self._down_until = self.clock() + RETRY_STORAGE_AFTER_S
+        if not self._outage:
+            self._outage = True
+            logger.warning(
+                "rate-limit storage unreachable (%s); requests are %s until it is back",
+                type(exc).__name__,
+                "let through unlimited" if self.fail_open else "refused",
+            )
 
     async def check(self) -> bool:
         """True if the storage answers (a readiness check for Redis-backed limits)."""
-        return bool(await self.storage.check())
+        return self.batcher is None or await self.batcher.check()
 
     async def aclose(self) -> None:
         """Close the storage's connections (at the kit's shutdown)."""
-        if self._pool is not None:
-            await self._pool.aclose()
+        if self.batcher is not None:
+            await self.batcher.aclose()
 
     async def reset(self) -> None:
         """Forget all counters (tests, and an operator's escape hatch)."""
-        await self.storage.reset()
+        if self.memory is not None:
+            self.memory.reset()
+        if self.batcher is not None:
+            await self.batcher.reset()
+
+
+def pick(names: list[str], hits: list[WindowHit]) -> tuple[bool, str, int, float]:
+    """A policy's answer from one hit per item (named `names`): the first violated item
+    decides, else the one with the fewest left; its remaining count and seconds to reset."""
+    allowed, name, remaining, reset_in = True, names[0], math.inf, 0.0
+    now = time.time()
+    for item_name, (ok, left_count, reset_at) in zip(names, hits, strict=True):
+        if not ok and allowed:  # the first violated item decides
+            allowed, name, remaining, reset_in = False, item_name, left_count, reset_at - now
+        elif allowed and left_count < remaining:
+            name, remaining, reset_in = item_name, left_count, reset_at - now
+    return allowed, name, int(remaining), max(0.0, reset_in)
 
 
 class RateLimit:
