@@ -411,21 +411,21 @@ class ReadyKitMiddleware:
                 duration = time.perf_counter() - started
                 client = scope.get("client")
                 user_agent = cycle.user_agent
-                record = RequestRecord(
-                    request_id=request_id,
-                    method=scope["method"],
-                    route=scope["path"] if is_ops else self.routes(scope, root_path),
-                    path=scope["path"],
-                    status=cycle.status or 500,
-                    started_at=time.time() - duration,
-                    duration_s=duration,
-                    request_bytes=cycle.request_bytes,
-                    response_bytes=cycle.response_bytes,
-                    client=client[0] if client else None,
-                    user_agent=user_agent.decode("latin-1") if user_agent is not None else None,
-                    scheme=scope.get("scheme", "http"),
-                    principal=self.kit.resolve_principal(scope),
-                    exception=error,
+                record = RequestRecord(  # positionally: a third cheaper than by keyword
+                    request_id,
+                    scope["method"],
+                    scope["path"] if is_ops else self.routes(scope, root_path),
+                    scope["path"],
+                    cycle.status or 500,
+                    time.time() - duration,
+                    duration,
+                    cycle.request_bytes,
+                    cycle.response_bytes,
+                    client[0] if client else None,
+                    user_agent.decode("latin-1") if user_agent is not None else None,
+                    scope.get("scheme", "http"),
+                    self.kit.resolve_principal(scope),
+                    error,
                 )
                 for recorder in recorders:
                     try:
