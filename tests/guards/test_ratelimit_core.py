@@ -65,7 +65,8 @@ async def test_awaiting_hit_in_memory_is_hit_now(strategy: str) -> None:
         answers = [await awaited.hit(limit, "k") for _ in range(3)]
         assert answers == [immediate.hit_now(limit, "k") for _ in range(3)]
     assert [a[0] for a in answers if a] == [True, True, False]
-    assert answers[0] is not None and answers[0][:3] == (True, "default", 1)
+    assert answers[0] is not None
+    assert answers[0][:3] == (True, "default", 1)
 
 
 def test_exactly_the_limit_is_allowed_and_keys_count_apart() -> None:
@@ -83,7 +84,8 @@ async def test_reset_forgets_every_counter() -> None:
     assert core.hit_now(limit, "a") is not None
     await core.reset()
     answer = core.hit_now(limit, "a")
-    assert answer is not None and answer[0]
+    assert answer is not None
+    assert answer[0]
     assert await core.check()
 
 

@@ -20,7 +20,6 @@ from limits.aio.strategies import STRATEGIES as LIMITS_STRATEGIES
 from limits.aio.strategies import RateLimiter
 from prometheus_client import CollectorRegistry
 from redis.asyncio import ConnectionPool
-from starlette.applications import Starlette
 
 from readykit import ReadyKit, Settings
 from readykit.guards.ratelimit import Policy, RateLimiterCore, RateLimitMetrics, parse_policies
@@ -121,9 +120,7 @@ async def test_concurrent_hits_share_one_round_trip_each_with_its_own_answer(
 
 
 @pytest.mark.parametrize("strategy", ALL)
-async def test_exactly_the_limit_is_allowed_under_concurrency(
-    redis_db: str, strategy: str
-) -> None:
+async def test_exactly_the_limit_is_allowed_under_concurrency(redis_db: str, strategy: str) -> None:
     # two instances (two cores, two pools), as two processes would be
     (one, _), (two, _) = make_core(strategy), make_core(strategy)
     limit = policy("50/minute")
@@ -151,8 +148,9 @@ async def test_answers_equal_limits_own(
             theirs = await limits_answer(limits_limiter[strategy], both, f"{redis_db}-theirs")
             assert ours is not None
             assert ours[:3] == theirs[:3], step
-            # Redis' clock runs between the two calls: TTLs in whole seconds may differ by one
-            assert ours[3] == pytest.approx(theirs[3], abs=1), step
+            # Redis' clock runs between the two calls: TTLs in whole seconds may differ by one,
+            # and the sliding window's reset (a TTL modulo the window) may wrap from 60 to 0
+            assert min(abs(ours[3] - theirs[3]), 60 - abs(ours[3] - theirs[3])) <= 1, step
     finally:
         await core.aclose()
 
@@ -267,4 +265,3 @@ async def test_a_flushed_script_cache_costs_one_retry_not_a_wrong_count(
     finally:
         admin.close()
         await core.aclose()
-

@@ -25,8 +25,11 @@ from redis.exceptions import NoScriptError, RedisError
 
 from readykit.guards.ratelimit_memory import WindowHit
 
-Command = tuple[Any, ...]
+# Commands are built of bytes: redis-py passes bytes through as they are, where it would
+# otherwise test and encode every argument (the largest client cost per hit)
+Command = tuple[bytes, ...]
 Pair = tuple[Command, Command]
+EVALSHA, TTL, ONE = b"EVALSHA", b"TTL", b"1"
 
 
 class _Script:
@@ -34,10 +37,10 @@ class _Script:
 
     def __init__(self, text: bytes) -> None:
         self.text = text
-        self.sha = hashlib.sha1(text).hexdigest()  # noqa: S324 — Redis names scripts by SHA1
+        self.sha = hashlib.sha1(text).hexdigest().encode()  # noqa: S324 — Redis names it so
 
-    def call(self, keys: Sequence[str], *args: Any) -> Command:
-        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+    def call(self, keys: Sequence[bytes], *args: bytes) -> Command:
+        return (EVALSHA, self.sha, b"%d" % len(keys), *keys, *args)
 
 
 INCR_EXPIRE = _Script(RedisBridge.SCRIPT_INCR_EXPIRE)
@@ -67,8 +70,11 @@ class _FixedWindow(_Strategy):
     scripts = (INCR_EXPIRE,)
 
     def commands(self, item: RateLimitItem, name: str, key: str, now: float) -> Pair:
-        storage_key = PREFIX + item.key_for(name, key)
-        return (INCR_EXPIRE.call((storage_key,), item.get_expiry(), 1), ("TTL", storage_key))
+        storage_key = (PREFIX + item.key_for(name, key)).encode()
+        return (
+            INCR_EXPIRE.call((storage_key,), b"%d" % item.get_expiry(), ONE),
+            (TTL, storage_key),
+        )
 
     def parse(self, item: RateLimitItem, wrote: Any, read: Any, now: float) -> WindowHit:
         count = int(wrote)
@@ -80,11 +86,14 @@ class _MovingWindow(_Strategy):
     scripts = (ACQUIRE_MOVING_WINDOW, MOVING_WINDOW)
 
     def commands(self, item: RateLimitItem, name: str, key: str, now: float) -> Pair:
-        storage_key = PREFIX + item.key_for(name, key)
+        storage_key = (PREFIX + item.key_for(name, key)).encode()
         expiry = item.get_expiry()
+        amount = b"%d" % item.amount
         return (
-            ACQUIRE_MOVING_WINDOW.call((storage_key,), now, item.amount, expiry, 1),
-            MOVING_WINDOW.call((storage_key,), now - expiry, item.amount),
+            ACQUIRE_MOVING_WINDOW.call(
+                (storage_key,), repr(now).encode(), amount, b"%d" % expiry, ONE
+            ),
+            MOVING_WINDOW.call((storage_key,), repr(now - expiry).encode(), amount),
         )
 
     def parse(self, item: RateLimitItem, wrote: Any, read: Any, now: float) -> WindowHit:
@@ -99,11 +108,11 @@ class _SlidingWindowCounter(_Strategy):
     scripts = (ACQUIRE_SLIDING_WINDOW, SLIDING_WINDOW)
 
     def commands(self, item: RateLimitItem, name: str, key: str, now: float) -> Pair:
-        current = f"{PREFIX}{{{item.key_for(name, key)}}}"
-        keys = (f"{current}/-1", current)
-        expiry = item.get_expiry()
+        current = f"{PREFIX}{{{item.key_for(name, key)}}}".encode()
+        keys = (current + b"/-1", current)
+        expiry = b"%d" % item.get_expiry()
         return (
-            ACQUIRE_SLIDING_WINDOW.call(keys, item.amount, expiry, 1),
+            ACQUIRE_SLIDING_WINDOW.call(keys, b"%d" % item.amount, expiry, ONE),
             SLIDING_WINDOW.call(keys, expiry),
         )
 
@@ -157,15 +166,20 @@ class RedisBatcher:
         timeout_s: float,
         on_error: Callable[[Exception], None],
     ) -> None:
-        # our own pool, so the kit can close it at shutdown
+        # our own pools, so the kit can close them at shutdown. The batches' pool has no
+        # socket timeout: one timeout bounds a whole round trip instead of one per reply read
+        self.timeout_s = timeout_s
         self.pool = ConnectionPool.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+            url, socket_connect_timeout=timeout_s, socket_timeout=None
         )
         self.client = Redis(connection_pool=self.pool)
-        # limits' own storage on the same pool, for what is not on the request path
-        shared: dict[str, Any] = {"connection_pool": self.pool}  # limits types options narrowly
+        # limits' own storage, for what is not on the request path (readiness, reset)
+        self._storage_pool = ConnectionPool.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
+        options: dict[str, Any] = {"connection_pool": self._storage_pool}  # typed narrowly
         self.storage = RedisStorage(
-            f"async+{url}", wrap_exceptions=True, implementation="redispy", **shared
+            f"async+{url}", wrap_exceptions=True, implementation="redispy", **options
         )
         self.strategy = STRATEGIES[strategy]()
         self.on_error = on_error
@@ -183,7 +197,8 @@ class RedisBatcher:
         self._queue.append((future, names, items, key))
         if len(self._queue) == 1:
             # the task's first step runs in the loop's next iteration, after every callback
-            # already ready in this one has had its chance to queue a hit
+            # already ready in this one has had its chance to queue a hit; a batch still in
+            # flight does not hold this one back (waiting for it measured slower)
             task = loop.create_task(self._flush())
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
@@ -252,11 +267,12 @@ class RedisBatcher:
         load = not self._scripts_loaded
         if load:  # in the same round trip, ahead of the commands that call them
             for script in self.strategy.scripts:
-                pipe.execute_command("SCRIPT", "LOAD", script.text)
+                pipe.execute_command(b"SCRIPT", b"LOAD", script.text)
         for command in commands:
             pipe.execute_command(*command)
         self.round_trips += 1
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        async with asyncio.timeout(self.timeout_s):  # cancelled, redis-py drops the connection
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
         if load:
             loaded = len(self.strategy.scripts)
             self._scripts_loaded = not any(isinstance(r, Exception) for r in replies[:loaded])
@@ -272,5 +288,6 @@ class RedisBatcher:
         await self.storage.reset()
 
     async def aclose(self) -> None:
-        """Close the pool's connections."""
+        """Close the pools' connections."""
         await self.pool.aclose()
+        await self._storage_pool.aclose()
