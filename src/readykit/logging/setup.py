@@ -152,6 +152,8 @@ class JsonLane:
         """Flush the stream (what this turn's lines wrote to its buffer)."""
         self._scheduled = False
         handler = self._handler
+        if getattr(handler.stream, "closed", False):  # its owner closed it: nothing to flush
+            return
         handler.acquire()
         try:
             handler.flush()
