@@ -56,6 +56,10 @@ class Chain:
         if all(when is None for when in self.whens):
             self.always = self._build((True,) * len(self.guards))
         self._built: dict[tuple[bool, ...], ASGIApp] = {}
+        # the common shape (one guard for some requests, e.g. job pings): no tuple, no lookup
+        self._one: tuple[When, ASGIApp] | None = None
+        if len(self.whens) == 1 and self.whens[0] is not None:
+            self._one = (self.whens[0], self._build((True,)))
 
     def _build(self, applies: tuple[bool, ...]) -> ASGIApp:
         app = self.app
@@ -68,7 +72,10 @@ class Chain:
         """The app wrapped in the guards that concern this request."""
         if self.always is not None:
             return self.always
-        applies = tuple(when is None or when(scope) for when in self.whens)
+        if self._one is not None:
+            when, guarded = self._one
+            return guarded if when(scope) else self.app
+        applies = tuple([when is None or when(scope) for when in self.whens])
         app = self._built.get(applies)
         if app is None:
             app = self._built[applies] = self._build(applies)
