@@ -1,6 +1,7 @@
 """Under gunicorn and `uvicorn --workers 2`, one scrape sums over workers; none is lost."""
 
 import sys
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,8 +16,19 @@ MAX_REQUESTS = 2000
 
 
 def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return resp.read().decode()
+    """GET, retried (at most twice) when the connection itself fails, as while a worker boots
+    under a loaded machine; a request that reached the app is never sent twice unnoticed: the
+    summed count would be off and the test fail."""
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return resp.read().decode()
+        except urllib.error.HTTPError:
+            raise  # an answer, not a failed connection
+        except (ConnectionResetError, ConnectionRefusedError, urllib.error.URLError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def route_counts(text: str) -> list[float]:
