@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 Hook = Callable[[], Awaitable[Any]]
 Guard = Callable[[ASGIApp], ASGIApp]
+When = Callable[[Scope], bool]
+"""Which requests an ASGI guard concerns (`Setup.add_guard(..., when=)`)."""
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
@@ -54,7 +56,7 @@ class Setup(Protocol):
         guard: Guard,
         *,
         ops: bool | Guard = False,
-        when: Callable[[Scope], bool] | None = None,
+        when: When | None = None,
     ) -> None:
         """A pure-ASGI guard around the app, for the requests `when` accepts (see
         ReadyKit.add_guard)."""

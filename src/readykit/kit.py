@@ -12,7 +12,7 @@ from readykit.cache import cached, install_cache
 from readykit.dashboard import install_dashboard
 from readykit.durations import Duration
 from readykit.errors import ConfigurationError
-from readykit.feature import Feature
+from readykit.feature import Feature, Guard, Hook, When
 from readykit.guards import ORDER_STAGES
 from readykit.guards.install import install_guards
 from readykit.health.endpoints import Handler, HealthEndpoints
@@ -22,7 +22,7 @@ from readykit.lifespan import run_lifespan
 from readykit.logging import AccessLog, configure_logging
 from readykit.logging.setup import flush_access_log as flush_lane
 from readykit.metrics import Metrics
-from readykit.middleware import Chain, Pipeline, ReadyKitMiddleware, When
+from readykit.middleware import Chain, Pipeline, ReadyKitMiddleware
 from readykit.privacy import Privacy, install_privacy
 from readykit.problem import send_problem
 from readykit.proxies import TrustedProxies
@@ -35,8 +35,6 @@ from readykit.stage import Stage
 logger = logging.getLogger("readykit")
 
 Principal = Callable[[Scope], str | None]
-Hook = Callable[[], Awaitable[Any]]
-Guard = Callable[[ASGIApp], ASGIApp]
 F = TypeVar("F", bound=CheckFn)
 P = ParamSpec("P")
 R = TypeVar("R")

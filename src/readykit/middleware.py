@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from readykit.deadlines import Deadlines
+from readykit.feature import Guard, When
 from readykit.guards.limits import body_too_large, timed_out
 from readykit.headers import media_type, without
 from readykit.problem import send_problem
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("readykit")
 
-When = Callable[[Scope], bool]
-Guard = Callable[[ASGIApp], ASGIApp]
 
 # the request an outer guard (the audit) hands back to the stages: set only on that path
 _exchange: ContextVar[Exchange] = ContextVar("readykit_exchange")
@@ -229,8 +228,8 @@ class _Cycle(Exchange):
         "upstream",
     )
 
-    def __init__(self, scope: Scope, ops: bool, send: Send, pipeline: Pipeline) -> None:
-        super().__init__(scope, ops)
+    def __init__(self, scope: Scope, send: Send, pipeline: Pipeline) -> None:
+        super().__init__(scope)
         self.downstream = send  # the server's send
         self.upstream: Receive | None = None  # the server's receive, when the body is counted
         self.pipeline = pipeline
@@ -349,7 +348,7 @@ class ReadyKitMiddleware:
         root_path = scope.get("root_path", "")  # routing may rewrite it; route names need it
         is_ops = scope["path"] in self.kit._ops_routes
         pipeline = self.ops_pipeline if is_ops else self.pipeline
-        cycle = _Cycle(scope, is_ops, send, pipeline)
+        cycle = _Cycle(scope, send, pipeline)
         request_id = cycle.request_id = accept_request_id(cycle.read_headers(scope["headers"]))
         cycle.id_header = (REQUEST_ID_HEADER, request_id.encode())
         token = request_id_var.set(request_id)
@@ -360,8 +359,8 @@ class ReadyKitMiddleware:
             gauge.inc()
         recorders = self.kit._recorders
         if recorders:  # only recorders read the request size
-            declared = _declared_length(cycle)
-            if declared is None:  # counted as the app reads it
+            declared, count = cycle.body_framing()
+            if declared is None or count:  # counted as the app reads it
                 cycle.upstream = receive
                 receive = cycle.receive
             else:
@@ -439,17 +438,3 @@ class ReadyKitMiddleware:
                         recorder(record)
                     except Exception:
                         logger.exception("recorder %r failed", recorder)
-
-
-def _declared_length(ex: Exchange) -> int | None:
-    """The request body's size as declared (HTTP/1.x, a valid Content-Length, not chunked);
-    None when it must be counted as the app reads it."""
-    if ex.content_length is None or ex.chunked:
-        return None
-    if ex.scope.get("http_version", "1.1") not in ("1.1", "1.0"):
-        return None
-    try:
-        declared = int(ex.content_length)
-    except ValueError:
-        return None
-    return declared if declared >= 0 else None

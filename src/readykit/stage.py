@@ -54,7 +54,6 @@ class Exchange:
         "deadline",
         "extra",
         "method",
-        "ops",
         "origin",
         "path",
         "request_id",
@@ -63,11 +62,10 @@ class Exchange:
         "user_agent",
     )
 
-    def __init__(self, scope: Scope, ops: bool) -> None:
+    def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.method: str = scope["method"]
         self.path: str = scope["path"]
-        self.ops = ops
         self.request_id = ""
         self.user_agent: bytes | None = None
         self.content_length: bytes | None = None
@@ -80,6 +78,26 @@ class Exchange:
         self.extra: Headers | None = None  # set by a stage: headers every answer carries
         self.answered_by: int | None = None  # the stage that answered instead of the app
         self.deadline: Deadline | None = None  # the time limit, while armed
+
+    def body_framing(self) -> tuple[int | None, bool]:
+        """(the declared Content-Length if usable, whether the body must be counted as it comes).
+
+        HTTP/1.x servers deliver exactly Content-Length bytes, and no body at all when neither it
+        nor Transfer-Encoding is sent (most GETs): then nothing needs counting. A chunked body, a
+        malformed length, or HTTP/2 (where the length is optional) is counted.
+        """
+        declared: int | None = None
+        malformed = False
+        if self.content_length is not None:
+            try:
+                declared = int(self.content_length)
+            except ValueError:
+                malformed = True
+            else:
+                if declared < 0:
+                    declared, malformed = None, True
+        http1 = self.scope.get("http_version", "1.1") in ("1.1", "1.0")
+        return declared, self.chunked or malformed or not http1
 
     def read_headers(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
         """One pass over the request headers; returns the incoming X-Request-ID, if any."""

@@ -12,27 +12,6 @@ from readykit.route_table import RouteTable
 from readykit.stage import Answer, Exchange, Headers
 
 
-def _framing(ex: Exchange) -> tuple[int | None, bool]:
-    """(the declared Content-Length if usable, whether the body must be counted as it comes).
-
-    HTTP/1.x servers deliver exactly Content-Length bytes, and no body at all when neither it
-    nor Transfer-Encoding is sent (most GETs): then nothing needs counting. A chunked body, a
-    malformed length, or HTTP/2 (where the length is optional) is counted.
-    """
-    declared: int | None = None
-    malformed = False
-    if ex.content_length is not None:
-        try:
-            declared = int(ex.content_length)
-        except ValueError:
-            malformed = True
-        else:
-            if declared < 0:
-                declared, malformed = None, True
-    http1 = ex.scope.get("http_version", "1.1") in ("1.1", "1.0")
-    return declared, ex.chunked or malformed or not http1
-
-
 def body_too_large(limit: int) -> Answer:
     """The 413 for a body over `limit` bytes (the connection is closed: the rest is unread)."""
     detail = f"The request body is larger than this endpoint accepts ({limit} bytes)."
@@ -59,7 +38,7 @@ class BodyLimit:
         limit = self.routes.value_for(ex.scope, self.limit) if self.routes else self.limit
         if limit is None:
             return None
-        declared, count = _framing(ex)
+        declared, count = ex.body_framing()
         if declared is not None and declared > limit:
             return body_too_large(limit)
         if count:  # else the server delivers at most `declared` bytes, within the limit
