@@ -13,10 +13,13 @@ import pytest
 import structlog
 from fastapi import BackgroundTasks, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 
 from readykit import ReadyKit, Settings
 from readykit.logging import AccessLog, configure_logging
+from readykit.logging.setup import flush_access_log, json_lane
 from readykit.record import RequestRecord
 from readykit.testing import asgi_request
 
@@ -332,3 +335,55 @@ def request_record(path: str) -> RequestRecord:
         scheme="http",
         principal=None,
     )
+
+
+_TIMESTAMP = re.compile(r'"timestamp": "(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z)"')
+_secrets = st.sampled_from(
+    [
+        "",
+        "?token=ghp_1234567890abcdefghijklmnopqrstuvwx12",
+        "/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOjF9.sig1",
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    path=st.builds(lambda a, b: a + b, st.text(max_size=20), _secrets),
+    user_agent=st.one_of(st.none(), st.text(max_size=30), _secrets),
+    request_id=st.one_of(st.text(min_size=1, max_size=20), _secrets.filter(bool)),
+    method=st.sampled_from(["GET", "POST", "M-SEARCH"]),
+    route=st.sampled_from(["/items/{id}", '/q/"x"', "/ünï"]),
+    status=st.sampled_from([200, 302, 404, 429, 500]),
+    duration_s=st.floats(0, 100, allow_nan=False),
+    client=st.one_of(st.none(), st.just("::1"), st.just("10.0.0.7")),
+)
+def test_the_assembled_access_line_is_the_one_the_pipeline_renders(**fields: Any) -> None:
+    """The fast line, assembled from escaped parts, equals byte for byte (timestamp aside) the
+    line the lane renders from the event as a dict: same keys, order, escaping, redaction."""
+    record = RequestRecord(
+        scheme="http", principal=None, started_at=0.0, request_bytes=3, response_bytes=7,
+        **fields,
+    )  # fmt: skip
+    fast, general = StringIO(), StringIO()
+    configure_logging(Settings(log_format="json"), stream=fast)
+    AccessLog()(record)
+    configure_logging(Settings(log_format="json"), stream=general)
+    lane = json_lane()
+    assert lane is not None
+    event = {
+        "method": record.method, "route": record.route, "path": record.path,
+        "status": record.status, "duration_ms": round(record.duration_s * 1000, 3),
+        "bytes": 7, "request_bytes": 3, "client": record.client,
+        "user_agent": record.user_agent, "request_id": record.request_id, "event": "request",
+    }  # fmt: skip
+    lane.emit(
+        logging.ERROR if record.status >= 500 else logging.WARNING if record.status >= 400
+        else logging.INFO,
+        "readykit.access", event, scan=("path", "user_agent", "request_id"),
+    )  # fmt: skip
+    flush_access_log()
+    assert _TIMESTAMP.search(fast.getvalue()), fast.getvalue()
+    assert _TIMESTAMP.sub("", fast.getvalue()) == _TIMESTAMP.sub("", general.getvalue())
+    assert "ghp_1234567890" not in fast.getvalue()
+    assert "eyJzdWIiOjF9" not in fast.getvalue()

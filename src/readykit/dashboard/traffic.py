@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,11 +24,24 @@ BOUNDS_MS = (5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 1000
 FLUSH_EVERY_S = 5.0
 
 
-def _bucket(ms: float) -> int:
-    for i, bound in enumerate(BOUNDS_MS):
-        if ms <= bound:
-            return i
-    return len(BOUNDS_MS)
+_OWN_ROUTES = ("/ops", "/health", "/metrics")
+
+
+class _Cell:
+    """One minute of one route: counts, errors, summed ms, and a histogram whose bucket i
+    counts durations <= BOUNDS_MS[i] (the last: slower than all)."""
+
+    __slots__ = ("count", "dirty", "errors", "hist", "sum_ms")
+
+    def __init__(self) -> None:
+        self.count = self.errors = 0
+        self.sum_ms = 0.0
+        self.hist = [0] * (len(BOUNDS_MS) + 1)
+        self.dirty = False
+
+    def document(self) -> dict[str, Any]:
+        return {"count": self.count, "errors": self.errors, "sum_ms": self.sum_ms,
+                "hist": list(self.hist)}  # fmt: skip
 
 
 def percentile(counts: list[int], q: float) -> float | None:
@@ -50,36 +64,45 @@ class Traffic:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.instance = new_id()
-        self._minutes: dict[tuple[int, str], dict[str, Any]] = {}
-        self._dirty: set[tuple[int, str]] = set()
+        # (minute, method, route) -> its counts; the keys changed since the last flush
+        self._minutes: dict[tuple[int, str, str], _Cell] = {}
+        self._dirty: list[tuple[int, str, str]] = []
         self._task: asyncio.Task[None] | None = None
 
     def __call__(self, record: RequestRecord) -> None:
         """Recorder: count the request in its minute."""
-        if record.route.startswith(("/ops", "/health", "/metrics")):
+        route = record.route
+        if route.startswith(_OWN_ROUTES):
             return
-        key = (int(record.started_at // 60), f"{record.method} {record.route}")
+        key = (int(record.started_at // 60), record.method, route)
         cell = self._minutes.get(key)
         if cell is None:
-            cell = {"count": 0, "errors": 0, "sum_ms": 0.0, "hist": [0] * (len(BOUNDS_MS) + 1)}
-            self._minutes[key] = cell
+            cell = self._minutes[key] = _Cell()
+        if not cell.dirty:
+            cell.dirty = True
+            self._dirty.append(key)
         ms = record.duration_s * 1000
-        cell["count"] += 1
-        cell["errors"] += record.status >= 500
-        cell["sum_ms"] += ms
-        cell["hist"][_bucket(ms)] += 1
-        self._dirty.add(key)
+        cell.count += 1
+        cell.errors += record.status >= 500
+        cell.sum_ms += ms
+        cell.hist[bisect_left(BOUNDS_MS, ms)] += 1
 
     async def flush(self) -> None:
         """Write the minutes changed since the last flush; forget minutes older than an hour."""
-        dirty, self._dirty = self._dirty, set()
-        for minute, route in sorted(dirty):
-            body = {"minute": minute, "route": route, **self._minutes[(minute, route)]}
-            doc_id = f"{minute}:{self.instance}:{route}"
+        dirty, self._dirty = self._dirty, []
+        for key in sorted(dirty):
+            minute, method, route = key
+            cell = self._minutes[key]
+            cell.dirty = False
+            label = f"{method} {route}"
+            body = {"minute": minute, "route": label, **cell.document()}
+            doc_id = f"{minute}:{self.instance}:{label}"
             try:
                 await self.store.put_doc(TRAFFIC, doc_id, body, key=str(minute), ts=minute * 60.0)
             except StoreUnavailable:
-                self._dirty.add((minute, route))  # try again next time
+                if not cell.dirty:  # try again next time
+                    cell.dirty = True
+                    self._dirty.append(key)
         horizon = int(time.time() // 60) - 61
         for key in [k for k in self._minutes if k[0] < horizon]:
             del self._minutes[key]

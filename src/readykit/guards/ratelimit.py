@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse_many
@@ -45,10 +45,17 @@ class Policy:
 
     name: str
     items: tuple[RateLimitItem, ...]
+    labels: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
-    def names(self) -> list[str]:
+    def __post_init__(self) -> None:
+        labels = tuple(
+            self.name if i == 0 else f"{self.name}#{i + 1}" for i in range(len(self.items))
+        )
+        object.__setattr__(self, "labels", labels)
+
+    def names(self) -> tuple[str, ...]:
         """One name per item: the key, suffixed `#2`, `#3` ... when a key has several limits."""
-        return [self.name if i == 0 else f"{self.name}#{i + 1}" for i in range(len(self.items))]
+        return self.labels
 
     def header(self) -> str:
         """This policy's members of the `RateLimit-Policy` field."""
@@ -149,8 +156,11 @@ class RateLimiterCore:
         """Count one request without awaiting (memory storage only): as `hit`."""
         if self.memory is None:
             raise RuntimeError("a Redis rate limit answers over the network: await hit()")
-        names = policy.names()
+        names = policy.labels
         count = self.memory.hit
+        if len(names) == 1:  # one limit (the usual case): it is the one reported
+            allowed, remaining, reset_at = count(policy.items[0], names[0], key)
+            return allowed, names[0], remaining, max(0.0, reset_at - time.time())
         return pick(
             names, [count(item, name, key) for name, item in zip(names, policy.items, strict=True)]
         )
@@ -166,7 +176,7 @@ class RateLimiterCore:
             return self.hit_now(policy, key)
         if self._outage and self.clock() < self._down_until:
             return None
-        names = policy.names()
+        names = policy.labels
         hits = await self.batcher.hit(names, policy.items, key)
         if hits is None:
             return None
@@ -204,7 +214,7 @@ class RateLimiterCore:
             await self.batcher.reset()
 
 
-def pick(names: list[str], hits: list[WindowHit]) -> tuple[bool, str, int, float]:
+def pick(names: Sequence[str], hits: list[WindowHit]) -> tuple[bool, str, int, float]:
     """A policy's answer from one hit per item (named `names`): the first violated item
     decides, else the one with the fewest left; its remaining count and seconds to reset."""
     allowed, name, remaining, reset_in = True, names[0], math.inf, 0.0
@@ -268,6 +278,13 @@ class RateLimit:
     ) -> Answer | None:
         return self._decide(ex, match, policies, [await self.core.hit(p, key) for p in policies])
 
+    def _policy_header(self, policy: Policy) -> str:
+        """The policy's members of `RateLimit-Policy`, formatted once."""
+        header = self._policy_headers.get(policy.name)
+        if header is None:
+            header = self._policy_headers[policy.name] = policy.header()
+        return header
+
     def _decide(
         self,
         ex: Exchange,
@@ -276,6 +293,13 @@ class RateLimit:
         hits: list[tuple[bool, str, int, float] | None],
     ) -> Answer | None:
         """The answer to what the storage said of each policy (None: storage unreachable)."""
+        if len(hits) == 1 and (hit := hits[0]) is not None and hit[0]:  # the usual case
+            _, name, remaining, reset_in = hit
+            ex.extra = [
+                (b"ratelimit-policy", self._policy_header(policies[0]).encode()),
+                (b"ratelimit", f'"{name}";r={remaining};t={math.ceil(reset_in)}'.encode()),
+            ]
+            return None
         results: list[tuple[str, bool, int, float]] = []
         header_policies: list[str] = []
         for policy, result in zip(policies, hits, strict=True):
@@ -289,10 +313,7 @@ class RateLimit:
                 )
             allowed, name, remaining, reset_in = result
             results.append((name, allowed, remaining, reset_in))
-            header = self._policy_headers.get(policy.name)
-            if header is None:
-                header = self._policy_headers[policy.name] = policy.header()
-            header_policies.append(header)
+            header_policies.append(self._policy_header(policy))
         if not results:  # storage down, failing open: no headers we could vouch for
             return None
         violated = [r for r in results if not r[1]]

@@ -1,11 +1,26 @@
-"""In-process rate limits on `limits`' synchronous memory storage: answered without awaiting.
+"""In-process rate limits, answered without awaiting.
 
 Each hit returns what the caller needs to pick the reported item: allowed, requests left in the
 window and the window's reset time (epoch seconds), the same values `limits` gives from
-`hit()` then `get_window_stats()`.
+`hit()` then `get_window_stats()` on its `MemoryStorage`.
+
+The fixed window and the sliding window counter (the default) are counted here, in one ordered
+dict, with `limits`' own arithmetic: its `MemoryStorage` takes a lock per key, formats two key
+strings per sliding-window hit and starts a `threading.Timer` thread every 10 ms while hits come
+in, to expire keys. Inside a busy server that thread's GIL hand-offs cost more than the counting
+(see docs/decisions.md). Here, keys expire as they are hit: each hit moves its key to the end of
+the dict and drops expired keys from its front, so memory follows the clients active within a
+window and no pass over all keys ever runs. `tests/guards/test_ratelimit_memory.py` pins the
+answers against `limits`' storage, step by step, over random clients, limits and clocks. The
+moving window (a log of every hit) stays on `limits`.
 """
 
 from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from math import floor, inf
 
 from limits import RateLimitItem
 from limits.storage import MemoryStorage
@@ -25,34 +40,153 @@ STRATEGIES: dict[str, type[RateLimiter]] = {
     "sliding-window-counter": SlidingWindowCounterRateLimiter,
 }
 
+_SWEEP_PER_HIT = 2  # expired keys dropped from the front per hit: enough to keep up with arrivals
+
+Slot = tuple[str, str, int, int]  # (item name, client key, amount, window seconds)
+
+
+class FixedWindows:
+    """Fixed windows as `limits`' memory storage counts them: a window opens at a key's first
+    hit and lasts the item's expiry; a refused hit still counts."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        # slot -> [expires at, count]; least recently hit first
+        self.windows: OrderedDict[Slot, list[float]] = OrderedDict()
+
+    def hit(self, item: RateLimitItem, name: str, key: str) -> WindowHit:
+        now = self.clock()
+        expiry = item.get_expiry()
+        amount = item.amount
+        slot = (name, key, amount, expiry)
+        windows = self.windows
+        state = windows.get(slot)
+        if state is None or state[0] <= now:
+            state = windows[slot] = [now + expiry, 0]
+        windows.move_to_end(slot)
+        count = state[1] = state[1] + 1
+        self._sweep(now)
+        return count <= amount, max(0, amount - int(count)), state[0]
+
+    def _sweep(self, now: float) -> None:
+        windows = self.windows
+        for _ in range(_SWEEP_PER_HIT):
+            slot, state = next(iter(windows.items()))
+            if state[0] > now:
+                return
+            del windows[slot]
+
+
+class SlidingWindows:
+    """The sliding window counter as `limits` computes it: windows aligned on multiples of the
+    expiry, the previous window's count weighted by the share of it still in the sliding
+    window; a refused hit does not count."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        # slot -> [current window's index, its count, the count of the window before it];
+        # least recently hit first
+        self.windows: OrderedDict[Slot, list[int]] = OrderedDict()
+
+    def hit(self, item: RateLimitItem, name: str, key: str) -> WindowHit:
+        now = self.clock()
+        expiry = item.get_expiry()
+        amount = item.amount
+        slot = (name, key, amount, expiry)
+        # the window indexes exactly as `limits` forms its keys (so float rounding agrees)
+        current = int(now / expiry)
+        previous = int((now - expiry) / expiry)
+        windows = self.windows
+        state = windows.get(slot)
+        if state is None:
+            state = windows[slot] = [current, 0, 0]
+        else:
+            windows.move_to_end(slot)
+            if current > state[0]:  # a newer window: the current one becomes the previous
+                state[2] = state[1] if current == state[0] + 1 else 0
+                state[0], state[1] = current, 0
+        previous_count = _count_at(state, previous)
+        current_count = _count_at(state, current)
+        previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry if previous_count else 0.0
+        allowed = (
+            amount >= 1
+            and floor(previous_count * previous_ttl / expiry + current_count) + 1 <= amount
+        )
+        if allowed:
+            _add_at(state, current)
+            current_count += 1
+        self._sweep(now)
+        remaining = max(0, amount - floor(previous_count * previous_ttl / expiry + current_count))
+        if not (previous_count or current_count):
+            return allowed, remaining, now
+        previous_reset_in = current_reset_in = inf
+        if previous_count:
+            previous_reset_in = previous_ttl % (expiry / previous_count)
+        if current_count:
+            current_reset_in = ((1 - ((now / expiry) % 1)) * expiry + expiry) % expiry
+        return allowed, remaining, now + min(previous_reset_in, current_reset_in)
+
+    def _sweep(self, now: float) -> None:
+        """Drop keys from the front whose two windows are both over (each key in the units of
+        its own window)."""
+        windows = self.windows
+        for _ in range(_SWEEP_PER_HIT):
+            slot, state = next(iter(windows.items()))
+            if state[0] + 1 >= int(now / slot[3]):
+                return
+            del windows[slot]
+
+
+def _count_at(state: list[int], index: int) -> int:
+    """The count of window `index` (0 for a window this key did not count)."""
+    if index == state[0]:
+        return state[1]
+    if index == state[0] - 1:
+        return state[2]
+    return 0
+
+
+def _add_at(state: list[int], index: int) -> None:
+    """Count one hit in window `index` (the newest the key has seen, unless the wall clock
+    went back: then counting starts again from that window)."""
+    if index == state[0]:
+        state[1] += 1
+    else:
+        state[0], state[1], state[2] = index, 1, 0
+
 
 class MemoryCounter:
-    """One strategy on one `limits` memory storage; every call is synchronous."""
+    """One strategy in process memory; every call is synchronous."""
 
-    def __init__(self, strategy: str) -> None:
-        # memory cannot fail, so no exception wrapping on every call
-        self.storage = MemoryStorage(wrap_exceptions=False)
-        self.limiter = STRATEGIES[strategy](self.storage)
-        self._fixed = strategy == "fixed-window"
+    def __init__(self, strategy: str, clock: Callable[[], float] = time.time) -> None:
+        self.counter: FixedWindows | SlidingWindows | None = None
+        self.limiter: RateLimiter | None = None
+        if strategy == "fixed-window":
+            self.counter = FixedWindows(clock)
+        elif strategy == "sliding-window-counter":
+            self.counter = SlidingWindows(clock)
+        else:  # the moving window keeps a log of every hit: `limits` does that well
+            self.limiter = STRATEGIES[strategy](MemoryStorage(wrap_exceptions=False))
 
     def hit(self, item: RateLimitItem, name: str, key: str) -> WindowHit:
         """Count one request against `item` for (`name`, `key`)."""
-        if self._fixed:
-            # the counter `incr` returns is what `get_window_stats` would read back, and the
-            # reset is the key's expiry: one lookup saved over hit() + get_window_stats()
-            storage_key = item.key_for(name, key)
-            count = self.storage.incr(storage_key, item.get_expiry())
-            return (
-                count <= item.amount,
-                max(0, item.amount - count),
-                self.storage.get_expiry(storage_key),
-            )
-        # moving window and sliding window counter: the hit answers only yes/no, and the
-        # window (its oldest entry, or the weighted count) takes a read of its own
+        if self.counter is not None:
+            return self.counter.hit(item, name, key)
+        assert self.limiter is not None
+        # the hit answers only yes/no; the window's oldest entry takes a read of its own
         allowed = self.limiter.hit(item, name, key)
         stats = self.limiter.get_window_stats(item, name, key)
         return allowed, stats.remaining, stats.reset_time
 
+    def keys(self) -> int:
+        """How many (item, client) windows are held."""
+        if self.counter is not None:
+            return len(self.counter.windows)
+        return 0
+
     def reset(self) -> None:
         """Forget every counter."""
-        self.storage.reset()
+        if self.counter is not None:
+            self.counter.windows.clear()
+        if self.limiter is not None:
+            self.limiter.storage.reset()

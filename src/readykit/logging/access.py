@@ -1,15 +1,66 @@
-"""The access log: one event per request, from the request's record."""
+"""The access log: one event per request, from the request's record.
+
+With the JSON pipeline (the fast lane of `readykit.logging.setup`) the line is assembled from
+parts, each escaped as `json` escapes it: what a client sent (path, user agent, request id) is
+redacted first, and the redacted, escaped text of paths, agents, methods and routes is
+remembered, since they repeat from request to request. The line is the one the pipeline renders
+for the same event (`tests/logs/test_access_log.py` pins them equal); when structlog context
+variables are bound or a trace is active, the event goes through the lane's general path.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from readykit.logging.redact import redact_text
 from readykit.logging.setup import json_lane
 from readykit.record import RequestRecord
 
 # what the client chose; method is an HTTP token, route a template from the app's code
 _CLIENT_SENT = ("path", "user_agent", "request_id")
+_LEVELS = {logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
+_REMEMBERED = 4096  # escaped texts kept per kind; forgotten all at once past that
+
+
+class _Escaped:
+    """Text as a JSON string literal, redacted first when a client sent it; remembered."""
+
+    def __init__(self, *, redact: bool) -> None:
+        self.redact = redact
+        self.known: dict[str, str] = {}
+
+    def __call__(self, text: str | None) -> str:
+        if text is None:
+            return "null"
+        known = self.known.get(text)
+        if known is None:
+            if len(self.known) >= _REMEMBERED:
+                self.known.clear()  # bounded: a scan of distinct paths must not grow memory
+            known = self.known[text] = encode_basestring_ascii(
+                redact_text(text) if self.redact else text
+            )
+        return known
+
+
+class _Clock:
+    """The event's timestamp as the pipeline writes it (ISO 8601, UTC, microseconds, `Z`);
+    the date and time to the second formatted once a second."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self.second:
+            self.prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self.second = second
+        return f"{self.prefix}.{int((now - second) * 1_000_000):06d}Z"
 
 
 class AccessLog:
@@ -22,6 +73,10 @@ class AccessLog:
         self._name = logger_name
         self._logger = logging.getLogger(logger_name)
         self._log: Any = None  # structlog's logger, got at the first use of the slow lane
+        self._tail = f', "event": "request", "logger": {encode_basestring_ascii(logger_name)}, '
+        self._token = _Escaped(redact=False)  # method, route: an HTTP token, a template
+        self._client_sent = _Escaped(redact=True)  # path, user agent
+        self._clock = _Clock()
 
     def __call__(self, record: RequestRecord) -> None:
         status = record.status
@@ -29,6 +84,10 @@ class AccessLog:
             logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
         )
         if not self._logger.isEnabledFor(level):
+            return
+        lane = json_lane()
+        if lane is not None and lane.context() is None:
+            lane.write(self._line(record, level), "request")
             return
         event = {
             "method": record.method,
@@ -42,7 +101,6 @@ class AccessLog:
             "user_agent": record.user_agent,
             "request_id": record.request_id,
         }
-        lane = json_lane()
         if lane is not None:
             lane.emit(level, self._name, {**event, "event": "request"}, scan=_CLIENT_SENT)
         else:
@@ -51,3 +109,19 @@ class AccessLog:
 
                 self._log = structlog.get_logger(self._name)
             self._log.log(level, "request", **event)
+
+    def _line(self, record: RequestRecord, level: int) -> str:
+        """The event as the pipeline's JSON line, assembled from escaped parts."""
+        token, sent = self._token, self._client_sent
+        client = record.client
+        return (
+            f'{{"method": {token(record.method)}, "route": {token(record.route)}, '
+            f'"path": {sent(record.path)}, "status": {record.status}, '
+            f'"duration_ms": {round(record.duration_s * 1000, 3)!r}, '
+            f'"bytes": {record.response_bytes}, "request_bytes": {record.request_bytes}, '
+            f'"client": {"null" if client is None else encode_basestring_ascii(client)}, '
+            f'"user_agent": {sent(record.user_agent)}, '
+            f'"request_id": {encode_basestring_ascii(redact_text(record.request_id))}'
+            f'{self._tail}"level": "{_LEVELS.get(level) or logging.getLevelName(level).lower()}", '
+            f'"timestamp": "{self._clock()}"}}\n'
+        )

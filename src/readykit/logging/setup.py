@@ -86,6 +86,7 @@ def _renderer(settings: Settings, stream: IO[str]) -> Processor:
 
 
 _ENCODER = json.JSONEncoder(default=repr)  # one encoder: json.dumps(default=) builds one a call
+_NO_FIELDS: dict[str, Any] = {}
 
 
 class JsonLane:
@@ -108,6 +109,16 @@ class JsonLane:
         self._bound = get_contextvars
         self._scheduled = False
 
+    def context(self) -> dict[str, Any] | None:
+        """What every event carries besides its own fields: structlog's bound context variables
+        (redacted) and the active trace's ids; None when there are none (the common case)."""
+        fields: dict[str, Any] = {}
+        bound = self._bound()
+        if bound:
+            fields.update(self._redactor.redact(bound))
+        add_trace_ids(None, "", fields)
+        return fields or None
+
     def emit(
         self, level: int, logger_name: str, event: dict[str, Any], *, scan: tuple[str, ...]
     ) -> None:
@@ -122,21 +133,22 @@ class JsonLane:
             value = event.get(key)
             if type(value) is str:
                 event[key] = redact_text(value)
-        bound = self._bound()
-        if bound:
-            for key, value in self._redactor.redact(bound).items():
-                event.setdefault(key, value)
-        add_trace_ids(None, "", event)
+        for key, value in (self.context() or _NO_FIELDS).items():
+            event.setdefault(key, value)
         event["logger"] = logger_name
         event["level"] = logging.getLevelName(level).lower()
         event["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        line = _ENCODER.encode(event) + "\n"
+        self.write(_ENCODER.encode(event) + "\n", event.get("event"))
+
+    def write(self, line: str, event: object) -> None:
+        """Write one rendered line (`event` names it if the stream fails); flushed at the end
+        of the loop's turn."""
         handler = self._handler
         handler.acquire()
         try:
             handler.stream.write(line)
         except Exception:  # as logging does: a broken stream must not break the request
-            handler.handleError(logging.makeLogRecord({"msg": event.get("event")}))
+            handler.handleError(logging.makeLogRecord({"msg": event}))
         finally:
             handler.release()
         if not self._scheduled:
