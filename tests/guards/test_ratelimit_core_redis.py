@@ -15,14 +15,17 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import STRATEGIES as LIMITS_STRATEGIES
 from limits.aio.strategies import RateLimiter
 from prometheus_client import CollectorRegistry
-from redis.asyncio import ConnectionPool
+from redis.asyncio import Connection, ConnectionPool
 
 from readykit import ReadyKit, Settings
 from readykit.guards.ratelimit import Policy, RateLimiterCore, RateLimitMetrics, parse_policies
+from readykit.guards.ratelimit_redis import PackedConnection
 from readykit.serve import free_port, wait_for_port
 from readykit.testing import FakeClock, asgi_request
 from support import need, need_binary
@@ -264,4 +267,31 @@ async def test_a_flushed_script_cache_costs_one_retry_not_a_wrong_count(
         assert await core.check()
     finally:
         admin.close()
+        await core.aclose()
+
+
+_arg = st.one_of(st.binary(max_size=40), st.text(max_size=20), st.integers(-(2**40), 2**40))
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from([b"EVALSHA", b"TTL", "PING", "CLIENT", b"SCRIPT"]), args=st.lists(_arg))
+def test_the_c_packer_writes_what_redis_py_writes(name: bytes | str, args: list[Any]) -> None:
+    """The batches' connection packs with hiredis; the bytes are redis-py's own."""
+    ours = PackedConnection()
+    theirs = Connection()
+    assert b"".join(ours.pack_command(name, *args)) == b"".join(theirs.pack_command(name, *args))
+    # a command name holding a space is split by redis-py; ours hands it over
+    assert ours.pack_command("SCRIPT LOAD", b"return 1") == theirs.pack_command(
+        "SCRIPT LOAD", b"return 1"
+    )
+
+
+async def test_the_batches_connection_packs_in_c() -> None:
+    core = RateLimiterCore(
+        REDIS_URL, "fixed-window", fail_open=True, metrics=RateLimitMetrics(CollectorRegistry())
+    )
+    try:
+        assert core.batcher is not None
+        assert core.batcher.pool.connection_class is PackedConnection
+    finally:
         await core.aclose()
