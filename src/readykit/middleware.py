@@ -198,15 +198,11 @@ class Pipeline:
             await body_too_large(limit).send(send)
 
 
-def _with_request_id(
-    headers: list[tuple[bytes, bytes]], id_header: tuple[bytes, bytes]
-) -> list[tuple[bytes, bytes]]:
-    """The response headers with ours as the only x-request-id."""
+def _without_request_id(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The app's response headers without an x-request-id of its own (ours is added last)."""
     for key, _ in headers:
         if key.lower() == REQUEST_ID_HEADER:  # rare: the app set its own; ours is echoed
-            headers = without(headers, (REQUEST_ID_HEADER,))
-            break
-    headers.append(id_header)
+            return without(headers, (REQUEST_ID_HEADER,))
     return headers
 
 
@@ -252,13 +248,15 @@ class _Cycle(Exchange):
         kind = message["type"]
         if kind == "http.response.start":
             status = self.status = message["status"]
-            headers = list(message.get("headers", ()))  # ours to change, not the app's
+            # ours to change, not the app's; the app's own x-request-id gives way to ours
+            headers = _without_request_id(list(message.get("headers", ())))
             pipeline = self.pipeline
             if pipeline.stages:
                 if self.deadline is not None:
                     self.deadline.disarm()  # the response is under way: let it finish
                 self.holder = pipeline.dress(self, status, headers)
-            message["headers"] = _with_request_id(headers, self.id_header)
+            headers.append(self.id_header)
+            message["headers"] = headers
             if status == 500:
                 self.held = [message]
                 return
