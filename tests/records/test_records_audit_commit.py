@@ -234,3 +234,32 @@ async def test_a_send_that_fails_after_the_commit_fails_the_request(tmp_path: Pa
     assert stored_status(tmp_path / "records.db", "req-1") == [
         ("POST /quotes/{id}", "/quotes/7", 201)
     ]
+
+
+async def test_a_request_abandoned_while_it_waits_for_its_commit_is_not_answered_later(
+    tmp_path: Path,
+) -> None:
+    kit, app = make(tmp_path)
+    sent: list[str] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message["type"])
+
+    async with lifespan(app):
+        assert kit.records is not None
+        writer = kit.records.writer
+        async with writer._lock:  # holds the next commit back
+            request = asyncio.ensure_future(app(post_scope(), no_body, send))
+            for _ in range(100):  # a few turns of the loop: the app runs and queues its event
+                if len(writer):
+                    break
+                await asyncio.sleep(0)
+            assert len(writer) == 1  # the request now waits for its commit
+            request.cancel()  # as a server does when the client goes away
+            with pytest.raises(asyncio.CancelledError):
+                await request
+        await writer.flush()  # the event is still committed (it was queued)
+    assert sent == []  # ... but nothing is sent to the abandoned request
+    assert stored_status(tmp_path / "records.db", "req-1") == [
+        ("POST /quotes/{id}", "/quotes/7", 201)
+    ]

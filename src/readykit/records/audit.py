@@ -233,8 +233,7 @@ class _Exchange:
         self.committed: asyncio.Future[None] | None = None
         self.sender: asyncio.Future[None] | None = None
         self.app_done = False
-        # the request's context, for sends made from the writer (see `_durable_now`)
-        self.context = contextvars.copy_context() if guard.durable else None
+        self.context: contextvars.Context | None = None  # for sends made from the writer
 
     async def send(self, message: Message) -> None:
         """The `send` the app is given."""
@@ -256,6 +255,7 @@ class _Exchange:
                 self.committed = guard.audit.writer.put_committing(event, self._durable_now)
                 self.committed.add_done_callback(self._on_commit)
                 self.final = message
+                self.context = contextvars.copy_context()
                 return
             guard.audit.writer.put(event)
         if self.start is not None:  # a streamed body: the start goes with its first chunk
@@ -286,15 +286,19 @@ class _Exchange:
     async def complete(self) -> None:
         """Send the held messages once the event is durable (RecordsUnavailable if it cannot
         be: the response is cut short)."""
-        if self.sender is not None:
-            await self.sender
-            return
-        writer = self.guard.audit.writer
-        if not writer.running:  # no flusher (no lifespan, or shutting down): write it now
-            await writer.flush()
-        await self._send_held()
-        if self.sender is not None:  # the writer sent them as it committed: its outcome
-            await self.sender
+        try:
+            if self.sender is not None:
+                await self.sender
+                return
+            writer = self.guard.audit.writer
+            if not writer.running:  # no flusher (no lifespan, or shutting down): write it now
+                await writer.flush()
+            await self._send_held()
+            if self.sender is not None:  # the writer sent them as it committed: its outcome
+                await self.sender
+        except asyncio.CancelledError:
+            self.final = None  # the request was abandoned: the writer must not answer it
+            raise
 
     async def _send_held(self) -> None:
         assert self.committed is not None
