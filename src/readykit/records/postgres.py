@@ -92,8 +92,13 @@ class PostgresStore(Store):
                     self._writer = None
                     conn = self._writer = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
                 return await fn(conn)
+            except asyncio.CancelledError:
+                self._drop_writer()  # its statement may still be running: not reused
+                raise
             except Exception as exc:
-                if _unavailable(exc):
+                # asyncpg's own state errors (a connection the server ended while it was idle
+                # can fail its next use this way) mean this connection is done: a new one next
+                if _unavailable(exc) or isinstance(exc, asyncpg.exceptions.InternalClientError):
                     self._drop_writer()
                     raise StoreUnavailable(f"store unreachable: {exc}") from exc
                 raise
