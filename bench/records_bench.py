@@ -194,16 +194,21 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--only", choices=["ingest", "throughput"])
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (POSTs)")
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgresql", "both"], default="both",
+        help="throughput: which store(s) (postgresql needs --postgres)",
+    )  # fmt: skip
     args = parser.parse_args()
     report: dict[str, Any] = {}
     if args.only != "throughput":
         report["ingest"] = ingest(args.events, args.rounds, args.postgres or None)
     if args.only != "ingest":
         report["connections"] = args.connections
-        report["throughput_sqlite"] = throughput(
-            args.duration, args.rounds, connections=args.connections
-        )
-        if args.postgres:
+        if args.backend != "postgresql":
+            report["throughput_sqlite"] = throughput(
+                args.duration, args.rounds, connections=args.connections
+            )
+        if args.postgres and args.backend != "sqlite":
             report["throughput_postgresql"] = throughput(
                 args.duration, args.rounds, args.postgres, connections=args.connections
             )

@@ -193,3 +193,73 @@ async def test_an_event_that_cannot_be_made_durable_cuts_the_answer_short(
     # the app's 201 never went out, not even its status line: the kit answered 500 instead
     assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [500]
     assert b'{"ok":true}' not in b"".join(m.get("body", b"") for m in sent)
+
+
+async def test_a_server_that_makes_sends_wait_still_gets_each_answer_whole_after_its_commit(
+    tmp_path: Path,
+) -> None:
+    # the held answer goes out from the writer as the commit lands; a send that suspends (a
+    # server applying back-pressure) finishes in a task, and the request ends only after it
+    _, app = make(tmp_path)
+    db = tmp_path / "records.db"
+
+    async def one(n: int) -> list[tuple[str, int]]:
+        seen: list[tuple[str, int]] = []
+
+        async def send(message: Message) -> None:
+            await asyncio.sleep(0)  # a bare yield
+            drained = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(drained.set_result, None)
+            await drained  # and a future
+            seen.append((message["type"], len(stored_status(db, f"req-{n}"))))
+
+        await app(post_scope(f"/quotes/{n}", f"req-{n}".encode()), no_body, send)
+        assert seen == [("http.response.start", 1), ("http.response.body", 1)]
+        return seen
+
+    async with lifespan(app):
+        await asyncio.gather(*(one(n) for n in range(20)))
+
+
+async def test_a_send_that_fails_after_the_commit_fails_the_request(tmp_path: Path) -> None:
+    _, app = make(tmp_path)
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            raise OSError("the client is gone")
+
+    async with lifespan(app):
+        with pytest.raises(OSError, match="the client is gone"):
+            await app(post_scope(), no_body, send)
+    assert stored_status(tmp_path / "records.db", "req-1") == [
+        ("POST /quotes/{id}", "/quotes/7", 201)
+    ]
+
+
+async def test_a_request_abandoned_while_it_waits_for_its_commit_is_not_answered_later(
+    tmp_path: Path,
+) -> None:
+    kit, app = make(tmp_path)
+    sent: list[str] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message["type"])
+
+    async with lifespan(app):
+        assert kit.records is not None
+        writer = kit.records.writer
+        async with writer._lock:  # holds the next commit back
+            request = asyncio.ensure_future(app(post_scope(), no_body, send))
+            for _ in range(100):  # a few turns of the loop: the app runs and queues its event
+                if len(writer):
+                    break
+                await asyncio.sleep(0)
+            assert len(writer) == 1  # the request now waits for its commit
+            request.cancel()  # as a server does when the client goes away
+            with pytest.raises(asyncio.CancelledError):
+                await request
+        await writer.flush()  # the event is still committed (it was queued)
+    assert sent == []  # ... but nothing is sent to the abandoned request
+    assert stored_status(tmp_path / "records.db", "req-1") == [
+        ("POST /quotes/{id}", "/quotes/7", 201)
+    ]

@@ -152,3 +152,54 @@ async def test_full_queue_spills_or_drops(store: Store, tmp_path: Path) -> None:
         spilling.put(event(n))
     await spilling.flush()
     assert len(await store.audit()) == 5
+
+
+def committed_ids(url: str) -> list[str]:
+    """The audit ids another connection sees: only what is committed."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url.split(":///", 1)[1]) as conn:
+            return [r[0] for r in conn.execute("SELECT id FROM rk_audit ORDER BY seq")]
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM rk_audit ORDER BY seq")]
+
+
+async def test_on_durable_hooks_run_once_their_event_is_committed(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    # one event a batch: each hook runs while the next batch is being written
+    writer, _ = make_writer(store, tmp_path, batch_size=1)
+    seen: list[tuple[str, list[str]]] = []
+    futures = []
+    for n in range(4):
+        e = event(n)
+        futures.append(
+            writer.put_committing(e, lambda i=e["id"]: seen.append((i, committed_ids(store_url))))
+        )
+    await writer.flush()
+    await asyncio.gather(*futures)
+    ids = [f"e{n:05d}" for n in range(4)]
+    assert [i for i, _ in seen] == ids  # each once, in order
+    for i, committed in seen:
+        assert i in committed
+
+
+async def test_on_durable_hooks_run_once_their_event_is_spilled(
+    store: Store, tmp_path: Path
+) -> None:
+    switch = Switchable(store)
+    switch.down = True
+    writer, _ = make_writer(switch, tmp_path)
+    spill = tmp_path / "spill.jsonl"
+    seen: list[list[str]] = []
+
+    def hook() -> None:
+        seen.append([json.loads(line)["id"] for line in spill.read_text().splitlines()])
+
+    durable = writer.put_committing(event(1), hook)
+    await writer.flush()
+    await durable
+    assert seen == [["e00001"]]  # on disk when the hook ran

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from readykit._eager import resume, step
 from readykit.errors import ReadykitError
 from readykit.logging.redact import Redactor
 from readykit.records.store import Store, StoreUnavailable
@@ -75,6 +76,16 @@ class BatchMetrics:
             "Sequence number of the newest audit event this process wrote (the chain's anchor).",
             registry=registry,
         )
+
+
+def _call(hooks: list[Callable[[], None]]) -> list[Callable[[], None]]:
+    """Call each on-durable hook (one failing does not stop the rest); an empty list."""
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            logger.exception("records: an on-durable hook failed")
+    return []
 
 
 def quarantine_path(spill_path: Path) -> Path:
@@ -188,6 +199,7 @@ class BatchWriter:
         self._overflow: deque[dict[str, Any]] = deque()
         self._inflight: list[dict[str, Any]] = []
         self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._on_durable: dict[str, Callable[[], None]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -228,12 +240,16 @@ class BatchWriter:
             await self.flush()
         await future
 
-    def put_committing(self, event: dict[str, Any]) -> asyncio.Future[None]:
+    def put_committing(
+        self, event: dict[str, Any], on_durable: Callable[[], None] | None = None
+    ) -> asyncio.Future[None]:
         """Queue one event for the next commit and return at once: a future that is done once
         the event is committed to the store (or spilled to disk), or failed with
         RecordsUnavailable. Raises RecordsUnavailable at once when that is already known.
 
         Without a running flusher the caller must `flush` (as `put_durable` does).
+        `on_durable` is called by the writer itself, at once, when the event is durable (before
+        the future's waiters run, which is a turn of the event loop later); it must not raise.
         """
         if self.spill_error is not None and self._outage:
             self.metrics.dropped.inc()
@@ -242,6 +258,8 @@ class BatchWriter:
             )
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[event["id"]] = future
+        if on_durable is not None:
+            self._on_durable[event["id"]] = on_durable
         self._queue.append(event)  # durable events are never dropped for a full queue
         self._wake.set()
         return future
@@ -299,8 +317,13 @@ class BatchWriter:
 
     async def _run(self) -> None:
         while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            if not self._wake.is_set():
+                # asyncio.timeout, not wait_for: wait_for runs the wait in a task of its own,
+                # two extra turns of the event loop per commit (each a full pass over the
+                # requests in flight) before the flush even starts
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.interval_s):
+                        await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
@@ -316,25 +339,35 @@ class BatchWriter:
             if not await self._replay():
                 return await self._spill_queue()
             taken = 0
-            while self._queue or self._overflow:
-                batch = [self._take() for _ in range(min(self.batch_size, len(self)))]
-                taken += len(batch)
-                self._inflight = batch
-                started = time.perf_counter()
-                try:
-                    rejected = await self._write(batch, fresh=True)
-                except StoreUnavailable as exc:
-                    self._note_outage(exc)
-                    await self._spill(batch)
-                    return taken + await self._spill_queue()
-                finally:
-                    self._inflight = []
-                self.metrics.flush.observe(time.perf_counter() - started)
-                if rejected:
-                    self.metrics.dropped.inc(len(rejected))
-                    self._fail(rejected, RecordsUnavailable("the store rejected this event"))
-                self._release(batch)
-                self._note_back()
+            # the on-durable hooks of a committed batch (they send its held answers) run once
+            # the next batch's write is on its way, so the two overlap
+            hooks: list[Callable[[], None]] = []
+            try:
+                while self._queue or self._overflow:
+                    batch = [self._take() for _ in range(min(self.batch_size, len(self)))]
+                    taken += len(batch)
+                    self._inflight = batch
+                    started = time.perf_counter()
+                    writing = self._write(batch, fresh=True)
+                    try:
+                        finished, rejected = step(writing)
+                        hooks = _call(hooks)
+                        if not finished:
+                            rejected = await resume(writing, rejected)
+                    except StoreUnavailable as exc:
+                        self._note_outage(exc)
+                        await self._spill(batch)
+                        return taken + await self._spill_queue()
+                    finally:
+                        self._inflight = []
+                    self.metrics.flush.observe(time.perf_counter() - started)
+                    if rejected:
+                        self.metrics.dropped.inc(len(rejected))
+                        self._fail(rejected, RecordsUnavailable("the store rejected this event"))
+                    hooks = self._release(batch, defer=True)
+                    self._note_back()
+            finally:
+                _call(hooks)
             self.metrics.depth.set(len(self))
             await self._flushed()
             return taken
@@ -479,19 +512,32 @@ class BatchWriter:
             self._outage = False
             logger.info("records store is back; spilled events replayed")
 
-    def _release(self, batch: list[dict[str, Any]]) -> None:
+    def _release(
+        self, batch: list[dict[str, Any]], *, defer: bool = False
+    ) -> list[Callable[[], None]]:
+        """Mark `batch` durable: its waiters' futures done, its on-durable hooks called (or,
+        with `defer`, returned for the caller to call)."""
+        waiters, on_durable = self._waiters, self._on_durable
+        hooks: list[Callable[[], None]] = []
         for event in batch:
-            future = self._waiters.pop(event.get("id", ""), None)
+            id_ = event.get("id", "")
+            future = waiters.pop(id_, None)
+            hook = on_durable.pop(id_, None) if on_durable else None
             if future is not None and not future.done():
                 future.set_result(None)
+                if hook is not None:
+                    hooks.append(hook)
+        return hooks if defer else _call(hooks)
 
     def _fail(self, batch: list[dict[str, Any]], error: Exception) -> None:
         for event in batch:
+            self._on_durable.pop(event.get("id", ""), None)
             future = self._waiters.pop(event.get("id", ""), None)
             if future is not None and not future.done():
                 future.set_exception(error)
 
     def _fail_all(self, error: Exception) -> None:
+        self._on_durable.clear()
         waiters, self._waiters = self._waiters, {}
         for future in waiters.values():
             if not future.done():

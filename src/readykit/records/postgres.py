@@ -47,6 +47,8 @@ class PostgresStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self._pool: Any = None
+        self._writer: Any = None
+        self._writer_lock = asyncio.Lock()
         self._migrated = False
 
     async def _pool_or_raise(self) -> Any:
@@ -77,6 +79,35 @@ class PostgresStore(Store):
                 raise StoreUnavailable(f"store unreachable: {exc}") from exc
             raise
 
+    async def _write_call(self, fn: Any) -> Any:
+        """`fn(conn)` on the store's own writing connection, kept open beside the pool: a pool
+        acquire with a timeout and a release each run in a task of their own (asyncpg), four
+        extra turns of the event loop per commit, and the durable audit waits on every one."""
+        import asyncpg
+
+        async with self._writer_lock:
+            try:
+                conn = self._writer
+                if conn is None or conn.is_closed():
+                    self._writer = None
+                    conn = self._writer = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+                return await fn(conn)
+            except asyncio.CancelledError:
+                self._drop_writer()  # its statement may still be running: not reused
+                raise
+            except Exception as exc:
+                # asyncpg's own state errors (a connection the server ended while it was idle
+                # can fail its next use this way) mean this connection is done: a new one next
+                if _unavailable(exc) or isinstance(exc, asyncpg.exceptions.InternalClientError):
+                    self._drop_writer()
+                    raise StoreUnavailable(f"store unreachable: {exc}") from exc
+                raise
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.terminate()
+
     async def open(self) -> None:
         async def migrate(conn: Any) -> None:
             await conn.execute(schema.META)
@@ -100,6 +131,13 @@ class PostgresStore(Store):
         self._migrated = True
 
     async def close(self) -> None:
+        async with self._writer_lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                try:
+                    await writer.close(timeout=CONNECT_TIMEOUT_S)
+                except Exception:
+                    writer.terminate()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -107,6 +145,39 @@ class PostgresStore(Store):
     async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
         if not self._migrated:  # not reachable at startup: bring the schema up now
             await self.open()
+        head = self.head
+        if fresh and head is not None and all(e["kind"] == AUDIT for e in events):
+            written = await self._append(events, head)
+            if written is not None:
+                return written
+        return await self._write_locked(events, fresh=fresh)
+
+    async def _append(self, events: Sequence[dict[str, Any]], head: Head) -> int | None:
+        """Fresh audit events chained after the head this store wrote last, in one statement
+        (one round trip, committed on its own); None when that head is no longer the newest
+        row (another writer got in) and the locked path must read it."""
+        import asyncpg
+
+        audits, _, _ = schema.plan(events, set(), set(), head, self.audit_key)
+        if not audits:
+            return 0
+        columns = [list(column) for column in zip(*audits, strict=True)]
+
+        async def append(conn: Any) -> str:
+            sql = schema.APPEND_AUDIT_PG
+            return str(await conn.execute(sql, *columns, CHAIN_LOCK, head.seq, head.hash))
+
+        try:
+            status = await self._write_call(append)
+        except asyncpg.exceptions.UniqueViolationError:
+            return None  # a seq taken since the head was read (or a repeated id): locked path
+        if int(status.rsplit(" ", 1)[-1]) != len(audits):
+            return None  # the head moved (another instance wrote, or rows were removed)
+        self.head = Head(audits[-1][0], audits[-1][10])
+        return len(audits)
+
+    async def _write_locked(self, events: Sequence[dict[str, Any]], *, fresh: bool) -> int:
+        """Any batch, in one transaction under the chain lock, after the head read back."""
 
         async def known(conn: Any, table: str, ids: list[str]) -> set[str]:
             if fresh or not ids:  # a round trip saved per commit on the durable path
@@ -136,7 +207,7 @@ class PostgresStore(Store):
             return len(audits) + len(entries)
 
         heads: list[Head] = []
-        written = int(await self._call(write))
+        written = int(await self._write_call(write))
         if heads:  # set only once the transaction committed
             self.head = heads[-1]
         return written

@@ -96,6 +96,20 @@ UPSERT_BUCKET = (
     " ELSE rk_buckets.max_ms END"
 )
 LAST_LINK = "SELECT seq, hash FROM rk_audit ORDER BY seq DESC LIMIT 1"
+# PostgreSQL, a batch of audit rows in one statement (one round trip, its own transaction),
+# chained after the head this process wrote last ($13 the chain lock, $14/$15 the head): the
+# chain lock is taken before any row goes in, and nothing is inserted unless that head is still
+# the newest row. A writer that got in after the statement's snapshot was taken inserted the
+# same seq: the statement fails on the primary key and the caller takes the locked path.
+APPEND_AUDIT_PG = (
+    "INSERT INTO rk_audit (seq, id, ts, actor, action, resource, status, request_id, details,"
+    " prev_hash, hash, key_id)"
+    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::text[],"
+    " $6::text[], $7::integer[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"
+    " WHERE (SELECT pg_advisory_xact_lock($13::bigint)) IS NOT NULL"
+    " AND (SELECT ROW(seq, hash) FROM rk_audit ORDER BY seq DESC LIMIT 1)"
+    " = ROW($14::bigint, $15::text)"
+)
 INSERT_ENTRY = (
     "INSERT INTO rk_entries (id, kind, ts, grp, duration_ms, data) VALUES (?, ?, ?, ?, ?, ?)"
 )
