@@ -203,3 +203,38 @@ async def test_on_durable_hooks_run_once_their_event_is_spilled(
     await writer.flush()
     await durable
     assert seen == [["e00001"]]  # on disk when the hook ran
+
+
+class Slow(Switchable):
+    """A store whose every write takes a second of the fake clock."""
+
+    def __init__(self, inner: Store, clock: FakeClock) -> None:
+        super().__init__(inner)
+        self.clock = clock
+
+    async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
+        self.clock.advance(1.0)
+        return await super().write(events, fresh=fresh)
+
+
+async def test_a_queue_that_never_empties_is_still_anchored_every_interval(
+    store: Store, tmp_path: Path
+) -> None:
+    """The audit head is anchored after each flush; under sustained load one flush can run for
+    as long as events keep coming, so it anchors as time passes too, not only at its end."""
+    clock = FakeClock()
+    anchors: list[tuple[float, int]] = []
+    slow = Slow(store, clock)
+
+    async def anchor() -> None:
+        anchors.append((clock(), len(await store.audit())))
+
+    writer, _ = make_writer(
+        slow, tmp_path, batch_size=1, interval_s=2.0, clock=clock, on_flush=anchor
+    )
+    for n in range(5):
+        writer.put(event(n))
+    assert await writer.flush() == 5
+    # one write a second: anchored after the 2nd and 4th writes while the queue was busy,
+    # and at the end of the flush
+    assert anchors == [(1002.0, 2), (1004.0, 4), (1005.0, 5)]

@@ -162,7 +162,8 @@ class BatchWriter:
         full_policy: "spill" (the overflow goes to the spill file at the next flush) or
             "drop" (counted in `readykit_records_dropped_total`).
         stop_timeout_s: how long `stop` waits for the store before spilling what is left.
-        on_flush: awaited after each flush that reached the store (it anchors the audit head).
+        on_flush: awaited after each flush that reached the store (it anchors the audit head),
+            and at least every `interval_s` during a flush that the queue keeps busy.
         redactor: what the recorders that build events redact them with before `put`.
     """
 
@@ -192,6 +193,7 @@ class BatchWriter:
         self.clock = clock
         self.stop_timeout_s = stop_timeout_s
         self.on_flush = on_flush
+        self._flushed_at = clock()  # when on_flush last ran: at most interval_s apart under load
         self.redactor = redactor if redactor is not None else Redactor()
         self.quarantined = 0
         self.spill_error: str | None = None
@@ -366,6 +368,11 @@ class BatchWriter:
                         self._fail(rejected, RecordsUnavailable("the store rejected this event"))
                     hooks = self._release(batch, defer=True)
                     self._note_back()
+                    if (self._queue or self._overflow) and (
+                        self.clock() - self._flushed_at >= self.interval_s
+                    ):  # under sustained load the queue never empties: anchor as time passes
+                        hooks = _call(hooks)
+                        await self._flushed()
             finally:
                 _call(hooks)
             self.metrics.depth.set(len(self))
@@ -373,6 +380,7 @@ class BatchWriter:
             return taken
 
     async def _flushed(self) -> None:
+        self._flushed_at = self.clock()
         if self.on_flush is not None:
             try:
                 await self.on_flush()
