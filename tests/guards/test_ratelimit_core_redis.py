@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import socket
 import subprocess
 import time
@@ -23,6 +22,7 @@ from limits.aio.strategies import RateLimiter
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Connection, ConnectionPool
 
+from limits_reference import limits_pick
 from readykit import ReadyKit, Settings
 from readykit.guards.ratelimit import Policy, RateLimiterCore, RateLimitMetrics, parse_policies
 from readykit.guards.ratelimit_redis import PackedConnection
@@ -86,16 +86,11 @@ async def limits_answer(
 ) -> tuple[bool, str, int, float]:
     """What `limits` itself says: per item a hit then its window stats; the first violated
     item decides, else the one with the fewest left."""
-    allowed, name, remaining, reset_in = True, policy.name, math.inf, 0.0
-    for item_name, item in zip(policy.names(), policy.items, strict=True):
+    outcomes = []
+    for item_name, item in zip(policy.names, policy.items, strict=True):
         ok = await limiter.hit(item, item_name, key)
-        stats = await limiter.get_window_stats(item, item_name, key)
-        left = max(0.0, stats.reset_time - time.time())
-        if not ok and allowed:
-            allowed, name, remaining, reset_in = False, item_name, stats.remaining, left
-        elif allowed and stats.remaining < remaining:
-            name, remaining, reset_in = item_name, stats.remaining, left
-    return allowed, name, int(remaining), reset_in
+        outcomes.append((ok, await limiter.get_window_stats(item, item_name, key)))
+    return limits_pick(policy, outcomes)
 
 
 @pytest.mark.parametrize("strategy", ALL)

@@ -45,23 +45,20 @@ class Policy:
 
     name: str
     items: tuple[RateLimitItem, ...]
-    labels: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """One name per item: the key, suffixed `#2`, `#3` ... when a key has several limits."""
 
     def __post_init__(self) -> None:
-        labels = tuple(
+        names = tuple(
             self.name if i == 0 else f"{self.name}#{i + 1}" for i in range(len(self.items))
         )
-        object.__setattr__(self, "labels", labels)
-
-    def names(self) -> tuple[str, ...]:
-        """One name per item: the key, suffixed `#2`, `#3` ... when a key has several limits."""
-        return self.labels
+        object.__setattr__(self, "names", names)
 
     def header(self) -> str:
         """This policy's members of the `RateLimit-Policy` field."""
         return ", ".join(
             f'"{name}";q={item.amount};w={item.get_expiry()}'
-            for name, item in zip(self.names(), self.items, strict=True)
+            for name, item in zip(self.names, self.items, strict=True)
         )
 
 
@@ -156,7 +153,7 @@ class RateLimiterCore:
         """Count one request without awaiting (memory storage only): as `hit`."""
         if self.memory is None:
             raise RuntimeError("a Redis rate limit answers over the network: await hit()")
-        names = policy.labels
+        names = policy.names
         count = self.memory.hit
         if len(names) == 1:  # one limit (the usual case): it is the one reported
             allowed, remaining, reset_at = count(policy.items[0], names[0], key)
@@ -176,7 +173,7 @@ class RateLimiterCore:
             return self.hit_now(policy, key)
         if self._outage and self.clock() < self._down_until:
             return None
-        names = policy.labels
+        names = policy.names
         hits = await self.batcher.hit(names, policy.items, key)
         if hits is None:
             return None
@@ -295,10 +292,7 @@ class RateLimit:
         """The answer to what the storage said of each policy (None: storage unreachable)."""
         if len(hits) == 1 and (hit := hits[0]) is not None and hit[0]:  # the usual case
             _, name, remaining, reset_in = hit
-            ex.extra = [
-                (b"ratelimit-policy", self._policy_header(policies[0]).encode()),
-                (b"ratelimit", f'"{name}";r={remaining};t={math.ceil(reset_in)}'.encode()),
-            ]
+            ex.extra = _headers(self._policy_header(policies[0]), name, remaining, reset_in)
             return None
         results: list[tuple[str, bool, int, float]] = []
         header_policies: list[str] = []
@@ -318,10 +312,7 @@ class RateLimit:
             return None
         violated = [r for r in results if not r[1]]
         name, _, remaining, reset_in = violated[0] if violated else min(results, key=lambda r: r[2])
-        extra = [
-            (b"ratelimit-policy", ", ".join(header_policies).encode()),
-            (b"ratelimit", f'"{name}";r={remaining};t={math.ceil(reset_in)}'.encode()),
-        ]
+        extra = _headers(", ".join(header_policies), name, remaining, reset_in)
         if not violated:
             ex.extra = extra
             return None
@@ -335,3 +326,12 @@ class RateLimit:
             [*extra, (b"retry-after", str(seconds).encode())],
             {"type": QUOTA_EXCEEDED, "violated-policies": [r[0] for r in violated]},
         )
+
+
+def _headers(policies: str, name: str, remaining: int, reset_in: float) -> Headers:
+    """`RateLimit-Policy` (the members of every policy counted) and `RateLimit` (the item
+    reported)."""
+    return [
+        (b"ratelimit-policy", policies.encode()),
+        (b"ratelimit", f'"{name}";r={remaining};t={math.ceil(reset_in)}'.encode()),
+    ]

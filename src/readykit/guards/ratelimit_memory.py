@@ -178,12 +178,6 @@ class MemoryCounter:
         stats = self.limiter.get_window_stats(item, name, key)
         return allowed, stats.remaining, stats.reset_time
 
-    def keys(self) -> int:
-        """How many (item, client) windows are held."""
-        if self.counter is not None:
-            return len(self.counter.windows)
-        return 0
-
     def reset(self) -> None:
         """Forget every counter."""
         if self.counter is not None:
