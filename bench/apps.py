@@ -55,11 +55,7 @@ def readykit_health() -> ASGIApp:
 def readykit_observed() -> ASGIApp:
     """The defaults (health, metrics, default guards, records, dashboard; no rate limit) and one
     JSON access-log line per request, written to a file."""
-    settings = Settings(service_name="bench", configure_logging=False, log_format="json")
-    _json_access_log(settings)
-    kit = ReadyKit(settings)
-    kit.add_check("noop", lambda: None)
-    return kit.wrap(bare())
+    return _defaults(bare())
 
 
 def instrumentator() -> ASGIApp:
@@ -150,20 +146,21 @@ def _json_access_log(settings: Settings) -> None:
     configure_logging(settings, stream=log_file.open("w", buffering=1 << 16))
 
 
+def _defaults(app: ASGIApp, **settings: Any) -> ASGIApp:
+    """`app` behind the kit's defaults (health with one trivial readiness check, metrics,
+    guards, records, dashboard) and a JSON access line per request written to a file."""
+    config = Settings(service_name="bench", configure_logging=False, log_format="json", **settings)
+    _json_access_log(config)
+    kit = ReadyKit(config)
+    kit.add_check("noop", lambda: None)
+    return kit.wrap(app)
+
+
 def readykit_everything() -> ASGIApp:
     """Issue 17's "everything on": request ids, health, metrics, an in-memory rate limit,
     security headers, body and time limits and a JSON access line (records and dashboard on,
     as by default)."""
-    settings = Settings(
-        service_name="bench",
-        configure_logging=False,
-        log_format="json",
-        rate_limits={"default": _HUGE},
-    )
-    _json_access_log(settings)
-    kit = ReadyKit(settings)
-    kit.add_check("noop", lambda: None)
-    return kit.wrap(bare())
+    return _defaults(bare(), rate_limits={"default": _HUGE})
 
 
 def handmade() -> ASGIApp:
@@ -266,14 +263,7 @@ def bare_db() -> Starlette:
 
 def readykit_everything_db() -> ASGIApp:
     """Everything on (as readykit-everything) in front of the app with a ~1 ms query."""
-    settings = Settings(
-        service_name="bench",
-        configure_logging=False,
-        log_format="json",
-        rate_limits={"default": _HUGE},
-    )
-    _json_access_log(settings)
-    return ReadyKit(settings).wrap(_with_database())
+    return _defaults(_with_database(), rate_limits={"default": _HUGE})
 
 
 def readykit_cache_hit() -> ASGIApp:
