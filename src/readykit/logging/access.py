@@ -86,7 +86,8 @@ class AccessLog:
         if not self._logger.isEnabledFor(level):
             return
         lane = json_lane()
-        if lane is not None and lane.context() is None:
+        context = lane.context() if lane is not None else None
+        if lane is not None and context is None:
             lane.write(self._line(record, level), "request")
             return
         event = {
@@ -102,7 +103,9 @@ class AccessLog:
             "request_id": record.request_id,
         }
         if lane is not None:
-            lane.emit(level, self._name, {**event, "event": "request"}, scan=_CLIENT_SENT)
+            lane.emit(
+                level, self._name, {**event, "event": "request"}, scan=_CLIENT_SENT, context=context
+            )
         else:
             if self._log is None:
                 import structlog  # only where the JSON lane is not configured

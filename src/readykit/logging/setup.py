@@ -120,7 +120,13 @@ class JsonLane:
         return fields or None
 
     def emit(
-        self, level: int, logger_name: str, event: dict[str, Any], *, scan: tuple[str, ...]
+        self,
+        level: int,
+        logger_name: str,
+        event: dict[str, Any],
+        *,
+        scan: tuple[str, ...],
+        context: dict[str, Any] | None = None,
     ) -> None:
         """Write `event` as one JSON line, as `structlog.get_logger(logger_name)` would (the
         flush comes at the end of the loop's turn).
@@ -128,12 +134,13 @@ class JsonLane:
         Args:
             scan: the keys whose string values can carry a secret (e.g. what a client sent);
                 the caller vouches for the others (numbers, templates, validated tokens).
+            context: `context()`, when the caller has it already.
         """
         for key in scan:
             value = event.get(key)
             if type(value) is str:
                 event[key] = redact_text(value)
-        for key, value in (self.context() or _NO_FIELDS).items():
+        for key, value in (context or self.context() or _NO_FIELDS).items():
             event.setdefault(key, value)
         event["logger"] = logger_name
         event["level"] = logging.getLevelName(level).lower()
