@@ -133,3 +133,49 @@ async def test_documents(store: Store) -> None:
     assert await store.docs("job", key="s1") == [{"state": "done"}]
     assert await store.docs("job", since=11.5) == [{"state": "done"}]
     assert len(await store.docs("job")) == 2
+
+
+def _open_sqlite(path: str, start: Any) -> str:
+    """In a process of its own: wait for the others, then open (and migrate) the store."""
+    import asyncio
+
+    start.wait()
+    store = store_from_url(f"sqlite:///{path}")
+
+    async def run() -> None:
+        await store.open()
+        await store.close()
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+def test_processes_opening_a_new_file_together_migrate_it_once(tmp_path: Any) -> None:
+    """The workers of one server open the same SQLite file at the same moment: every one
+    starts, and the schema is at the current version once (a version read outside the write
+    lock let two workers apply the same migration: 'duplicate column name')."""
+    import multiprocessing
+
+    from readykit.records import schema
+
+    context = multiprocessing.get_context("spawn")  # real, separate processes
+    path = str(tmp_path / "records.db")
+    workers = 6
+    with context.Manager() as manager:
+        start = manager.Barrier(workers)
+        with context.Pool(workers) as pool:
+            outcomes = pool.starmap(_open_sqlite, [(path, start)] * workers)
+    assert outcomes == ["ok"] * workers
+    conn = sqlite3.connect(path)
+    try:
+        (version,) = conn.execute(
+            "SELECT value FROM rk_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(rk_audit)")]
+    finally:
+        conn.close()
+    assert int(version) == schema.VERSION
+    assert columns.count("key_id") == 1

@@ -207,13 +207,21 @@ def _settle(future: asyncio.Future[T], result: T | None, exc: BaseException | No
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema to schema.VERSION, one transaction per version."""
+    """Bring the schema to schema.VERSION, one transaction per version.
+
+    The version is read inside the write lock, as the PostgreSQL store reads it under its
+    advisory lock: processes that open one file together (the workers of one server) migrate
+    it once, each version applied by whichever takes the lock first.
+    """
     conn.execute(schema.META)
-    row = conn.execute("SELECT value FROM rk_meta WHERE key = 'schema_version'").fetchone()
-    current = int(row[0]) if row else 0
-    for version in range(current + 1, schema.VERSION + 1):
+    while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            row = conn.execute("SELECT value FROM rk_meta WHERE key = 'schema_version'").fetchone()
+            version = (int(row[0]) if row else 0) + 1
+            if version > schema.VERSION:
+                conn.execute("COMMIT")
+                return
             for statement in schema.MIGRATIONS[version]:
                 conn.execute(statement.format(serial="INTEGER", float="REAL"))
             conn.execute(
