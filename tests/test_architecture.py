@@ -10,6 +10,7 @@ import pytest
 from readykit import ConfigurationError, ReadyKit, Settings
 from readykit.feature import Setup
 from readykit.problem import send_problem
+from readykit.section import Section
 from readykit.testing import asgi_request
 
 pytestmark = pytest.mark.anyio
@@ -40,6 +41,34 @@ def test_no_feature_module_imports_the_kit(feature: str) -> None:
         if {"readykit.kit", "readykit.ReadyKit"} & imported(path)
     ]
     assert offenders == []
+
+
+# the runtime features (the CLI verbs load the whole Settings to run; their cli.py may too)
+RUNTIME = ("cache", "dashboard", "guards", "health", "jobs", "logging", "metrics", "privacy",
+           "records")  # fmt: skip
+
+
+@pytest.mark.parametrize("feature", RUNTIME)
+def test_a_feature_reads_its_own_section_not_the_settings(feature: str) -> None:
+    """Each feature's parameters are typed by its section (readykit.section); none imports the
+    whole Settings, even for type checking."""
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in sorted((SRC / feature).rglob("*.py"))
+        if path.name != "cli.py" and {"readykit.settings", "readykit.Settings"} & imported(path)
+    ]
+    assert offenders == []
+
+
+def test_settings_is_every_section_and_nothing_else() -> None:
+    """Settings adds no field of its own; each field is declared by exactly one section, so a
+    feature's section is the one definition of its settings and their validation."""
+    sections = [base for base in Settings.__mro__ if issubclass(base, Section)]
+    sections.remove(Settings)
+    declared = [name for section in sections for name in section.__annotations__]
+    assert sorted(declared) == sorted(Settings.model_fields)
+    modules = {section.__module__ for section in sections}
+    assert {m.split(".")[1] for m in modules} >= set(RUNTIME)
 
 
 class Teapot:

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from readykit import ConfigurationError, Settings
@@ -40,3 +42,56 @@ def test_docs_settings_table_is_current() -> None:
 
     doc = (Path(__file__).parents[1] / "docs" / "settings.md").read_text()
     assert doc.endswith(settings_table())
+
+
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        ({"audit_key": "too-short"}, "READYKIT_AUDIT_KEY: needs at least 16 characters"),
+        ({"store_url": "sqlite://"}, "READYKIT_STORE_URL: 'sqlite://' names no file"),
+        ({"store_url": "mongodb://db"}, "READYKIT_STORE_URL: unknown scheme 'mongodb'"),
+        ({"cache_url": "memcached://x"}, "READYKIT_CACHE_URL: unknown scheme 'memcached'"),
+        ({"cache_routes": {"rates": 60}}, "READYKIT_CACHE_ROUTES: key 'rates' is not a route"),
+        (
+            {"security_header_overrides": {"GET /x/{id:hex}": {}}},
+            "READYKIT_SECURITY_HEADER_OVERRIDES: key 'GET /x/{id:hex}' uses unknown converter",
+        ),
+        ({"request_timeouts": {"GET": 5}}, "READYKIT_REQUEST_TIMEOUTS: key 'GET' is not a route"),
+        ({"slow_request_routes": {"^/(": 5}}, "READYKIT_SLOW_REQUEST_ROUTES: '^/(' is not a"),
+        ({"cors_allow_origins": ["example.com"]}, "READYKIT_CORS_ALLOW_ORIGINS: 'example.com'"),
+        ({"trusted_proxies": ["10.0.0.0/33"]}, "READYKIT_TRUSTED_PROXIES: '10.0.0.0/33'"),
+    ],
+)
+def test_each_section_validates_its_values_once_when_read(
+    monkeypatch: pytest.MonkeyPatch, values: dict[str, object], line: str
+) -> None:
+    """From code and from the environment alike: one line naming the variable."""
+    with pytest.raises(ConfigurationError) as from_code:
+        Settings(**values)  # type: ignore[arg-type]
+    assert str(from_code.value).startswith(line)
+    assert "\n" not in str(from_code.value)
+    for name, value in values.items():
+        monkeypatch.setenv(
+            f"READYKIT_{name.upper()}", value if isinstance(value, str) else json.dumps(value)
+        )
+    with pytest.raises(ConfigurationError) as from_env:
+        Settings()
+    assert str(from_env.value) == str(from_code.value)
+
+
+def test_a_secret_is_never_shown_in_its_error() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings(audit_key="hunter2-short")  # type: ignore[arg-type]
+    assert "hunter2" not in str(refused.value)
+
+
+def test_a_section_is_what_a_feature_takes() -> None:
+    """A feature's part can be built from its section alone, without the whole Settings."""
+    from readykit.guards.config import SecurityHeadersConfig
+    from readykit.guards.headers import SecurityHeaders
+    from readykit.proxies import TrustedProxies
+
+    config = SecurityHeadersConfig(referrer_policy="same-origin", hsts_max_age_s=0)
+    stage = SecurityHeaders(config=config, proxies=TrustedProxies([]))
+    assert stage.base[b"referrer-policy"] == b"same-origin"
+    assert stage.hsts is None

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
+from pydantic import Field, SecretStr
+
 from readykit._types import Scope
-from readykit.settings import Settings
+from readykit.section import Section
 
 MAX_TOKEN_BYTES = 512  # longer presented tokens are refused before any comparison
 _FORWARDING = frozenset(
@@ -44,6 +46,21 @@ def is_direct_loopback(scope: Scope) -> bool:
     return not any(key.lower() in _FORWARDING for key, _ in scope.get("headers", ()))
 
 
+class OpsConfig(Section):
+    """The settings section of the ops endpoints' access (/health details, /metrics, /ops)."""
+
+    ops_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /health details, /metrics and /ops; unset = closed to all "
+        "(unless ops_trust_loopback).",
+    )
+    ops_trust_loopback: bool = Field(
+        default=False,
+        description="Open ops endpoints to direct loopback clients without the token "
+        "(development only: a same-host proxy makes every request loopback).",
+    )
+
+
 class OpsAccess:
     """The one rule for every ops endpoint: the bearer token, or a trusted direct loopback.
 
@@ -57,9 +74,9 @@ class OpsAccess:
         self.trust_loopback = trust_loopback
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OpsAccess:
-        token = settings.ops_token.get_secret_value() if settings.ops_token else None
-        return cls(token, trust_loopback=settings.ops_trust_loopback)
+    def from_settings(cls, config: OpsConfig) -> OpsAccess:
+        token = config.ops_token.get_secret_value() if config.ops_token else None
+        return cls(token, trust_loopback=config.ops_trust_loopback)
 
     @property
     def has_token(self) -> bool:

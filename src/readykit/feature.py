@@ -29,6 +29,7 @@ from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.record import Recorder
 
 if TYPE_CHECKING:
+    from readykit.access import OpsAccess
     from readykit.health.registry import CheckFn, HealthRegistry, Kind
     from readykit.metrics import Metrics
     from readykit.proxies import TrustedProxies
@@ -46,9 +47,12 @@ class Setup(Protocol):
     """What a feature can reach and add while it installs."""
 
     settings: Settings
+    """Every section; a feature reads its own (its parameters are typed by the section)."""
     metrics: Metrics
     health: HealthRegistry
     proxies: TrustedProxies
+    access: OpsAccess
+    """Who may reach ops endpoints (the token, or a trusted loopback): one rule for all."""
 
     def add_guard(
         self,

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ParamSpec, TypeVar
 
 from readykit._types import ASGIApp, Receive, Scope, Send
+from readykit.access import OpsAccess
 from readykit.cache import cached, install_cache
 from readykit.dashboard import install_dashboard
 from readykit.durations import Duration
@@ -142,7 +143,8 @@ class ReadyKit:
         self._stages: list[tuple[int, Stage, bool | Stage]] = []
         self._wrapped = False
         self._routes: RouteResolver | None = None  # built by wrap() from the app's routes
-        endpoints = HealthEndpoints(self.health, self.settings, lambda: self.draining)
+        self.access = OpsAccess.from_settings(self.settings)  # one rule for every ops endpoint
+        endpoints = HealthEndpoints(self.health, self.settings, self.access, lambda: self.draining)
         self._ops_routes: dict[str, Handler] = endpoints.routes()
         if self.settings.configure_logging:
 
@@ -158,7 +160,7 @@ class ReadyKit:
                 flush_lane()
 
             self.on_shutdown(flush_access_log)
-        self.metrics = Metrics(self.settings)
+        self.metrics = Metrics(self.settings, self.access)
         self._active_requests: Callable[[str], Any] | None = None
         if self.settings.metrics:
             self._ops_routes[self.settings.metrics_path] = self.metrics.endpoint

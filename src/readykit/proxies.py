@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
 
 from readykit._types import Scope
 from readykit.errors import ConfigurationError
+from readykit.section import Section, parsed_by
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -140,3 +144,18 @@ class TrustedProxies:
             protos = [p.strip() for p in self._values(scope, b"x-forwarded-proto")]
         # the nearest proxy's word: the last value, as it appends to what came before
         return bool(protos) and protos[-1].lower() == "https"
+
+
+class ProxyConfig(Section):
+    """The settings section of the trusted proxies (read by the kit for every feature)."""
+
+    trusted_proxies: Annotated[list[str], AfterValidator(parsed_by(TrustedProxies))] = Field(
+        default_factory=list,
+        description="Proxy addresses or CIDRs whose forwarding header is believed (client "
+        "address for rate limits, https for HSTS).",
+    )
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        default="x-forwarded-for",
+        description="The one header trusted proxies set (X-Forwarded-For with "
+        "X-Forwarded-Proto, or RFC 7239 Forwarded); the other is ignored.",
+    )

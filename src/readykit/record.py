@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from readykit.errors import ConfigurationError
+from readykit.section import compile_regexes
 
 ROUTE_UNMATCHED = "UNMATCHED"
 
@@ -46,11 +46,7 @@ def excluding(recorder: Recorder, patterns: Sequence[str]) -> Recorder:
     """
     if not patterns:
         return recorder
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigurationError(f"exclude_paths: {pattern!r} is not a regex: {exc}") from None
+    compile_regexes(patterns, setting="exclude_paths")
     excluded = re.compile("|".join(f"(?:{p})" for p in patterns))
 
     def record(item: RequestRecord) -> None:

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 
-from readykit import ReadyKit, Settings
+from readykit import ConfigurationError, ReadyKit, Settings
 from readykit.logging import AccessLog, configure_logging
 from readykit.logging.setup import flush_access_log, json_lane
 from readykit.record import RequestRecord
@@ -178,8 +178,11 @@ async def test_probes_and_scrapes_can_be_left_out(buf: StringIO) -> None:
 
 
 def test_a_bad_exclude_pattern_names_the_variable() -> None:
-    kit = ReadyKit(Settings(configure_logging=False, records=False, exclude_paths=["(unclosed"]))
-    assert str(kit.config_error).startswith("READYKIT_EXCLUDE_PATHS: '(unclosed' is not a regex")
+    with pytest.raises(ConfigurationError) as refused:
+        Settings(configure_logging=False, records=False, exclude_paths=["(unclosed"])
+    assert str(refused.value).startswith(
+        "READYKIT_EXCLUDE_PATHS: '(unclosed' is not a regular expression"
+    )
 
 
 async def test_trace_and_span_ids_of_the_active_span(buf: StringIO) -> None:

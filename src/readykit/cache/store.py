@@ -15,7 +15,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from readykit.errors import ConfigurationError, require_extra
+from readykit.errors import require_extra
+from readykit.section import MEMORY_OR_REDIS, url_scheme
 
 logger = logging.getLogger("readykit.cache")
 
@@ -166,15 +167,15 @@ class RedisCache(CacheBackend):
 
 def backend_from_url(url: str, *, max_entries: int, max_bytes: int) -> CacheBackend:
     """`memory://` or `redis://host:port/db` (also `rediss://`)."""
-    scheme = url.split("://", 1)[0]
-    if scheme == "memory":
+    if cache_scheme(url) == "memory":
         return MemoryCache(max_entries=max_entries, max_bytes=max_bytes)
-    if scheme in ("redis", "rediss"):
-        require_extra("redis", "redis", "cache_url")
-        return RedisCache(url)
-    raise ConfigurationError(
-        f"cache_url: unknown scheme {scheme!r} in {url!r}; use memory:// or redis://"
-    )
+    require_extra("redis", "redis", "cache_url")
+    return RedisCache(url)
+
+
+def cache_scheme(url: str) -> str:
+    """`memory`, `redis` or `rediss`; any other scheme is refused naming the setting."""
+    return url_scheme(url, MEMORY_OR_REDIS, setting="cache_url", use="memory:// or redis://")
 
 
 class CacheMetrics:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from readykit.access import OpsAccess
 from readykit.dashboard.auth import OpsAuth
 from readykit.dashboard.traffic import Traffic
 from readykit.dashboard.views import Dashboard
@@ -26,7 +25,7 @@ def install_dashboard(setup: Setup, records: Records | None, cache: Cache) -> Da
     if records is None or not setup.settings.dashboard:
         return None
     traffic = Traffic(records.store)
-    auth = OpsAuth(OpsAccess.from_settings(setup.settings), store=records.store)
+    auth = OpsAuth(setup.access, store=records.store)
     dashboard = Dashboard(setup, records.store, cache, auth, traffic)
     setup.add_recorder(traffic)
     for path, handler in dashboard.routes().items():

@@ -7,19 +7,23 @@ middlewares "fix" by echoing any Origin, opening the API to every site a user vi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from readykit.errors import ConfigurationError
 from readykit.headers import get_header
-from readykit.settings import Settings
 from readykit.stage import Answer, Exchange, Headers
+
+if TYPE_CHECKING:
+    from readykit.guards.config import CorsConfig
 
 _VARY = (b"vary", b"Origin")
 
 
-def validate_cors(settings: Settings) -> list[str]:
+def cors_origins(config: CorsConfig) -> list[str]:
     """The configured origins; raises ConfigurationError for `*` with credentials or a value
-    that is not an origin."""
-    origins = [o.rstrip("/") for o in settings.cors_allow_origins]
-    if "*" in origins and settings.cors_allow_credentials:
+    that is not an origin (the section's validator, readykit.guards.config)."""
+    origins = [o.rstrip("/") for o in config.cors_allow_origins]
+    if "*" in origins and config.cors_allow_credentials:
         raise ConfigurationError(
             "cors_allow_origins: '*' cannot be combined with cors_allow_credentials=true; "
             "list the origins that may send credentials"
@@ -35,16 +39,16 @@ def validate_cors(settings: Settings) -> list[str]:
 class Cors:
     """Stage: answers preflights and adds CORS headers for the configured origins."""
 
-    def __init__(self, *, settings: Settings) -> None:
-        origins = validate_cors(settings)
+    def __init__(self, *, config: CorsConfig) -> None:
+        origins = cors_origins(config)
         self.any_origin = "*" in origins
         self.origins = frozenset(o.encode() for o in origins if o != "*")
-        self.credentials = settings.cors_allow_credentials
-        self.methods = ", ".join(m.upper() for m in settings.cors_allow_methods).encode()
-        self.allowed_methods = frozenset(m.upper().encode() for m in settings.cors_allow_methods)
-        self.headers = ", ".join(h.lower() for h in settings.cors_allow_headers).encode()
-        self.allowed_headers = frozenset(h.lower() for h in settings.cors_allow_headers)
-        self.max_age = str(settings.cors_max_age_s).encode()
+        self.credentials = config.cors_allow_credentials
+        self.methods = ", ".join(m.upper() for m in config.cors_allow_methods).encode()
+        self.allowed_methods = frozenset(m.upper().encode() for m in config.cors_allow_methods)
+        self.headers = ", ".join(h.lower() for h in config.cors_allow_headers).encode()
+        self.allowed_headers = frozenset(h.lower() for h in config.cors_allow_headers)
+        self.max_age = str(config.cors_max_age_s).encode()
 
     def _allow_origin(self, origin: bytes) -> bytes | None:
         if origin in self.origins:

@@ -15,11 +15,14 @@ import base64
 import hashlib
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from readykit.proxies import TrustedProxies
 from readykit.route_table import RouteTable
-from readykit.settings import Settings
 from readykit.stage import Exchange, Headers
+
+if TYPE_CHECKING:
+    from readykit.guards.config import SecurityHeadersConfig
 
 _CSP = b"content-security-policy"
 HASH_MAX_BYTES = 2 * 1024 * 1024  # larger (or streamed) pages get the policy as configured
@@ -31,22 +34,22 @@ _HSTS = b"strict-transport-security"
 _NONE: dict[bytes, bytes] = {}
 
 
-def base_headers(settings: Settings) -> dict[bytes, bytes]:
+def base_headers(config: SecurityHeadersConfig) -> dict[bytes, bytes]:
     """The headers every response gets, CSP and HSTS aside."""
     return {
         b"x-content-type-options": b"nosniff",
-        b"referrer-policy": settings.referrer_policy.encode(),
+        b"referrer-policy": config.referrer_policy.encode(),
         b"x-frame-options": b"DENY",
         b"cross-origin-opener-policy": b"same-origin",
         b"cross-origin-resource-policy": b"same-origin",
     }
 
 
-def hsts_value(settings: Settings) -> bytes | None:
+def hsts_value(config: SecurityHeadersConfig) -> bytes | None:
     """The Strict-Transport-Security value, or None when HSTS is off."""
-    if not settings.hsts_max_age_s:
+    if not config.hsts_max_age_s:
         return None
-    return f"max-age={settings.hsts_max_age_s}; includeSubDomains".encode()
+    return f"max-age={config.hsts_max_age_s}; includeSubDomains".encode()
 
 
 def with_script_hashes(policy: bytes, body: bytes) -> bytes:
@@ -79,24 +82,24 @@ def _encoded(overrides: Mapping[str, str]) -> dict[bytes, bytes]:
 
 
 class SecurityHeaders:
-    """Stage: the security headers the settings describe, on every HTTP response."""
+    """Stage: the security headers its section describes, on every HTTP response."""
 
     hold_max_bytes = HASH_MAX_BYTES
 
-    def __init__(self, *, settings: Settings, proxies: TrustedProxies) -> None:
+    def __init__(self, *, config: SecurityHeadersConfig, proxies: TrustedProxies) -> None:
         self.proxies = proxies
-        self.base = base_headers(settings)
+        self.base = base_headers(config)
         self.api_defaults = [
             *self.base.items(),
-            (_CSP, settings.content_security_policy.encode()),
+            (_CSP, config.content_security_policy.encode()),
         ]
         self.html_defaults = [
             *self.base.items(),
-            (_CSP, settings.html_content_security_policy.encode()),
+            (_CSP, config.html_content_security_policy.encode()),
         ]
-        self.hsts = hsts_value(settings)
+        self.hsts = hsts_value(config)
         self.routes = RouteTable(
-            {k: _encoded(v) for k, v in settings.security_header_overrides.items()},
+            {k: _encoded(v) for k, v in config.security_header_overrides.items()},
             setting="security_header_overrides",
         )
 

@@ -25,18 +25,18 @@ if TYPE_CHECKING:
 def install_guards(setup: Setup) -> RateLimiterCore | None:
     """Add every guard (as a stage) the settings switch on; returns the rate limiter, if any.
 
-    Misconfiguration (a malformed limit, an unknown strategy or scheme, `*` with credentials)
-    raises ConfigurationError here, when the kit is built, naming the setting.
+    The values were validated by the guards' sections (readykit.guards.config) when the
+    settings were read; a missing install extra (Redis) raises ConfigurationError here.
     """
     settings = setup.settings
     if settings.security_headers:
         setup.add_stage(
             ORDER_SECURITY_HEADERS,
-            SecurityHeaders(settings=settings, proxies=setup.proxies),
+            SecurityHeaders(config=settings, proxies=setup.proxies),
             ops=True,
         )
     if settings.cors_allow_origins:
-        setup.add_stage(ORDER_CORS, Cors(settings=settings))
+        setup.add_stage(ORDER_CORS, Cors(config=settings))
     if settings.max_body_bytes is not None or settings.body_limits:
         body_routes = RouteTable(settings.body_limits, setting="body_limits")
         setup.add_stage(

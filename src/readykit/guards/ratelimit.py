@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from readykit._types import Scope
 from readykit.errors import ConfigurationError, require_extra
+from readykit.guards.config import rate_limit_scheme
 from readykit.guards.ratelimit_memory import STRATEGIES, MemoryCounter, WindowHit
 from readykit.route_table import RouteMatch, RouteTable
 from readykit.stage import Answer, Exchange, Headers
@@ -80,16 +81,12 @@ def parse_policies(rate_limits: dict[str, str]) -> tuple[Policy | None, RouteTab
 
 
 def storage_scheme(url: str) -> str:
-    """`memory` or `redis`/`rediss`; any other scheme is refused naming the setting."""
-    scheme = url.split("://", 1)[0]
-    if scheme == "memory":
-        return scheme
-    if scheme in ("redis", "rediss"):
+    """`memory` or `redis`/`rediss` (with its extra installed); any other scheme is refused
+    naming the setting."""
+    scheme = rate_limit_scheme(url)
+    if scheme != "memory":
         require_extra("redis", "redis", "rate_limit_storage")
-        return scheme
-    raise ConfigurationError(
-        f"rate_limit_storage: unknown scheme {scheme!r} in {url!r}; use memory:// or redis://"
-    )
+    return scheme
 
 
 class RateLimitMetrics:

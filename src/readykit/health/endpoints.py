@@ -6,13 +6,16 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from readykit._types import Receive, Scope, Send
 from readykit.access import OpsAccess
 from readykit.health import render
 from readykit.health.registry import CheckResult, HealthRegistry
 from readykit.problem import refuse_method, send_bytes
-from readykit.settings import Settings
+
+if TYPE_CHECKING:
+    from readykit.health.config import HealthConfig
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -58,15 +61,19 @@ class HealthEndpoints:
     """ASGI handlers for the health paths, served by the kit in front of the app."""
 
     def __init__(
-        self, registry: HealthRegistry, settings: Settings, is_draining: Callable[[], bool]
+        self,
+        registry: HealthRegistry,
+        config: HealthConfig,
+        access: OpsAccess,
+        is_draining: Callable[[], bool],
     ) -> None:
         self.registry = registry
-        self.settings = settings
+        self.config = config
         self.is_draining = is_draining
-        self.access = OpsAccess.from_settings(settings)
+        self.access = access
 
     def routes(self) -> dict[str, Handler]:
-        prefix = self.settings.health_prefix
+        prefix = self.config.health_prefix
         return {
             f"{prefix}/live": self.live,
             f"{prefix}/ready": self.ready,
@@ -77,7 +84,7 @@ class HealthEndpoints:
         """Liveness only: the event loop and liveness checks; never a dependency check."""
         if await refuse_method(scope, send):
             return
-        results = [await event_loop_lag(self.settings.liveness_max_lag_ms)]
+        results = [await event_loop_lag(self.config.liveness_max_lag_ms)]
         results += await self.registry.run(("liveness",))
         await self._respond(scope, send, results, detailed=False)
 
@@ -94,7 +101,7 @@ class HealthEndpoints:
         """Every check; details (output, values) only for the ops token (see readykit.access)."""
         if await refuse_method(scope, send):
             return
-        results = [await event_loop_lag(self.settings.liveness_max_lag_ms)]
+        results = [await event_loop_lag(self.config.liveness_max_lag_ms)]
         results += await self.registry.run()
         if self.is_draining():
             results.append(_draining())
@@ -108,8 +115,8 @@ class HealthEndpoints:
             status,
             results,
             detailed=detailed,
-            description=self.settings.service_name,
-            version=self.settings.service_version,
+            description=self.config.service_name,
+            version=self.config.service_version,
         )
         code = 503 if status == "fail" else 200
         head = scope["method"] == "HEAD"

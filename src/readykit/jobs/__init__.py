@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from readykit.access import OpsAccess
 from readykit.health.observation import Observation
 from readykit.jobs.execution import JobRun, JobTimeout
 from readykit.jobs.metrics import JobMetrics
@@ -76,7 +75,7 @@ def install_jobs(setup: Setup, records: Records | None, dashboard: Dashboard | N
     )
     setup.on_startup(jobs.start)
     setup.on_shutdown(jobs.stop)
-    access = OpsAccess.from_settings(settings)
+    access = setup.access
     setup.add_guard(
         ORDER_JOB_PINGS,
         lambda app: JobPings(app, jobs=jobs, access=access),

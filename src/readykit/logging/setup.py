@@ -17,7 +17,7 @@ from readykit.logging.redact import Redactor, redact_text
 if TYPE_CHECKING:
     from structlog.types import Processor
 
-    from readykit.settings import Settings
+    from readykit.logging.config import LoggingConfig
 
 # structlog is imported when logging is configured (at startup), not with readykit: importing it
 # imports rich too where rich is installed, ~100 ms that `import readykit` need not pay
@@ -74,7 +74,7 @@ def _foreign_only(processor: Processor) -> Processor:
     return run
 
 
-def _renderer(settings: Settings, stream: IO[str]) -> Processor:
+def _renderer(settings: LoggingConfig, stream: IO[str]) -> Processor:
     import structlog
 
     console = settings.log_format == "console" or (
@@ -196,7 +196,7 @@ def json_lane() -> JsonLane | None:
     return _lane
 
 
-def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> None:
+def configure_logging(settings: LoggingConfig, *, stream: IO[str] | None = None) -> None:
     """Route structlog and stdlib logging through one redacting pipeline to `stream`.
 
     JSON lines (a console renderer on a TTY, or as `log_format` says), `request_id` on every

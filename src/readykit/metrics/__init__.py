@@ -25,11 +25,11 @@ from prometheus_client.exposition import choose_encoder
 from readykit._types import Receive, Scope, Send
 from readykit.access import OpsAccess
 from readykit.headers import get_header
+from readykit.metrics.config import MetricsConfig
 from readykit.metrics.health import HealthCheckMetrics
 from readykit.metrics.http import FileBackedHttpMetrics, HttpMetrics
 from readykit.metrics.process import WorkerProcessMetrics
 from readykit.problem import refuse_method, refuse_unauthorized, send_bytes
-from readykit.settings import Settings
 
 __all__ = ["Metrics", "gunicorn_child_exit", "multiprocess_dir"]
 
@@ -48,21 +48,27 @@ class Metrics:
     """The kit's metrics. Later parts register theirs on `registry`.
 
     Args:
-        settings: `metrics_max_routes`, `metrics_public` and the ops access are read.
+        config: the metrics' section (`metrics_max_routes`, `metrics_public`).
+        access: who may scrape when the metrics are not public.
         registry: where metrics live; a fresh one per kit by default, so kits never collide.
     """
 
-    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: MetricsConfig,
+        access: OpsAccess,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.multiprocess = multiprocess_dir() is not None
-        self.public = settings.metrics_public
-        self.access = OpsAccess.from_settings(settings)
+        self.public = config.metrics_public
+        self.access = access
         # one process: plain counts rendered at scrape time; several: each observation goes to
         # the worker's value files, so one scrape can sum over workers
         self.http: HttpMetrics | FileBackedHttpMetrics = (
-            FileBackedHttpMetrics(self.registry, max_routes=settings.metrics_max_routes)
+            FileBackedHttpMetrics(self.registry, max_routes=config.metrics_max_routes)
             if self.multiprocess
-            else HttpMetrics(self.registry, max_routes=settings.metrics_max_routes)
+            else HttpMetrics(self.registry, max_routes=config.metrics_max_routes)
         )
         self.health = HealthCheckMetrics(self.registry)
         self.process: WorkerProcessMetrics | None = None

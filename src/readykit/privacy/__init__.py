@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter
 
 from readykit._tasks import cancel_and_wait
-from readykit.errors import ConfigurationError
 from readykit.privacy.endpoints import PREFIX, PrivacyEndpoints
 from readykit.privacy.jobs import Jobs
 from readykit.privacy.keys import Keys, load_or_create_key
@@ -49,8 +48,6 @@ def install_privacy(setup: Setup, records: Records | None, registry: Privacy) ->
         link_ttl_s=settings.privacy_link_ttl_h * 3600,
         exports_per_day=settings.privacy_exports_per_day,
     )
-    if settings.privacy_exports_per_day < 1:
-        raise ConfigurationError("privacy_exports_per_day: must be at least 1")
     refusals = Counter(
         "readykit_privacy_refusals",
         "Anonymous requests to /privacy/... refused, by status (not audited one by one).",

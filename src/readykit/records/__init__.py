@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,13 +96,6 @@ def install_records(setup: Setup) -> Records:
     def principal(scope: Scope) -> str | None:
         return setup.resolve_principal(scope)
 
-    for pattern in settings.slow_request_routes:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigurationError(
-                f"slow_request_routes: {pattern!r} is not a regular expression ({exc})"
-            ) from exc
     writer = BatchWriter(
         store,
         metrics,

@@ -39,14 +39,19 @@ def checkpoint_path(spill_path: Path) -> Path:
     return spill_path.with_name("audit-head.json")
 
 
+def check_audit_key(configured: str) -> str:
+    """The configured audit key; one too short is refused naming the setting."""
+    if len(configured.strip()) < MIN_KEY_CHARS:
+        raise ConfigurationError(
+            f"audit_key: needs at least {MIN_KEY_CHARS} characters (the same key on every instance)"
+        )
+    return configured
+
+
 def load_key(configured: str | None, path: Path, *, create: bool = True) -> ChainKey | None:
     """The configured key, else the key in `path` (created once when `create`), else None."""
     if configured is not None:
-        if len(configured.strip()) < MIN_KEY_CHARS:
-            raise ConfigurationError(
-                f"audit_key: READYKIT_AUDIT_KEY needs at least {MIN_KEY_CHARS} characters"
-            )
-        return ChainKey.from_secret(configured)
+        return ChainKey.from_secret(check_audit_key(configured))
     try:
         return read_key_file(path)
     except FileNotFoundError:

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from readykit.errors import ConfigurationError
+from readykit.section import url_scheme
 
 GENESIS = "0" * 64
 AUDIT = "audit"
@@ -382,28 +382,40 @@ class Store(ABC):
         await self.entries("stall", limit=1)
 
 
+STORE_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+def store_scheme(url: str) -> str:
+    """`sqlite` (with a file named) or `postgresql`/`postgres`; anything else is refused naming
+    the setting."""
+    scheme = url_scheme(
+        url, STORE_SCHEMES, setting="store_url", use="sqlite:///path or postgresql://"
+    )
+    if scheme == "sqlite":
+        from readykit.records.sqlite import sqlite_path
+
+        sqlite_path(url)
+    return scheme
+
+
 def store_from_url(url: str, *, audit_key: ChainKey | None = None) -> Store:
     """`sqlite:///path/to/file.db` or `postgresql://user@host:port/db`.
 
     `audit_key` is needed to write audit events (reading works without it).
     """
-    scheme = url.split("://", 1)[0]
+    scheme = store_scheme(url)
     store: Store
     if scheme == "sqlite":
         from readykit.records.sqlite import SQLiteStore
 
         store = SQLiteStore(url)
-    elif scheme in ("postgresql", "postgres"):
+    else:
         from readykit.errors import require_extra
 
         require_extra("asyncpg", "postgres", "store_url")
         from readykit.records.postgres import PostgresStore
 
         store = PostgresStore(url)
-    else:
-        raise ConfigurationError(
-            f"store_url: unknown scheme {scheme!r} in {url!r}; use sqlite:///path or postgresql://"
-        )
     store.audit_key = audit_key
     return store
 

@@ -1,0 +1,31 @@
+"""The personal-data section of the settings (see readykit.section)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from readykit.section import Section
+
+
+class PrivacyConfig(Section):
+    """readykit.privacy: the export and erasure endpoints, their keys and archives."""
+
+    privacy_endpoints: bool = Field(
+        default=True, description="Serve /privacy/export and /privacy/erase to logged-in users."
+    )
+    privacy_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs download links and seals subject ids; unset: a key file is created.",
+    )
+    privacy_key_path: str = Field(
+        default=".readykit/privacy.key",
+        description="Key file created once when no privacy secret is set.",
+    )
+    privacy_archive_dir: str = Field(
+        default=".readykit/exports",
+        description="Where export archives are kept until their link expires.",
+    )
+    privacy_link_ttl_h: float = Field(default=72.0, gt=0, description="Download links expire.")
+    privacy_exports_per_day: int = Field(
+        default=1, ge=1, description="Exports a subject may ask for per day."
+    )

@@ -1,0 +1,80 @@
+"""A feature's configuration section: a pydantic model of the settings it reads, validated once,
+in the model.
+
+Each feature declares its section next to its code (`readykit.guards.config`,
+`readykit.records.config`, ...); `readykit.settings.Settings` is every section at once, read from
+`READYKIT_*` variables, so one environment configures the runtime and the CLI alike. A feature
+reads only its own section: its parameters are typed by the section, never by `Settings`.
+
+A value is checked by the same parser that later builds from it (`RouteTable`, the rate-limit
+parser, `TrustedProxies`, ...), wrapped by `parsed_by`, so there is one definition of what is
+valid and an invalid value fails when the settings are read, naming its variable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from readykit.errors import ConfigurationError
+from readykit.route_table import RouteTable
+
+T = TypeVar("T")
+
+# the backends of the in-process defaults and their shared counterpart (rate limits, cache)
+MEMORY_OR_REDIS = ("memory", "redis", "rediss")
+
+
+class Section(BaseModel):
+    """Base of every feature's section; its fields are `READYKIT_<FIELD NAME>` variables."""
+
+
+def parsed_by(parse: Callable[[T], object]) -> Callable[[T], T]:
+    """A validator that runs one of readykit's parsers on the value and keeps the value; the
+    parser's ConfigurationError becomes the validation error (its message names the setting)."""
+
+    def validate(value: T) -> T:
+        try:
+            parse(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    return validate
+
+
+def route_keys(setting: str) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
+    """Validator: every key of a per-route mapping is `METHOD /template`, `/template` or
+    `default` (RouteTable's own parser)."""
+    return parsed_by(lambda entries: RouteTable(entries, setting=setting))
+
+
+def compile_regexes(patterns: Iterable[str], *, setting: str) -> list[re.Pattern[str]]:
+    """Each of `patterns` compiled; one that is not a regular expression is refused naming the
+    setting."""
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise ConfigurationError(
+                f"{setting}: {pattern!r} is not a regular expression ({exc})"
+            ) from None
+    return compiled
+
+
+def regexes(setting: str) -> Callable[[Iterable[str]], Iterable[str]]:
+    """Validator: every item (or key) is a regular expression."""
+    return parsed_by(lambda patterns: compile_regexes(patterns, setting=setting))
+
+
+def url_scheme(url: str, schemes: Iterable[str], *, setting: str, use: str) -> str:
+    """The scheme of a backend URL (`memory://`, `redis://host`, ...), one of `schemes`; any
+    other is refused naming the setting and what to `use` instead."""
+    scheme = url.split("://", 1)[0]
+    if scheme not in schemes:
+        raise ConfigurationError(f"{setting}: unknown scheme {scheme!r} in {url!r}; use {use}")
+    return scheme
