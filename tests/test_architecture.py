@@ -6,9 +6,11 @@ import ast
 from pathlib import Path
 
 import pytest
+from pydantic import Field, SecretStr
 
 from readykit import ConfigurationError, ReadyKit, Settings
 from readykit.feature import Setup
+from readykit.logging.config import LoggingConfig
 from readykit.problem import send_problem
 from readykit.section import Section
 from readykit.testing import asgi_request
@@ -93,3 +95,52 @@ async def test_a_third_party_feature_installs_through_setup() -> None:
     assert (await asgi_request(wrapped, "GET", "/teapot")).status == 418
     with pytest.raises(ConfigurationError, match="after wrap"):
         kit.add_feature(Teapot())
+
+
+class BrewConfig(Section):
+    """A third party's section: its own variables, validated by its own model."""
+
+    teapot_strength: int = Field(default=3, ge=1, description="How strong the tea is.")
+    teapot_token: SecretStr | None = Field(default=None, min_length=16)
+
+
+class StrongTeapot:
+    name = "strong-teapot"
+
+    def install(self, setup: Setup) -> None:
+        config = setup.section(BrewConfig)
+
+        async def brew(scope: object, receive: object, send: object) -> None:
+            detail = f"Strength {config.teapot_strength}."
+            await send_problem(send, 418, detail)  # type: ignore[arg-type]
+
+        setup.add_ops_route("/teapot", brew)  # type: ignore[arg-type]
+
+
+async def test_a_third_party_section_is_read_and_validated_like_the_kits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("READYKIT_TEAPOT_STRENGTH", "5")
+    kit = ReadyKit(Settings(records=False, configure_logging=False))
+    assert kit.section(LoggingConfig) is kit.settings  # a built-in section: the kit's own
+    kit.add_feature(StrongTeapot())
+
+    async def app(scope: object, receive: object, send: object) -> None: ...
+
+    wrapped = kit.wrap(app)  # type: ignore[arg-type]
+    assert "Strength 5." in (await asgi_request(wrapped, "GET", "/teapot")).body.decode()
+
+    monkeypatch.setenv("READYKIT_TEAPOT_STRENGTH", "0")
+    monkeypatch.setenv("READYKIT_TEAPOT_TOKEN", "12345")
+    other = ReadyKit(Settings(records=False, configure_logging=False))
+    with pytest.raises(ConfigurationError) as refused:
+        other.add_feature(StrongTeapot())
+    assert str(refused.value).startswith(
+        "READYKIT_TEAPOT_STRENGTH: Input should be greater than or equal to 1 (got '0')"
+    )
+    monkeypatch.setenv("READYKIT_TEAPOT_STRENGTH", "4")
+    monkeypatch.setenv("READYKIT_TEAPOT_TOKEN", "hunter2")
+    with pytest.raises(ConfigurationError) as secret:
+        other.add_feature(StrongTeapot())
+    assert str(secret.value).startswith("READYKIT_TEAPOT_TOKEN: Value should have at least 16")
+    assert "hunter2" not in str(secret.value)  # a secret's value is never shown

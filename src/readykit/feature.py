@@ -2,16 +2,23 @@
 
 Each feature (guards, cache, records, privacy, dashboard, jobs, or a third party's) installs
 itself through `Setup`, the narrow interface `ReadyKit` gives it; it never imports
-`readykit.kit`, and what it needs of another feature is passed to it explicitly. A minimal
-third-party feature:
+`readykit.kit`, and what it needs of another feature is passed to it explicitly. Its settings
+are a section (readykit.section), read with `setup.section(...)` from the same `READYKIT_*`
+variables and validated once, by the model. A minimal third-party feature:
 
 ```python
+class TeapotConfig(Section):
+    teapot_strength: int = Field(default=3, ge=1)  # READYKIT_TEAPOT_STRENGTH
+
+
 class Teapot:
     name = "teapot"
 
     def install(self, setup: Setup) -> None:
+        config = setup.section(TeapotConfig)  # a bad value: one line naming the variable
+
         async def brew(scope, receive, send):
-            await send_problem(send, 418, "I'm a teapot.")
+            await send_problem(send, 418, f"Strength {config.teapot_strength}.")
 
         setup.add_ops_route("/teapot", brew)
 
@@ -23,10 +30,11 @@ kit.add_feature(Teapot())  # before kit.wrap(app)
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.record import Recorder
+from readykit.section import Section
 
 if TYPE_CHECKING:
     from readykit.access import OpsAccess
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
     from readykit.settings import Settings
     from readykit.stage import Stage
 
+S = TypeVar("S", bound=Section)
 Hook = Callable[[], Awaitable[Any]]
 Guard = Callable[[ASGIApp], ASGIApp]
 When = Callable[[Scope], bool]
@@ -47,7 +56,7 @@ class Setup(Protocol):
     """What a feature can reach and add while it installs."""
 
     settings: Settings
-    """Every section; a feature reads its own (its parameters are typed by the section)."""
+    """Every built-in section at once; a feature reads its own with `section()`."""
     metrics: Metrics
     health: HealthRegistry
     proxies: TrustedProxies
@@ -92,6 +101,10 @@ class Setup(Protocol):
 
     def on_shutdown(self, hook: Hook) -> Hook:
         """Run at lifespan shutdown (reverse order)."""
+
+    def section(self, section: type[S]) -> S:
+        """The settings of `section` (readykit.section): the kit's own for a built-in one, else
+        read from the same `READYKIT_*` variables, validated once (a third party's section)."""
 
     def resolve_principal(self, scope: Scope) -> str | None:
         """Who is calling (the kit's one principal resolver; never raises)."""

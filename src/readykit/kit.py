@@ -30,7 +30,8 @@ from readykit.proxies import TrustedProxies
 from readykit.record import Recorder, excluding
 from readykit.records import Audit, Records, install_records
 from readykit.routing import RouteResolver, RouteTemplate, route_template
-from readykit.settings import Settings, name_the_variable
+from readykit.section import Section
+from readykit.settings import Settings, name_the_variable, read_section
 from readykit.stage import Stage
 
 logger = logging.getLogger("readykit")
@@ -39,6 +40,7 @@ Principal = Callable[[Scope], str | None]
 F = TypeVar("F", bound=CheckFn)
 P = ParamSpec("P")
 R = TypeVar("R")
+S = TypeVar("S", bound=Section)
 
 
 def default_principal(scope: Scope) -> str | None:
@@ -423,6 +425,13 @@ class ReadyKit:
             begin_drain=self._begin_drain,
             shutdown=self.shutdown,
         )
+
+    def section(self, section: type[S]) -> S:
+        """The settings of `section` (readykit.section): this kit's own for a built-in one,
+        else read from the same `READYKIT_*` variables and validated once (a third party's)."""
+        if isinstance(self.settings, section):
+            return self.settings
+        return read_section(section)
 
     def route_of(self, scope: Scope, root_path: str = "") -> str:
         """The route template of a request the app has answered (`root_path` as it came in)."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -22,7 +24,9 @@ from readykit.metrics.config import MetricsConfig
 from readykit.privacy.config import PrivacyConfig
 from readykit.proxies import ProxyConfig
 from readykit.records.config import RecordsConfig
+from readykit.section import Section
 
+S = TypeVar("S", bound=Section)
 ENV_PREFIX = "READYKIT_"
 # examples for the settings a mistake is most likely in: shown with the error
 EXAMPLES = {
@@ -38,7 +42,6 @@ EXAMPLES = {
     "redact_keys": '["national_id"]',
     "exclude_paths": '["^/health", "^/metrics$"]',
 }
-_SECRET_FIELDS = frozenset({"ops_token", "privacy_secret", "audit_key"})
 _FIELD_PREFIX = re.compile(r"^([a-z_]+)(?=[\[:])")
 
 
@@ -49,7 +52,7 @@ def env_name(field: str) -> str:
 
 def _problem(field: str, what: str, value: Any = None, show: bool = False) -> str:
     line = f"{env_name(field)}: {what}"
-    if show and field not in _SECRET_FIELDS:
+    if show:
         text = value if isinstance(value, str) else json.dumps(value, default=str)
         line += f" (got {text[:80]!r})"
     return _example(field, line)
@@ -62,23 +65,25 @@ def _example(field: str, line: str) -> str:
     return line
 
 
-def describe_error(exc: Exception) -> str:
-    """One line per invalid setting, naming its environment variable, the problem, an example."""
+def describe_error(exc: Exception, fields: Mapping[str, FieldInfo] | None = None) -> str:
+    """One line per invalid setting, naming its environment variable, the problem, an example;
+    `fields`: those of the model that was read (default: Settings')."""
+    fields = Settings.model_fields if fields is None else fields
     if isinstance(exc, ValidationError):
         lines = []
         for error in exc.errors():
             cause = error.get("ctx", {}).get("error")
             match = _FIELD_PREFIX.match(str(cause)) if error["type"] == "value_error" else None
-            if match and match.group(1) in Settings.model_fields:
+            if match and match.group(1) in fields:
                 # a section's parser said it, naming the setting (and the value, if shown)
-                lines.append(_example(match.group(1), name_the_variable(str(cause))))
+                lines.append(_example(match.group(1), name_the_variable(str(cause), fields)))
                 continue
             loc = [str(part) for part in error["loc"]]
             field = loc[0] if loc else "?"
             where = "".join(f"[{part}]" for part in loc[1:])
-            lines.append(
-                _problem(field, f"{where} {error['msg']}".strip(), error.get("input"), True)
-            )
+            secret = field in fields and "SecretStr" in str(fields[field].annotation)
+            what = f"{where} {error['msg']}".strip()
+            lines.append(_problem(field, what, error.get("input"), show=not secret))
         return "; ".join(lines)
     if isinstance(exc, SettingsError):  # the value is not valid JSON
         match = re.search(r'field "([a-z_]+)"', str(exc))
@@ -88,10 +93,10 @@ def describe_error(exc: Exception) -> str:
     return str(exc)
 
 
-def name_the_variable(message: str) -> str:
+def name_the_variable(message: str, fields: Mapping[str, FieldInfo] | None = None) -> str:
     """A message that starts with a setting's field name starts with its variable instead."""
     match = _FIELD_PREFIX.match(message)
-    if match and match.group(1) in Settings.model_fields:
+    if match and match.group(1) in (Settings.model_fields if fields is None else fields):
         return env_name(match.group(1)) + message[match.end() :]
     return message
 
@@ -126,6 +131,21 @@ class Settings(
             super().__init__(**values)
         except (ValidationError, SettingsError) as exc:
             raise ConfigurationError(describe_error(exc)) from None
+
+
+def read_section(section: type[S], **values: Any) -> S:
+    """A section that is not part of Settings (a third party's feature), read from the same
+    `READYKIT_*` variables and validated the same way: one ConfigurationError line naming the
+    variable."""
+    reader = type(
+        section.__name__,
+        (section, BaseSettings),
+        {"model_config": SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)},
+    )
+    try:
+        return cast(S, reader(**values))
+    except (ValidationError, SettingsError) as exc:
+        raise ConfigurationError(describe_error(exc, section.model_fields)) from None
 
 
 def settings_table() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from readykit.cache.config import CacheConfig
 from readykit.cache.function import SingleFlight, cached
 from readykit.cache.responses import ResponseCacheGuard
 from readykit.cache.store import (
@@ -37,17 +38,17 @@ __all__ = [
 
 def install_cache(setup: Setup) -> Cache:
     """The kit's cache from `Settings.cache_url`, with its response guard and readiness check."""
-    settings = setup.settings
+    config = setup.section(CacheConfig)
     backend = backend_from_url(
-        settings.cache_url,
-        max_entries=settings.cache_max_entries,
-        max_bytes=settings.cache_max_bytes,
+        config.cache_url,
+        max_entries=config.cache_max_entries,
+        max_bytes=config.cache_max_bytes,
     )
     cache = Cache(backend, CacheMetrics(setup.metrics.registry))
     setup.on_shutdown(backend.aclose)
-    if settings.cache_routes:
-        routes = RouteTable(settings.cache_routes, setting="cache_routes")
-        tags = {k: tuple(v) for k, v in settings.cache_route_tags.items()}
+    if config.cache_routes:
+        routes = RouteTable(config.cache_routes, setting="cache_routes")
+        tags = {k: tuple(v) for k, v in config.cache_route_tags.items()}
         setup.add_guard(
             ORDER_RESPONSE_CACHE,
             lambda app: ResponseCacheGuard(

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from readykit.dashboard.auth import OpsAuth
+from readykit.dashboard.config import DashboardConfig
 from readykit.dashboard.traffic import Traffic
 from readykit.dashboard.views import Dashboard
 
@@ -22,7 +23,7 @@ logger = logging.getLogger("readykit.ops")
 
 def install_dashboard(setup: Setup, records: Records | None, cache: Cache) -> Dashboard | None:
     """Serve /ops on the kit (needs records: the dashboard reads the store)."""
-    if records is None or not setup.settings.dashboard:
+    if records is None or not setup.section(DashboardConfig).dashboard:
         return None
     traffic = Traffic(records.store)
     auth = OpsAuth(setup.access, store=records.store)

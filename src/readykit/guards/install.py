@@ -11,6 +11,7 @@ from readykit.guards import (
     ORDER_SECURITY_HEADERS,
     ORDER_TIMEOUT,
 )
+from readykit.guards.config import CorsConfig, LimitsConfig, RateLimitConfig, SecurityHeadersConfig
 from readykit.guards.cors import Cors
 from readykit.guards.headers import SecurityHeaders
 from readykit.guards.limits import BodyLimit, TimeLimit
@@ -28,30 +29,33 @@ def install_guards(setup: Setup) -> RateLimiterCore | None:
     The values were validated by the guards' sections (readykit.guards.config) when the
     settings were read; a missing install extra (Redis) raises ConfigurationError here.
     """
-    settings = setup.settings
-    if settings.security_headers:
+    headers = setup.section(SecurityHeadersConfig)
+    limits = setup.section(LimitsConfig)
+    rate = setup.section(RateLimitConfig)
+    if headers.security_headers:
         setup.add_stage(
             ORDER_SECURITY_HEADERS,
-            SecurityHeaders(config=settings, proxies=setup.proxies),
+            SecurityHeaders(config=headers, proxies=setup.proxies),
             ops=True,
         )
-    if settings.cors_allow_origins:
-        setup.add_stage(ORDER_CORS, Cors(config=settings))
-    if settings.max_body_bytes is not None or settings.body_limits:
-        body_routes = RouteTable(settings.body_limits, setting="body_limits")
+    cors = setup.section(CorsConfig)
+    if cors.cors_allow_origins:
+        setup.add_stage(ORDER_CORS, Cors(config=cors))
+    if limits.max_body_bytes is not None or limits.body_limits:
+        body_routes = RouteTable(limits.body_limits, setting="body_limits")
         setup.add_stage(
             ORDER_BODY_LIMIT,
-            BodyLimit(limit=settings.max_body_bytes, routes=body_routes),
+            BodyLimit(limit=limits.max_body_bytes, routes=body_routes),
             ops=True,  # the kit's own routes (/ops/login) are held to the same limits
         )
-    if settings.request_timeout_s is not None or settings.request_timeouts:
-        time_routes = RouteTable(settings.request_timeouts, setting="request_timeouts")
+    if limits.request_timeout_s is not None or limits.request_timeouts:
+        time_routes = RouteTable(limits.request_timeouts, setting="request_timeouts")
         setup.add_stage(
             ORDER_TIMEOUT,
-            TimeLimit(timeout_s=settings.request_timeout_s, routes=time_routes),
+            TimeLimit(timeout_s=limits.request_timeout_s, routes=time_routes),
             ops=True,
         )
-    if not settings.rate_limits:
+    if not rate.rate_limits:
         return None
     # the `limits` library is imported only where rate limits are configured
     from readykit.guards.ratelimit import (
@@ -61,11 +65,11 @@ def install_guards(setup: Setup) -> RateLimiterCore | None:
         parse_policies,
     )
 
-    default, routes = parse_policies(settings.rate_limits)
+    default, routes = parse_policies(rate.rate_limits)
     core = RateLimiterCore(
-        settings.rate_limit_storage,
-        settings.rate_limit_strategy,
-        fail_open=settings.rate_limit_fail_open,
+        rate.rate_limit_storage,
+        rate.rate_limit_strategy,
+        fail_open=rate.rate_limit_fail_open,
         metrics=RateLimitMetrics(setup.metrics.registry),
     )
     setup.add_stage(
@@ -75,7 +79,7 @@ def install_guards(setup: Setup) -> RateLimiterCore | None:
         ops=RateLimit(core=core, default=None, routes=routes, key=setup.client_key),
     )
     setup.on_shutdown(core.aclose)
-    if not settings.rate_limit_storage.startswith("memory"):
+    if not rate.rate_limit_storage.startswith("memory"):
 
         async def storage() -> Observation:
             if await core.check():

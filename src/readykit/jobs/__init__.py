@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from readykit.health.observation import Observation
+from readykit.jobs.config import JobsConfig
 from readykit.jobs.execution import JobRun, JobTimeout
 from readykit.jobs.metrics import JobMetrics
 from readykit.jobs.pings import PINGS_PREFIX, JobPings
@@ -56,7 +57,7 @@ async def check_jobs(jobs: Jobs) -> Observation:
 def install_jobs(setup: Setup, records: Records | None, dashboard: Dashboard | None) -> Jobs:
     """One runner per kit: runs kept in the kit's store (or memory without records), started and
     stopped with the kit, pings served at /ops/jobs/{name}/ping, a page on the dashboard."""
-    settings = setup.settings
+    settings = setup.section(JobsConfig)
     log: RunLog = StoreRunLog(records.store) if records is not None else MemoryRunLog()
 
     async def jobs_health() -> Observation:

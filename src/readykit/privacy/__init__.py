@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter
 
 from readykit._tasks import cancel_and_wait
+from readykit.privacy.config import PrivacyConfig
 from readykit.privacy.endpoints import PREFIX, PrivacyEndpoints
 from readykit.privacy.jobs import Jobs
 from readykit.privacy.keys import Keys, load_or_create_key
@@ -34,7 +35,7 @@ def install_privacy(setup: Setup, records: Records | None, registry: Privacy) ->
     Needs records (the store keeps the jobs and the erasure log); without them the registry
     still works for code that calls it, but no endpoints are served.
     """
-    settings = setup.settings
+    settings = setup.section(PrivacyConfig)
     if records is None or not settings.privacy_endpoints:
         return None
     secret = settings.privacy_secret.get_secret_value() if settings.privacy_secret else None

@@ -14,11 +14,13 @@ from prometheus_client import Counter
 from readykit._tasks import cancel_and_wait
 from readykit._types import Scope
 from readykit.errors import ConfigurationError
+from readykit.logging.config import LoggingConfig
 from readykit.logging.redact import Redactor
 from readykit.records.anchor import Anchor, checkpoint_path, key_path, load_key
 from readykit.records.apm import Exceptions, SlowQueries, SlowRequests, StallWatchdog
 from readykit.records.audit import ORDER_AUDIT, Audit, audited
 from readykit.records.batch import BatchMetrics, BatchWriter, RecordsUnavailable
+from readykit.records.config import RecordsConfig
 from readykit.records.store import (
     ChainKey,
     Head,
@@ -63,7 +65,7 @@ class Records:
 
 def install_records(setup: Setup) -> Records:
     """Build the records parts from the kit's settings and hook them into its lifecycle."""
-    settings = setup.settings
+    settings = setup.section(RecordsConfig)
     spill_path = Path(settings.spill_path)
     secret = settings.audit_key.get_secret_value() if settings.audit_key is not None else None
     key = load_key(secret, key_path(spill_path))
@@ -71,7 +73,7 @@ def install_records(setup: Setup) -> Records:
     store = store_from_url(settings.store_url, audit_key=key)
     anchor = Anchor(checkpoint_path(spill_path), key.id, log_every_s=settings.records_flush_s)
     metrics = BatchMetrics(setup.metrics.registry)
-    redactor = Redactor(settings.redact_keys)
+    redactor = Redactor(setup.section(LoggingConfig).redact_keys)
     anchored: list[Head] = []
     anchoring: list[asyncio.Task[None]] = []
 
