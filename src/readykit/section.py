@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from readykit.errors import ConfigurationError
 from readykit.route_table import RouteTable
@@ -30,6 +30,10 @@ MEMORY_OR_REDIS = ("memory", "redis", "rediss")
 
 class Section(BaseModel):
     """Base of every feature's section; its fields are `READYKIT_<FIELD NAME>` variables."""
+
+    # a section is read as part of Settings (or by read_section): its own validator is built
+    # only if it is ever instantiated alone, not for each section at import
+    model_config = ConfigDict(defer_build=True)
 
 
 def parsed_by(parse: Callable[[T], object]) -> Callable[[T], T]:
