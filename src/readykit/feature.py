@@ -30,11 +30,11 @@ kit.add_feature(Teapot())  # before kit.wrap(app)
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.record import Recorder
-from readykit.section import Section
+from readykit.section import S
 
 if TYPE_CHECKING:
     from readykit.access import OpsAccess
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from readykit.settings import Settings
     from readykit.stage import Stage
 
-S = TypeVar("S", bound=Section)
 Hook = Callable[[], Awaitable[Any]]
 Guard = Callable[[ASGIApp], ASGIApp]
 When = Callable[[Scope], bool]

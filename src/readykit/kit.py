@@ -30,7 +30,7 @@ from readykit.proxies import TrustedProxies
 from readykit.record import Recorder, excluding
 from readykit.records import Audit, Records, install_records
 from readykit.routing import RouteResolver, RouteTemplate, route_template
-from readykit.section import Section
+from readykit.section import S
 from readykit.settings import Settings, name_the_variable, read_section
 from readykit.stage import Stage
 
@@ -40,7 +40,6 @@ Principal = Callable[[Scope], str | None]
 F = TypeVar("F", bound=CheckFn)
 P = ParamSpec("P")
 R = TypeVar("R")
-S = TypeVar("S", bound=Section)
 
 
 def default_principal(scope: Scope) -> str | None:

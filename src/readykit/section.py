@@ -23,6 +23,8 @@ from readykit.errors import ConfigurationError
 from readykit.route_table import RouteTable
 
 T = TypeVar("T")
+S = TypeVar("S", bound="Section")
+"""Any section (`Setup.section(TeapotConfig)` returns a TeapotConfig)."""
 
 # the backends of the in-process defaults and their shared counterpart (rate limits, cache)
 MEMORY_OR_REDIS = ("memory", "redis", "rediss")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, cast, get_args
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
@@ -24,9 +25,8 @@ from readykit.metrics.config import MetricsConfig
 from readykit.privacy.config import PrivacyConfig
 from readykit.proxies import ProxyConfig
 from readykit.records.config import RecordsConfig
-from readykit.section import Section
+from readykit.section import S, Section
 
-S = TypeVar("S", bound=Section)
 ENV_PREFIX = "READYKIT_"
 # examples for the settings a mistake is most likely in: shown with the error
 EXAMPLES = {
@@ -81,7 +81,7 @@ def describe_error(exc: Exception, fields: Mapping[str, FieldInfo] | None = None
             loc = [str(part) for part in error["loc"]]
             field = loc[0] if loc else "?"
             where = "".join(f"[{part}]" for part in loc[1:])
-            secret = field in fields and "SecretStr" in str(fields[field].annotation)
+            secret = field in fields and _is_secret(fields[field])
             what = f"{where} {error['msg']}".strip()
             lines.append(_problem(field, what, error.get("input"), show=not secret))
         return "; ".join(lines)
@@ -93,12 +93,33 @@ def describe_error(exc: Exception, fields: Mapping[str, FieldInfo] | None = None
     return str(exc)
 
 
+def _is_secret(field: FieldInfo) -> bool:
+    """A SecretStr field (or an optional one): its value is never shown."""
+    return field.annotation is SecretStr or SecretStr in get_args(field.annotation)
+
+
 def name_the_variable(message: str, fields: Mapping[str, FieldInfo] | None = None) -> str:
     """A message that starts with a setting's field name starts with its variable instead."""
     match = _FIELD_PREFIX.match(message)
     if match and match.group(1) in (Settings.model_fields if fields is None else fields):
         return env_name(match.group(1)) + message[match.end() :]
     return message
+
+
+FROM_ENVIRONMENT = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+
+class FromEnvironment(BaseSettings):
+    """Sections read from `READYKIT_*` variables; an invalid value is one ConfigurationError
+    line, no traceback of pydantic's, that names the environment variable to fix."""
+
+    model_config = FROM_ENVIRONMENT
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except (ValidationError, SettingsError) as exc:
+            raise ConfigurationError(describe_error(exc, type(self).model_fields)) from None
 
 
 # pydantic orders the fields of the sections last base first: this order is the documented one
@@ -117,35 +138,23 @@ class Settings(
     MetricsConfig,
     OpsConfig,
     HealthConfig,
-    BaseSettings,
+    FromEnvironment,
 ):
     """readykit's configuration: every feature's section (readykit.section), each field set as
     `READYKIT_<FIELD NAME>`; validated once, here, when it is read."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
-
-    def __init__(self, **values: Any) -> None:
-        """Read and validate; an invalid setting is one ConfigurationError line, no traceback
-        of pydantic's, that names the environment variable to fix."""
-        try:
-            super().__init__(**values)
-        except (ValidationError, SettingsError) as exc:
-            raise ConfigurationError(describe_error(exc)) from None
+    model_config = FROM_ENVIRONMENT  # restated: the sections' own differs (no environment)
 
 
-def read_section(section: type[S], **values: Any) -> S:
+def read_section(section: type[S]) -> S:
     """A section that is not part of Settings (a third party's feature), read from the same
-    `READYKIT_*` variables and validated the same way: one ConfigurationError line naming the
-    variable."""
-    reader = type(
-        section.__name__,
-        (section, BaseSettings),
-        {"model_config": SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)},
-    )
-    try:
-        return cast(S, reader(**values))
-    except (ValidationError, SettingsError) as exc:
-        raise ConfigurationError(describe_error(exc, section.model_fields)) from None
+    `READYKIT_*` variables and validated the same way."""
+    return cast(S, _reader(section)())
+
+
+@functools.cache
+def _reader(section: type[Section]) -> type[FromEnvironment]:
+    return type(section.__name__, (section, FromEnvironment), {})
 
 
 def settings_table() -> str:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from readykit.guards.cors import cors_origins
 from readykit.section import MEMORY_OR_REDIS, Section, parsed_by, route_keys, url_scheme
 
 
@@ -117,7 +118,4 @@ class CorsConfig(Section):
 
     @model_validator(mode="after")
     def _origins(self) -> CorsConfig:
-        from readykit.guards.cors import cors_origins
-
-        parsed_by(cors_origins)(self)
-        return self
+        return parsed_by(cors_origins)(self)
