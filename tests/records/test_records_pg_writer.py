@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -24,10 +25,23 @@ def audit(prefix: str, n: int) -> dict[str, Any]:
             "status": 201, "request_id": None, "details": {"n": n}}  # fmt: skip
 
 
-async def opened(url: str, key: ChainKey) -> Store:
+@contextlib.asynccontextmanager
+async def opened(url: str, key: ChainKey) -> AsyncIterator[Store]:
     store = store_from_url(url, audit_key=key)
     await store.open()
-    return store
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def as_admin(url: str, sql: str) -> None:
+    """`sql` on a connection of its own, as an operator or another process would."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 async def check_chain(store: Store, key: ChainKey, ids: list[str]) -> None:
@@ -40,8 +54,7 @@ async def check_chain(store: Store, key: ChainKey, ids: list[str]) -> None:
 async def test_two_instances_taking_turns_keep_one_chain(
     postgres_url: str, audit_key: ChainKey
 ) -> None:
-    a, b = await opened(postgres_url, audit_key), await opened(postgres_url, audit_key)
-    try:
+    async with opened(postgres_url, audit_key) as a, opened(postgres_url, audit_key) as b:
         ids: list[str] = []
         for turn in range(6):
             for prefix, store in (("a", a), ("b", b)):
@@ -51,16 +64,12 @@ async def test_two_instances_taking_turns_keep_one_chain(
         await check_chain(a, audit_key, ids)
         assert b.head is not None
         assert b.head.seq == len(ids)  # the last writer knows the head
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_two_instances_writing_at_once_keep_one_chain(
     postgres_url: str, audit_key: ChainKey
 ) -> None:
-    a, b = await opened(postgres_url, audit_key), await opened(postgres_url, audit_key)
-    try:
+    async with opened(postgres_url, audit_key) as a, opened(postgres_url, audit_key) as b:
         await a.write([audit("a", 0)], fresh=True)  # both now hold a head: the fast path
         await b.write([audit("b", 0)], fresh=True)
 
@@ -74,46 +83,32 @@ async def test_two_instances_writing_at_once_keep_one_chain(
 
         written = await asyncio.gather(writer("a", a), writer("b", b))
         await check_chain(a, audit_key, ["a00000", "b00000", *written[0], *written[1]])
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_a_removed_tail_is_not_hidden_behind_a_gap(
     postgres_url: str, audit_key: ChainKey
 ) -> None:
-    store = await opened(postgres_url, audit_key)
-    try:
+    async with opened(postgres_url, audit_key) as store:
         await store.write([audit("a", n) for n in range(5)], fresh=True)
-        conn = await asyncpg.connect(postgres_url)
-        try:
-            await conn.execute("DELETE FROM rk_audit WHERE seq > 3")
-        finally:
-            await conn.close()
+        await as_admin(postgres_url, "DELETE FROM rk_audit WHERE seq > 3")
         await store.write([audit("a", 9)], fresh=True)
         stored = await store.audit()
         # chained after the row that is there, as the locked path always did: the cut tail
         # is for the anchors to report, not a gap that the cached head would have made
         assert [(e["seq"], e["id"]) for e in stored][-2:] == [(3, "a00002"), (4, "a00009")]
         assert verify_chain(stored, audit_key) is None
-    finally:
-        await store.close()
 
 
 async def test_a_dropped_writing_connection_fails_one_write_and_is_replaced(
     postgres_url: str, audit_key: ChainKey
 ) -> None:
-    store = await opened(postgres_url, audit_key)
-    try:
+    async with opened(postgres_url, audit_key) as store:
         await store.write([audit("a", 0)], fresh=True)
-        admin = await asyncpg.connect(postgres_url)
-        try:
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        finally:
-            await admin.close()
+        await as_admin(
+            postgres_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
         # a new connection if the drop was seen in time, else the batch is refused (the
         # writer spills it and replays it, not fresh, once the store answers)
         with contextlib.suppress(StoreUnavailable):
@@ -121,15 +116,12 @@ async def test_a_dropped_writing_connection_fails_one_write_and_is_replaced(
         assert await store.write([audit("a", 1), audit("a", 2)]) >= 1
         assert await store.write([audit("a", 3)], fresh=True) == 1
         await check_chain(store, audit_key, ["a00000", "a00001", "a00002", "a00003"])
-    finally:
-        await store.close()
 
 
 async def test_a_mixed_or_replayed_batch_takes_the_locked_path_and_skips_stored_ids(
     postgres_url: str, audit_key: ChainKey
 ) -> None:
-    store = await opened(postgres_url, audit_key)
-    try:
+    async with opened(postgres_url, audit_key) as store:
         await store.write([audit("a", 0), audit("a", 1)], fresh=True)
         apm = {"id": "s1", "kind": "slow_request", "ts": 1_800_000_000.0, "group": "GET /",
                "duration_ms": 900.0, "data": {}}  # fmt: skip
@@ -137,5 +129,3 @@ async def test_a_mixed_or_replayed_batch_takes_the_locked_path_and_skips_stored_
         assert await store.write([audit("a", 1), audit("a", 2), apm]) == 2
         await check_chain(store, audit_key, ["a00000", "a00001", "a00002"])
         assert [e["id"] for e in await store.entries("slow_request")] == ["s1"]
-    finally:
-        await store.close()
