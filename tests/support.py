@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from readykit.records import ChainKey, Store, store_from_url
 
 
 def services_required() -> bool:
@@ -98,3 +101,14 @@ def wait_until(
         if time.monotonic() > give_up:
             pytest.fail(f"never happened: {what}", pytrace=False)
         time.sleep(every_s)
+
+
+@contextlib.asynccontextmanager
+async def opened(url: str, key: ChainKey) -> AsyncIterator[Store]:
+    """The store at `url`, opened (its schema migrated) and closed after use."""
+    store = store_from_url(url, audit_key=key)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()

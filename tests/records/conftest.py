@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from readykit.records import ChainKey, Store, store_from_url
+from readykit.records import ChainKey, Store
 from readykit.serve import free_port
-from support import need
+from support import need, opened
 
 
 @pytest.fixture
@@ -39,12 +39,8 @@ def audit_key() -> ChainKey:
 
 @pytest.fixture
 async def store(store_url: str, audit_key: ChainKey) -> AsyncIterator[Store]:
-    s = store_from_url(store_url, audit_key=audit_key)
-    await s.open()
-    try:
+    async with opened(store_url, audit_key) as s:
         yield s
-    finally:
-        await s.close()
 
 
 class OwnPostgres:

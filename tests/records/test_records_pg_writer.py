@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 
-from readykit.records import ChainKey, Store, StoreUnavailable, store_from_url, verify_chain
+from readykit.records import ChainKey, Store, StoreUnavailable, verify_chain
+from support import opened
 
 pytestmark = pytest.mark.anyio
 
@@ -23,16 +23,6 @@ def audit(prefix: str, n: int) -> dict[str, Any]:
     return {"id": f"{prefix}{n:05d}", "kind": "audit", "ts": 1_800_000_000.0 + n,
             "actor": f"user:{prefix}", "action": "quote.create", "resource": f"quote:{n}",
             "status": 201, "request_id": None, "details": {"n": n}}  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def opened(url: str, key: ChainKey) -> AsyncIterator[Store]:
-    store = store_from_url(url, audit_key=key)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def as_admin(url: str, sql: str) -> None:
