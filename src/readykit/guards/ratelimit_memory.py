@@ -4,15 +4,16 @@ Each hit returns what the caller needs to pick the reported item: allowed, reque
 window and the window's reset time (epoch seconds), the same values `limits` gives from
 `hit()` then `get_window_stats()` on its `MemoryStorage`.
 
-The fixed window and the sliding window counter (the default) are counted here, in one ordered
-dict, with `limits`' own arithmetic: its `MemoryStorage` takes a lock per key, formats two key
+The fixed window and the sliding window counter (the default) are counted here, in ordered
+dicts, with `limits`' own arithmetic: its `MemoryStorage` takes a lock per key, formats two key
 strings per sliding-window hit and starts a `threading.Timer` thread every 10 ms while hits come
 in, to expire keys. Inside a busy server that thread's GIL hand-offs cost more than the counting
-(see docs/decisions.md). Here, keys expire as they are hit: each hit moves its key to the end of
-the dict and drops expired keys from its front, so memory follows the clients active within a
-window and no pass over all keys ever runs. `tests/guards/test_ratelimit_memory.py` pins the
-answers against `limits`' storage, step by step, over random clients, limits and clocks. The
-moving window (a log of every hit) stays on `limits`.
+(see docs/decisions.md). Here, keys expire as they are hit: the keys of one window length are
+kept in one dict in the order their windows end, and each hit drops expired keys from the front
+of its dict, so memory follows the clients active within a window (a long window elsewhere
+holds nothing up) and no pass over all keys ever runs. `tests/guards/test_ratelimit_memory.py`
+pins the answers against `limits`' storage, step by step, over random clients, limits and
+clocks. The moving window (a log of every hit) stays on `limits`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from math import floor, inf
+from typing import Any
 
 from limits import RateLimitItem
 from limits.storage import MemoryStorage
@@ -42,34 +44,55 @@ STRATEGIES: dict[str, type[RateLimiter]] = {
 
 _SWEEP_PER_HIT = 2  # expired keys dropped from the front per hit: enough to keep up with arrivals
 
-Slot = tuple[str, str, int, int]  # (item name, client key, amount, window seconds)
+Slot = tuple[str, str, int]  # (item name, client key, amount), within one window length
 
 
-class FixedWindows:
-    """Fixed windows as `limits`' memory storage counts them: a window opens at a key's first
-    hit and lasts the item's expiry; a refused hit still counts."""
+class _Windows:
+    """The keys of each window length in a dict of their own, in the order their windows end."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        # slot -> [expires at, count]; least recently hit first
-        self.windows: OrderedDict[Slot, list[float]] = OrderedDict()
+        self.by_expiry: dict[int, OrderedDict[Slot, list[Any]]] = {}
+
+    def _of(self, expiry: int) -> OrderedDict[Slot, list[Any]]:
+        windows = self.by_expiry.get(expiry)
+        if windows is None:
+            windows = self.by_expiry[expiry] = OrderedDict()
+        return windows
+
+    def __len__(self) -> int:
+        return sum(len(windows) for windows in self.by_expiry.values())
+
+    def state(self, item: RateLimitItem, name: str, key: str) -> list[Any] | None:
+        """The counts kept for (`name`, `key`) under `item`, if any."""
+        windows = self.by_expiry.get(item.get_expiry())
+        return None if windows is None else windows.get((name, key, item.amount))
+
+    def clear(self) -> None:
+        self.by_expiry.clear()
+
+
+class FixedWindows(_Windows):
+    """Fixed windows as `limits`' memory storage counts them: a window opens at a key's first
+    hit and lasts the item's expiry; a refused hit still counts. Per window length: slot ->
+    [expires at, count], in the order the windows opened."""
 
     def hit(self, item: RateLimitItem, name: str, key: str) -> WindowHit:
         now = self.clock()
         expiry = item.get_expiry()
         amount = item.amount
-        slot = (name, key, amount, expiry)
-        windows = self.windows
+        slot = (name, key, amount)
+        windows = self.by_expiry.get(expiry) or self._of(expiry)
         state = windows.get(slot)
-        if state is None or state[0] <= now:
+        if state is None or state[0] <= now:  # a new window: it ends after every other one
             state = windows[slot] = [now + expiry, 0]
-        windows.move_to_end(slot)
+            windows.move_to_end(slot)
         count = state[1] = state[1] + 1
-        self._sweep(now)
+        self._sweep(windows, now)
         return count <= amount, max(0, amount - int(count)), state[0]
 
-    def _sweep(self, now: float) -> None:
-        windows = self.windows
+    @staticmethod
+    def _sweep(windows: OrderedDict[Slot, list[Any]], now: float) -> None:
         for _ in range(_SWEEP_PER_HIT):
             slot, state = next(iter(windows.items()))
             if state[0] > now:
@@ -77,26 +100,21 @@ class FixedWindows:
             del windows[slot]
 
 
-class SlidingWindows:
+class SlidingWindows(_Windows):
     """The sliding window counter as `limits` computes it: windows aligned on multiples of the
     expiry, the previous window's count weighted by the share of it still in the sliding
-    window; a refused hit does not count."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.clock = clock
-        # slot -> [current window's index, its count, the count of the window before it];
-        # least recently hit first
-        self.windows: OrderedDict[Slot, list[int]] = OrderedDict()
+    window; a refused hit does not count. Per window length: slot -> [current window's index,
+    its count, the count of the window before it], least recently hit first."""
 
     def hit(self, item: RateLimitItem, name: str, key: str) -> WindowHit:
         now = self.clock()
         expiry = item.get_expiry()
         amount = item.amount
-        slot = (name, key, amount, expiry)
+        slot = (name, key, amount)
         # the window indexes exactly as `limits` forms its keys (so float rounding agrees)
         current = int(now / expiry)
         previous = int((now - expiry) / expiry)
-        windows = self.windows
+        windows = self.by_expiry.get(expiry) or self._of(expiry)
         state = windows.get(slot)
         if state is None:
             state = windows[slot] = [current, 0, 0]
@@ -115,7 +133,7 @@ class SlidingWindows:
         if allowed:
             _add_at(state, current)
             current_count += 1
-        self._sweep(now)
+        self._sweep(windows, expiry, now)
         remaining = max(0, amount - floor(previous_count * previous_ttl / expiry + current_count))
         if not (previous_count or current_count):
             return allowed, remaining, now
@@ -126,13 +144,12 @@ class SlidingWindows:
             current_reset_in = ((1 - ((now / expiry) % 1)) * expiry + expiry) % expiry
         return allowed, remaining, now + min(previous_reset_in, current_reset_in)
 
-    def _sweep(self, now: float) -> None:
-        """Drop keys from the front whose two windows are both over (each key in the units of
-        its own window)."""
-        windows = self.windows
+    @staticmethod
+    def _sweep(windows: OrderedDict[Slot, list[Any]], expiry: int, now: float) -> None:
+        """Drop keys from the front whose two windows are both over."""
         for _ in range(_SWEEP_PER_HIT):
             slot, state = next(iter(windows.items()))
-            if state[0] + 1 >= int(now / slot[3]):
+            if state[0] + 1 >= int(now / expiry):
                 return
             del windows[slot]
 
@@ -147,10 +164,13 @@ def _count_at(state: list[int], index: int) -> int:
 
 
 def _add_at(state: list[int], index: int) -> None:
-    """Count one hit in window `index` (the newest the key has seen, unless the wall clock
-    went back: then counting starts again from that window)."""
+    """Count one hit in window `index`: the newest the key has seen, or (the wall clock went
+    back) the one before it, as `limits` counts in that window's key; only a clock gone back
+    further starts counting again from that window."""
     if index == state[0]:
         state[1] += 1
+    elif index == state[0] - 1:
+        state[2] += 1
     else:
         state[0], state[1], state[2] = index, 1, 0
 
@@ -181,6 +201,6 @@ class MemoryCounter:
     def reset(self) -> None:
         """Forget every counter."""
         if self.counter is not None:
-            self.counter.windows.clear()
+            self.counter.clear()
         if self.limiter is not None:
             self.limiter.storage.reset()
