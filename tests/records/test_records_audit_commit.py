@@ -236,10 +236,25 @@ async def test_a_send_that_fails_after_the_commit_fails_the_request(tmp_path: Pa
     ]
 
 
+async def never_done() -> None:
+    await asyncio.Event().wait()
+
+
+async def create_then_keep_working(request: Request) -> JSONResponse:
+    """Answers, then works on (a background task) until the request is cancelled."""
+    return JSONResponse({"ok": True}, status_code=201, background=BackgroundTask(never_done))
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [create, create_then_keep_working],
+    ids=["waiting-for-its-commit", "app-still-working-after-its-answer"],
+)
 async def test_a_request_abandoned_while_it_waits_for_its_commit_is_not_answered_later(
-    tmp_path: Path,
+    tmp_path: Path, endpoint: Any
 ) -> None:
-    kit, app = make(tmp_path)
+    kit, _ = make(tmp_path)
+    app = kit.wrap(Starlette(routes=[Route("/quotes/{id}", endpoint, methods=["POST"])]))
     sent: list[str] = []
 
     async def send(message: Message) -> None:

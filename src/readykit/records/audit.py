@@ -195,6 +195,9 @@ class AuditGuard:
             if exchange.held:  # answered before the app failed: complete the answer
                 await exchange.complete()
             raise
+        except BaseException:  # cancelled (the client left): abandoned, the writer answers not
+            exchange.final = None
+            raise
         finally:
             exchange.app_done = True
             if not exchange.audited:  # no complete answer: the app raised, or the client left
