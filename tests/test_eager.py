@@ -87,6 +87,66 @@ async def test_cancelling_the_rest_cancels_the_coroutine_where_it_waits() -> Non
     assert gate.cancelled()
 
 
+async def test_cancelling_the_rest_before_its_task_ran_cancels_the_coroutine_too() -> None:
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    cleaned: list[str] = []
+
+    async def work() -> None:
+        try:
+            await gate
+        except asyncio.CancelledError:
+            cleaned.append("cancelled")
+            raise
+        finally:
+            cleaned.append("finally")
+
+    rest = start_eager(work())
+    rest.cancel()  # at once: the task's first step has not run
+    with pytest.raises(asyncio.CancelledError):
+        await rest
+    assert cleaned == ["cancelled", "finally"]
+    assert gate.cancelled()
+
+
+async def test_a_cancellation_after_the_awaited_future_is_done_still_cancels() -> None:
+    """The future is done and the waiting task is cancelled before it wakes: as with a plain
+    task, the coroutine gets the cancellation, and so does whoever awaits the task."""
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[int] = loop.create_future()
+    seen: list[str] = []
+
+    async def work() -> int:
+        try:
+            return await gate
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    async def runner() -> int:
+        coro = work()
+        _, yielded = step(coro)
+        return await resume(coro, yielded)
+
+    task = loop.create_task(runner())
+    plain = loop.create_task(work())
+    await asyncio.sleep(0)  # both run their first step: they wait on the gate
+    gate.set_result(1)
+    task.cancel()
+    plain.cancel()
+    for waiting in (task, plain):
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    assert seen == ["cancelled", "cancelled"]
+
+
+async def test_a_coroutine_cancelled_before_it_suspends_gives_a_cancelled_future() -> None:
+    async def cancelled_at_once() -> None:
+        raise asyncio.CancelledError
+
+    outcome = start_eager(cancelled_at_once())
+    assert outcome.cancelled()
+
+
 async def test_step_and_resume_in_the_callers_task_return_the_result() -> None:
     gate: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     order: list[str] = []

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
+import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+logger = logging.getLogger("readykit")
 
 
 def step(coro: Coroutine[Any, Any, T]) -> tuple[bool, Any]:
@@ -35,8 +38,17 @@ async def resume(coro: Coroutine[Any, Any, T], yielded: Any) -> T:
                 yielded._asyncio_future_blocking = False
                 try:
                     await yielded
+                except asyncio.CancelledError as exc:
+                    if not yielded.done():  # this task was cancelled while it waited
+                        raise
+                    if not yielded.cancelled():  # ... or after the future was done: as
+                        try:  # Task.__step does, the cancellation goes into `coro`
+                            yielded = coro.throw(exc)
+                        except StopIteration as stop:
+                            return stop.value  # type: ignore[no-any-return]
+                        continue
                 except BaseException:
-                    if not yielded.done():  # this task was cancelled, not the future
+                    if not yielded.done():
                         raise
             try:
                 yielded = coro.send(None)
@@ -56,7 +68,11 @@ def start_eager(
     context = context if context is not None else contextvars.copy_context()
     try:
         finished, yielded = context.run(step, coro)
-    except (Exception, asyncio.CancelledError) as exc:
+    except asyncio.CancelledError:
+        cancelled = loop.create_future()
+        cancelled.cancel()
+        return cancelled
+    except Exception as exc:
         failed = loop.create_future()
         failed.set_exception(exc)
         return failed
@@ -64,4 +80,25 @@ def start_eager(
         done = loop.create_future()
         done.set_result(None)
         return done
-    return loop.create_task(resume(coro, yielded), context=context)
+    rest = loop.create_task(resume(coro, yielded), context=context)
+    rest.add_done_callback(lambda task: _if_cancelled_before_it_ran(task, coro, yielded))
+    return rest
+
+
+def _if_cancelled_before_it_ran(
+    task: asyncio.Future[None], coro: Coroutine[Any, Any, None], yielded: Any
+) -> None:
+    """A task cancelled before its first step never ran `resume`: cancel what `coro` waits on
+    and the coroutine where it waits, as its own task would have."""
+    if not task.cancelled() or inspect.getcoroutinestate(coro) != inspect.CORO_SUSPENDED:
+        return
+    if isinstance(yielded, asyncio.Future) and not yielded.done():
+        yielded.cancel()
+    try:
+        coro.throw(asyncio.CancelledError())
+    except asyncio.CancelledError:
+        return
+    except Exception:
+        logger.exception("cleaning up a cancelled %r failed", coro)
+        return
+    coro.close()  # it caught the cancellation and waits again: nothing will drive it
