@@ -238,3 +238,39 @@ async def test_a_queue_that_never_empties_is_still_anchored_every_interval(
     # one write a second: anchored after the 2nd and 4th writes while the queue was busy,
     # and at the end of the flush
     assert anchors == [(1002.0, 2), (1004.0, 4), (1005.0, 5)]
+
+
+class CommitsThenWaits(Switchable):
+    """The store commits, and its answer never comes (the flush is then cancelled)."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.hang = True
+        self.committed = asyncio.Event()
+
+    async def write(self, events: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
+        written = await super().write(events, fresh=fresh)
+        if self.hang:
+            self.committed.set()
+            await asyncio.Event().wait()
+        return written
+
+
+async def test_a_flush_cancelled_midway_writes_its_batch_once_later_and_answers_its_waiters(
+    store: Store, tmp_path: Path
+) -> None:
+    slow = CommitsThenWaits(store)
+    writer, _ = make_writer(slow, tmp_path)
+    first, second = writer.put_committing(event(1)), writer.put_committing(event(2))
+    flushing = asyncio.ensure_future(writer.flush())
+    await slow.committed.wait()
+    flushing.cancel()  # e.g. a request that flushed itself (no writer task) is cancelled
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    assert not first.done()
+    assert not second.done()
+    assert len(writer) == 2  # back in the queue, not lost with the cancelled flush
+    slow.hang = False
+    await writer.flush()
+    await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert [e["id"] for e in await store.audit()] == ["e00001", "e00002"]  # once each

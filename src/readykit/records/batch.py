@@ -198,6 +198,8 @@ class BatchWriter:
         self.quarantined = 0
         self.spill_error: str | None = None
         self._queue: deque[dict[str, Any]] = deque()
+        # ids of events whose write was cancelled midway: maybe stored, so written as a replay
+        self._unsure: set[str] = set()
         self._overflow: deque[dict[str, Any]] = deque()
         self._inflight: list[dict[str, Any]] = []
         self._waiters: dict[str, asyncio.Future[None]] = {}
@@ -350,7 +352,8 @@ class BatchWriter:
                     taken += len(batch)
                     self._inflight = batch
                     started = time.perf_counter()
-                    writing = self._write(batch, fresh=True)
+                    fresh = not self._unsure or self._unsure.isdisjoint(e["id"] for e in batch)
+                    writing = self._write(batch, fresh=fresh)
                     try:
                         finished, rejected = step(writing)
                         hooks = _call(hooks)
@@ -360,8 +363,16 @@ class BatchWriter:
                         self._note_outage(exc)
                         await self._spill(batch)
                         return taken + await self._spill_queue()
+                    except BaseException:  # cancelled midway: the batch goes back to the head
+                        # of the queue, its waiters keep waiting, and it is written next time
+                        # as a replay (the store may have committed it: stored ids skipped)
+                        self._queue.extendleft(reversed(batch))
+                        self._unsure.update(e["id"] for e in batch)
+                        raise
                     finally:
                         self._inflight = []
+                    if not fresh:
+                        self._unsure.difference_update(e["id"] for e in batch)
                     self.metrics.flush.observe(time.perf_counter() - started)
                     if rejected:
                         self.metrics.dropped.inc(len(rejected))
