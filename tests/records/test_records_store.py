@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from readykit import ConfigurationError
-from readykit.records import ChainKey, Store, store_from_url, verify_chain
+from readykit.records import ChainKey, Store, StoreUnavailable, store_from_url, verify_chain
 
 pytestmark = pytest.mark.anyio
 
@@ -179,3 +179,21 @@ def test_processes_opening_a_new_file_together_migrate_it_once(tmp_path: Any) ->
         conn.close()
     assert int(version) == schema.VERSION
     assert columns.count("key_id") == 1
+
+
+async def test_a_closed_store_refuses_writes_instead_of_reconnecting(
+    store_url: str, audit_key: ChainKey
+) -> None:
+    """A late write after shutdown (a request completing as the kit closes) must not open a
+    connection that nothing will close: the store says it is unavailable (the writer spills)."""
+    store = store_from_url(store_url, audit_key=audit_key)
+    await store.open()
+    await store.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.write([{"id": "late", "kind": "audit", "ts": 1.0, "action": "x"}], fresh=True)
+    await store.open()  # opened again, it works again
+    try:
+        await store.write([{"id": "again", "kind": "audit", "ts": 1.0, "action": "x"}], fresh=True)
+        assert [e["id"] for e in await store.audit()] == ["again"]
+    finally:
+        await store.close()

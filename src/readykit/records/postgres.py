@@ -50,10 +50,13 @@ class PostgresStore(Store):
         self._writer: Any = None
         self._writer_lock = asyncio.Lock()
         self._migrated = False
+        self._closed = False  # after close(): nothing opens a connection again until open()
 
     async def _pool_or_raise(self) -> Any:
         import asyncpg
 
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
         if self._pool is None:
             try:
                 self._pool = await asyncpg.create_pool(
@@ -86,6 +89,8 @@ class PostgresStore(Store):
         import asyncpg
 
         async with self._writer_lock:
+            if self._closed:
+                raise StoreUnavailable("the store is closed")
             try:
                 conn = self._writer
                 if conn is None or conn.is_closed():
@@ -127,11 +132,13 @@ class PostgresStore(Store):
                         str(version),
                     )
 
+        self._closed = False
         await self._call(migrate)
         self._migrated = True
 
     async def close(self) -> None:
         async with self._writer_lock:
+            self._closed = True
             writer, self._writer = self._writer, None
             if writer is not None:
                 try:
