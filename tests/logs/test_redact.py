@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from readykit import Settings
 from readykit.logging import Redactor, configure_logging, redact_text
-from readykit.logging.redact import MARK, luhn_valid
+from readykit.logging.redact import MARK, Remembered, luhn_valid
 
 R = Redactor()
 
@@ -211,3 +211,24 @@ def test_property_secrets_never_rendered_by_stdlib(case: tuple[Any, str]) -> Non
     out = render_stdlib(value)
     json.loads(out)
     assert hidden not in out
+
+
+def test_remembered_answers_are_bounded_in_number_and_in_length() -> None:
+    """What a client sends (paths, user agents) is remembered only while short, and at most
+    `size` of them: a scan of long or distinct texts pins nothing."""
+    calls: list[str] = []
+
+    def shout(text: str) -> str:
+        calls.append(text)
+        return text.upper()
+
+    remembered = Remembered(shout, size=3, max_chars=8)
+    assert [remembered("/a"), remembered("/a")] == ["/A", "/A"]
+    assert calls == ["/a"]  # the second answer was remembered
+    long = "/" + "x" * 20
+    assert [remembered(long), remembered(long)] == [long.upper()] * 2
+    assert calls == ["/a", long, long]  # too long to keep: computed each time
+    assert long not in remembered.known
+    for n in range(10):
+        remembered(f"/{n}")
+    assert len(remembered.known) <= 3

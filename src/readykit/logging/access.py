@@ -4,7 +4,7 @@ With the JSON pipeline (the fast lane of `readykit.logging.setup`) the line is a
 parts, each escaped as `json` escapes it: what a client sent (path, user agent, request id) is
 redacted first, and the redacted, escaped text of paths, agents, methods and routes is
 remembered, since they repeat from request to request. The line is the one the pipeline renders
-for the same event (`tests/logs/test_access_log.py` pins them equal); when structlog context
+for the same event (`tests/logs/test_pipeline.py` pins them equal); when structlog context
 variables are bound or a trace is active, the event goes through the lane's general path.
 """
 
@@ -16,34 +16,30 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from readykit.logging.redact import redact_text
+from readykit.logging.redact import Remembered, redact_text
 from readykit.logging.setup import json_lane
 from readykit.record import RequestRecord
 
 # what the client chose; method is an HTTP token, route a template from the app's code
 _CLIENT_SENT = ("path", "user_agent", "request_id")
 _LEVELS = {logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
-_REMEMBERED = 4096  # escaped texts kept per kind; forgotten all at once past that
 
 
-class _Escaped:
-    """Text as a JSON string literal, redacted first when a client sent it; remembered."""
+class _Escaped(Remembered):
+    """Text as a JSON string literal, redacted first when a client sent it; remembered (within
+    bounds: a scan of distinct or long paths must not grow memory)."""
 
     def __init__(self, *, redact: bool) -> None:
-        self.redact = redact
-        self.known: dict[str, str] = {}
+        super().__init__(_escaped_redacted if redact else encode_basestring_ascii)
 
     def __call__(self, text: str | None) -> str:
         if text is None:
             return "null"
-        known = self.known.get(text)
-        if known is None:
-            if len(self.known) >= _REMEMBERED:
-                self.known.clear()  # bounded: a scan of distinct paths must not grow memory
-            known = self.known[text] = encode_basestring_ascii(
-                redact_text(text) if self.redact else text
-            )
-        return known
+        return self.known.get(text) or super().__call__(text)  # a literal is never ""
+
+
+def _escaped_redacted(text: str) -> str:
+    return encode_basestring_ascii(redact_text(text))
 
 
 class _Clock:
@@ -60,7 +56,9 @@ class _Clock:
         if second != self.second:
             self.prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self.second = second
-        return f"{self.prefix}.{int((now - second) * 1_000_000):06d}Z"
+        micro = int((now - second) * 1_000_000)
+        # as datetime.isoformat() (structlog's "iso"): no fraction at all on a whole second
+        return f"{self.prefix}.{micro:06d}Z" if micro else f"{self.prefix}Z"
 
 
 class AccessLog:

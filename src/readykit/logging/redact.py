@@ -19,7 +19,7 @@ Two kinds of rules, both case-insensitive:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 MARK = "[REDACTED]"
@@ -339,3 +339,27 @@ class Redactor:
 
 
 _DEFAULT = Redactor()
+
+
+class Remembered:
+    """`fn(text)` of texts that repeat from request to request (routes, actions, user agents),
+    remembered; `fn` must be a pure function of its text (as `redact_text` is), so a remembered
+    answer is the answer. Bounded: at most `size` answers, cleared all at once when full, and
+    only for texts of at most `max_chars` (longer ones, which a client can make up at will,
+    are computed each time rather than pinned in memory)."""
+
+    def __init__(self, fn: Callable[[str], str], *, size: int = 4096, max_chars: int = 256):
+        self.fn = fn
+        self.size = size
+        self.max_chars = max_chars
+        self.known: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        done = self.known.get(text)
+        if done is None:
+            done = self.fn(text)
+            if len(text) <= self.max_chars:
+                if len(self.known) >= self.size:
+                    self.known.clear()
+                self.known[text] = done
+        return done

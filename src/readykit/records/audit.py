@@ -18,7 +18,7 @@ from typing import Any, Literal
 from readykit._eager import start_eager
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import current_request_id
-from readykit.logging.redact import Redactor, redact_text
+from readykit.logging.redact import Redactor, Remembered, redact_text
 from readykit.records.batch import BatchWriter
 from readykit.records.store import AUDIT, new_id
 from readykit.routing import route_template
@@ -31,20 +31,8 @@ def _scope_route(scope: Scope, root_path: str) -> str:
     return route_template(scope)
 
 
-_REDACTED: dict[str, str] = {}
-_REDACTED_MAX = 4096
-
-
-def _redact_repeated(text: str) -> str:
-    """`redact_text` of a value that repeats from request to request (an action names a route
-    template, an actor a user): the same text, remembered. `redact_text` is a pure function of
-    its text, so a remembered answer is the answer; the memory is bounded (cleared when full)."""
-    done = _REDACTED.get(text)
-    if done is None:
-        if len(_REDACTED) >= _REDACTED_MAX:
-            _REDACTED.clear()
-        done = _REDACTED[text] = redact_text(text)
-    return done
+# an action names a route template, an actor a user: the same texts request after request
+_redact_repeated = Remembered(redact_text)
 
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
