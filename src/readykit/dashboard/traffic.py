@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from readykit._tasks import cancel_and_wait
+from readykit.metrics.http import normalise_method
 from readykit.record import RequestRecord
 from readykit.records.store import Store, StoreUnavailable, new_id
 
@@ -74,7 +75,8 @@ class Traffic:
         route = record.route
         if route.startswith(_OWN_ROUTES):
             return
-        key = (int(record.started_at // 60), record.method, route)
+        # a made-up method is one `_OTHER` cell, not a cell and a document a minute each
+        key = (int(record.started_at // 60), normalise_method(record.method), route)
         cell = self._minutes.get(key)
         if cell is None:
             cell = self._minutes[key] = _Cell()
@@ -92,7 +94,9 @@ class Traffic:
         dirty, self._dirty = self._dirty, []
         for key in sorted(dirty):
             minute, method, route = key
-            cell = self._minutes[key]
+            cell = self._minutes.get(key)
+            if cell is None:  # forgotten while the store was out for over an hour
+                continue
             cell.dirty = False
             label = f"{method} {route}"
             body = {"minute": minute, "route": label, **cell.document()}
