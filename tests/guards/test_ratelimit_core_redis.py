@@ -20,10 +20,12 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import STRATEGIES as LIMITS_STRATEGIES
 from limits.aio.strategies import RateLimiter
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Connection, ConnectionPool
+from redis.asyncio import Connection, ConnectionPool, SSLConnection
+from redis.exceptions import DataError
 
 from limits_reference import limits_pick
 from readykit import ReadyKit, Settings
+from readykit.guards import ratelimit_redis
 from readykit.guards.ratelimit import Policy, RateLimiterCore, RateLimitMetrics, parse_policies
 from readykit.guards.ratelimit_redis import PackedConnection
 from readykit.serve import free_port, wait_for_port
@@ -275,10 +277,15 @@ def test_the_c_packer_writes_what_redis_py_writes(name: bytes | str, args: list[
     ours = PackedConnection()
     theirs = Connection()
     assert b"".join(ours.pack_command(name, *args)) == b"".join(theirs.pack_command(name, *args))
-    # a command name holding a space is split by redis-py; ours hands it over
-    assert ours.pack_command("SCRIPT LOAD", b"return 1") == theirs.pack_command(
-        "SCRIPT LOAD", b"return 1"
-    )
+    # a command name holding a space is split by redis-py, as text or as bytes
+    for script_load in ("SCRIPT LOAD", b"SCRIPT LOAD"):
+        assert ours.pack_command(script_load, b"return 1") == theirs.pack_command(
+            script_load, b"return 1"
+        )
+    # a value redis cannot take is redis-py's DataError (fail-open handles RedisError)
+    for packer in (ours, theirs):
+        with pytest.raises(DataError):
+            packer.pack_command(b"GET", None)
 
 
 async def test_the_batches_connection_packs_in_c() -> None:
@@ -288,5 +295,16 @@ async def test_the_batches_connection_packs_in_c() -> None:
     try:
         assert core.batcher is not None
         assert core.batcher.pool.connection_class is PackedConnection
+        assert ratelimit_redis._SERIALIZER is not None  # hiredis is in the redis extra
     finally:
         await core.aclose()
+    # TLS stays TLS: rediss:// keeps redis-py's own SSL connection class
+    tls = RateLimiterCore(
+        "rediss://127.0.0.1:6380/0", "fixed-window", fail_open=True,
+        metrics=RateLimitMetrics(CollectorRegistry()),
+    )  # fmt: skip
+    try:
+        assert tls.batcher is not None
+        assert issubclass(tls.batcher.pool.connection_class, SSLConnection)
+    finally:
+        await tls.aclose()

@@ -21,7 +21,9 @@ from limits import RateLimitItem
 from limits.aio.storage import RedisStorage
 from limits.aio.storage.redis.bridge import RedisBridge
 from redis.asyncio import Connection, ConnectionPool, Redis
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import NoScriptError, RedisError
+from redis.utils import HIREDIS_AVAILABLE
 
 from readykit.guards.ratelimit_memory import WindowHit
 
@@ -50,28 +52,24 @@ ACQUIRE_SLIDING_WINDOW = _Script(RedisBridge.SCRIPT_ACQUIRE_SLIDING_WINDOW)
 SLIDING_WINDOW = _Script(RedisBridge.SCRIPT_SLIDING_WINDOW)
 PREFIX = f"{RedisStorage.PREFIX}:"
 
-_pack: Callable[[tuple[Any, ...]], bytes] | None
-try:
-    from hiredis import pack_command as _pack
-except ImportError:  # redis without the [hiredis] extra: redis-py's packer
-    _pack = None
+# redis-py's own hiredis packer (its synchronous client's), when hiredis is installed
+_SERIALIZER: Any = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
 
 
 class PackedConnection(Connection):
-    """redis-py's asyncio connection packing commands with hiredis' C packer.
+    """redis-py's asyncio connection packing commands as its synchronous client does: with
+    redis-py's hiredis serializer (hiredis' C packer; split command names, bytes-like
+    arguments and DataError as redis-py's own packer has them).
 
-    redis-py's synchronous client uses hiredis to pack commands when it is installed, but its
-    asyncio connection packs every argument in Python. That was the largest cost of a batched
-    round trip. Everything else stays redis-py's: the pipeline, the reply parser, the errors. A
-    command whose name holds a space (`"SCRIPT LOAD"`, which redis-py splits) goes to redis-py's
-    own packer.
+    redis-py's asyncio connection packs every argument in Python. That was the largest cost of
+    a batched round trip. Everything else stays redis-py's: the pipeline, the reply parser, the
+    errors. Without hiredis, redis-py's Python packer.
     """
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        first = args[0]
-        if _pack is None or (isinstance(first, str) and " " in first):
+        if _SERIALIZER is None:
             return super().pack_command(*args)
-        return [_pack(args)]
+        return _SERIALIZER.pack(*args)  # type: ignore[no-any-return]
 
 
 class _Strategy:
@@ -192,11 +190,11 @@ class RedisBatcher:
         # our own pools, so the kit can close them at shutdown. The batches' pool has no
         # socket timeout: one timeout bounds a whole round trip instead of one per reply read
         self.timeout_s = timeout_s
-        self.pool = ConnectionPool.from_url(  # rediss:// and unix:// keep their own classes
-            url,
-            socket_connect_timeout=timeout_s,
-            socket_timeout=None,
-            connection_class=PackedConnection,
+        packed: dict[str, Any] = {}
+        if url.startswith("redis://"):  # rediss:// and unix:// keep their own classes
+            packed["connection_class"] = PackedConnection
+        self.pool = ConnectionPool.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=None, **packed
         )
         self.client = Redis(connection_pool=self.pool)
         # limits' own storage, for what is not on the request path (readiness, reset)
