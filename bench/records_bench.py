@@ -199,6 +199,8 @@ def main() -> int:
         help="throughput: which store(s) (postgresql needs --postgres)",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.backend == "postgresql" and not args.postgres:
+        parser.error("--backend postgresql needs --postgres URL (it was given empty)")
     report: dict[str, Any] = {}
     if args.only != "throughput":
         report["ingest"] = ingest(args.events, args.rounds, args.postgres or None)

@@ -360,6 +360,7 @@ class BatchWriter:
                         if not finished:
                             rejected = await resume(writing, rejected)
                     except StoreUnavailable as exc:
+                        hooks = _call(hooks)  # the batch before was committed: answer it now
                         self._note_outage(exc)
                         await self._spill(batch)
                         return taken + await self._spill_queue()
