@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from typing import Any
 
 import asyncpg
 import pytest
 
 from readykit.records import ChainKey, Store, StoreUnavailable, verify_chain
+from readykit.records.postgres import CONTENDED_S
+from readykit.testing import FakeClock
 from support import opened
 
 pytestmark = pytest.mark.anyio
@@ -119,3 +122,45 @@ async def test_a_mixed_or_replayed_batch_takes_the_locked_path_and_skips_stored_
         assert await store.write([audit("a", 1), audit("a", 2), apm]) == 2
         await check_chain(store, audit_key, ["a00000", "a00001", "a00002"])
         assert [e["id"] for e in await store.entries("slow_request")] == ["s1"]
+
+
+def counted(store: Store) -> Counter[str]:
+    """How `store` writes: one-statement appends that landed or missed, locked writes."""
+    calls: Counter[str] = Counter()
+    append, locked = store._append, store._write_locked  # type: ignore[attr-defined]
+
+    async def counting_append(*args: Any) -> int | None:
+        written = await append(*args)
+        calls["missed" if written is None else "appended"] += 1
+        return written  # type: ignore[no-any-return]
+
+    async def counting_locked(*args: Any, **kw: Any) -> int:
+        calls["locked"] += 1
+        return await locked(*args, **kw)  # type: ignore[no-any-return]
+
+    store._append = counting_append  # type: ignore[attr-defined]
+    store._write_locked = counting_locked  # type: ignore[attr-defined]
+    return calls
+
+
+async def test_one_writer_appends_in_one_statement_and_writers_in_turn_stop_missing(
+    postgres_url: str, audit_key: ChainKey
+) -> None:
+    clock = FakeClock()
+    async with opened(postgres_url, audit_key) as a, opened(postgres_url, audit_key) as b:
+        a.clock = b.clock = clock  # type: ignore[attr-defined]
+        calls_a, calls_b = counted(a), counted(b)
+        for n in range(10):  # one writer: after the first (locked: no head yet), one statement
+            await a.write([audit("a", n)], fresh=True)
+        assert calls_a == {"locked": 1, "appended": 9}
+        calls_a.clear()
+        for n in range(10):  # two writers in turn (two workers): each misses once, then
+            await b.write([audit("b", n)], fresh=True)  # goes straight to the locked path
+            await a.write([audit("a", 100 + n)], fresh=True)
+        assert calls_a == {"missed": 1, "locked": 10}
+        assert calls_b == {"missed": 1, "locked": 10}  # its first: no head of its own yet
+        clock.advance(CONTENDED_S)  # a while later the one-statement append is tried again
+        await a.write([audit("a", 999)], fresh=True)
+        assert calls_a["appended"] == 1
+        ids = [f"a{n:05d}" for n in (*range(10), *range(100, 110), 999)]
+        await check_chain(a, audit_key, [*ids, *(f"b{n:05d}" for n in range(10))])
