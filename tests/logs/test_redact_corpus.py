@@ -7,7 +7,7 @@ from __future__ import annotations
 import string
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from readykit.logging import Redactor, redact_text
@@ -73,6 +73,8 @@ def test_property_compound_keys_never_leak(
     key: str, sep: str, quoting: str, secret: str, before: str
 ) -> None:
     text = f"{before}{key}{sep}{quoting.format(secret)} tail"
+    # a "secret" that is part of the text around it (`sessioni` of `sessionid`) shows there
+    assume(secret not in text.replace(quoting.format(secret), ""))
     assert secret not in redact_text(text)
 
 
