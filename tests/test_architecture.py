@@ -9,8 +9,10 @@ import pytest
 from pydantic import Field, SecretStr
 
 from readykit import ConfigurationError, ReadyKit, Settings
+from readykit.builtin import BuiltIns
 from readykit.feature import Setup
 from readykit.logging.config import LoggingConfig
+from readykit.privacy import Privacy
 from readykit.problem import send_problem
 from readykit.section import Section
 from readykit.testing import asgi_request
@@ -144,3 +146,33 @@ async def test_a_third_party_section_is_read_and_validated_like_the_kits(
         other.add_feature(StrongTeapot())
     assert str(secret.value).startswith("READYKIT_TEAPOT_TOKEN: Value should have at least 16")
     assert "hunter2" not in str(secret.value)  # a secret's value is never shown
+
+
+def test_the_kit_installs_its_own_features_as_it_installs_a_third_partys() -> None:
+    """The kit iterates features it does not know: its own come from readykit.builtin and go
+    through add_feature like anyone's; kit.py calls no feature's install function by name."""
+    kit = ReadyKit(Settings(records=False, configure_logging=False))
+    names = [feature.name for feature in kit.features]
+    assert names == ["guards", "cache", "records", "privacy", "dashboard", "jobs"]
+    kit.add_feature(Teapot())
+    assert kit.features[-1].name == "teapot"
+    called = {
+        node.func.id
+        for node in ast.walk(ast.parse((SRC / "kit.py").read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert not {name for name in called if name.startswith("install_")}
+
+
+def test_a_built_in_feature_installs_after_the_features_it_is_handed() -> None:
+    built_in = BuiltIns(Privacy())
+    order = list(built_in)
+    for position, feature in enumerate(order):
+        handed = [v for v in vars(feature).values() if any(v is f for f in order)]
+        assert all(order.index(dependency) < position for dependency in handed), feature.name
+    # the dependencies are there to find: privacy, dashboard and jobs are each handed some
+    assert {f.name for f in order if any(any(v is g for g in order) for v in vars(f).values())} == {
+        "privacy",
+        "dashboard",
+        "jobs",
+    }

@@ -9,26 +9,25 @@ from typing import Any, ParamSpec, TypeVar
 
 from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.access import OpsAccess
-from readykit.cache import cached, install_cache
-from readykit.dashboard import install_dashboard
+from readykit.builtin import BuiltIns
+from readykit.cache import cached
 from readykit.durations import Duration
 from readykit.errors import ConfigurationError
 from readykit.feature import Feature, Guard, Hook, When
 from readykit.guards import ORDER_STAGES
-from readykit.guards.install import install_guards
 from readykit.health.endpoints import Handler, HealthEndpoints
 from readykit.health.registry import CheckFn, HealthRegistry, Kind
-from readykit.jobs import JobRun, Jobs, install_jobs
+from readykit.jobs import JobRun, Jobs
 from readykit.lifespan import run_lifespan
 from readykit.logging import AccessLog, configure_logging
 from readykit.logging.setup import flush_access_log as flush_lane
 from readykit.metrics import Metrics
 from readykit.middleware import Chain, Pipeline, ReadyKitMiddleware
-from readykit.privacy import Privacy, install_privacy
+from readykit.privacy import Privacy
 from readykit.problem import send_problem
 from readykit.proxies import TrustedProxies
 from readykit.record import Recorder, excluding
-from readykit.records import Audit, Records, install_records
+from readykit.records import Audit, Records
 from readykit.routing import RouteResolver, RouteTemplate, route_template
 from readykit.section import S
 from readykit.settings import Settings, name_the_variable, read_section
@@ -177,14 +176,19 @@ class ReadyKit:
 
             self.on_startup(start_metrics)
             self.on_shutdown(stop_metrics)
-        self.rate_limiter = install_guards(self)
-        self.cache = install_cache(self)
-        self.records: Records | None = install_records(self) if self.settings.records else None
         self.privacy = Privacy()
-        # what one feature needs of another is handed to it, never looked up on the kit
-        self.privacy_jobs = install_privacy(self, self.records, self.privacy)
-        self.dashboard = install_dashboard(self, self.records, self.cache)
-        self.jobs: Jobs = install_jobs(self, self.records, self.dashboard)
+        # what one feature needs of another is handed to it (readykit.builtin), never looked
+        # up on the kit; the kit installs each the way it installs a user's (add_feature)
+        built_in = BuiltIns(self.privacy)
+        self.features: list[Feature] = []
+        for feature in built_in:
+            self.add_feature(feature)
+        self.rate_limiter = built_in.guards.rate_limiter
+        self.cache = built_in.cache.cache
+        self.records: Records | None = built_in.records.records
+        self.privacy_jobs = built_in.privacy.jobs
+        self.dashboard = built_in.dashboard.dashboard
+        self.jobs: Jobs = built_in.jobs.jobs
 
     def check(
         self,
@@ -291,6 +295,7 @@ class ReadyKit:
         if self._wrapped:
             raise ConfigurationError(f"add_feature({feature.name!r}) after wrap(): add it before")
         feature.install(self)
+        self.features.append(feature)
 
     def add_recorder(self, recorder: Recorder) -> None:
         """Hand every finished request's RequestRecord to `recorder`; it must not block."""

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Cache",
     "CacheBackend",
+    "CacheFeature",
     "CacheMetrics",
     "MemoryCache",
     "RedisCache",
@@ -71,3 +72,13 @@ def install_cache(setup: Setup) -> Cache:
         # the service still answers without its cache, only slower: a warning, not a failure
         setup.add_check("cache", reachable, critical=False, component_type="datastore")
     return cache
+
+
+class CacheFeature:
+    """The cache as a kit feature; `cache` is what it built (for `kit.cached`, the dashboard)."""
+
+    name = "cache"
+    cache: Cache
+
+    def install(self, setup: Setup) -> None:
+        self.cache = install_cache(setup)

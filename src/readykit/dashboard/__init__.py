@@ -12,11 +12,11 @@ from readykit.dashboard.traffic import Traffic
 from readykit.dashboard.views import Dashboard
 
 if TYPE_CHECKING:
-    from readykit.cache import Cache
+    from readykit.cache import Cache, CacheFeature
     from readykit.feature import Setup
-    from readykit.records import Records
+    from readykit.records import Records, RecordsFeature
 
-__all__ = ["Dashboard", "OpsAuth", "Traffic", "install_dashboard"]
+__all__ = ["Dashboard", "DashboardFeature", "OpsAuth", "Traffic", "install_dashboard"]
 
 logger = logging.getLogger("readykit.ops")
 
@@ -40,3 +40,18 @@ def install_dashboard(setup: Setup, records: Records | None, cache: Cache) -> Da
     setup.on_startup(start)
     setup.on_shutdown(traffic.stop)
     return dashboard
+
+
+class DashboardFeature:
+    """The /ops dashboard as a kit feature, on `records` and `cache` (both installed first);
+    `dashboard` is None where it is off or records are."""
+
+    name = "dashboard"
+    dashboard: Dashboard | None = None
+
+    def __init__(self, records: RecordsFeature, cache: CacheFeature) -> None:
+        self._records = records
+        self._cache = cache
+
+    def install(self, setup: Setup) -> None:
+        self.dashboard = install_dashboard(setup, self._records.records, self._cache.cache)

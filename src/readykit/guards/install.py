@@ -92,3 +92,13 @@ def install_guards(setup: Setup) -> RateLimiterCore | None:
             "ratelimit", storage, critical=not core.fail_open, component_type="datastore"
         )
     return core
+
+
+class GuardsFeature:
+    """readykit's guards as a kit feature; `rate_limiter` is None without rate limits."""
+
+    name = "guards"
+    rate_limiter: RateLimiterCore | None = None
+
+    def install(self, setup: Setup) -> None:
+        self.rate_limiter = install_guards(setup)

@@ -18,9 +18,9 @@ from readykit.jobs.runner import Jobs
 from readykit.jobs.spec import JobSpec, parse_duration
 
 if TYPE_CHECKING:
-    from readykit.dashboard import Dashboard
+    from readykit.dashboard import Dashboard, DashboardFeature
     from readykit.feature import Setup
-    from readykit.records import Records
+    from readykit.records import Records, RecordsFeature
 
 __all__ = [
     "JobMetrics",
@@ -28,6 +28,7 @@ __all__ = [
     "JobSpec",
     "JobTimeout",
     "Jobs",
+    "JobsFeature",
     "MemoryRunLog",
     "RunLog",
     "StoreRunLog",
@@ -88,3 +89,17 @@ def install_jobs(setup: Setup, records: Records | None, dashboard: Dashboard | N
         for path, handler in jobs_routes(dashboard, jobs).items():
             setup.add_ops_route(path, handler)
     return jobs
+
+
+class JobsFeature:
+    """Job monitoring as a kit feature, on `records` and `dashboard` (both installed first)."""
+
+    name = "jobs"
+    jobs: Jobs
+
+    def __init__(self, records: RecordsFeature, dashboard: DashboardFeature) -> None:
+        self._records = records
+        self._dashboard = dashboard
+
+    def install(self, setup: Setup) -> None:
+        self.jobs = install_jobs(setup, self._records.records, self._dashboard.dashboard)

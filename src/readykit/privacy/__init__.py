@@ -20,9 +20,9 @@ from readykit.records.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from readykit.feature import Setup
-    from readykit.records import Records
+    from readykit.records import Records, RecordsFeature
 
-__all__ = ["ErasureReport", "Jobs", "Keys", "Privacy", "install_privacy"]
+__all__ = ["ErasureReport", "Jobs", "Keys", "Privacy", "PrivacyFeature", "install_privacy"]
 
 logger = logging.getLogger("readykit.privacy")
 ORDER_PRIVACY = 60  # inside the guards: limits and headers apply to these endpoints too
@@ -89,3 +89,18 @@ def install_privacy(setup: Setup, records: Records | None, registry: Privacy) ->
     setup.on_startup(start)
     setup.on_shutdown(stop)
     return jobs
+
+
+class PrivacyFeature:
+    """The /privacy endpoints as a kit feature, on the store of `records` (installed first);
+    `jobs` is the export and erasure runner, None where no endpoints are served."""
+
+    name = "privacy"
+    jobs: Jobs | None = None
+
+    def __init__(self, records: RecordsFeature, registry: Privacy) -> None:
+        self._records = records
+        self.registry = registry
+
+    def install(self, setup: Setup) -> None:
+        self.jobs = install_privacy(setup, self._records.records, self.registry)

@@ -41,6 +41,7 @@ __all__ = [
     "BatchWriter",
     "ChainKey",
     "Records",
+    "RecordsFeature",
     "RecordsUnavailable",
     "Store",
     "StoreUnavailable",
@@ -186,3 +187,14 @@ def install_records(setup: Setup) -> Records:
         "records-quarantine", writer.check_quarantine, component_type="system", critical=False
     )
     return records
+
+
+class RecordsFeature:
+    """The records as a kit feature; `records` is what it built, None with records off."""
+
+    name = "records"
+    records: Records | None = None
+
+    def install(self, setup: Setup) -> None:
+        if setup.section(RecordsConfig).records:
+            self.records = install_records(setup)
