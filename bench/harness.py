@@ -54,27 +54,14 @@ def _pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
 
 
-def run_variant(
-    variant: str,
-    *,
-    duration_s: int,
-    connections: int = 32,
-    path: str = "/items/42",
-    factory_module: str = "bench.apps",
-    env: dict[str, str] | None = None,
-    script: Path | None = None,
-) -> WrkResult:
-    """Serve `factory_module:<variant factory>` and load it for `duration_s` seconds.
-
-    `script` is a wrk Lua script (e.g. one that makes every request a POST).
-    """
-    factory = variant.replace("-", "_")
-    argv = [
-        *_pin(0),
+def uvicorn_argv(variant: str, factory_module: str = "bench.apps") -> list[str]:
+    """uvicorn serving `factory_module:<variant factory>` as every bench serves it: one worker,
+    uvloop, httptools, no access log, on `{port}` of loopback."""
+    return [
         sys.executable,
         "-m",
         "uvicorn",
-        f"{factory_module}:{factory}",
+        f"{factory_module}:{variant.replace('-', '_')}",
         "--factory",
         "--host",
         "127.0.0.1",
@@ -90,6 +77,23 @@ def run_variant(
         "--http",
         "httptools",
     ]
+
+
+def run_variant(
+    variant: str,
+    *,
+    duration_s: int,
+    connections: int = 32,
+    path: str = "/items/42",
+    factory_module: str = "bench.apps",
+    env: dict[str, str] | None = None,
+    script: Path | None = None,
+) -> WrkResult:
+    """Serve `factory_module:<variant factory>` and load it for `duration_s` seconds.
+
+    `script` is a wrk Lua script (e.g. one that makes every request a POST).
+    """
+    argv = [*_pin(0), *uvicorn_argv(variant, factory_module)]
     with serve(argv, cwd=ROOT, env=env, start_timeout=20) as server:
         wrk = [
             *_pin(1),

@@ -97,6 +97,7 @@ class SecurityHeaders:
             *self.base.items(),
             (_CSP, config.html_content_security_policy.encode()),
         ]
+        self.names = frozenset(name for name, _ in self.api_defaults)  # html's are the same
         self.hsts = hsts_value(config)
         self.routes = RouteTable(
             {k: _encoded(v) for k, v in config.security_header_overrides.items()},
@@ -123,7 +124,10 @@ class SecurityHeaders:
         defaults = self.html_defaults if html else self.api_defaults
         ours = html and _CSP not in present and _CSP not in overrides
         if not overrides and not https:  # the common case: a precomputed list
-            headers.extend(kv for kv in defaults if kv[0] not in present)
+            if present.isdisjoint(self.names):  # the app set none of ours: all of them
+                headers.extend(defaults)
+            else:
+                headers.extend(kv for kv in defaults if kv[0] not in present)
             return ours
         wanted = dict(defaults)
         if https and self.hsts is not None:
