@@ -52,6 +52,25 @@ async def test_outputs_are_redacted() -> None:
     assert result.output == "OSError: cannot reach postgresql://app:[REDACTED]@db:5432/prod"
 
 
+async def test_a_long_output_is_redacted_before_it_is_cut() -> None:
+    """Cut first, the password at the cut would be half of itself: no shape left to redact."""
+    reg = HealthRegistry()
+    secret = "LEAKCANARY" * 4
+
+    async def db() -> None:
+        raise OSError("x" * 270 + f" postgresql://app:{secret}@db/prod")
+
+    async def version() -> Observation:
+        return Observation(value=f"connected with password={secret}")
+
+    reg.add("db", db)
+    reg.add("version", version)
+    results = {r.name: r for r in await reg.run()}
+    assert "LEAKCANARY" not in (results["db"].output or "")
+    assert len(results["db"].output or "") == 300
+    assert results["version"].observed_value == "connected with password=[REDACTED]"
+
+
 async def test_checks_run_concurrently() -> None:
     """Two checks that each wait for the other can only pass if they run at the same time."""
     a_started, b_started = asyncio.Event(), asyncio.Event()

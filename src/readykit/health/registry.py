@@ -107,8 +107,7 @@ def _interpret(value: Any) -> tuple[Status, Observation | None]:
 
 
 def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text[:_MAX_OUTPUT]
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class HealthRegistry:
@@ -229,6 +228,7 @@ class HealthRegistry:
     ) -> CheckResult:
         duration_ms = round((self._clock() - started) * 1000, 3)
         has_value = obs is not None and obs.value is not None
+        value = obs.value if has_value and obs is not None else duration_ms
         return CheckResult(
             name=check.name,
             kind=check.kind,
@@ -238,8 +238,12 @@ class HealthRegistry:
             status=status,
             duration_ms=duration_ms,
             time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            observed_value=obs.value if has_value and obs is not None else duration_ms,
+            # a check may report text (a version, a host): redacted like its output
+            observed_value=redact_text(value) if isinstance(value, str) else value,
             observed_unit=(obs.unit if has_value and obs is not None else "ms"),
-            # outputs often quote an exception, and exceptions quote DSNs with passwords
-            output=redact_text(obs.output) if obs is not None and obs.output else None,
+            # outputs often quote an exception, and exceptions quote DSNs with passwords:
+            # redacted whole, then cut (cut first, half a password would be no secret's shape)
+            output=redact_text(obs.output)[:_MAX_OUTPUT]
+            if obs is not None and obs.output
+            else None,
         )
