@@ -176,12 +176,38 @@ async def test_a_failing_exporter_fails_its_job_readably(tmp_path: Path) -> None
 
     @d.kit.privacy.exporter("broken")
     async def broken(subject: str) -> list[Any]:
-        raise RuntimeError("warehouse API down")
+        raise RuntimeError("warehouse down at postgresql://etl:LEAKCANARY@wh/orders")
 
     async with lifespan(d.app):
         job = await ready_job(d)
+        store = d.kit.records.store  # type: ignore[union-attr]
+        stored = json.dumps(await store.docs("privacy_export"))
     assert job["status"] == "failed"
-    assert job["error"] == "RuntimeError: warehouse API down"
+    # answered and stored as it failed, with the password it quoted redacted
+    assert job["error"] == "RuntimeError: warehouse down at postgresql://etl:[REDACTED]@wh/orders"
+    assert "LEAKCANARY" not in stored
+
+
+async def test_an_erasers_reasons_and_errors_are_redacted(tmp_path: Path) -> None:
+    d = Demo(tmp_path)
+
+    @d.kit.privacy.eraser("crm")
+    async def crm(subject: str) -> dict[str, Any]:
+        return {"retained": 1, "reasons": ["kept: CRM_TOKEN=LEAKCANARY1 holds the contract"]}
+
+    @d.kit.privacy.eraser("mail")
+    async def mail(subject: str) -> int:
+        raise RuntimeError("smtp login password=LEAKCANARY2 refused")
+
+    async with lifespan(d.app):
+        token = (await d.request("POST", "/privacy/erase")).json()["confirm"]
+        body = json.dumps({"confirm": token}).encode()
+        done = await d.request("POST", "/privacy/erase", body=body)
+        stored = json.dumps(await d.kit.records.store.docs(ERASURE))  # type: ignore[union-attr]
+    report = done.json()["report"]
+    assert report["crm"]["reasons"] == ["kept: CRM_TOKEN=[REDACTED] holds the contract"]
+    assert report["mail"]["error"] == "RuntimeError: smtp login password=[REDACTED] refused"
+    assert "LEAKCANARY" not in done.body.decode() + stored
 
 
 async def test_erase_needs_confirmation_then_logs_a_keyed_hash(demo: Demo) -> None:

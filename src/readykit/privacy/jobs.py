@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from readykit.privacy.keys import Keys
-from readykit.privacy.registry import Privacy
+from readykit.privacy.registry import Privacy, failure
 from readykit.records.audit import Audit
 from readykit.records.store import Store, new_id
 
@@ -131,7 +131,7 @@ class Jobs:
             job["counts"] = {name: len(records) for name, records in data.items()}
         except Exception as exc:  # one exporter failing fails this job only, readably
             logger.exception("privacy export %s failed", job["id"])
-            job.update(status="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")
+            job.update(status="failed", finished=time.time(), error=failure(exc))
         await self.save(job)
 
     async def resume(self) -> int:

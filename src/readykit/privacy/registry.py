@@ -14,8 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from readykit.errors import ConfigurationError
+from readykit.logging.redact import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def failure(exc: BaseException) -> str:
+    """What failed, as it is stored and shown: exceptions quote DSNs and keys, redacted."""
+    return redact_text(f"{type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -38,7 +44,8 @@ class ErasureReport:
             return cls(
                 removed=int(value.get("removed", 0)),
                 retained=int(value.get("retained", 0)),
-                reasons=[str(r) for r in value.get("reasons", [])],
+                # stored in the erasure log and answered to the caller: no secret they quote
+                reasons=[redact_text(str(r)) for r in value.get("reasons", [])],
             )
         if value is None:
             return cls()
@@ -110,5 +117,5 @@ class Privacy:
                     result = await result
                 reports[name] = ErasureReport.of(result)
             except Exception as exc:
-                reports[name] = ErasureReport(error=f"{type(exc).__name__}: {exc}")
+                reports[name] = ErasureReport(error=failure(exc))
         return reports
