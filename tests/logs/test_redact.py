@@ -38,6 +38,15 @@ R = Redactor()
         "sessionid",
         "session_id",
         "AWS_SECRET_ACCESS_KEY",
+        # short, plural and *_key names a review found leaking
+        "DB_PASS",
+        "pass",
+        "pw",
+        "passwords",
+        "secrets",
+        "api_keys",
+        "encryption_key",
+        "signing_key",
     ],
 )
 def test_sensitive_keys(key: str) -> None:
@@ -46,7 +55,23 @@ def test_sensitive_keys(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["tokens_used", "company", "span_id", "author", "passenger", "secretary_name", "path"]
+    "key",
+    [
+        "tokens_used",
+        "company",
+        "span_id",
+        "author",
+        "passenger",
+        "secretary_name",
+        "path",
+        "prompt_tokens",
+        "bypass",
+        "compass",
+        "passport",
+        "cache_key",
+        "primary_key",
+        "key_id",
+    ],
 )
 def test_innocent_keys_are_kept(key: str) -> None:
     assert not R.is_sensitive_key(key)

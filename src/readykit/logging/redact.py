@@ -29,6 +29,8 @@ DEFAULT_KEYS = (
     "password",
     "passwd",
     "pwd",
+    "pass",
+    "pw",
     "passphrase",
     "secret",
     "client_secret",
@@ -41,6 +43,10 @@ DEFAULT_KEYS = (
     "access_key",
     "secret_key",
     "private_key",
+    "encryption_key",
+    "signing_key",
+    "master_key",
+    "hmac_key",
     "authorization",
     "auth",
     "cookie",
@@ -97,8 +103,9 @@ SAFE_SUFFIXES = frozenset(
 # a word that ends like a secret: session cookies by their usual names (JSESSIONID, PHPSESSID,
 # connect.sid, myapp_session), and run-together names (PGPASSWORD, csrftoken, mysqlpwd)
 _SECRET_WORD = re.compile(
-    r"\w*(?:sess(?:ion)?(?:id)?|sid|password|passwd|pwd|secret|token|apikey|secretkey|accesskey"
-    r"|privatekey)"
+    r"\w*(?:sess(?:ion)?(?:id)?|sid|token"
+    # plurals too (`passwords`, `api_keys`); not `tokens`, which counts a model's words
+    r"|(?:password|passwd|pwd|secret|apikey|secretkey|accesskey|privatekey)s?)"
 )
 
 # the credential is taken whole (atomic): `bearer session_timeout=30` is a pair, not a token
@@ -144,7 +151,7 @@ _CARD_RE = re.compile(_CARD)
 # full patterns cost microseconds each. A hint may say yes wrongly, never no wrongly.
 _AWS_HINT = re.compile(r"A[A-Z]{3}[A-Z0-9]{16}")
 _PAIR_HINT = re.compile(
-    "pass|pwd|secret|token|key|auth|cookie|sess|sid|csrf|xsrf|credential|card|cvv|cvc|ssn|dsn|pan"
+    "pass|pwd|pw|secret|token|key|auth|cookie|sess|sid|csrf|xsrf|credential|card|cvv|cvc|ssn|dsn|pan"
     "|sig"
 ).search
 _CARD_HINT = re.compile(r"\d{4}")
@@ -274,6 +281,7 @@ class Redactor:
         found = found and (
             (joined,) in self._rules
             or any(_SECRET_WORD.fullmatch(w) for w in words)
+            or (len(words) > 1 and _SECRET_WORD.fullmatch(joined) is not None)  # api_keys
             or any(
                 tuple(words[i : i + n]) in self._rules
                 for n in range(1, self._max_rule + 1)
