@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from readykit.backup.codec import COMPRESSIONS
 from readykit.clitools import Failed
 
 REPO = click.option(
@@ -39,9 +40,7 @@ def backup() -> None:
 @backup.command()
 @click.option("--db", "db_url", required=True, help="sqlite:///path.db or postgresql://…")
 @REPO
-@click.option(
-    "--compression", type=click.Choice(["zstd", "gzip", "none"]), default="zstd", show_default=True
-)
+@click.option("--compression", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True)
 @KEY_FILE
 @click.option(
     "--unencrypted",

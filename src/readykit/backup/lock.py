@@ -11,6 +11,7 @@ import fcntl
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,9 +31,13 @@ def repository_lock(root: Path, command: str) -> Iterator[None]:
     path = root / LOCK_NAME
     try:
         # O_NOFOLLOW: a `lock` symlinked elsewhere must not make us truncate another file.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        # O_NONBLOCK: a FIFO planted as `lock` must not hang the open
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except OSError as exc:
         raise ToolFailure(f"cannot open lock file {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ToolFailure(f"lock file {path} is not a regular file: remove it")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -83,7 +88,7 @@ def remove_abandoned(parent: Path) -> list[str]:
         if path.is_symlink() or not path.is_dir():
             continue
         try:
-            fd = os.open(path / _OWNER, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(path / _OWNER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             shutil.rmtree(path, ignore_errors=True)  # owner already gone, or never locked
             removed.append(path.name)
@@ -91,6 +96,8 @@ def remove_abandoned(parent: Path) -> list[str]:
         except OSError:
             continue
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue  # not one we made (a FIFO would hang a read): leave it
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from readykit.backup.codec import COMPRESSIONS
+
 FORMAT = "readykit-backup/2"
 DATA_SUFFIX = ".rkb"
 MANIFEST_SUFFIX = ".json"
@@ -37,6 +39,17 @@ def is_backup_id(value: object) -> bool:
 def canonical(data: dict[str, Any]) -> bytes:
     """The bytes a MAC or hash is computed over: sorted keys, no whitespace, ASCII."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _aware(text: object, field: str) -> datetime:
+    """`text` as a timezone-aware ISO 8601 time; ValueError naming `field` otherwise."""
+    try:
+        when = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ValueError(f"{field} {text!r} is not a time with its zone")
+    return when
 
 
 @dataclass
@@ -149,7 +162,23 @@ class Manifest:
             raise ValueError("source kind is neither sqlite nor postgresql")
         if type(self.size) is not int or type(self.raw_size) is not int:
             raise ValueError("size is not an integer")
-        self.created  # noqa: B018 -- raises ValueError on a malformed time
+        if not isinstance(self.source.get("url"), str):
+            raise ValueError("source url is not text")
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(f"compression {self.compression!r} is not one of {COMPRESSIONS}")
+        if not isinstance(self.tables, dict) or not all(
+            isinstance(k, str) and type(v) is int for k, v in self.tables.items()
+        ):
+            raise ValueError("tables is not a map of table names to row counts")
+        _aware(self.created_at, "created_at")
+        # not authenticated (each verify rewrites it): every field a command reads is checked
+        v = self.verification
+        if v is not None:
+            if v.status not in ("passed", "failed"):
+                raise ValueError(f"verification status {v.status!r} is not passed or failed")
+            _aware(v.at, "verification at")
+            if not all(f is None or isinstance(f, str) for f in (v.failed_step, v.message)):
+                raise ValueError("verification step or message is not text")
 
     def summary(self) -> dict[str, Any]:
         """The fields `list` shows."""

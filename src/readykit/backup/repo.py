@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from readykit.backup import auth
-from readykit.backup.atomic import TEMP_PREFIX, fsync_dir, write_atomic
+from readykit.backup.atomic import TEMP_PREFIX, fsync_dir, read_small_file, write_atomic
 from readykit.backup.config import CONFIG_NAME, Head, RepoConfig
 from readykit.backup.crypto import KEY_ENV, Key
 from readykit.backup.errors import (
@@ -34,6 +34,7 @@ from readykit.backup.manifest import (
 )
 
 STALE_AFTER_S = 24 * 3600
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few kB; its table counts are the most of it
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,15 @@ class Repository:
     def read_manifest(self, path: Path) -> Manifest:
         """Parse the manifest at `path`; a bad one is an IntegrityFailure naming the file."""
         try:
-            return Manifest.from_json(path.read_bytes(), path.name)
+            return Manifest.from_json(read_small_file(path, MAX_MANIFEST_BYTES), path.name)
         except FileNotFoundError:
             raise
         except OSError as exc:
             raise IntegrityFailure(
                 "manifest", f"{path}: unreadable manifest ({exc.strerror})"
             ) from exc
+        except RecursionError as exc:  # JSON nested deeper than any manifest
+            raise IntegrityFailure("manifest", f"{path}: unreadable manifest (nested)") from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IntegrityFailure("manifest", f"{path}: unreadable manifest ({exc})") from exc
 
@@ -136,7 +139,7 @@ class Repository:
         """The repository config, or None for a repository that has never held a backup."""
         path = self.config_path
         try:
-            raw = path.read_bytes()
+            raw = read_small_file(path, MAX_MANIFEST_BYTES)
         except FileNotFoundError:
             if self._manifest_files():
                 raise IntegrityFailure(
@@ -149,6 +152,8 @@ class Repository:
             raise IntegrityFailure("config", f"{path}: unreadable ({exc.strerror})") from exc
         try:
             return RepoConfig.from_json(raw)
+        except RecursionError as exc:
+            raise IntegrityFailure("config", f"{path}: unreadable repository config") from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IntegrityFailure(
                 "config", f"{path}: unreadable repository config ({exc})"

@@ -278,14 +278,17 @@ class Redactor:
         words = _words(key)
         joined = "".join(words)
         found = bool(words) and not (len(words) > 1 and words[-1] in SAFE_SUFFIXES)
-        found = found and (
-            (joined,) in self._rules
-            or any(_SECRET_WORD.fullmatch(w) for w in words)
-            or (len(words) > 1 and _SECRET_WORD.fullmatch(joined) is not None)  # api_keys
-            or any(
-                tuple(words[i : i + n]) in self._rules
-                for n in range(1, self._max_rule + 1)
-                for i in range(len(words) - n + 1)
+        found = (
+            found
+            and (
+                (joined,) in self._rules
+                or any(_SECRET_WORD.fullmatch(w) for w in words)
+                or (len(words) > 1 and _SECRET_WORD.fullmatch(joined) is not None)  # api_keys
+                or any(
+                    tuple(words[i : i + n]) in self._rules
+                    for n in range(1, self._max_rule + 1)
+                    for i in range(len(words) - n + 1)
+                )
             )
         )
         if len(self._key_cache) < 4096:
