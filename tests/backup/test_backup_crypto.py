@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import secrets
 from pathlib import Path
@@ -71,9 +72,10 @@ def test_truncated_compressed_stream_fails_in_unpack(name: str, tmp_path: Path) 
     buffer = io.BytesIO()
     pack([data], buffer, name, None)
     path = tmp_path / "cut.rkb"
-    path.write_bytes(buffer.getvalue()[:-10])
+    cut = buffer.getvalue()[:-10]
+    path.write_bytes(cut)
     with pytest.raises(IntegrityFailure) as info:
-        unpack(path, io.BytesIO(), name, None)
+        unpack(path, io.BytesIO(), name, None, (hashlib.sha256(cut).hexdigest(), len(cut)))
     assert info.value.step == "decompress"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from readykit.backup import drill, restore
 from readykit.backup.create import create_backup
 from readykit.backup.crypto import load_key
 from readykit.backup.manifest import Manifest
@@ -459,3 +460,32 @@ def test_an_unreadable_older_manifest_is_a_warning_not_a_stop(
     made = run("create", "--db", f"sqlite:///{sqlite_db}", "--repo", repo, "--key-file", key_file)
     assert made.exit_code == 0, made.output
     assert f"warning: {older}: unreadable manifest" in made.stderr
+
+
+@pytest.mark.parametrize("command", ["restore", "verify"])
+def test_a_data_file_swapped_after_its_checksum_passed_is_caught_on_the_read_that_restores(
+    run: Run, repo: Path, key_file: Path, tmp_path: Path, two: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch, command: str,
+) -> None:  # fmt: skip
+    """An attacker who can write the repository swaps the newest data file for an older one
+    (same key: it decrypts) in the gap between the checksum pass and the read that restores."""
+    older, newest = (repo / f"{backup_id}.rkb" for backup_id in two)
+    module = restore if command == "restore" else drill
+    checked = module.checksum
+
+    def checksum_then_swap(path: Path) -> tuple[str, int]:
+        result = checked(path)
+        shutil.copyfile(older, newest)  # what the race does, deterministically
+        return result
+
+    monkeypatch.setattr(module, "checksum", checksum_then_swap)
+    target = tmp_path / "restored.db"
+    args = ["--key-file", key_file]
+    result = (
+        _restore(run, repo, "latest", target, *args)
+        if command == "restore"
+        else run("verify", "--repo", repo, *args)
+    )
+    assert result.exit_code == 1, result.output
+    assert "changed while read" in _one_line(result)
+    assert not target.exists()

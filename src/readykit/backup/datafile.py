@@ -63,11 +63,20 @@ def checksum(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def unpack(path: Path, out: BinaryIO, compression: str, key: Key | None) -> int:
-    """Decrypt and decompress `path` into `out`; returns the plaintext size."""
+def unpack(
+    path: Path, out: BinaryIO, compression: str, key: Key | None, expect: tuple[str, int]
+) -> int:
+    """Decrypt and decompress `path` into `out`; returns the plaintext size.
+
+    `expect` is the manifest's (SHA-256, size) of the data file, checked on the bytes this
+    read: a file swapped after an earlier checksum passed is caught here, before the caller
+    puts anything in place.
+    """
     dec: Transform = Opener(key) if key is not None else Identity()
     comp = decompressor(compression)
     written = 0
+    digest = hashlib.sha256()
+    size = 0
 
     def emit(data: bytes) -> None:
         nonlocal written
@@ -78,7 +87,13 @@ def unpack(path: Path, out: BinaryIO, compression: str, key: Key | None) -> int:
     try:
         with path.open("rb") as handle:
             for block in read_blocks(handle):
+                digest.update(block)
+                size += len(block)
                 emit(comp.update(dec.update(block)))
+        if (digest.hexdigest(), size) != expect:
+            raise IntegrityFailure(
+                "checksum", "SHA-256 differs from the manifest (the data file changed while read)"
+            )
         emit(comp.update(dec.finish()))
         emit(comp.finish())
     except ValueError as exc:

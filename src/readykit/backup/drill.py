@@ -144,7 +144,7 @@ def _decrypt(repo: Repository, manifest: Manifest, key: Key | None, plain: Path)
     data = repo.data_path(manifest)
     try:
         with plain.open("wb") as out:
-            written = unpack(data, out, manifest.compression, key)
+            written = unpack(data, out, manifest.compression, key, (manifest.sha256, manifest.size))
     except IntegrityFailure as exc:
         raise IntegrityFailure(exc.step, f"{data}: {exc}") from exc
     except OSError as exc:

@@ -78,7 +78,13 @@ def _restore_sqlite(
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
-            unpack(repo.data_path(manifest), out, manifest.compression, key)
+            unpack(
+                repo.data_path(manifest),
+                out,
+                manifest.compression,
+                key,
+                (manifest.sha256, manifest.size),
+            )
             out.flush()
             os.fsync(out.fileno())
         problems = sqlite.integrity_problems(temp)
@@ -111,7 +117,13 @@ def _restore_postgres(
         archive = scratch / "archive.dump"
         try:
             with archive.open("wb") as out:
-                unpack(repo.data_path(manifest), out, manifest.compression, key)
+                unpack(
+                    repo.data_path(manifest),
+                    out,
+                    manifest.compression,
+                    key,
+                    (manifest.sha256, manifest.size),
+                )
         except OSError as exc:
             raise ToolFailure(f"cannot write scratch file in {repo.root}: {exc.strerror}") from exc
         extra = ["--clean", "--if-exists"] if force else []
