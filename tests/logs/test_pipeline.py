@@ -290,6 +290,17 @@ async def test_access_log_redacts_and_carries_bound_context(buf: StringIO) -> No
     assert jwt not in buf.getvalue()
 
 
+def test_a_method_a_client_made_up_is_redacted_like_its_path() -> None:
+    """h11 passes any token as the method (`ghp_... /x HTTP/1.1`); it is what a client sent."""
+    out = StringIO()
+    configure_logging(Settings(log_format="json"), stream=out)
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    AccessLog()(request_record("/x")._replace(method=token))
+    (access,) = [e for e in lines(out) if e["event"] == "request"]
+    assert access["method"] == "[REDACTED]"
+    assert token not in out.getvalue()
+
+
 class CountingStream(StringIO):
     """A stream that counts its flushes (each a write system call on a real file or pipe)."""
 

@@ -122,6 +122,25 @@ def test_ordinary_text_is_kept() -> None:
         assert redact_text(text) == text
 
 
+def test_millisecond_timestamps_and_ids_starting_1_are_no_card() -> None:
+    """One in ten 13-digit numbers passes Luhn; epoch milliseconds (17...) and order ids that
+    start with 1 are no payment card (those start 2-6), so paths keep them."""
+    passing = [n for n in range(1733243456000, 1733243456100) if luhn_valid(str(n))]
+    assert len(passing) >= 5
+    for n in passing:
+        assert redact_text(f"/orders/{n}") == f"/orders/{n}"
+    assert redact_text("/orders/4111111111111111") == f"/orders/{MARK}"  # a Visa still goes
+
+
+def test_raw_header_dicts_and_secret_dict_keys_are_redacted() -> None:
+    """`log.info("h", headers=dict(scope["headers"]))`: bytes names, checked like any key and
+    made text (the JSON renderer cannot write bytes keys); a key that is itself a secret."""
+    headers = {b"x-api-key": b"LEAK1", b"x-db-password": b"LEAK2", b"accept": b"*/*"}
+    assert R.redact(headers) == {"x-api-key": MARK, "x-db-password": MARK, "accept": "*/*"}
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLWxlYWs"
+    assert R.redact({jwt: 1, "ok": {"nested": 2}}) == {MARK: 1, "ok": {"nested": 2}}
+
+
 def test_nested_structures_cycles_and_depth() -> None:
     cyclic: list[Any] = ["a"]
     cyclic.append(cyclic)

@@ -20,8 +20,9 @@ from readykit.logging.redact import Remembered, redact_text
 from readykit.logging.setup import json_lane
 from readykit.record import RequestRecord
 
-# what the client chose; method is an HTTP token, route a template from the app's code
-_CLIENT_SENT = ("path", "user_agent", "request_id")
+# what the client chose (a method too: a server like h11 passes any token); route is a
+# template from the app's code
+_CLIENT_SENT = ("method", "path", "user_agent", "request_id")
 _LEVELS = {logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
 
 
@@ -72,8 +73,8 @@ class AccessLog:
         self._logger = logging.getLogger(logger_name)
         self._log: Any = None  # structlog's logger, got at the first use of the slow lane
         self._tail = f', "event": "request", "logger": {encode_basestring_ascii(logger_name)}, '
-        self._token = _Escaped(redact=False)  # method, route: an HTTP token, a template
-        self._client_sent = _Escaped(redact=True)  # path, user agent
+        self._token = _Escaped(redact=False)  # route: a template from the app's code
+        self._client_sent = _Escaped(redact=True)  # method, path, user agent
         self._clock = _Clock()
 
     def __call__(self, record: RequestRecord) -> None:
@@ -116,7 +117,7 @@ class AccessLog:
         token, sent = self._token, self._client_sent
         client = record.client
         return (
-            f'{{"method": {token(record.method)}, "route": {token(record.route)}, '
+            f'{{"method": {sent(record.method)}, "route": {token(record.route)}, '
             f'"path": {sent(record.path)}, "status": {record.status}, '
             f'"duration_ms": {round(record.duration_s * 1000, 3)!r}, '
             f'"bytes": {record.response_bytes}, "request_bytes": {record.request_bytes}, '

@@ -189,6 +189,10 @@ def luhn_valid(digits: str) -> bool:
 
 def _card(match: re.Match[str]) -> str:
     digits = re.sub(r"[ -]", "", match.group(0))
+    # payment cards start 2-6 (Mastercard, Amex/Diners/JCB, Visa, Maestro, Discover/UnionPay):
+    # a millisecond timestamp or an order id starting 1 passes Luhn one time in ten
+    if digits[0] not in "23456":
+        return match.group(0)
     return MARK if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
 
 
@@ -318,12 +322,17 @@ class Redactor:
             seen.add(id(value))
             try:
                 if isinstance(value, dict):
-                    return {
-                        k: MARK
-                        if isinstance(k, str) and self.is_sensitive_key(k)
-                        else self._redact(v, depth + 1, seen)
-                        for k, v in value.items()
-                    }
+                    out: dict[Any, Any] = {}
+                    for k, v in value.items():
+                        if isinstance(k, bytes):  # raw ASGI headers: dict(scope["headers"])
+                            k = k.decode("latin-1")
+                        if isinstance(k, str):
+                            if self.is_sensitive_key(k):
+                                out[redact_text(k)] = MARK
+                                continue
+                            k = redact_text(k)  # a key can be a secret too (a token as an id)
+                        out[k] = self._redact(v, depth + 1, seen)
+                    return out
                 if len(value) == 2 and isinstance(value, list | tuple) and self._is_pair(value):
                     return [self._redact(value[0], depth + 1, seen), MARK]  # a header pair
                 return [self._redact(v, depth + 1, seen) for v in value]
