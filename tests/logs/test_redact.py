@@ -82,6 +82,15 @@ def test_extra_keys_extend_the_rules() -> None:
     assert Redactor(["national_id"]).redact({"nationalId": "x"}) == {"nationalId": MARK}
 
 
+def test_extra_keys_apply_to_pairs_inside_text_too() -> None:
+    """READYKIT_REDACT_KEYS: `national_id=...` inside a message, a detail or a stored text."""
+    custom = Redactor(["national_id", "badge"])
+    text = "lookup failed for national_id=LEAK123 badge: B-77 user=bob"
+    assert custom.text(text) == f"lookup failed for national_id={MARK} badge: {MARK} user=bob"
+    assert custom.redact({"note": text})["note"] == custom.text(text)
+    assert redact_text(text) == text  # the built-in rules alone know neither key
+
+
 @pytest.mark.parametrize(
     ("text", "secret"),
     [

@@ -88,6 +88,32 @@ async def test_no_secret_shape_reaches_the_store(tmp_path: Path) -> None:
     assert all(json.loads(v) for v in views)  # the dashboard showed rows, none with a secret
 
 
+async def test_custom_redact_keys_reach_stored_messages_and_resources(tmp_path: Path) -> None:
+    db = tmp_path / "records.db"
+    kit = ReadyKit(
+        Settings(
+            configure_logging=False,
+            access_log=False,
+            store_url=f"sqlite:///{db}",
+            spill_path=str(tmp_path / "spill.jsonl"),
+            redact_keys=["national_id"],
+        )
+    )
+    app = kit.wrap(Starlette(routes=[Route("/boom", boom)]))
+    async with lifespan(app):
+        message = "no match for national_id=LEAKCANARY1"
+        r = await asgi_request(app, "GET", "/boom", headers=[("X-Message", message)])
+        assert r.status == 500
+        await kit.audit.record("x.lookup", resource="person/national_id=LEAKCANARY2")
+        assert kit.records is not None
+        await kit.records.writer.flush()
+        (exc,) = await kit.records.store.entries("exception")
+        (audit,) = await kit.records.store.audit(action="x.lookup")
+    assert exc["data"]["message"] == "no match for national_id=[REDACTED]"
+    assert audit["resource"] == "person/national_id=[REDACTED]"
+    assert b"LEAKCANARY" not in b"".join(p.read_bytes() for p in tmp_path.glob("records.db*"))
+
+
 REAL_WORLD = [  # (text, the secret in it, or None when nothing in it is a secret)
     ("/reset?token=9f8e7d6c5b4a39281706f5e4d3c2b1a0", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
     ("/oauth/callback?code=x&access_token=ya29.a0AfH6SMBxyzxyzxyzxyzxyz", "ya29.a0AfH6SM"),

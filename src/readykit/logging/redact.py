@@ -150,10 +150,10 @@ _CARD_RE = re.compile(_CARD)
 # Cheap hints that each pattern could match; most strings (paths, user agents) have none, and the
 # full patterns cost microseconds each. A hint may say yes wrongly, never no wrongly.
 _AWS_HINT = re.compile(r"A[A-Z]{3}[A-Z0-9]{16}")
-_PAIR_HINT = re.compile(
+_PAIR_HINTS = (
     "pass|pwd|pw|secret|token|key|auth|cookie|sess|sid|csrf|xsrf|credential|card|cvv|cvc|ssn|dsn|pan"
     "|sig"
-).search
+)
 _CARD_HINT = re.compile(r"\d{4}")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 MIN_CARD_DIGITS = 13
@@ -196,11 +196,11 @@ def _card(match: re.Match[str]) -> str:
     return MARK if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
 
 
-def _redact_pairs(text: str) -> str:
+def _redact_pairs(text: str, keys: Redactor) -> str:
     out: list[str] = []
     pos = 0
     for match in _PAIR_KEY_RE.finditer(text):
-        if match.start() < pos or not _DEFAULT.is_sensitive_key(match.group("key")):
+        if match.start() < pos or not keys.is_sensitive_key(match.group("key")):
             continue
         value = _PAIR_VALUE_RE.match(text, match.end())
         if value is None or value.group(0).startswith(MARK[:-1]):  # none, or redacted above
@@ -226,13 +226,14 @@ def is_plain_token(text: str) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """Replace secrets recognised by their shape inside `text`."""
-    if len(text) < 5 or is_plain_token(text):  # the shortest secret by shape is `pwd=x`
-        return text
-    return _redact_shapes(text)
+    """Replace secrets recognised by their shape inside `text` (the built-in key rules; a
+    `Redactor` with keys of its own does the same with them: `Redactor.text`)."""
+    return _DEFAULT.text(text)
 
 
-def _redact_shapes(text: str) -> str:
+def _redact_shapes(text: str, keys: Redactor | None = None) -> str:
+    """Every shape rule on `text` (no fast path); pairs by `keys`' rules (the built-in ones)."""
+    keys = keys if keys is not None else _DEFAULT
     original, low = text, text.lower()
     if "PRIVATE KEY" in original:
         text = _PEM_RE.sub(MARK, text)
@@ -248,8 +249,8 @@ def _redact_shapes(text: str) -> str:
         text = _AWS_RE.sub(MARK, text)
     if "://" in original and "@" in original:
         text = _URL_RE.sub(lambda m: f"{m.group(1)}:{MARK}@", text)
-    if ("=" in original or ":" in original or "%3" in original) and _PAIR_HINT(low):
-        text = _redact_pairs(text)
+    if ("=" in original or ":" in original or "%3" in original) and keys.pair_hint(low):
+        text = _redact_pairs(text, keys)
     if len(original) - len(original.translate(_NO_DIGITS)) >= MIN_CARD_DIGITS and _CARD_HINT.search(
         original
     ):
@@ -271,6 +272,10 @@ class Redactor:
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
         rules = {tuple(_words(k)) for k in (*DEFAULT_KEYS, *extra_keys) if _words(k)}
         self._rules = frozenset(rules)
+        # a text can hold a pair only if it holds a rule's word: the built-in ones, and each
+        # extra rule's first word (`national` of `national_id`)
+        extra = sorted({re.escape(words[0]) for k in extra_keys if (words := _words(k))})
+        self.pair_hint = re.compile("|".join([_PAIR_HINTS, *extra])).search
         self._max_rule = max(len(r) for r in rules)
         self._key_cache: dict[str, bool] = {}
 
@@ -305,13 +310,20 @@ class Redactor:
             key = key.decode("latin-1")
         return isinstance(key, str) and len(key) <= 64 and self.is_sensitive_key(key)
 
+    def text(self, text: str) -> str:
+        """Replace secrets recognised by their shape inside `text`, `key=value` pairs by this
+        redactor's key rules."""
+        if len(text) < 5 or is_plain_token(text):  # the shortest secret by shape is `pwd=x`
+            return text
+        return _redact_shapes(text, self)
+
     def redact(self, value: Any) -> Any:
         """A copy of `value` with secrets replaced; anything not JSON-like becomes its repr."""
         return self._redact(value, 0, set())
 
     def _redact(self, value: Any, depth: int, seen: set[int]) -> Any:
         if isinstance(value, str):
-            return redact_text(value)
+            return self.text(value)
         if value is None or isinstance(value, bool | int | float):
             return value
         if depth >= MAX_DEPTH:
@@ -328,9 +340,9 @@ class Redactor:
                             k = k.decode("latin-1")
                         if isinstance(k, str):
                             if self.is_sensitive_key(k):
-                                out[redact_text(k)] = MARK
+                                out[self.text(k)] = MARK
                                 continue
-                            k = redact_text(k)  # a key can be a secret too (a token as an id)
+                            k = self.text(k)  # a key can be a secret too (a token as an id)
                         out[k] = self._redact(v, depth + 1, seen)
                     return out
                 if len(value) == 2 and isinstance(value, list | tuple) and self._is_pair(value):
@@ -339,12 +351,12 @@ class Redactor:
             finally:
                 seen.discard(id(value))
         if isinstance(value, bytes):
-            return redact_text(value.decode("utf-8", "backslashreplace"))
+            return self.text(value.decode("utf-8", "backslashreplace"))
         try:
             text = repr(value)
         except Exception as exc:  # a broken __repr__ must not break logging
             text = f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
-        return redact_text(text)
+        return self.text(text)
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]

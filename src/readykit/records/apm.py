@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from readykit.logging.redact import Redactor, redact_text
+from readykit.logging.redact import Redactor
 from readykit.record import RequestRecord
 from readykit.records.batch import BatchWriter
 from readykit.records.store import new_id
@@ -35,7 +35,7 @@ def _event(
         "id": new_id(),
         "kind": kind,
         "ts": time.time(),
-        "group": redact_text(group[:1000])[:300],
+        "group": redactor.text(group[:1000])[:300],
         "duration_ms": round(duration_ms, 3),
         "data": redactor.redact(data),
     }
@@ -121,7 +121,7 @@ class Exceptions:
                 record.duration_s * 1000,
                 {
                     # redacted before the cut, so a cut never leaves half a secret behind
-                    "message": redact_text(str(exc)[:5000])[:500],
+                    "message": self.writer.redactor.text(str(exc)[:5000])[:500],
                     "request_id": record.request_id,
                     "route": f"{record.method} {record.route}",
                 },

@@ -89,9 +89,9 @@ class Audit:
             "ts": self.clock(),
             "actor": _redact_repeated(actor) if actor is not None else None,
             "action": _redact_repeated(action),
-            "resource": redact_text(resource) if resource is not None else None,
+            "resource": self.redactor.text(resource) if resource is not None else None,
             "status": status,
-            "request_id": redact_text(request_id) if request_id is not None else None,
+            "request_id": self.redactor.text(request_id) if request_id is not None else None,
             "details": self.redactor.redact(details) if details is not None else None,
         }
 
