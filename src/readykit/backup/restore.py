@@ -6,7 +6,7 @@ import contextlib
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from readykit.backup import postgres, sqlite
 from readykit.backup.crypto import Key
@@ -65,6 +65,12 @@ def restore_backup(
         ) from exc
 
 
+def _unpack(repo: Repository, manifest: Manifest, out: BinaryIO, key: Key | None) -> int:
+    """The backup's plaintext into `out`, its checksum checked on the bytes decrypted."""
+    data = repo.data_path(manifest)
+    return unpack(data, out, manifest.compression, key, (manifest.sha256, manifest.size))
+
+
 def _restore_sqlite(
     repo: Repository, manifest: Manifest, target: Source, key: Key | None, force: bool
 ) -> Restored:
@@ -78,13 +84,7 @@ def _restore_sqlite(
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
-            unpack(
-                repo.data_path(manifest),
-                out,
-                manifest.compression,
-                key,
-                (manifest.sha256, manifest.size),
-            )
+            _unpack(repo, manifest, out, key)
             out.flush()
             os.fsync(out.fileno())
         problems = sqlite.integrity_problems(temp)
@@ -117,13 +117,7 @@ def _restore_postgres(
         archive = scratch / "archive.dump"
         try:
             with archive.open("wb") as out:
-                unpack(
-                    repo.data_path(manifest),
-                    out,
-                    manifest.compression,
-                    key,
-                    (manifest.sha256, manifest.size),
-                )
+                _unpack(repo, manifest, out, key)
         except OSError as exc:
             raise ToolFailure(f"cannot write scratch file in {repo.root}: {exc.strerror}") from exc
         extra = ["--clean", "--if-exists"] if force else []
