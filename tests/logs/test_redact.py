@@ -127,6 +127,10 @@ def test_ordinary_text_is_kept() -> None:
         "trace 0af7651916cd43dd8448eb211c80319c4111111111111111ab",
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0",
         "/api/v1/customers/12345/orders?page=2&sort=name",
+        "Basic information about the order",  # words after basic/token/bearer, no credential
+        "token validation failed for this request",
+        "GET http://localhost:5173/@vite/client",  # a port and a path, no user:password@
+        "http://127.0.0.1:8000/invite?email=bob@example.com",
     ]:
         assert redact_text(text) == text
 

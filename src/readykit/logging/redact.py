@@ -109,7 +109,12 @@ _SECRET_WORD = re.compile(
 )
 
 # the credential is taken whole (atomic): `bearer session_timeout=30` is a pair, not a token
-_BEARER = r"(?i:\b(?:bearer|basic|token)\s+)(?>[A-Za-z0-9\-._~+/]{8,}=*)(?![\w:=])"
+# a credential has a character other than a lower-case letter (random tokens all do; base64 of
+# `user:pass` does): `basic information`, `token validation failed` are words, not credentials
+_BEARER = (
+    r"(?i:\b(?:bearer|basic|token)\s+)(?=[a-z]*[A-Z0-9\-._~+/])"
+    r"(?>[A-Za-z0-9\-._~+/]{8,}=*)(?![\w:=])"
+)
 _JWT = r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 _AWS = r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"
 _PEM = r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
@@ -122,7 +127,8 @@ _VENDOR = (
     r"|SG\.[\w-]{16,}\.[\w-]{16,}|npm_[A-Za-z0-9]{36})"
 )
 # user:password@ in a URL; the password may hold `/` or `@`: it ends at the last `@` before a host
-_URL_USERINFO = r"(?<=[A-Za-z0-9+.-]://)([^:/@\s]*):\S+@(?=[^@\s/]+(?:[/\s?#]|$))"
+# not a port and a path (`localhost:5173/@vite/client`, `host:8000/invite?email=a@b.c`)
+_URL_USERINFO = r"(?<=[A-Za-z0-9+.-]://)([^:/@\s]*):(?!\d{1,5}/)\S+@(?=[^@\s/]+(?:[/\s?#]|$))"
 # Authorization, Proxy-Authorization, Cookie and Set-Cookie headers: the whole value
 _HEADER = r"(?i)\b((?:proxy-)?authorization|set-cookie|cookie)([ \t]*:[ \t]*)(?=\S)[^\r\n\"']+"
 # key=value, key: value, "key": "value", key%3Dvalue, %22key%22%3A%22value%22; the key is
