@@ -135,6 +135,14 @@ def test_ordinary_text_is_kept() -> None:
         assert redact_text(text) == text
 
 
+def test_a_pgp_private_key_block_is_redacted_whole() -> None:
+    block = (
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0LEAKCANARYxyz\n=abcd\n"
+        "-----END PGP PRIVATE KEY BLOCK-----"
+    )
+    assert redact_text(f"key: {block} end") == f"key: {MARK} end"
+
+
 def test_millisecond_timestamps_and_ids_starting_1_are_no_card() -> None:
     """One in ten 13-digit numbers passes Luhn; epoch milliseconds (17...) and order ids that
     start with 1 are no payment card (those start 2-6), so paths keep them."""

@@ -117,7 +117,11 @@ _BEARER = (
 )
 _JWT = r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 _AWS = r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"
-_PEM = r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
+# PEM and OpenSSH keys (`-----BEGIN ... PRIVATE KEY-----`) and PGP's `PRIVATE KEY BLOCK`
+_PEM = (
+    r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+    r"(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|$)"
+)
 # vendor tokens known by their prefix: GitHub, GitLab, Slack, Stripe, OpenAI/Anthropic-style,
 # Google API keys and OAuth tokens, SendGrid, npm
 _VENDOR = (
