@@ -290,6 +290,7 @@ class Redactor:
         self.pair_hint = re.compile("|".join([_PAIR_HINTS, *extra])).search
         self._max_rule = max(len(r) for r in rules)
         self._key_cache: dict[str, bool] = {}
+        self._key_texts: dict[str, str] = {}  # dict keys as shown: they repeat from call to call
 
     def is_sensitive_key(self, key: str) -> bool:
         """True if a value under `key` must never be shown."""
@@ -329,6 +330,17 @@ class Redactor:
             return text
         return _redact_shapes(text, self)
 
+    def _key_text(self, key: str) -> str:
+        """`text(key)`, remembered for keys short enough to repeat (bounded, as `_key_cache`)."""
+        done = self._key_texts.get(key)
+        if done is None:
+            done = self.text(key)
+            if len(key) <= 64:
+                if len(self._key_texts) >= 4096:
+                    self._key_texts.clear()
+                self._key_texts[key] = done
+        return done
+
     def redact(self, value: Any) -> Any:
         """A copy of `value` with secrets replaced; anything not JSON-like becomes its repr."""
         return self._redact(value, 0, set())
@@ -352,9 +364,9 @@ class Redactor:
                             k = k.decode("latin-1")
                         if isinstance(k, str):
                             if self.is_sensitive_key(k):
-                                out[self.text(k)] = MARK
+                                out[self._key_text(k)] = MARK
                                 continue
-                            k = self.text(k)  # a key can be a secret too (a token as an id)
+                            k = self._key_text(k)  # a key can be a secret (a token as an id)
                         out[k] = self._redact(v, depth + 1, seen)
                     return out
                 if len(value) == 2 and isinstance(value, list | tuple) and self._is_pair(value):
