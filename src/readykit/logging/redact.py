@@ -235,14 +235,6 @@ def is_plain_token(text: str) -> bool:
     return text.isascii() and text.isalnum() and text.islower()
 
 
-def redact_text(text: str) -> str:
-    """Replace secrets recognised by their shape inside `text` (the built-in key rules; a
-    `Redactor` with keys of its own does the same with them: `Redactor.text`)."""
-    if len(text) < 5 or is_plain_token(text):  # the shortest secret by shape is `pwd=x`
-        return text
-    return _redact_shapes(text)
-
-
 def _redact_shapes(text: str, keys: Redactor | None = None) -> str:
     """Every shape rule on `text` (no fast path); pairs by `keys`' rules (the built-in ones)."""
     keys = keys if keys is not None else _DEFAULT
@@ -290,7 +282,8 @@ class Redactor:
         self.pair_hint = re.compile("|".join([_PAIR_HINTS, *extra])).search
         self._max_rule = max(len(r) for r in rules)
         self._key_cache: dict[str, bool] = {}
-        self._key_texts: dict[str, str] = {}  # dict keys as shown: they repeat from call to call
+        # dict keys as shown (a key can be a secret: a token as an id); keys repeat
+        self._key_text = Remembered(self.text, max_chars=64)
 
     def is_sensitive_key(self, key: str) -> bool:
         """True if a value under `key` must never be shown."""
@@ -299,10 +292,10 @@ class Redactor:
             return known
         words = _words(key)
         joined = "".join(words)
-        found = bool(words) and not (len(words) > 1 and words[-1] in SAFE_SUFFIXES)
-        found = (
-            found
-            and (
+        if not words or (len(words) > 1 and words[-1] in SAFE_SUFFIXES):
+            found = False
+        else:
+            found = (
                 (joined,) in self._rules
                 or any(_SECRET_WORD.fullmatch(w) for w in words)
                 or (len(words) > 1 and _SECRET_WORD.fullmatch(joined) is not None)  # api_keys
@@ -312,7 +305,6 @@ class Redactor:
                     for i in range(len(words) - n + 1)
                 )
             )
-        )
         if len(self._key_cache) < 4096:
             self._key_cache[key] = found
         return found
@@ -329,17 +321,6 @@ class Redactor:
         if len(text) < 5 or is_plain_token(text):  # the shortest secret by shape is `pwd=x`
             return text
         return _redact_shapes(text, self)
-
-    def _key_text(self, key: str) -> str:
-        """`text(key)`, remembered for keys short enough to repeat (bounded, as `_key_cache`)."""
-        done = self._key_texts.get(key)
-        if done is None:
-            done = self.text(key)
-            if len(key) <= 64:
-                if len(self._key_texts) >= 4096:
-                    self._key_texts.clear()
-                self._key_texts[key] = done
-        return done
 
     def redact(self, value: Any) -> Any:
         """A copy of `value` with secrets replaced; anything not JSON-like becomes its repr."""
@@ -366,7 +347,7 @@ class Redactor:
                             if self.is_sensitive_key(k):
                                 out[self._key_text(k)] = MARK
                                 continue
-                            k = self._key_text(k)  # a key can be a secret (a token as an id)
+                            k = self._key_text(k)
                         out[k] = self._redact(v, depth + 1, seen)
                     return out
                 if len(value) == 2 and isinstance(value, list | tuple) and self._is_pair(value):
@@ -394,9 +375,6 @@ class Redactor:
         return event_dict
 
 
-_DEFAULT = Redactor()
-
-
 class Remembered:
     """`fn(text)` of texts that repeat from request to request (routes, actions, user agents),
     remembered; `fn` must be a pure function of its text (as `redact_text` is), so a remembered
@@ -419,3 +397,9 @@ class Remembered:
                     self.known.clear()
                 self.known[text] = done
         return done
+
+
+_DEFAULT = Redactor()
+redact_text = _DEFAULT.text
+"""Replace secrets recognised by their shape inside `text`, by the built-in key rules (a
+`Redactor` with keys of its own: its `text`)."""
