@@ -1,5 +1,7 @@
 """A real uvicorn process: startup order, health over TCP, SIGTERM drains before app shutdown."""
 
+import json
+import socket
 import sys
 import urllib.request
 from pathlib import Path
@@ -32,3 +34,21 @@ def test_server_that_never_listens_is_a_clear_error() -> None:
     never = serve([sys.executable, "-c", "print('crashed early')"], start_timeout=2)
     with pytest.raises(ServerStartError, match="did not listen"), never:
         pass
+
+
+def test_a_made_up_method_under_real_h11_is_redacted_in_the_access_line() -> None:
+    """h11 passes any token as the method, so a client can put a secret there (httptools
+    refuses such a request line with a 400 before the app sees it)."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    with serve([*UVICORN, "--http", "h11", "lifecycle_app:app"]) as server:
+        with socket.create_connection((server.host, server.port), timeout=10) as conn:
+            conn.sendall(f"{token} / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 ")  # the app answered (405: no such method)
+        server.stop()
+        output = server.output()
+    access = [json.loads(line) for line in output.splitlines() if '"event": "request"' in line]
+    assert [line["method"] for line in access] == ["[REDACTED]"]
+    assert token not in output
