@@ -124,6 +124,17 @@ def secret_shapes() -> Iterator[tuple[str, str]]:
             yield f"paid with {spaced} today", spaced
             yield f"card {dashed}.", dashed
             yield f"pan={digits}", digits
+            dotted = ".".join(digits[j : j + 4] for j in range(0, len(digits), 4))
+            yield f"card {dotted} declined", dotted
+    # values that hold `;`, `,` or an escaped quote; a credential with a colon; a token as a
+    # URL's user name
+    for shape in ("password={v};tail", "DB_PASSWORD=p@ss;{v} more", "password={v},tail user=x",
+                  'password="a\\"b {v}" next', "password='it''s {v}' next",
+                  "Authorization: Bearer id:{v}", "bearer AbCdEf12:{v} rejected",
+                  "token Zx9Yw8Vu7:{v}", "git clone https://{v}f00d@github.com/org/repo.git",
+                  "fetch https://x9{v}@example.com:8443/api failed"):  # fmt: skip
+        secret = marker(next(n))
+        yield shape.replace("{v}", secret), secret
 
 
 def structured_secrets() -> Iterator[tuple[Any, str]]:
@@ -144,6 +155,10 @@ def structured_secrets() -> Iterator[tuple[Any, str]]:
 
 
 ORDINARY_LINES = [
+    "joined Wi-Fi ssid=HomeNetwork bssid=aa:bb:cc:dd:ee:ff",
+    "cloning ssh://git@github.com/org/repo.git and https://first.last@example.com/x",
+    "version 1.2.3.4 released; build 2024.12.03",
+    "filters a=1;b=2,c=3 applied",
     "GET /api/v1/customers/12345/orders?page=2&sort=name 200 12.5ms",
     "POST /quotes 201 3.1ms",
     "connected to postgres at db.internal:5432 (pool size 10)",

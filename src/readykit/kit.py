@@ -20,6 +20,7 @@ from readykit.health.registry import CheckFn, HealthRegistry, Kind
 from readykit.jobs import JobRun, Jobs
 from readykit.lifespan import run_lifespan
 from readykit.logging import AccessLog, configure_logging
+from readykit.logging.redact import use_keys
 from readykit.logging.setup import flush_access_log as flush_lane
 from readykit.metrics import Metrics
 from readykit.middleware import Chain, Pipeline, ReadyKitMiddleware
@@ -130,6 +131,7 @@ class ReadyKit:
 
     def _build(self, settings: Settings, principal: Principal | None) -> None:
         self.settings = settings
+        use_keys(settings.redact_keys)  # every sink of the process, not only logs and records
         self.principal = principal or default_principal
         self.proxies = TrustedProxies(
             self.settings.trusted_proxies, header=self.settings.forwarded_header

@@ -202,7 +202,9 @@ def luhn_complete(prefix: str) -> str:
 
 alnum = st.text(string.ascii_letters + string.digits, min_size=12, max_size=30)
 secrets = st.one_of(
-    alnum.map(lambda s: f"Bearer {s}"),
+    # a credential is never all lower-case letters (random tokens have a digit or a capital);
+    # `Bearer authentication` is words, kept (test_ordinary_text_is_kept)
+    alnum.filter(lambda s: not (s.isalpha() and s.islower())).map(lambda s: f"Bearer {s}"),
     st.tuples(alnum, alnum, alnum).map(lambda t: f"eyJ{t[0]}.eyJ{t[1]}.{t[2]}"),
     st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16).map(
         lambda s: "AKIA" + s
@@ -297,3 +299,37 @@ def test_remembered_answers_are_bounded_in_number_and_in_length() -> None:
     for n in range(10):
         remembered(f"/{n}")
     assert len(remembered.known) <= 3
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # `;` and `,` end a bare value only before a space or the next pair
+        ("password=abc;def next", f"password={MARK} next"),
+        ("sid=abc123; Path=/; HttpOnly", f"sid={MARK}; Path=/; HttpOnly"),
+        ("a=1;password=x;b=2", f"a=1;password={MARK};b=2"),
+        ("password=a,b,c user=x", f"password={MARK} user=x"),
+        ("password:abc,user:bob", f"password:{MARK},user:bob"),
+        # a quoted value with an escaped quote or a doubled one; a quote never closed
+        ('password="a\\"b c" next', f'password="{MARK}" next'),
+        ("password='it''s' next", f"password='{MARK}' next"),
+        ('password="abc', f'password="{MARK}"'),
+        # a credential holding a colon; a token as a URL's user name
+        ("bearer abcDEF123456:xyz", f"bearer {MARK}"),
+        ("https://s3cr3tT0ken99@example.com/repo", f"https://{MARK}@example.com/repo"),
+        ("card 4111.1111.1111.1111 declined", f"card {MARK} declined"),
+    ],
+)
+def test_values_with_separators_quotes_and_colons_go_whole(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+def test_names_that_only_look_like_secrets_are_kept() -> None:
+    """A Wi-Fi network's `ssid` is no session id; a URL's user name is no token; a dotted
+    version is no card."""
+    for text in [
+        "ssid=HomeNetwork bssid=aa:bb:cc:dd:ee:ff",
+        "ssh://git@github.com/org/repo.git https://first.last@example.com/x",
+        "version 1.2.3.4; build 2024.12.03",
+    ]:
+        assert redact_text(text) == text

@@ -19,6 +19,7 @@ Two kinds of rules, both case-insensitive:
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -103,7 +104,8 @@ SAFE_SUFFIXES = frozenset(
 # a word that ends like a secret: session cookies by their usual names (JSESSIONID, PHPSESSID,
 # connect.sid, myapp_session), and run-together names (PGPASSWORD, csrftoken, mysqlpwd)
 _SECRET_WORD = re.compile(
-    r"\w*(?:sess(?:ion)?(?:id)?|sid|token"
+    # `sid`, not a Wi-Fi network's `ssid`/`bssid`
+    r"\w*(?:sess(?:ion)?(?:id)?|(?<!s)sid|token"
     # plurals too (`passwords`, `api_keys`); not `tokens`, which counts a model's words
     r"|(?:password|passwd|pwd|secret|apikey|secretkey|accesskey|privatekey)s?)"
 )
@@ -111,9 +113,10 @@ _SECRET_WORD = re.compile(
 # the credential is taken whole (atomic): `bearer session_timeout=30` is a pair, not a token
 # a credential has a character other than a lower-case letter (random tokens all do; base64 of
 # `user:pass` does): `basic information`, `token validation failed` are words, not credentials
+# (a `:` inside it is part of it: `Bearer id:secret`)
 _BEARER = (
     r"(?i:\b(?:bearer|basic|token)\s+)(?=[a-z]*[A-Z0-9\-._~+/])"
-    r"(?>[A-Za-z0-9\-._~+/]{8,}=*)(?![\w:=])"
+    r"(?>[A-Za-z0-9\-._~+/]{8,}(?::[A-Za-z0-9\-._~+/]+)*=*)(?![\w=])"
 )
 _JWT = r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 _AWS = r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"
@@ -133,6 +136,11 @@ _VENDOR = (
 # user:password@ in a URL; the password may hold `/` or `@`: it ends at the last `@` before a host
 # not a port and a path (`localhost:5173/@vite/client`, `host:8000/invite?email=a@b.c`)
 _URL_USERINFO = r"(?<=[A-Za-z0-9+.-]://)([^:/@\s]*):(?!\d{1,5}/)\S+@(?=[^@\s/]+(?:[/\s?#]|$))"
+# a token as the URL's user name (`https://<token>@github.com/...`): 12+ letters, digits, `_` or
+# `-` with a digit and a letter; a name (`git@`, `first.last@`) is not one
+_URL_USER_CREDENTIAL = (
+    r"(?<=://)(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{12,}(?=@[^@\s/]+(?:[/\s?#:]|$))"
+)
 # Authorization, Proxy-Authorization, Cookie and Set-Cookie headers: the whole value
 _HEADER = r"(?i)\b((?:proxy-)?authorization|set-cookie|cookie)([ \t]*:[ \t]*)(?=\S)[^\r\n\"']+"
 # key=value, key: value, "key": "value", key%3Dvalue, %22key%22%3A%22value%22; the key is
@@ -142,10 +150,20 @@ _PAIR_KEY = (
     r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![\w.%-]))(?P<key>-{0,2}[A-Za-z_][\w.-]{0,63})(?:\\?[\"']|%22)?"
     r"[ \t]*(?:=|:(?!//)|%3[DdAa])[ \t]*"
 )
-_PAIR_VALUE = r"\\?\"[^\"\r\n]*?\\?\"|'[^'\r\n]*'|%22.*?%22|[^\s&,;\"'})\]>]+"
+# a value: quoted (`"a \\" b"` with its escapes, `'it''s'`, `\\"..\\"` inside an escaped JSON
+# string, `%22..%22`), a quote never closed (to the next space), or bare, where `;` and `,`
+# end it only before a space or the next pair (`sid=x; Path=/`, `a=1;b=2`), not inside it
+_PAIR_VALUE = (
+    r"\\\"[^\"\r\n]*?\\\"|\"(?:[^\"\\\r\n]|\\.)*\"|'(?:[^'\r\n]|'')*'|%22.*?%22"
+    r"|[\"'][^\s\"']*"
+    r"|[^\s&,;\"'})\]>]+(?:[;,](?![\w.-]*[=:])[^\s&,;\"'})\]>]+)*"
+)
 # card numbers are written in groups that start with four digits (4111 1111 1111 1111,
 # 3782 822463 10005) and stand alone: digits inside a longer token (a hex trace id) are not a card
-_CARD = r"(?<![\w-])\d{4}(?:[ -]?\d){9,15}(?![\w-])"
+_CARD = (
+    r"(?<![\w-])\d{4}(?:[ -]?\d){9,15}(?![\w-])"
+    r"|(?<![\w.-])\d{4}(?:\.\d{4}){2,3}(?:\.\d{1,3})?(?![\w-]|\.\d)"  # 4111.1111.1111.1111
+)
 
 _BEARER_RE = re.compile(_BEARER)
 _JWT_RE = re.compile(_JWT)
@@ -153,6 +171,7 @@ _AWS_RE = re.compile(_AWS)
 _PEM_RE = re.compile(_PEM)
 _VENDOR_RE = re.compile(_VENDOR)
 _URL_RE = re.compile(_URL_USERINFO)
+_URL_USER_CREDENTIAL_RE = re.compile(_URL_USER_CREDENTIAL)
 _HEADER_RE = re.compile(_HEADER)
 _PAIR_KEY_RE = re.compile(_PAIR_KEY)
 _PAIR_VALUE_RE = re.compile(_PAIR_VALUE)
@@ -198,7 +217,7 @@ def luhn_valid(digits: str) -> bool:
 
 
 def _card(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", match.group(0))
+    digits = re.sub(r"[ .-]", "", match.group(0))
     # payment cards start 2-6 (Mastercard, Amex/Diners/JCB, Visa, Maestro, Discover/UnionPay):
     # a millisecond timestamp or an order id starting 1 passes Luhn one time in ten
     if digits[0] not in "23456":
@@ -253,6 +272,7 @@ def _redact_shapes(text: str, keys: Redactor | None = None) -> str:
         text = _AWS_RE.sub(MARK, text)
     if "://" in original and "@" in original:
         text = _URL_RE.sub(lambda m: f"{m.group(1)}:{MARK}@", text)
+        text = _URL_USER_CREDENTIAL_RE.sub(MARK, text)
     if ("=" in original or ":" in original or "%3" in original) and keys.pair_hint(low):
         text = _redact_pairs(text, keys)
     if len(original) - len(original.translate(_NO_DIGITS)) >= MIN_CARD_DIGITS and _CARD_HINT.search(
@@ -274,16 +294,29 @@ class Redactor:
     """
 
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
-        rules = {tuple(_words(k)) for k in (*DEFAULT_KEYS, *extra_keys) if _words(k)}
-        self._rules = frozenset(rules)
-        # a text can hold a pair only if it holds a rule's word: the built-in ones, and each
-        # extra rule's first word (`national` of `national_id`)
-        extra = sorted({re.escape(words[0]) for k in extra_keys if (words := _words(k))})
-        self.pair_hint = re.compile("|".join([_PAIR_HINTS, *extra])).search
-        self._max_rule = max(len(r) for r in rules)
+        self._extra: tuple[str, ...] = ()
+        self._rules: frozenset[tuple[str, ...]] = frozenset()
         self._key_cache: dict[str, bool] = {}
         # dict keys as shown (a key can be a secret: a token as an id); keys repeat
         self._key_text = Remembered(self.text, max_chars=64)
+        self.add_keys(extra_keys)
+
+    def add_keys(self, keys: Iterable[str]) -> bool:
+        """Add key rules (the ones it has already are skipped); True if any was new."""
+        new = [k for k in keys if _words(k) and k not in self._extra]
+        if not new and self._rules:
+            return False
+        self._extra = (*self._extra, *new)
+        rules = {tuple(_words(k)) for k in (*DEFAULT_KEYS, *self._extra) if _words(k)}
+        self._rules = frozenset(rules)
+        # a text can hold a pair only if it holds a rule's word: the built-in ones, and each
+        # extra rule's first word (`national` of `national_id`)
+        extra = sorted({re.escape(_words(k)[0]) for k in self._extra})
+        self.pair_hint = re.compile("|".join([_PAIR_HINTS, *extra])).search
+        self._max_rule = max(len(r) for r in rules)
+        self._key_cache.clear()
+        self._key_text.known.clear()
+        return bool(new)
 
     def is_sensitive_key(self, key: str) -> bool:
         """True if a value under `key` must never be shown."""
@@ -387,6 +420,7 @@ class Remembered:
         self.size = size
         self.max_chars = max_chars
         self.known: dict[str, str] = {}
+        _REMEMBERED.add(self)  # forgotten all at once when `use_keys` changes the rules
 
     def __call__(self, text: str) -> str:
         done = self.known.get(text)
@@ -399,7 +433,19 @@ class Remembered:
         return done
 
 
+_REMEMBERED: weakref.WeakSet[Remembered] = weakref.WeakSet()
 _DEFAULT = Redactor()
 redact_text = _DEFAULT.text
-"""Replace secrets recognised by their shape inside `text`, by the built-in key rules (a
-`Redactor` with keys of its own: its `text`)."""
+"""Replace secrets recognised by their shape inside `text`, by the built-in key rules and the
+ones given to `use_keys` (a `Redactor` with keys of its own: its `text`)."""
+
+
+def use_keys(keys: Iterable[str]) -> None:
+    """Make `keys` sensitive for every redaction of the process: `redact_text`, and so the
+    access line, health output, job errors, audit actions, privacy failures and check reports,
+    not only the logging pipeline and the stored records. The kit calls it with
+    `READYKIT_REDACT_KEYS`; keys add up (a second kit's join the first's: redacting more is
+    the safe side). Remembered answers are forgotten when the rules change."""
+    if _DEFAULT.add_keys(keys):
+        for remembered in list(_REMEMBERED):
+            remembered.known.clear()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from readykit.context import current_request_id
-from readykit.logging.redact import Redactor, redact_text
+from readykit.logging.redact import Redactor, redact_text, use_keys
 
 if TYPE_CHECKING:
     from structlog.types import Processor
@@ -207,6 +207,7 @@ def configure_logging(settings: LoggingConfig, *, stream: IO[str] | None = None)
 
     stream = stream if stream is not None else sys.stdout
     redactor = Redactor(settings.redact_keys)
+    use_keys(settings.redact_keys)  # the fast lane's texts and every other sink too
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
