@@ -53,6 +53,7 @@ class Exchange:
         "cors_method",
         "deadline",
         "extra",
+        "framing",
         "method",
         "origin",
         "path",
@@ -78,6 +79,7 @@ class Exchange:
         self.extra: Headers | None = None  # set by a stage: headers every answer carries
         self.answered_by: int | None = None  # the stage that answered instead of the app
         self.deadline: Deadline | None = None  # the time limit, while armed
+        self.framing: tuple[int | None, bool] | None = None  # body_framing(), once worked out
 
     def body_framing(self) -> tuple[int | None, bool]:
         """(the declared Content-Length if usable, whether the body must be counted as it comes).
@@ -85,7 +87,11 @@ class Exchange:
         HTTP/1.x servers deliver exactly Content-Length bytes, and no body at all when neither it
         nor Transfer-Encoding is sent (most GETs): then nothing needs counting. A chunked body, a
         malformed length, or HTTP/2 (where the length is optional) is counted.
+
+        Worked out once per request (the kit's layer and the body limit both ask).
         """
+        if self.framing is not None:
+            return self.framing
         declared: int | None = None
         malformed = False
         if self.content_length is not None:
@@ -97,7 +103,8 @@ class Exchange:
                 if declared < 0:
                     declared, malformed = None, True
         http1 = self.scope.get("http_version", "1.1") in ("1.1", "1.0")
-        return declared, self.chunked or malformed or not http1
+        framing = self.framing = (declared, self.chunked or malformed or not http1)
+        return framing
 
     def read_headers(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
         """One pass over the request headers; returns the incoming X-Request-ID, if any."""

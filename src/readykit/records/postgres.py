@@ -246,15 +246,7 @@ class PostgresStore(Store):
     async def entries(
         self, kind: str, *, since: float | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        sql = "SELECT id, kind, ts, grp, duration_ms, data FROM rk_entries WHERE kind = ?"
-        params: list[Any] = [kind]
-        if since is not None:
-            sql += " AND ts >= ?"
-            params.append(since)
-        sql += " ORDER BY ts DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = schema.entries_query(kind, since, limit)
         rows = await self._call(lambda conn: conn.fetch(schema.numbered(sql), *params))
         return [schema.entry_event(tuple(r)) for r in rows]
 

@@ -227,6 +227,20 @@ def entry_event(row: Sequence[Any]) -> dict[str, Any]:
     }
 
 
+def entries_query(kind: str, since: float | None, limit: int | None) -> tuple[str, list[Any]]:
+    """SELECT of one kind of entries, newest first, as `Store.entries` is asked."""
+    sql = "SELECT id, kind, ts, grp, duration_ms, data FROM rk_entries WHERE kind = ?"
+    params: list[Any] = [kind]
+    if since is not None:
+        sql += " AND ts >= ?"
+        params.append(since)
+    sql += " ORDER BY ts DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
 def audit_query(filters: dict[str, Any]) -> tuple[str, list[Any]]:
     """SELECT of audit events in sequence order, filtered as `Store.audit` is asked."""
     since, until = filters.get("since"), filters.get("until")

@@ -95,13 +95,7 @@ class SQLiteStore(Store):
     async def entries(
         self, kind: str, *, since: float | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        sql = "SELECT id, kind, ts, grp, duration_ms, data FROM rk_entries WHERE kind = ?"
-        params: list[Any] = [kind]
-        if since is not None:
-            sql += " AND ts >= ?"
-            params.append(since)
-        sql += " ORDER BY ts DESC LIMIT ?"
-        params.append(limit if limit is not None else -1)
+        sql, params = schema.entries_query(kind, since, limit)
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         return [schema.entry_event(r) for r in rows]
 
