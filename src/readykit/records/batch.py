@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -93,12 +94,33 @@ def quarantine_path(spill_path: Path) -> Path:
     return spill_path.with_name(spill_path.name + ".quarantine")
 
 
-def _append(path: Path, data: bytes) -> None:
-    """Append `data` and fsync; on failure cut the file back, so no torn line is left."""
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path`'s lock file, between the processes (a server's workers) that
+    share one spill file: an append, and the replay's last look before it deletes the file,
+    never interleave (a line appended after that look would be deleted unread)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
+
+
+def _append(path: Path, data: bytes) -> None:
+    """Append `data` and fsync, under the spill lock; on failure cut the file back, so no torn
+    line is left. A torn last line left by a crash is ended first, so `data` never joins it."""
+    with _locked(path):
+        _append_locked(path, data)
+
+
+def _append_locked(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         size = os.lseek(fd, 0, os.SEEK_END)
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # the torn line stays one corrupt line, quarantined at replay
         try:
             view = memoryview(data)
             while view:  # unbuffered: a failed write leaves nothing queued to flush later
@@ -126,31 +148,69 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return event
 
 
+Position = tuple[int, int]
+"""Where a replay is in a spill file: (the file's inode, the offset read up to)."""
+
+
 def _read_spill(
-    path: Path, offset: int, max_lines: int
-) -> tuple[list[dict[str, Any]], list[bytes], int]:
-    """Up to `max_lines` lines from `offset`: the events, the corrupt lines, the next offset."""
+    path: Path, at: Position | None, max_lines: int
+) -> tuple[list[dict[str, Any]], list[bytes], Position | None]:
+    """Up to `max_lines` whole lines from `at`: the events, the corrupt lines, the position
+    after them (None: no spill file). A last line without its newline may be an append still
+    under way in another process: it is left for `_finish_replay`, which looks under the lock.
+    A file that is not the one `at` was in (another process replayed and deleted it, and a new
+    one began) is read from its start."""
     events: list[dict[str, Any]] = []
     bad: list[bytes] = []
-    with path.open("rb") as f:
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return events, bad, None
+    with f:
+        stat = os.fstat(f.fileno())
+        inode = stat.st_ino
+        offset = at[1] if at is not None and at[0] == inode and at[1] <= stat.st_size else 0
         f.seek(offset)
         for _ in range(max_lines):
             line = f.readline()
-            if not line:
-                break
+            if not line.endswith(b"\n"):
+                break  # the end, or a line not yet complete
+            offset += len(line)
             if not line.strip():
                 continue
             event = _parse(line)
             if event is None:
-                bad.append(line if line.endswith(b"\n") else line + b"\n")
+                bad.append(line)
             else:
                 events.append(event)
-        return events, bad, f.tell()
+        return events, bad, (inode, offset)
 
 
-def _describe(path: Path, exc: OSError) -> str:
+def _finish_replay(path: Path, at: Position) -> tuple[bool, bytes]:
+    """Delete the spill file if nothing came after `at`, under the spill lock; (done, a torn
+    last line to quarantine). Not done: another process appended meanwhile, read on."""
+    with _locked(path):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return True, b""  # another process replayed it to the end
+        try:
+            stat = os.fstat(fd)
+            if stat.st_ino != at[0] or stat.st_size < at[1]:
+                return False, b""  # a new file: read it from its start
+            rest = os.pread(fd, stat.st_size - at[1], at[1])
+        finally:
+            os.close(fd)
+        if b"\n" in rest:
+            return False, b""  # whole lines appended since the last read
+        # no append is under way (we hold the lock): what is left is a line a crash tore
+        path.unlink()
+        return True, rest + b"\n" if rest else b""
+
+
+def _describe(path: Path, exc: OSError, doing: str = "write") -> str:
     errno_name = f"errno {exc.errno}" if exc.errno is not None else "no errno"
-    return f"cannot write the spill file {path} ({errno_name}: {exc.strerror or exc})"
+    return f"cannot {doing} the spill file {path} ({errno_name}: {exc.strerror or exc})"
 
 
 class BatchWriter:
@@ -210,7 +270,8 @@ class BatchWriter:
         self._lock = asyncio.Lock()
         self._outage = False
         self._retry_at = 0.0
-        self._replay_offset = 0
+        self._replay_at: Position | None = None
+        self.replay_error: str | None = None  # the spill file exists but cannot be read
         self._maybe_spilled = True  # a spill file from an earlier run is looked for once
 
     def __len__(self) -> int:
@@ -458,39 +519,53 @@ class BatchWriter:
     async def _replay(self) -> bool:
         """Write the spill file to the store, in order; False if the store is still down.
 
-        Streamed `batch_size` lines at a time; corrupt lines go to the quarantine file.
+        Streamed `batch_size` lines at a time; corrupt lines go to the quarantine file once the
+        lines around them are stored. Several processes may share the file: inserts are
+        idempotent by id, and it is deleted only under the spill lock with nothing left unread.
+        A spill file that cannot be read (a directory, no permission) fails readiness and is
+        left alone: the queue still reaches the store.
         """
         if not self._maybe_spilled:  # no thread hop per commit when nothing was spilled
             return True
-        if not await asyncio.to_thread(self.spill_path.exists):
-            self._replay_offset = 0
-            self._maybe_spilled = False
-            return True
         while True:
-            events, bad, offset = await asyncio.to_thread(
-                _read_spill, self.spill_path, self._replay_offset, self.batch_size
-            )
-            if bad:
-                await self._quarantine(bad)
+            try:
+                events, bad, at = await asyncio.to_thread(
+                    _read_spill, self.spill_path, self._replay_at, self.batch_size
+                )
+                if at is not None and at == self._replay_at:  # read to the end
+                    done, torn = await asyncio.to_thread(_finish_replay, self.spill_path, at)
+                    if torn:
+                        await self._quarantine([torn])
+                    if not done:
+                        continue
+                    at = None
+            except OSError as exc:
+                self._replay_failed(exc)
+                return True
             if events:
                 try:
                     rejected = await self._write(events)
                 except StoreUnavailable as exc:
                     self._note_outage(exc)
-                    return False  # what was written is skipped on the next replay (by id)
+                    return False  # read again from the same place: stored ids are skipped
                 if rejected:
-                    await self._quarantine(
-                        [json.dumps(e, default=repr).encode() + b"\n" for e in rejected]
-                    )
+                    bad += [json.dumps(e, default=repr).encode() + b"\n" for e in rejected]
                 self.metrics.replayed.inc(len(events) - len(rejected))
-            if offset == self._replay_offset:
+            if bad:
+                await self._quarantine(bad)
+            self._replay_at = at
+            if at is None:
                 break
-            self._replay_offset = offset
-        await asyncio.to_thread(self.spill_path.unlink, missing_ok=True)
-        self._replay_offset = 0
         self._maybe_spilled = False
+        self.replay_error = None
         self._note_back()
         return True
+
+    def _replay_failed(self, exc: OSError) -> None:
+        error = _describe(self.spill_path, exc, "read")
+        if self.replay_error != error:
+            logger.error("records: %s; its events are not replayed, readiness fails", error)
+        self.replay_error = error
 
     async def _quarantine(self, lines: list[bytes]) -> None:
         try:
@@ -511,6 +586,8 @@ class BatchWriter:
         """Readiness: fails while the store is down and the spill file cannot be written."""
         if self.spill_error is not None:
             raise RecordsUnavailable(self.spill_error)
+        if self.replay_error is not None:
+            raise RecordsUnavailable(self.replay_error)
 
     def check_quarantine(self) -> None:
         """Health warning: corrupt spill lines wait in the quarantine file for a person."""
