@@ -118,7 +118,7 @@ class PrivacyEndpoints:
             return
         job = await self.jobs.create(subject)
         await self.audit.record("privacy.export.request", resource=f"export:{job['id']}",
-                                actor=subject)  # fmt: skip
+                                actor=subject, durable=True)  # fmt: skip
         await _send_json(
             send,
             202,

@@ -21,6 +21,7 @@ from typing import Any
 
 from readykit.logging.redact import Redactor
 from readykit.record import RequestRecord
+from readykit.records.audit import storable
 from readykit.records.batch import BatchWriter
 from readykit.records.store import new_id
 
@@ -35,7 +36,7 @@ def _event(
         "id": new_id(),
         "kind": kind,
         "ts": time.time(),
-        "group": redactor.text(group[:1000])[:300],
+        "group": storable(redactor.text(group[:1000])[:300]),
         "duration_ms": round(duration_ms, 3),
         "data": redactor.redact(data),
     }

@@ -31,19 +31,26 @@ def _scope_route(scope: Scope, root_path: str) -> str:
     return route_template(scope)
 
 
+def storable(text: str) -> str:
+    """`text` as every store can hold it: PostgreSQL refuses a NUL in text, and a client can
+    put one in a path (`/quotes/a%00`); a row refused for it would leave a mutation unaudited."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 # an action names a route template, an actor a user: the same texts request after request
-_redact_repeated = Remembered(redact_text)
+_redact_repeated = Remembered(lambda text: storable(redact_text(text)))
 
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# the kit's own endpoints that write audit events of their own
-OWN_AUDIT_PREFIXES = ("/privacy/",)
+# the kit's own mutating endpoints, which write audit events of their own (durably); an app's
+# other routes under /privacy/ are audited like any
+OWN_AUDIT_PATHS = frozenset({"/privacy/export", "/privacy/erase"})
 
 
 def audited(scope: Scope) -> bool:
     """Whether auto-audit concerns this request: a mutation, not to an endpoint of the kit's
     that audits itself."""
-    return scope["method"] in MUTATING and not scope["path"].startswith(OWN_AUDIT_PREFIXES)
+    return scope["method"] in MUTATING and scope["path"] not in OWN_AUDIT_PATHS
 
 
 # outermost of the guards: the audit sees the answer the client gets (429, 413, 504 included)
@@ -89,7 +96,7 @@ class Audit:
             "ts": self.clock(),
             "actor": _redact_repeated(actor) if actor is not None else None,
             "action": _redact_repeated(action),
-            "resource": self.redactor.text(resource) if resource is not None else None,
+            "resource": storable(self.redactor.text(resource)) if resource is not None else None,
             "status": status,
             "request_id": self.redactor.text(request_id) if request_id is not None else None,
             "details": self.redactor.redact(details) if details is not None else None,
@@ -168,28 +175,28 @@ class AuditGuard:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in MUTATING
-            or scope["path"].startswith(OWN_AUDIT_PREFIXES)
-        ):
+        if scope["type"] != "http" or not audited(scope):
             await self.app(scope, receive, send)
             return
         exchange = _Exchange(self, scope, send)
+        raised = False
         try:
             await self.app(scope, receive, exchange.send)
         except Exception:
+            raised = True
             exchange.app_done = True
             if exchange.held:  # answered before the app failed: complete the answer
                 await exchange.complete()
             raise
         except BaseException:  # cancelled (the client left): abandoned, the writer answers not
-            exchange.final = None
+            exchange.tail = None
             raise
         finally:
             exchange.app_done = True
             if not exchange.audited:  # no complete answer: the app raised, or the client left
-                status = exchange.status or 500
+                # an app that fails midway leaves the client a 500 or a cut answer, whatever
+                # status it had started
+                status = 500 if raised else exchange.status or 500
                 self.audit.writer.put(self._event(scope, status, exchange.root_path))
         if exchange.held:
             await exchange.complete()
@@ -208,8 +215,8 @@ class _Exchange:
     """
 
     __slots__ = (
-        "app_done", "audited", "committed", "context", "downstream", "final", "guard",
-        "root_path", "scope", "sender", "start", "status",
+        "app_done", "audited", "committed", "context", "downstream", "guard", "root_path",
+        "scope", "sender", "start", "status", "tail",
     )  # fmt: skip
 
     def __init__(self, guard: AuditGuard, scope: Scope, send: Send) -> None:
@@ -220,7 +227,8 @@ class _Exchange:
         self.status = 0
         self.audited = False
         self.start: Message | None = None
-        self.final: Message | None = None
+        # the answer's last messages (its last body or pathsend, then any trailers), held
+        self.tail: list[Message] | None = None
         self.committed: asyncio.Future[None] | None = None
         self.sender: asyncio.Future[None] | None = None
         self.app_done = False
@@ -228,6 +236,11 @@ class _Exchange:
 
     async def send(self, message: Message) -> None:
         """The `send` the app is given."""
+        if self.tail is not None:  # complete, waiting on the commit: trailers wait with it
+            self.tail.append(message)
+            return
+        if self.sender is not None:  # the held answer is going out: nothing may overtake it
+            await self.sender
         kind = message["type"]
         guard = self.guard
         if kind == "http.response.start":
@@ -235,17 +248,16 @@ class _Exchange:
             if guard.durable:  # held: a client sees no part of an answer before its commit
                 self.start = message
                 return
-        elif (
-            kind == "http.response.body"
-            and not self.audited
-            and not message.get("more_body", False)
+        elif not self.audited and (
+            (kind == "http.response.body" and not message.get("more_body", False))
+            or kind == "http.response.pathsend"  # the whole body, from a file (an extension)
         ):
             self.audited = True
             event = guard._event(self.scope, self.status, self.root_path)
             if guard.durable:
                 self.committed = guard.audit.writer.put_committing(event, self._durable_now)
                 self.committed.add_done_callback(self._on_commit)
-                self.final = message
+                self.tail = [message]
                 self.context = contextvars.copy_context()
                 return
             guard.audit.writer.put(event)
@@ -257,14 +269,14 @@ class _Exchange:
     @property
     def held(self) -> bool:
         """True while the answer waits on its commit (held, or being sent by a task)."""
-        return self.final is not None or self.sender is not None
+        return self.tail is not None or self.sender is not None
 
     def _durable_now(self) -> None:
         """Called by the writer the moment the event is durable. When the app has returned,
         the held messages go out from here, not a turn of the event loop later when the
         request's task wakes (a turn is a pass over every request in flight: at 32 connections
         the wait for it was as long as the commit itself)."""
-        if self.app_done and self.final is not None and self.sender is None:
+        if self.app_done and self.tail is not None and self.sender is None:
             self.sender = start_eager(self._send_messages(), self.context)
 
     def _on_commit(self, committed: asyncio.Future[None]) -> None:
@@ -288,19 +300,20 @@ class _Exchange:
             if self.sender is not None:  # the writer sent them as it committed: its outcome
                 await self.sender
         except asyncio.CancelledError:
-            self.final = None  # the request was abandoned: the writer must not answer it
+            self.tail = None  # the request was abandoned: the writer must not answer it
             raise
 
     async def _send_held(self) -> None:
         assert self.committed is not None
         await self.committed
-        if self.final is not None:  # not already sent by `_durable_now`
+        if self.tail is not None:  # not already sent by `_durable_now`
             await self._send_messages()
 
     async def _send_messages(self) -> None:
-        assert self.final is not None
-        final, self.final = self.final, None
+        assert self.tail is not None
+        tail, self.tail = self.tail, None
         if self.start is not None:
             start, self.start = self.start, None
             await self.downstream(start)
-        await self.downstream(final)
+        for message in tail:
+            await self.downstream(message)
