@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -18,6 +19,12 @@ from readykit._tasks import cancel_and_wait
 from readykit.metrics.http import normalise_method
 from readykit.record import RequestRecord
 from readykit.records.store import Store, StoreUnavailable, new_id
+
+logger = logging.getLogger("readykit.dashboard")
+
+STOP_TIMEOUT_S = 5.0
+"""How long shutdown waits for the last minute's traffic to be saved: a store that hangs must
+not hang the shutdown (the records writer bounds its own drain the same way)."""
 
 TRAFFIC = "traffic"
 # OpenTelemetry's HTTP duration buckets, in ms; the last bucket is everything slower
@@ -62,8 +69,9 @@ def percentile(counts: list[int], q: float) -> float | None:
 class Traffic:
     """Recorder and flusher of per-minute, per-route traffic."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, stop_timeout_s: float = STOP_TIMEOUT_S) -> None:
         self.store = store
+        self.stop_timeout_s = stop_timeout_s
         self.instance = new_id()
         # (minute, method, route) -> its counts; the keys changed since the last flush
         self._minutes: dict[tuple[int, str, str], _Cell] = {}
@@ -125,8 +133,19 @@ class Traffic:
         """Stop flushing, after a last flush (lifespan shutdown)."""
         await cancel_and_wait([self._task])
         self._task = None
+        last = asyncio.ensure_future(self.flush())
+        # not cancelled past the bound: a thread inside SQLite must finish before the store
+        # closes, and the process is exiting anyway
+        done, _ = await asyncio.wait({last}, timeout=self.stop_timeout_s)
+        if not done:
+            logger.warning(
+                "traffic: the store did not answer within %.0fs at shutdown; the last minute's "
+                "traffic is not saved",
+                self.stop_timeout_s,
+            )
+            return
         with contextlib.suppress(StoreUnavailable):
-            await self.flush()
+            last.result()
 
 
 def summarise(docs: Iterable[dict[str, Any]], now: float) -> dict[str, Any]:

@@ -13,6 +13,10 @@ from readykit.records import schema
 from readykit.records.store import AUDIT, Head, Store, StoreUnavailable
 
 CONNECT_TIMEOUT_S = 2.0
+# a statement that does not finish in this time means a hung server: the writer spills (the
+# commit may have landed; replay skips stored ids) instead of holding durable callers forever
+WRITE_TIMEOUT_S = 5.0
+QUERY_TIMEOUT_S = 60.0  # reads and maintenance (verify pages, retention), through the pool
 CHAIN_LOCK = 0x5EAD_1C17  # pg_advisory_xact_lock key of the audit chain
 # after another writer moved the head (several workers on one database), how long batches go
 # straight to the locked path: an append chained after a stale head inserts nothing, and a
@@ -72,6 +76,7 @@ class PostgresStore(Store):
                     min_size=0,
                     max_size=4,
                     timeout=CONNECT_TIMEOUT_S,
+                    command_timeout=QUERY_TIMEOUT_S,
                     reset=_reset,
                 )
             except Exception as exc:
@@ -103,7 +108,9 @@ class PostgresStore(Store):
                 conn = self._writer
                 if conn is None or conn.is_closed():
                     self._writer = None
-                    conn = self._writer = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+                    conn = self._writer = await asyncpg.connect(
+                        self.url, timeout=CONNECT_TIMEOUT_S, command_timeout=WRITE_TIMEOUT_S
+                    )
                 return await fn(conn)
             except asyncio.CancelledError:
                 self._drop_writer()  # its statement may still be running: not reused
