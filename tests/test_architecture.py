@@ -15,34 +15,102 @@ from readykit.logging.config import LoggingConfig
 from readykit.privacy import Privacy
 from readykit.problem import send_problem
 from readykit.section import Section
-from readykit.testing import asgi_request
+from readykit.testing import asgi_request, lifespan
 
 pytestmark = pytest.mark.anyio
 
 SRC = Path(__file__).parents[1] / "src" / "readykit"
-FEATURES = (
-    "backup", "cache", "check", "dashboard", "deploy", "guards", "health", "jobs", "load",
-    "logging", "metrics", "privacy", "records",
-)  # fmt: skip
+KIT = "readykit.kit"
+# a user of the kit, not a part of it: the bundled example service builds a ReadyKit
+NOT_FEATURES = ("demo",)
+
+
+def module_name(path: Path) -> str:
+    """`readykit.dashboard.jobs` for src/readykit/dashboard/jobs.py (a package: its name)."""
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def resolve(path: Path, module: str | None, level: int, package: str | None = None) -> str:
+    """The absolute name of `module` imported `level` dots up from `path` (or from `package`,
+    as `import_module` takes it)."""
+    if level == 0:
+        return module or ""
+    if package is not None:
+        base = package.split(".")
+    else:
+        base = module_name(path).split(".")
+        if path.name != "__init__.py":
+            base = base[:-1]  # a module's relative imports start at its package
+    base = base[: len(base) - (level - 1)]
+    return ".".join([*base, module] if module else base)
 
 
 def imported(path: Path) -> set[str]:
+    """Every module (and `module.name`) `path` imports: absolute, relative (resolved), and by
+    `importlib.import_module(...)` or `__import__(...)` with a literal name, type-checking
+    imports included."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        if isinstance(node, ast.ImportFrom):
+            module = resolve(path, node.module, node.level)
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Call) and (name := dynamic_import(node)) is not None:
+            package = next((k.value for k in node.keywords if k.arg == "package"), None)
+            level = len(name) - len(name.lstrip("."))
+            within = package.value if isinstance(package, ast.Constant) else None
+            names.add(resolve(path, name[level:] or None, level, within))
     return names
 
 
-@pytest.mark.parametrize("feature", FEATURES)
-def test_no_feature_module_imports_the_kit(feature: str) -> None:
+def dynamic_import(call: ast.Call) -> str | None:
+    """The literal module name of an `import_module(...)` or `__import__(...)` call."""
+    func = call.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if called not in ("import_module", "__import__") or not call.args:
+        return None
+    name = call.args[0]
+    return name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
+
+
+def imports_the_kit(names: set[str]) -> bool:
+    return any(
+        name == KIT or name.startswith(f"{KIT}.") or name == "readykit.ReadyKit" for name in names
+    )
+
+
+def source_of(module: str) -> Path:
+    """The file of `module` under src/readykit (a package: its __init__.py)."""
+    path = SRC.joinpath(*module.split(".")[1:])
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def feature_modules() -> list[Path]:
+    """Every module of every subpackage of readykit (a feature, found by listing, so a new one
+    is covered), and the module of each built-in feature wherever it lives."""
+    packages = [
+        d
+        for d in sorted(SRC.iterdir())
+        if (d / "__init__.py").is_file() and d.name not in NOT_FEATURES
+    ]
+    modules = {path for package in packages for path in package.rglob("*.py")}
+    for feature in BuiltIns(Privacy()):
+        modules.add(source_of(type(feature).__module__))
+    return sorted(modules)
+
+
+def test_the_features_are_found_by_listing_the_package() -> None:
+    found = {path.relative_to(SRC).parts[0] for path in feature_modules()}
+    assert {"cache", "dashboard", "guards", "jobs", "privacy", "records"} <= found
+    assert not found & set(NOT_FEATURES)
+
+
+def test_no_feature_module_imports_the_kit() -> None:
     offenders = [
-        str(path.relative_to(SRC))
-        for path in sorted((SRC / feature).rglob("*.py"))
-        if {"readykit.kit", "readykit.ReadyKit"} & imported(path)
+        str(path.relative_to(SRC)) for path in feature_modules() if imports_the_kit(imported(path))
     ]
     assert offenders == []
 
@@ -132,20 +200,42 @@ async def test_a_third_party_section_is_read_and_validated_like_the_kits(
     wrapped = kit.wrap(app)  # type: ignore[arg-type]
     assert "Strength 5." in (await asgi_request(wrapped, "GET", "/teapot")).body.decode()
 
+
+async def refused(kit: ReadyKit) -> str:
+    """The one line a kit refuses to start with: kept by add_feature, not raised at import
+    time (as an invalid built-in setting is kept by ReadyKit()), and failing lifespan startup."""
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("never reached")
+
+    assert kit.config_error is not None
+    wrapped = kit.wrap(app)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError) as startup:
+        async with lifespan(wrapped):
+            pass
+    assert str(startup.value) == str(kit.config_error)
+    assert "\n" not in str(kit.config_error)
+    assert (await asgi_request(wrapped, "GET", "/teapot")).status == 503
+    return str(kit.config_error)
+
+
+async def test_a_third_party_sections_mistake_refuses_startup_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("READYKIT_TEAPOT_STRENGTH", "0")
     monkeypatch.setenv("READYKIT_TEAPOT_TOKEN", "12345")
     other = ReadyKit(Settings(records=False, configure_logging=False))
-    with pytest.raises(ConfigurationError) as refused:
-        other.add_feature(StrongTeapot())
-    assert str(refused.value).startswith(
+    other.add_feature(StrongTeapot())  # no exception at import time
+    assert (await refused(other)).startswith(
         "READYKIT_TEAPOT_STRENGTH: Input should be greater than or equal to 1 (got '0')"
     )
     monkeypatch.setenv("READYKIT_TEAPOT_STRENGTH", "4")
     monkeypatch.setenv("READYKIT_TEAPOT_TOKEN", "hunter2")
-    with pytest.raises(ConfigurationError) as secret:
-        other.add_feature(StrongTeapot())
-    assert str(secret.value).startswith("READYKIT_TEAPOT_TOKEN: Value should have at least 16")
-    assert "hunter2" not in str(secret.value)  # a secret's value is never shown
+    third = ReadyKit(Settings(records=False, configure_logging=False))
+    third.add_feature(StrongTeapot())
+    secret = await refused(third)
+    assert secret.startswith("READYKIT_TEAPOT_TOKEN: Value should have at least 16")
+    assert "hunter2" not in secret  # a secret's value is never shown
 
 
 def test_the_kit_installs_its_own_features_as_it_installs_a_third_partys() -> None:

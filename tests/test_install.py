@@ -173,7 +173,12 @@ async def test_without_the_dashboard_extra_pages_name_it_and_the_json_api_serves
         page = await asgi_request(wrapped, "GET", "/ops", headers=bearer)
         login = await asgi_request(wrapped, "GET", "/ops/login")
         api = await asgi_request(wrapped, "GET", "/ops/api/overview", headers=bearer)
+        jobs_page = await asgi_request(wrapped, "GET", "/ops/jobs", headers=bearer)
+        jobs_api = await asgi_request(wrapped, "GET", "/ops/api/jobs", headers=bearer)
     assert page.status == 501
+    assert jobs_page.status == 501  # the jobs page too, not a 500 with a traceback
+    assert jobs_page.json()["detail"] == page.json()["detail"]
+    assert jobs_api.status == 200
     assert "pip install 'readykit[dashboard]'" in page.json()["detail"]
     assert login.status == 501
     assert api.status == 200

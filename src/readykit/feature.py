@@ -4,7 +4,9 @@ Each feature (guards, cache, records, privacy, dashboard, jobs, or a third party
 itself through `Setup`, the narrow interface `ReadyKit` gives it; it never imports
 `readykit.kit`, and what it needs of another feature is passed to it explicitly. Its settings
 are a section (readykit.section), read with `setup.section(...)` from the same `READYKIT_*`
-variables and validated once, by the model. A minimal third-party feature:
+variables and validated once, by the model; a mistake in them (or any ConfigurationError of
+`install`) is kept by `kit.add_feature`, and the service refuses to start through lifespan with
+that one line, as for the kit's own settings. A minimal third-party feature:
 
 ```python
 class TeapotConfig(Section):
@@ -52,7 +54,12 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Setup(Protocol):
-    """What a feature can reach and add while it installs."""
+    """What a feature can reach and add while it installs.
+
+    `wrap()` fixes the pipeline and the lifecycle: guards, stages, ops routes, features,
+    startup and shutdown hooks and startup checks added after it raise ConfigurationError.
+    Recorders and readiness or liveness checks may still be added (they are read when used).
+    """
 
     settings: Settings
     """Every built-in section at once; a feature reads its own with `section()`."""

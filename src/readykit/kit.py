@@ -184,7 +184,7 @@ class ReadyKit:
         built_in = BuiltIns(self.privacy)
         self.features: list[Feature] = []
         for feature in built_in:
-            self.add_feature(feature)
+            self._install(feature)  # a mistake here rebuilds the kit inert (__init__)
         self.rate_limiter = built_in.guards.rate_limiter
         self.cache = built_in.cache.cache
         self.records: Records | None = built_in.records.records
@@ -233,7 +233,13 @@ class ReadyKit:
         component_type: str | None = None,
         measurement: str | None = None,
     ) -> None:
-        """Register `fn` as a health check without a decorator (e.g. a built-in check)."""
+        """Register `fn` as a health check without a decorator (e.g. a built-in check).
+
+        Readiness and liveness checks may be added after `wrap()` (each probe runs the checks
+        registered then); a startup check may not, as startup may have run already.
+        """
+        if kind == "startup":
+            self._refuse_after_wrap(f"add_check({name!r}, kind='startup')")
         self.health.add(
             name,
             fn,
@@ -288,28 +294,44 @@ class ReadyKit:
 
     def add_ops_route(self, path: str, handler: Handler) -> None:
         """Serve `handler` at exactly `path`, in front of the app (like /health, /metrics)."""
-        if self._wrapped:
-            raise ConfigurationError(f"add_ops_route({path!r}) after wrap(): add it before")
+        self._refuse_after_wrap(f"add_ops_route({path!r})")
         self._ops_routes[path] = handler
 
     def add_feature(self, feature: Feature) -> None:
-        """Install a feature (see readykit.feature) through the kit's Setup interface."""
-        if self._wrapped:
-            raise ConfigurationError(f"add_feature({feature.name!r}) after wrap(): add it before")
+        """Install a feature (see readykit.feature) through the kit's Setup interface.
+
+        A ConfigurationError of its install (an invalid `READYKIT_*` value of its section, a
+        missing extra) is kept, as one of the kit's own settings is: `wrap()` then refuses to
+        start through lifespan with that one line, instead of a traceback at import time.
+        """
+        self._refuse_after_wrap(f"add_feature({feature.name!r})")
+        try:
+            self._install(feature)
+        except ConfigurationError as exc:
+            if self.config_error is None:  # the first mistake is the one the service names
+                self.config_error = ConfigurationError(name_the_variable(str(exc)))
+
+    def _install(self, feature: Feature) -> None:
         feature.install(self)
         self.features.append(feature)
 
     def add_recorder(self, recorder: Recorder) -> None:
-        """Hand every finished request's RequestRecord to `recorder`; it must not block."""
+        """Hand every finished request's RequestRecord to `recorder`; it must not block.
+
+        May be called after `wrap()` (e.g. a test's RecordCollector): the layer reads the
+        recorders at each request, so it gets every request from then on.
+        """
         self._recorders.append(recorder)
 
     def on_startup(self, hook: Hook) -> Hook:
         """Run `hook` at lifespan startup, before the app's own startup."""
+        self._refuse_after_wrap("on_startup")
         self._startup.append(hook)
         return hook
 
     def on_shutdown(self, hook: Hook) -> Hook:
         """Run `hook` at lifespan shutdown, after the app's own shutdown (reverse order)."""
+        self._refuse_after_wrap("on_shutdown")
         self._shutdown.append(hook)
         return hook
 
@@ -335,11 +357,21 @@ class ReadyKit:
         self._stages.append((order, stage, ops))
 
     def _refuse_after_wrap(self, what: str) -> None:
-        if self._wrapped:
+        """Raise for what `wrap()` has fixed: the request pipeline (guards, stages, ops routes,
+        features) and the lifecycle (startup and shutdown hooks and checks)."""
+        if not self._wrapped:
+            return
+        fixed = (
+            "wrap() fixes the kit's request pipeline and lifecycle (guards, stages, ops routes, "
+            "features, startup and shutdown hooks, startup checks)"
+        )
+        if what == "wrap":
             raise ConfigurationError(
-                f"{what} after wrap(): guards are compiled into the kit's layer when it wraps "
-                "the app; add every guard before calling wrap()"
+                f"wrap() called twice: {fixed}; wrap one app per kit (a ReadyKit for each)"
             )
+        raise ConfigurationError(
+            f"{what} after wrap(): {fixed}; call {what.partition('(')[0]} before wrap()"
+        )
 
     def _pipeline(self, app: ASGIApp, *, ops: bool) -> Pipeline:
         """The stages and guards a request to the app (or, with `ops`, to the kit's own
@@ -364,11 +396,13 @@ class ReadyKit:
         """Put the kit in front of any ASGI app; the result handles lifespan for both.
 
         With a configuration error, the result fails lifespan startup with that one line (the
-        server exits) and answers any request 503 problem+json.
+        server exits) and answers any request 503 problem+json. Call it once, after every
+        guard, ops route, feature and startup or shutdown hook: those raise after it.
         """
+        self._refuse_after_wrap("wrap")
+        self._wrapped = True
         if self.config_error is not None:
             return RefuseToStart(self.config_error)
-        self._wrapped = True
         routes = self._routes = RouteResolver(app, self._route_template)
         shadowed = [path for path in self._ops_routes if routes.explicit("GET", path)]
         if shadowed:

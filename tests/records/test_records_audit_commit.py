@@ -26,7 +26,7 @@ async def create(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True}, status_code=201)
 
 
-def make(tmp_path: Path, **settings: Any) -> tuple[ReadyKit, ASGIApp]:
+def make(tmp_path: Path, endpoint: Any = create, **settings: Any) -> tuple[ReadyKit, ASGIApp]:
     kit = ReadyKit(
         Settings(
             configure_logging=False,
@@ -37,7 +37,7 @@ def make(tmp_path: Path, **settings: Any) -> tuple[ReadyKit, ASGIApp]:
             **settings,
         )
     )
-    return kit, kit.wrap(Starlette(routes=[Route("/quotes/{id}", create, methods=["POST"])]))
+    return kit, kit.wrap(Starlette(routes=[Route("/quotes/{id}", endpoint, methods=["POST"])]))
 
 
 def stored_status(db: Path, request_id: str) -> list[tuple[Any, ...]]:
@@ -154,8 +154,7 @@ async def test_work_after_the_answer_does_not_hold_the_answer_back(tmp_path: Pat
         later = BackgroundTask(after_the_answer)
         return JSONResponse({"ok": True}, status_code=201, background=later)
 
-    kit, _ = make(tmp_path)
-    app = kit.wrap(Starlette(routes=[Route("/quotes/{id}", create_then_work, methods=["POST"])]))
+    _, app = make(tmp_path, create_then_work)
 
     async def send(message: Message) -> None:
         if message["type"] == "http.response.body" and not message.get("more_body", False):
@@ -253,8 +252,7 @@ async def create_then_keep_working(request: Request) -> JSONResponse:
 async def test_a_request_abandoned_while_it_waits_for_its_commit_is_not_answered_later(
     tmp_path: Path, endpoint: Any
 ) -> None:
-    kit, _ = make(tmp_path)
-    app = kit.wrap(Starlette(routes=[Route("/quotes/{id}", endpoint, methods=["POST"])]))
+    kit, app = make(tmp_path, endpoint)
     sent: list[str] = []
 
     async def send(message: Message) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from readykit.errors import ConfigurationError
+from readykit.errors import ConfigurationError, require_extra
 from readykit.health.observation import Observation
 
 if TYPE_CHECKING:
@@ -105,6 +105,8 @@ def http_dependency(
     Redirects are not followed, so a 3xx is judged as itself. One session is created on first
     use and reused; `aclose()` closes it.
     """
+    # refused here, at registration, not by every readiness probe after startup
+    require_extra("aiohttp", None, "http_dependency()")
     try:
         parts = urlsplit(url)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)
