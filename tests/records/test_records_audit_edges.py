@@ -119,14 +119,14 @@ async def test_a_pathsend_or_trailers_answer_waits_for_the_commit(
         async def receive() -> Message:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(message: Message) -> None:
+        async def send(message: Message, store: Any = store) -> None:
             sent.append((message["type"], len(await store.audit())))
 
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
                  "method": "POST", "scheme": "http", "path": "/quotes/1", "raw_path": b"/quotes/1",
                  "root_path": "", "query_string": b"", "headers": [], "client": ("127.0.0.1", 1),
-                 "server": ("127.0.0.1", 80), "state": {},
-                 "extensions": {"http.response.pathsend": {}, "http.response.trailers": {}}}  # fmt: skip
+                 "server": ("127.0.0.1", 80), "state": {}, "extensions": {
+                     "http.response.pathsend": {}, "http.response.trailers": {}}}  # fmt: skip
         async with lifespan(app):
             sent.clear()
             before = len(await store.audit())

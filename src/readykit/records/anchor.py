@@ -90,33 +90,62 @@ def read_key_file(path: Path) -> ChainKey:
 
 
 def write_checkpoint(path: Path, head: Head, key_id: str) -> Head:
-    """Move the checkpoint forward to `head` (never back); the head the file now holds."""
+    """Move the checkpoint forward to `head` (never back); the head the file now holds.
+
+    A checkpoint that cannot be read (emptied, torn, edited) is logged and replaced by `head`:
+    left alone, it would stop every later anchor. The new file is on disk (fsynced, then
+    renamed over the old one) before this returns, so a power cut leaves the old or the new.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.with_name(path.name + ".lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        current = read_checkpoint(path)
+        try:
+            current = read_checkpoint(path)
+        except ValueError as exc:
+            logger.error(
+                "records: %s; replaced by the head %d:%s (a tail cut before now shows only "
+                "against the anchor log lines)",
+                exc,
+                head.seq,
+                head.hash,
+            )
+            current = None
         if current is not None and current[0].seq >= head.seq:
             return current[0]
         tmp = path.with_name(path.name + ".tmp")
         body = {"seq": head.seq, "hash": head.hash, "key_id": key_id, "at": time.time()}
-        tmp.write_text(json.dumps(body) + "\n")
+        with tmp.open("w") as f:
+            f.write(json.dumps(body) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
         return head
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable; best effort (not every file system allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def read_checkpoint(path: Path) -> tuple[Head, str | None] | None:
     """The head in a checkpoint file and the id of the key that wrote it; None if there is no
-    file. ValueError if it is unreadable."""
+    file. ValueError, saying what is wrong, if it cannot be read as one."""
     try:
         body = json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    except ValueError as exc:
+    except ValueError as exc:  # not UTF-8 (UnicodeDecodeError) or not JSON
         raise ValueError(f"the checkpoint {path} is not JSON ({exc})") from exc
     try:
         key_id = body.get("key_id")
         return Head(int(body["seq"]), str(body["hash"])), str(key_id) if key_id else None
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"the checkpoint {path} has no seq and hash") from exc
 
 
@@ -153,7 +182,7 @@ class Anchor:
             return
         try:
             write_checkpoint(self.path, head, self.key_id)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # never let the anchoring task die with it
             logger.error("records: cannot write the audit checkpoint %s (%s)", self.path, exc)
         self._written = head
 

@@ -5,15 +5,24 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
 
 import click
 
-from readykit.clitools import APP_HELP, STORE_HELP, existing_store, parse_when
+from readykit.clitools import (
+    APP_HELP,
+    STORE_HELP,
+    ToolFailed,
+    UserError,
+    existing_store,
+    parse_when,
+)
 
 T = TypeVar("T")
 
@@ -21,11 +30,19 @@ KINDS = ("slow_request", "slow_query", "exception", "stall")
 
 
 def _run(store_url: str | None, work: Callable[[Any], Awaitable[T]], app: str | None = None) -> T:
+    """`work(store)` on the store a reading command names; it must be a readykit store already.
+
+    A store that cannot be read is one line and exit 3 (the environment failed), not the exit
+    1 of a failed verify; a file or database that is not a readykit store is never touched
+    (opening a store brings its schema up, which would create the tables in it).
+    """
     from readykit.records.store import StoreUnavailable, store_from_url
 
-    store = store_from_url(existing_store(store_url, app))
+    url = existing_store(store_url, app)
+    store = store_from_url(url)
 
     async def main() -> T:
+        await _store_meta(url)
         try:
             await store.open()
             return await work(store)
@@ -35,7 +52,73 @@ def _run(store_url: str | None, work: Callable[[Any], Awaitable[T]], app: str | 
     try:
         return asyncio.run(main())
     except StoreUnavailable as exc:
-        raise click.ClickException(f"cannot read the store: {exc}") from exc
+        raise ToolFailed(f"cannot read the store: {exc}") from exc
+
+
+async def _store_meta(url: str) -> dict[str, str]:
+    """The store's rk_meta (its schema version ...), read without creating or changing anything.
+
+    UserError for a URL that cannot be parsed; ToolFailed when the store cannot be reached or
+    is not a readykit store (no schema version).
+    """
+    from readykit.logging.redact import redact_text
+
+    shown = redact_text(url)
+    try:
+        urlsplit(url)
+    except ValueError as exc:
+        raise UserError(f"the store URL {shown!r} cannot be parsed: {exc}") from None
+    if url.startswith("sqlite"):
+        meta = await asyncio.to_thread(_sqlite_meta, url)
+    else:
+        meta = await _postgres_meta(url, shown)
+    if meta is None or "schema_version" not in meta:
+        raise ToolFailed(
+            f"{shown} is not a readykit store (it has no rk_meta schema version); pass the "
+            "--store URL of the service's records"
+        )
+    return meta
+
+
+def _sqlite_meta(url: str) -> dict[str, str] | None:
+    from readykit.records.sqlite import sqlite_path
+
+    path = sqlite_path(url).resolve()
+    try:  # read-only: an unrelated file gains no tables
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise ToolFailed(f"cannot read the store {url}: {exc}") from exc
+    try:
+        return dict(conn.execute("SELECT key, value FROM rk_meta").fetchall())
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise ToolFailed(f"cannot read the store {url}: {exc}") from exc
+    except sqlite3.Error as exc:  # "file is not a database", a corrupt file
+        raise ToolFailed(f"cannot read the store {url}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+async def _postgres_meta(url: str, shown: str) -> dict[str, str] | None:
+    import asyncpg
+
+    from readykit.records.postgres import CONNECT_TIMEOUT_S
+
+    try:
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    except ValueError as exc:  # a DSN asyncpg cannot parse (ClientConfigurationError too)
+        raise UserError(f"the store URL {shown!r} cannot be parsed: {exc}") from None
+    except Exception as exc:  # refused, timed out, no such database, authentication
+        raise ToolFailed(f"cannot connect to the store {shown}: {exc}") from exc
+    try:
+        if await conn.fetchval("SELECT to_regclass('rk_meta')") is None:
+            return None
+        return {r["key"]: r["value"] for r in await conn.fetch("SELECT key, value FROM rk_meta")}
+    except Exception as exc:
+        raise ToolFailed(f"cannot read the store {shown}: {exc}") from exc
+    finally:
+        conn.terminate()  # nothing to finish on a read-only look
 
 
 def _filters(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -125,8 +208,8 @@ def audit_verify(
     heads: tuple[str, ...],
 ) -> None:
     """Check the keyed chain against its anchors; name the first bad seq and exit 1 if broken."""
-    from readykit.clitools import UserError
     from readykit.errors import ConfigurationError
+    from readykit.records import schema
     from readykit.records.anchor import (
         checkpoint_path,
         key_path,
@@ -154,19 +237,32 @@ def audit_verify(
     try:
         for text in heads:
             anchors.append((f"--head {text[:12]}", parse_head(text)))
-        path = checkpoint if checkpoint is not None else checkpoint_path(spill)
-        anchored = read_checkpoint(path)
-        if anchored is None and checkpoint is not None:
-            raise UserError(f"--checkpoint {checkpoint}: no such file")
-        if anchored is not None:
-            anchors.append((f"checkpoint {path}", anchored[0]))
-            anchored_key_id = anchored[1]
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise UserError(str(exc)) from exc
+    path = checkpoint if checkpoint is not None else checkpoint_path(spill)
+    try:
+        anchored = read_checkpoint(path)
+    except ValueError as exc:  # a torn write, or an edit: said as such, never a traceback
+        raise UserError(
+            f"{exc}: cut short or edited; verify against a --head SEQ:HASH from the anchor log "
+            "line (move the file aside), or let the service replace it at its next audit write"
+        ) from exc
+    except OSError as exc:
+        raise UserError(f"cannot read the checkpoint {path}: {exc}") from exc
+    if anchored is None and checkpoint is not None:
+        raise UserError(f"--checkpoint {checkpoint}: no such file")
+    if anchored is not None:
+        anchors.append((f"checkpoint {path}", anchored[0]))
+        anchored_key_id = anchored[1]
 
     async def work(store: Any) -> Any:
+        # read once the store is open: a store brought to version 4 just now has it too
+        meta = await _store_meta(store.url)
         verifier = ChainVerifier(
-            key, [head for _, head in anchors], anchored_key_id=anchored_key_id
+            key,
+            [head for _, head in anchors],
+            anchored_key_id=anchored_key_id,
+            unkeyed_through=_unkeyed_through(meta.get(schema.UNKEYED_THROUGH)),
         )
         async for rows in store.audit_pages():
             if not verifier.feed_all(rows):
@@ -196,6 +292,15 @@ def audit_verify(
             "warning: no anchor (checkpoint file or --head): a deleted tail cannot be seen",
             err=True,
         )
+
+
+def _unkeyed_through(value: str | None) -> int:
+    """The last seq from before keyed chains the store recorded; 0 when the record is gone or
+    not a number (edited): then no unkeyed row is taken for an old one."""
+    try:
+        return max(int(value or "0"), 0)
+    except ValueError:
+        return 0
 
 
 @click.group()

@@ -240,9 +240,9 @@ class PostgresStore(Store):
             self.head = heads[-1]
         return written
 
-    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+    async def audit_page(self, from_seq: int, limit: int) -> list[tuple[Any, ...]]:
         sql = schema.numbered(schema.AUDIT_PAGE)
-        rows = await self._call(lambda conn: conn.fetch(sql, after_seq, limit))
+        rows = await self._call(lambda conn: conn.fetch(sql, from_seq, limit))
         return [tuple(r) for r in rows]
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:

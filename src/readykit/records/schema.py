@@ -46,7 +46,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         # keyed chain: which key wrote a row (NULL: an unkeyed row from before version 3)
         "ALTER TABLE rk_audit ADD COLUMN key_id TEXT",
     ),
+    4: (
+        # the last seq written before keyed chains (0: none), recorded once: verify refuses
+        # an unkeyed row after it ("written without the key"), so a chain rewritten with the
+        # public SHA-256 does not pass for an old one. Nothing writes unkeyed rows since
+        # version 3, so those a store holds when it gets here predate keyed chains.
+        "INSERT INTO rk_meta (key, value) SELECT 'audit_unkeyed_through',"
+        " CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rk_audit WHERE key_id IS NULL",
+    ),
 }
+UNKEYED_THROUGH = "audit_unkeyed_through"  # the rk_meta key of version 4
 VERSION = max(MIGRATIONS)
 PUT_DOC = (
     "INSERT INTO rk_docs (kind, id, key, ts, body) VALUES (?, ?, ?, ?, ?)"
@@ -87,7 +96,8 @@ INSERT_AUDIT = (
     "INSERT INTO rk_audit (seq, id, ts, actor, action, resource, status, request_id, details,"
     " prev_hash, hash, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-AUDIT_PAGE = f"SELECT {AUDIT_COLUMNS} FROM rk_audit WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
+# a page from a seq on (inclusive): the first page starts at store.SEQ_MIN, below any row
+AUDIT_PAGE = f"SELECT {AUDIT_COLUMNS} FROM rk_audit WHERE seq >= ? ORDER BY seq LIMIT ?"  # noqa: S608
 UPSERT_BUCKET = (
     "INSERT INTO rk_buckets (kind, grp, minute, count, sum_ms, max_ms) VALUES (?, ?, ?, 1, ?, ?)"
     " ON CONFLICT (kind, grp, minute) DO UPDATE SET count = rk_buckets.count + 1,"

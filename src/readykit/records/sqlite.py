@@ -82,9 +82,9 @@ class SQLiteStore(Store):
             self.head = head
         return written
 
-    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+    async def audit_page(self, from_seq: int, limit: int) -> list[tuple[Any, ...]]:
         return await self._run(
-            lambda conn: conn.execute(schema.AUDIT_PAGE, (after_seq, limit)).fetchall()
+            lambda conn: conn.execute(schema.AUDIT_PAGE, (from_seq, limit)).fetchall()
         )
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ from readykit.section import url_scheme
 
 GENESIS = "0" * 64
 AUDIT = "audit"
+# the range of rk_audit.seq (SQLite INTEGER, PostgreSQL BIGINT); the chain itself starts at 1
+SEQ_MIN, SEQ_MAX = -(2**63), 2**63 - 1
 # APM kinds; each also feeds the per-minute aggregates the dashboard reads
 KINDS = ("slow_request", "slow_query", "exception", "stall")
 
@@ -144,10 +146,13 @@ class ChainVerifier:
     """Checks stored audit rows (AUDIT_COLUMNS order, by seq), fed one at a time, against the
     key and the anchors (heads kept outside the table). Memory stays flat: it streams.
 
-    Reports, by the first bad sequence number: a gap (a deleted row), a row whose prev_hash is
-    not the hash before it, an edited or recomputed row (MAC), an unkeyed row after keyed ones,
-    a tail shorter than an anchor, and a row that differs from its anchor. `feed` raises
-    KeyProblem when the chain is keyed but no key, or another key, is given.
+    Reports, by the first bad sequence number: a row numbered below 1 (readykit numbers from
+    1), a gap (a deleted row), a row whose prev_hash is not the hash before it, an edited or
+    recomputed row (MAC), an unkeyed row after keyed ones or after `unkeyed_through` (the last
+    seq written before keyed chains, as the store recorded it), a tail shorter than an anchor,
+    and a row that differs from its anchor. Given a key, a chain of unkeyed rows only that no
+    anchor covers is not taken as intact: a chain rewritten without the key looks the same.
+    `feed` raises KeyProblem when the chain is keyed but no key, or another key, is given.
     """
 
     def __init__(
@@ -156,14 +161,17 @@ class ChainVerifier:
         anchors: Sequence[Head] = (),
         *,
         anchored_key_id: str | None = None,
+        unkeyed_through: int | None = None,
     ) -> None:
         self.key = key
         self.anchors = {a.seq: a.hash for a in anchors}
         self.anchored_key_id = anchored_key_id
+        self.unkeyed_through = unkeyed_through
         self.result = Verification()
         self._seq, self._hash = 0, GENESIS
         self._keyed = False
         self._anchor_bad: BrokenLink | None = None
+        self._first_unkeyed = (1, "")  # seq and id of the first unkeyed row
 
     def _broken(self, reason: str, seq: int, id_: str) -> bool:
         self.result.broken = BrokenLink(seq, id_, reason)
@@ -173,16 +181,32 @@ class ChainVerifier:
         """Check the next row; False once the chain is broken (then stop feeding)."""
         seq, id_, ts, actor, action, resource, status, request_id, details, prev, hash_, kid = row
         self.result.rows += 1
+        if seq < 1:
+            return self._broken(f"seq {seq} is below 1, where the chain starts: inserted", seq, id_)
         if kid is None:
             if self._keyed:
                 return self._broken("an unkeyed row after keyed ones: recomputed", seq, id_)
+            through = self.unkeyed_through
+            if through is not None and seq > through:
+                return self._broken(
+                    f"unkeyed, but the rows that predate keyed chains end at seq {through}: "
+                    "written without the key",
+                    seq,
+                    id_,
+                )
             if prev != self._hash:
                 return self._broken("prev_hash does not match the row before", seq, id_)
+            try:
+                parsed = json.loads(details) if details is not None else None
+            except ValueError:
+                return self._broken("its details are not JSON: edited", seq, id_)
             event = {"id": id_, "kind": AUDIT, "ts": ts, "actor": actor, "action": action,
                      "resource": resource, "status": status, "request_id": request_id,
-                     "details": json.loads(details) if details is not None else None}  # fmt: skip
+                     "details": parsed}  # fmt: skip
             if chain_hash(prev, event) != hash_:
                 return self._broken("content does not match its hash", seq, id_)
+            if not self.result.unkeyed:
+                self._first_unkeyed = (seq, id_)
             self.result.unkeyed += 1
         else:
             key = self.key
@@ -237,6 +261,14 @@ class ChainVerifier:
             )
         elif self._anchor_bad is not None:
             result.broken = self._anchor_bad
+        elif self.key is not None and result.unkeyed and not self._keyed and not self.anchors:
+            # with keyed rows after them, unkeyed ones are pinned by the first keyed row's MAC
+            # (it covers prev_hash); with none, nothing tells them from a keyless rewrite
+            result.broken = BrokenLink(
+                *self._first_unkeyed,
+                "every row is unkeyed and no anchor covers them: a chain rewritten without the "
+                "key looks the same",
+            )
         return result
 
 
@@ -347,24 +379,28 @@ class Store(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not implement delete_docs")
 
     @abstractmethod
-    async def audit_page(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
-        """Stored audit rows (AUDIT_COLUMNS order) with seq > `after_seq`, by seq."""
+    async def audit_page(self, from_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        """Up to `limit` stored audit rows (AUDIT_COLUMNS order) with seq >= `from_seq`, by
+        seq (schema.AUDIT_PAGE)."""
 
     async def audit_pages(self, *, page: int = 10_000) -> AsyncIterator[list[tuple[Any, ...]]]:
         """Every stored audit row, by seq, a page at a time (for verification and export).
 
+        Every row, whatever its seq: from the lowest a 64-bit seq column holds, so a row
+        inserted with seq 0 or below is read (and shown as broken), not skipped.
         The next page is read (in the store's thread or connection) while the caller works
         through this one.
         """
-        pending = asyncio.ensure_future(self.audit_page(0, page))
+        pending = asyncio.ensure_future(self.audit_page(SEQ_MIN, page))
         try:
             while True:
                 rows = await pending
-                if len(rows) == page:
-                    pending = asyncio.ensure_future(self.audit_page(rows[-1][0], page))
+                more = len(rows) == page and rows[-1][0] < SEQ_MAX
+                if more:
+                    pending = asyncio.ensure_future(self.audit_page(rows[-1][0] + 1, page))
                 if rows:
                     yield rows
-                if len(rows) < page:
+                if not more:
                     return
         finally:
             if not pending.done():
