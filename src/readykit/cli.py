@@ -1,4 +1,5 @@
-"""The `readykit` command line: each verb a Click command; user errors are one line, exit 2."""
+"""The `readykit` command line: each verb a Click command; errors are one line with the exit
+code their class carries (readykit.errors: 1 verdict, 2 usage, 3 the environment)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,41 @@ from collections.abc import Sequence
 
 import click
 
-from readykit.clitools import UserError, cli_error
-from readykit.errors import EXTRA_OF, ReadykitError
+from readykit.clitools import GateCommand, UserError, cli_error, for_gate
+from readykit.errors import EXTRA_OF, MissingExtra, ReadykitError
 
 
 class _Group(click.Group):
-    """Turns readykit's own errors into one line on stderr and exit code 2, never a traceback;
-    a verb whose optional libraries are not installed names the extra that brings them."""
+    """The one translator: readykit's own errors become one line on stderr with the exit code
+    their class carries, never a traceback; a verb whose optional libraries are not installed
+    names the extra that brings them. A GateCommand's usage errors take its own exit code."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ReadykitError as exc:  # the one translator: each error carries its exit code
-            raise cli_error(exc) from exc
+        except click.UsageError as exc:  # one line like every other error: no usage block
+            raise self._for_verb(ctx, UserError(exc.format_message())) from exc
+        except click.ClickException as exc:
+            recoded = self._for_verb(ctx, exc)
+            if recoded is exc:
+                raise
+            raise recoded from exc
+        except ReadykitError as exc:
+            raise self._for_verb(ctx, cli_error(exc)) from exc
         except ModuleNotFoundError as exc:
             extra = EXTRA_OF.get((exc.name or "").split(".")[0])
             if extra is None:
                 raise
             verb = ctx.invoked_subcommand or "this command"
-            raise UserError(
+            missing = MissingExtra(
                 f"readykit {verb} needs the {extra!r} extra: pip install 'readykit[{extra}]' "
                 f"({exc.name} is missing)"
-            ) from exc
+            )
+            raise self._for_verb(ctx, cli_error(missing)) from exc
+
+    def _for_verb(self, ctx: click.Context, exc: click.ClickException) -> click.ClickException:
+        verb = self.commands.get(ctx.invoked_subcommand or "")
+        return for_gate(exc) if isinstance(verb, GateCommand) else exc
 
 
 @click.group(cls=_Group)

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import click
 
-from readykit.errors import EXIT_FAILED, EXIT_TOOL, EXIT_USAGE, ReadykitError
+from readykit.errors import (
+    EXIT_FAILED,
+    EXIT_TOOL,
+    EXIT_USAGE,
+    EXTRA_OF,
+    MissingExtra,
+    ReadykitError,
+)
 from readykit.settings import Settings
 
 STORE_HELP = (
@@ -51,6 +62,86 @@ _BY_EXIT_CODE: dict[int, type[click.ClickException]] = {
 def cli_error(exc: ReadykitError) -> click.ClickException:
     """readykit's own error as one line on stderr with the exit code it carries."""
     return _BY_EXIT_CODE.get(exc.exit_code, UserError)(str(exc))
+
+
+class GateCommand(click.Command):
+    """A verb whose exit code 2 means something of its own (check: "warnings only"): its usage
+    errors and missing extras exit 3 instead (the root translator, readykit.cli, says so)."""
+
+
+def for_gate(exc: click.ClickException) -> click.ClickException:
+    """`exc` as a GateCommand exits: exit code 2 becomes 3, the message stays."""
+    return ToolFailed(exc.format_message()) if exc.exit_code == EXIT_USAGE else exc
+
+
+def missing_extra(verb: str, extras: tuple[str, ...], name: str) -> MissingExtra | None:
+    """The error naming `readykit[name]` when a module of `extras` (EXTRA_OF) is not installed.
+
+    Looked up without importing, so a verb can refuse before it does any work.
+    """
+    missing = [
+        module
+        for module, extra in EXTRA_OF.items()
+        if extra in extras and importlib.util.find_spec(module) is None
+    ]
+    if not missing:
+        return None
+    return MissingExtra(
+        f"readykit {verb} needs the {name!r} extra: pip install 'readykit[{name}]' "
+        f"({', '.join(missing)} missing)"
+    )
+
+
+def output_dir_ok(path: Path | None, option: str) -> None:
+    """Refuse, before any work, an output file whose directory is not there (exit 3)."""
+    if path is not None and not path.parent.is_dir():
+        raise ToolFailed(f"{option} {path}: no directory {path.parent}")
+
+
+@contextmanager
+def writing(path: Path, option: str) -> Iterator[None]:
+    """Writing `option`'s file: a disk error is one line naming it, exit 3, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise ToolFailed(f"{option}: cannot write {path}: {exc.strerror or exc}") from exc
+
+
+class Url(click.ParamType[str]):
+    """A URL refused at parse time when it does not parse (brackets, port) or, given `schemes`,
+    has another scheme or no host; the error names the option."""
+
+    name = "url"
+
+    def __init__(self, schemes: tuple[str, ...] = ()) -> None:
+        self.schemes = schemes
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            check_url(str(value), schemes=self.schemes)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
+HTTP_URL = Url(("http", "https"))
+ANY_URL = Url()  # the verb checks the scheme itself (database URLs: sqlite, postgresql+…)
+
+
+def check_url(url: str, *, schemes: tuple[str, ...] = ("http", "https")) -> SplitResult:
+    """`url` split, or ValueError saying what is wrong (brackets, port; with `schemes`, the
+    scheme or a missing host). A password in `url` is not repeated."""
+    from readykit.logging.redact import redact_text
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+    except ValueError as exc:
+        raise ValueError(f"{redact_text(url)!r} is not a URL: {exc}") from None
+    if schemes and (parts.scheme not in schemes or not parts.hostname):
+        wanted = " or ".join(f"{scheme}://" for scheme in schemes)
+        raise ValueError(f"{redact_text(url)!r}: give a full {wanted} URL")
+    return parts
 
 
 def parse_when(value: str | None, option: str) -> float | None:

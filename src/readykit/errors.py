@@ -51,6 +51,13 @@ class VerdictFailed(ReadykitError):
     exit_code = EXIT_FAILED
 
 
+class MissingExtra(ReadykitError):
+    """An optional library is not installed; the message names the extra that brings it.
+
+    A user's fix (exit 2); `readykit check`, whose 2 means "warnings only", exits 3.
+    """
+
+
 class ConfigurationError(ReadykitError):
     """A setting or a registration is wrong; raised at startup, never per request."""
 

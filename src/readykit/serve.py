@@ -8,16 +8,21 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from readykit.errors import ReadykitError
+from readykit.errors import ToolFailure
 
 
-class ServerStartError(ReadykitError):
-    """The child server did not start listening in time; the message carries its output."""
+class ServerStartError(ToolFailure):
+    """The child server did not start listening (it exited, or not in time); the message and
+    `output` carry what it printed."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -27,9 +32,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, deadline: float) -> bool:
-    """Poll until `host:port` accepts a connection or the monotonic `deadline` passes."""
-    while time.monotonic() < deadline:
+def wait_for_port(
+    host: str, port: int, deadline: float, alive: Callable[[], bool] | None = None
+) -> bool:
+    """Poll until `host:port` accepts a connection, the monotonic `deadline` passes or (when
+    given) `alive()` says the process that should listen is gone."""
+    while time.monotonic() < deadline and (alive is None or alive()):
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return True
@@ -90,12 +98,19 @@ def serve(
             cwd=cwd,
         )
     server = ServerProcess(process, host, port, log_path)
+
+    def alive() -> bool:
+        return process.poll() is None
+
     try:
-        if not wait_for_port(host, port, time.monotonic() + start_timeout):
-            server.stop()
+        if not wait_for_port(host, port, time.monotonic() + start_timeout, alive):
+            exited = not alive()
+            code = server.stop()
+            output = server.output()[-2000:]
+            why = f"it exited with code {code}" if exited else f"not within {start_timeout:g}s"
             raise ServerStartError(
-                f"{' '.join(args)} did not listen on {host}:{port} within {start_timeout:g}s; "
-                f"its output:\n{server.output()[-2000:]}"
+                f"{' '.join(args)} did not listen on {host}:{port} ({why}); its output:\n{output}",
+                output,
             )
         yield server
     finally:

@@ -175,3 +175,16 @@ def test_endpoint_and_fail_on_options(serve_app, tmp_path: Path) -> None:
     code, _, err = invoke(url, "--endpoint", "DELETE /items")
     assert code == 3
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_p95_budget_is_read_by_the_one_duration_parser() -> None:
+    import pytest
+
+    from readykit.check.cli import parse_ms
+    from readykit.durations import BadDuration
+
+    for text, ms in (("300ms", 300), ("0.3s", 300), ("300", 300), ("1m", 60_000)):
+        assert parse_ms(text) == pytest.approx(ms), text
+    for bad in ("0", "fast", "-1s"):
+        with pytest.raises(BadDuration, match="--p95-budget"):
+            parse_ms(bad)

@@ -98,3 +98,12 @@ def test_cli_exit_codes(serve_app) -> None:
         assert result.exit_code == 2, bad
         assert len(result.output.strip().splitlines()) == 1, result.output
         assert "Traceback" not in result.output
+
+
+def test_not_ready_reports_the_time_it_waited() -> None:
+    # an interval as long as what is left (a real clock moves during the first poll): it
+    # still polls until the timeout and says so, not "not ready after 0.0s"
+    outcome, clock = waited(f"http://127.0.0.1:{free_port()}", timeout_s=1, interval_s=2)
+    assert not outcome.ready
+    assert outcome.waited_s == clock.t == 1
+    assert outcome.line().startswith("not ready after 1.0s")

@@ -43,7 +43,7 @@ def test_job_ping_reports_runs_and_refusals_in_one_line(tmp_path: Path) -> None:
     assert "404" in unknown.output
     assert "'nope'" in unknown.output
     assert len(unknown.output.strip().splitlines()) == 1
-    assert unreachable.exit_code == 2
+    assert unreachable.exit_code == 3
     assert "cannot reach" in unreachable.output
     [job] = jobs
     assert [r["outcome"] for r in job["runs"][:2]] == ["failure", "success"]

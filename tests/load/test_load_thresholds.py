@@ -56,3 +56,8 @@ def test_evaluate() -> None:
     ok, lines = evaluate([parse("max<100ms"), parse("errors<1%")], r)
     assert not ok
     assert lines == ["max<100ms: 400.1 ms (FAIL)", "errors<1%: 2.00% (FAIL)"]
+
+
+@pytest.mark.parametrize(("text", "ms"), [("p95<1m", 60_000.0), ("p99<250µs", 0.25)])
+def test_latency_units_are_the_duration_parsers(text: str, ms: float) -> None:
+    assert parse(text).value == pytest.approx(ms)

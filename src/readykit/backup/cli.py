@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from readykit.backup.codec import COMPRESSIONS
-from readykit.clitools import Failed
+from readykit.clitools import ANY_URL, Failed
 
 REPO = click.option(
     "--repo",
@@ -38,7 +38,9 @@ def backup() -> None:
 
 
 @backup.command()
-@click.option("--db", "db_url", required=True, help="sqlite:///path.db or postgresql://…")
+@click.option(
+    "--db", "db_url", required=True, type=ANY_URL, help="sqlite:///path.db or postgresql://…"
+)
 @REPO
 @click.option("--compression", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True)
 @KEY_FILE
@@ -155,7 +157,7 @@ def verify(
 @backup.command()
 @REPO
 @click.argument("backup_id", metavar="ID|latest")
-@click.option("--to", "to_url", required=True, help="Target database URL.")
+@click.option("--to", "to_url", required=True, type=ANY_URL, help="Target database URL.")
 @click.option("--force", is_flag=True, help="Replace a target that already holds data.")
 @KEY_FILE
 @JSON

@@ -2,56 +2,42 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import click
 
 from readykit.check.finding import CATEGORIES
-from readykit.clitools import UserError
-from readykit.durations import BadDuration, parse_duration
+from readykit.clitools import (
+    HTTP_URL,
+    GateCommand,
+    UserError,
+    missing_extra,
+    output_dir_ok,
+    writing,
+)
+from readykit.durations import parse_duration
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
-
-
-class _UsageError(click.UsageError):
-    """A usage error that exits 3: for check, 2 means "warnings only"."""
-
-    exit_code = 3
-
-
-class _Command(click.Command):
-    """Exit code 3 for usage errors too."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise _UsageError(exc.format_message(), exc.ctx) from exc
+# what `readykit[check]` brings (pyproject: load, dashboard, and cli through load); with no URL
+# the bundled demo needs `readykit[demo]` too: both looked for before any work is done
+_CHECK_EXTRAS = ("cli", "load", "dashboard")
+_DEMO_EXTRAS = ("cli", "dashboard", "demo", "sqlalchemy")
 
 
 def parse_ms(value: str) -> float:
-    """`300ms`, `0.3s` or `300` (milliseconds) as milliseconds."""
-    match = _DURATION.match(value)
-    if match is None or float(match.group(1)) <= 0:
-        raise ValueError(f"{value!r} is not a duration such as 300ms or 0.5s")
-    number = float(match.group(1))
-    return number * 1000 if match.group(2) == "s" else number
+    """`300ms`, `0.3s`, `1m` or `300` (milliseconds) as milliseconds (readykit.durations)."""
+    return parse_duration(value, what="--p95-budget", default_unit="ms", positive=True) * 1000
 
 
 def _ms(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    try:
-        return parse_ms(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+    return parse_ms(value)  # BadDuration names the option; the root translator shows it
 
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-@click.command(cls=_Command)
-@click.argument("url", required=False)
+@click.command(cls=GateCommand)
+@click.argument("url", required=False, type=HTTP_URL)
 @click.option("--json", "json_path", type=_FILE, help="Write the JSON report here.")
 @click.option("--markdown", "markdown_path", type=_FILE, help="Write a Markdown report here.")
 @click.option("--html", "html_path", type=_FILE, help="Write a self-contained HTML report here.")
@@ -128,25 +114,30 @@ def check(
     time budget; performance times <= 20 GETs and sweeps <= 3 at 1/4/16 users, 1-3 s and <= 2000
     requests a step; no probe starts after 50 s. DELETE is never sent.
     """
-    from readykit.check.client import CheckToolError
-
-    try:
-        report = _run(
-            url,
-            config_path,
-            openapi_path,
-            p95_budget,
-            allow_writes,
-            ca_file,
-            only,
-            endpoints,
-            baseline_path,
-            ops_token,
-        )
-        _write(report, json_path, markdown_path, html_path)
-    except CheckToolError as exc:
-        click.echo(f"readykit check: {exc}", err=True)
-        ctx.exit(3)
+    problem = missing_extra("check", _CHECK_EXTRAS, "check")
+    if problem is None and url is None:
+        problem = missing_extra("check with no URL (the bundled demo)", _DEMO_EXTRAS, "demo")
+    if problem is not None:
+        raise problem
+    for option, path in (
+        ("--json", json_path),
+        ("--markdown", markdown_path),
+        ("--html", html_path),
+    ):
+        output_dir_ok(path, option)
+    report = _run(
+        url,
+        config_path,
+        openapi_path,
+        p95_budget,
+        allow_writes,
+        ca_file,
+        only,
+        endpoints,
+        baseline_path,
+        ops_token,
+    )
+    _write(report, json_path, markdown_path, html_path)
     if not quiet:
         from readykit.check.report import print_summary
 
@@ -210,38 +201,23 @@ def _write(
     report: Any, json_path: Path | None, markdown_path: Path | None, html_path: Path | None
 ) -> None:
     from readykit.check import report as render
-    from readykit.check.client import CheckToolError
 
-    for path, fn in (
-        (json_path, render.to_json),
-        (markdown_path, render.to_markdown),
-        (html_path, render.to_html),
+    for option, path, fn in (
+        ("--json", json_path, render.to_json),
+        ("--markdown", markdown_path, render.to_markdown),
+        ("--html", html_path, render.to_html),
     ):
-        if path is None:
-            continue
-        try:
-            path.write_text(fn(report))
-        except OSError as exc:
-            raise CheckToolError(f"cannot write {path}: {exc.strerror}") from exc
+        if path is not None:
+            with writing(path, option):
+                path.write_text(fn(report))
 
 
 def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    try:
-        return parse_duration(value, what=f"--{param.name}", positive=True)
-    except BadDuration as exc:
-        raise click.BadParameter(str(exc)) from exc
+    return parse_duration(value, what=f"--{param.name}", positive=True)
 
 
-class _WaitCommand(click.Command):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise UserError(exc.format_message()) from exc
-
-
-@click.command(cls=_WaitCommand)
-@click.argument("url")
+@click.command()
+@click.argument("url", type=HTTP_URL)
 @click.option("--ready", "mode", flag_value="ready", default=True, help="Wait for readiness.")
 @click.option("--live", "mode", flag_value="live", help="Wait for liveness instead.")
 @click.option(
@@ -262,17 +238,12 @@ def wait(
     """
     import asyncio
 
-    from readykit.check.client import CheckToolError
     from readykit.check.wait import wait as wait_for
 
     if path is not None and (not path.startswith("/") or path.startswith("//")):
         raise UserError("--path must start with a single /")
-    try:
-        outcome = asyncio.run(
-            wait_for(url, timeout_s=timeout, interval_s=interval, live=mode == "live", path=path)
-        )
-    except CheckToolError as exc:
-        click.echo(f"readykit wait: {exc}", err=True)
-        ctx.exit(2)
+    outcome = asyncio.run(
+        wait_for(url, timeout_s=timeout, interval_s=interval, live=mode == "live", path=path)
+    )
     click.echo(f"readykit wait: {outcome.line()}", err=not outcome.ready)
     ctx.exit(0 if outcome.ready else 1)

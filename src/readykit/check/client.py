@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
-from readykit.errors import ReadykitError
+from readykit.clitools import check_url
+from readykit.errors import ToolFailure
 
 USER_AGENT = "readykit-check/0.1"
 READ_LIMIT = 64 * 1024
@@ -23,7 +23,7 @@ WRITE_METHODS = frozenset({"PUT", "PATCH"})
 NEVER_METHODS = frozenset({"DELETE"})
 
 
-class CheckToolError(ReadykitError):
+class CheckToolError(ToolFailure):
     """The check itself could not run (target unreachable, bad arguments): exit code 3."""
 
 
@@ -104,12 +104,13 @@ class Client:
         connections: int = 32,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CheckToolError(f"not an http(s) URL: {base_url!r}")
+        try:
+            parts = check_url(base_url, schemes=("http", "https"))
+        except ValueError as exc:
+            raise CheckToolError(str(exc)) from None
         self.base_url = base_url.rstrip("/")
         self.scheme = parts.scheme
-        self.host = parts.hostname
+        self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.allow_writes = allow_writes
         self.clock = clock

@@ -33,7 +33,7 @@ from readykit.check.scoring import (
     overall,
     verdict,
 )
-from readykit.logging.redact import Redactor
+from readykit.logging.redact import Redactor, redact_text
 
 DEFAULT_DEADLINE_S = 50.0
 GRACE_S = 2.0
@@ -168,7 +168,8 @@ async def check(options: CheckOptions, *, clock: Callable[[], float] = time.mono
         try:
             await client.send("GET", "/", timeout_s=10.0, read_limit=1024)
         except RequestFailed as exc:
-            raise CheckToolError(f"cannot reach {options.url}: {exc}") from exc
+            # a password in the URL (user:pw@) stays out of the terminal and CI logs
+            raise CheckToolError(redact_text(f"cannot reach {options.url}: {exc}")) from exc
         target = await discover(
             client.budget(DISCOVERY_REQUESTS, DISCOVERY_S), options.openapi, options.endpoints
         )
@@ -254,4 +255,7 @@ def bundled_demo() -> Iterator[tuple[str, str]]:
             with serve(argv, env=env, cwd=tmp, start_timeout=90.0) as server:
                 yield server.url, token
         except ServerStartError as exc:
-            raise CheckToolError(str(exc).splitlines()[0]) from exc
+            # one line: the child's own last words (e.g. the extra it needs), else ours
+            said = [line.strip() for line in exc.output.splitlines() if line.strip()]
+            reason = said[-1] if said else str(exc).splitlines()[0]
+            raise CheckToolError(f"the bundled demo did not start: {reason}") from exc

@@ -93,6 +93,8 @@ async def wait(
                     break
             except RequestFailed as exc:
                 last = str(exc)
-            if clock() - start + interval_s > timeout_s:
+            left = timeout_s - (clock() - start)
+            if left <= 0:
                 return Outcome(False, clock() - start, chosen, last)
-            await sleep(interval_s)
+            # the last poll comes at the timeout, so "not ready after" is the time asked for
+            await sleep(min(interval_s, left))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from readykit.clitools import writing
 from readykit.deploy import DeployOptions, default_settings, write
 from readykit.settings import Settings
 
@@ -41,5 +42,7 @@ def deploy_files(
     """Write Kubernetes, Prometheus and Grafana files matching READYKIT_* settings."""
     settings = default_settings() if defaults else Settings()
     options = DeployOptions(port=port, image=image, replicas=replicas, token_secret=token_secret)
-    for path in write(out, settings, options):
+    with writing(out, "--out"):
+        written = write(out, settings, options)
+    for path in written:
         click.echo(str(path))

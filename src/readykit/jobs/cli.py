@@ -9,7 +9,8 @@ import urllib.request
 
 import click
 
-from readykit.clitools import UserError
+from readykit.clitools import HTTP_URL, ToolFailed, UserError
+from readykit.logging.redact import redact_text
 
 TIMEOUT_S = 10.0
 
@@ -21,7 +22,12 @@ def job() -> None:
 
 @job.command()
 @click.argument("name")
-@click.option("--url", required=True, help="The service's base URL, e.g. https://api.example.com")
+@click.option(
+    "--url",
+    required=True,
+    type=HTTP_URL,
+    help="The service's base URL, e.g. https://api.example.com",
+)
 @click.option("--token", envvar="READYKIT_OPS_TOKEN", help="The ops token (or READYKIT_OPS_TOKEN).")
 @click.option(
     "--status",
@@ -32,13 +38,15 @@ def job() -> None:
 )
 @click.option("--message", default="", help="Text kept with the run (its error, for fail).")
 def ping(name: str, url: str, token: str | None, status: str, message: str) -> None:
-    """POST /ops/jobs/NAME/ping: the job NAME started, succeeded or failed."""
+    """POST /ops/jobs/NAME/ping: the job NAME started, succeeded or failed.
+
+    Exit codes: 0 recorded, 2 a bad option or a refusal (401 token, 404 job), 3 the service
+    could not be reached or failed (5xx).
+    """
     target = (
         f"{url.rstrip('/')}/ops/jobs/{urllib.parse.quote(name, safe='')}/ping"
         f"?{urllib.parse.urlencode({'status': status})}"
     )
-    if not target.startswith(("http://", "https://")):
-        raise UserError(f"--url {url!r}: use http:// or https://")
     request = urllib.request.Request(target, data=message.encode(), method="POST")  # noqa: S310
     request.add_header("content-type", "text/plain; charset=utf-8")
     if token:
@@ -51,7 +59,9 @@ def ping(name: str, url: str, token: str | None, status: str, message: str) -> N
             detail = json.loads(exc.read()).get("detail", exc.reason)
         except ValueError:
             detail = exc.reason
-        raise UserError(f"{target} answered {exc.code}: {detail}") from exc
+        line = redact_text(f"{target} answered {exc.code}: {detail}")
+        # 4xx: the token or the job name is wrong (the user's fix); 5xx: the service failed
+        raise (ToolFailed if exc.code >= 500 else UserError)(line) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise UserError(f"cannot reach {url}: {exc}") from exc
+        raise ToolFailed(redact_text(f"cannot reach {url}: {exc}")) from exc
     click.echo(f"{answer['job']}: run {answer['run_id']} {answer['outcome']}")

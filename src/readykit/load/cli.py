@@ -15,8 +15,7 @@ from typing import Any
 
 import click
 
-from readykit.clitools import Failed, ToolFailed, UserError
-from readykit.errors import ReadykitError
+from readykit.clitools import HTTP_URL, Failed, UserError, output_dir_ok, writing
 
 
 class _LoadGroup(click.Group):
@@ -46,7 +45,7 @@ def _numbers(text: str | None, kind: type[int] | type[float], option: str) -> li
 
 
 @load.command("run")
-@click.argument("url", required=False)
+@click.argument("url", required=False, type=HTTP_URL)
 @click.option("--scenario", type=click.Path(dir_okay=False), help="YAML or Python scenario file.")
 @click.option("--users", type=click.IntRange(min=1), help="Closed model: concurrent users.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Open model: req/s.")
@@ -87,17 +86,7 @@ def run_command(
     quiet: bool,
 ) -> None:
     """Load-test URL (or the --scenario file's flows against URL)."""
-    try:
-        _run(**locals())
-    except click.ClickException:
-        raise
-    except ReadykitError as exc:
-        from readykit.load.preflight import TargetUnreachable
-        from readykit.load.workers import LoadToolError
-
-        if isinstance(exc, TargetUnreachable | LoadToolError):
-            raise ToolFailed(str(exc)) from exc
-        raise UserError(str(exc)) from exc
+    _run(**locals())  # readykit's errors reach the root translator (readykit.cli)
 
 
 def _run(**opts: Any) -> None:
@@ -116,11 +105,18 @@ def _run(**opts: Any) -> None:
         raise UserError("give only one of --users, --rate, --sweep, --sweep-rate")
     if not opts["url"] and not opts["scenario"]:
         raise UserError("give the URL to load (and optionally --scenario FILE)")
-    duration_s = parse_duration(opts["duration"])
-    if duration_s <= 0 or duration_s > 24 * 3600:
+    duration_s = parse_duration(opts["duration"], what="--duration", positive=True)
+    if duration_s > 24 * 3600:
         raise UserError(f"--duration must be between 0 and 24h, not {opts['duration']!r}")
-    warmup_s = parse_duration(opts["warmup"]) if opts["warmup"] else None
-    timeout_s = parse_duration(opts["timeout"])
+    warmup_s = parse_duration(opts["warmup"], what="--warmup") if opts["warmup"] else None
+    timeout_s = parse_duration(opts["timeout"], what="--timeout", positive=True)
+    outputs = (
+        ("--json", opts["json_path"], report.write_json),
+        ("--html", opts["html_path"], report.write_html),
+        ("--save-baseline", opts["save_baseline"], report.write_json),
+    )
+    for option, path, _ in outputs:
+        output_dir_ok(path, option)
     limits = [th.parse(t) for t in opts["thresholds"]]
     try:
         practical = float(opts["regression_threshold"].rstrip("%")) / 100.0
@@ -188,12 +184,10 @@ def _run(**opts: Any) -> None:
     for step in steps:
         if step.generator_behind:
             click.secho(f"WARNING: {step.warnings[0]}", err=True, fg="red", bold=True)
-    if opts["json_path"]:
-        report.write_json(opts["json_path"], data)
-    if opts["html_path"]:
-        report.write_html(opts["html_path"], data)
-    if opts["save_baseline"] and not interrupted:
-        report.write_json(opts["save_baseline"], data)
+    for option, path, write in outputs:
+        if path and not (interrupted and option == "--save-baseline"):
+            with writing(path, option):
+                write(path, data)
     if interrupted:
         click.echo("interrupted: the summary above covers what ran", err=True)
         raise click.exceptions.Exit(130)
@@ -252,6 +246,7 @@ def merge_command(files: tuple[Path, ...], json_path: Path | None) -> None:
     from readykit.load import report
     from readykit.load.merge import merge_documents
 
+    output_dir_ok(json_path, "--json")
     docs = []
     for f in files:
         try:
@@ -260,14 +255,13 @@ def merge_command(files: tuple[Path, ...], json_path: Path | None) -> None:
             raise UserError(f"cannot read {f}: {exc}") from exc
     try:
         data = merge_documents(docs)
-    except ReadykitError as exc:
-        raise UserError(str(exc)) from exc
     except (KeyError, TypeError) as exc:
         raise UserError(f"not a readykit load result: missing {exc}") from exc
     for line in report.summary_lines(data):
         click.echo(line)
     if json_path is not None:
-        report.write_json(json_path, data)
+        with writing(json_path, "--json"):
+            report.write_json(json_path, data)
     else:
         json.dump({k: v for k, v in data.items() if k != "intervals"}, sys.stdout, indent=1)
         click.echo()

@@ -7,12 +7,13 @@ import asyncio
 import socket
 from urllib.parse import urlsplit
 
-from readykit.errors import ReadykitError
+from readykit.errors import ToolFailure
+from readykit.logging.redact import redact_text
 
 CONNECT_TIMEOUT_S = 3.0
 
 
-class TargetUnreachable(ReadykitError):
+class TargetUnreachable(ToolFailure):
     """The target did not accept a TCP connection (exit code 3 in the CLI)."""
 
 
@@ -27,7 +28,8 @@ def _failure(url: str, host: str, port: int, exc: BaseException) -> TargetUnreac
     if isinstance(exc, TimeoutError):
         reason = f"no answer within {CONNECT_TIMEOUT_S:g}s"
     return TargetUnreachable(
-        f"cannot reach {url} ({host}:{port}: {reason}); is the service running and the URL right?"
+        f"cannot reach {redact_text(url)} ({host}:{port}: {reason}); "
+        "is the service running and the URL right?"
     )
 
 

@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import yaml
 
+from readykit.clitools import check_url
 from readykit.errors import ReadykitError
 from readykit.load.units import BadDuration, parse_duration
 
@@ -93,9 +94,10 @@ class Scenario:
 
 def from_url(url: str) -> Scenario:
     """The simple case: every user GETs `url` again and again."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ScenarioError(f"bad URL {url!r}: give a full http:// or https:// URL")
+    try:
+        parts = check_url(url, schemes=("http", "https"))
+    except ValueError as exc:
+        raise ScenarioError(f"bad URL {exc}") from None
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -133,9 +135,10 @@ def load(path: str | Path, base_url: str | None = None) -> Scenario:
 
 
 def _base(url: str, p: Path) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ScenarioError(f"{p}:1: bad base URL {url!r}: give a full http:// URL")
+    try:
+        parts = check_url(url, schemes=("http", "https"))
+    except ValueError as exc:
+        raise ScenarioError(f"{p}:1: bad base URL {exc}") from None
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
@@ -325,7 +328,7 @@ def _step(doc: _Doc, node: yaml.Node) -> Step:
     think = 0.0
     if "think" in keys:
         try:
-            think = parse_duration(doc.string(keys["think"], "think"))
+            think = parse_duration(doc.string(keys["think"], "think"), what="think")
         except BadDuration as exc:
             raise doc.fail(keys["think"], str(exc)) from exc
     return Step(

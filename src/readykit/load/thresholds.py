@@ -7,13 +7,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from readykit.durations import parse_duration
 from readykit.errors import ReadykitError
 from readykit.load.result import LoadResult
 
 LATENCY = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
 _SYNTAX = re.compile(
     r"^\s*(?P<metric>[a-z0-9_]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>\d+(?:\.\d+)?)\s*"
-    r"(?P<unit>us|ms|s|%)?\s*$"
+    r"(?P<unit>us|µs|ms|s|m|%)?\s*$"
 )
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -21,7 +22,6 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-_TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 class BadThreshold(ReadykitError):
@@ -74,7 +74,8 @@ def parse(text: str) -> Threshold:
     if metric in LATENCY:
         if unit == "%":
             raise BadThreshold(usage)
-        return Threshold(text, metric, op, value * _TO_MS[unit or "ms"])
+        ms = parse_duration(f"{m['value']}{unit or ''}", default_unit="ms") * 1000
+        return Threshold(text, metric, op, ms)
     if metric == "errors":
         if unit == "%":
             return Threshold(text, "error_rate", op, value / 100.0)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from readykit.errors import ReadykitError
+from readykit.errors import ToolFailure
 from readykit.load import scenario as sc
 from readykit.load.engine import Engine, RunSpec, Totals, run_blocking
 from readykit.load.result import LoadResult, build_result, plan_intervals
@@ -28,7 +28,7 @@ from readykit.load.stats import Interval, Timeline
 START_TIMEOUT_S = 60.0
 
 
-class LoadToolError(ReadykitError):
+class LoadToolError(ToolFailure):
     """The load generator itself failed (a worker died, could not start): exit code 3."""
 
 

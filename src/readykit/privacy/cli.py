@@ -8,7 +8,7 @@ from datetime import datetime
 
 import click
 
-from readykit.clitools import load_kit, parse_when
+from readykit.clitools import existing_store, load_kit, parse_when
 
 ERASURE = "privacy_erasure"
 
@@ -59,8 +59,11 @@ def replay(target: str, store_url: str | None, since: str | None) -> None:
         from readykit.clitools import UserError
 
         raise UserError("the kit has no privacy endpoints (READYKIT_RECORDS is off?)")
+    # replaying against a store that is not there would create an empty one and report success
     if store_url:
-        jobs.store = store_from_url(store_url)
+        jobs.store = store_from_url(existing_store(store_url))
+    else:
+        existing_store(None, app=target)
     start = parse_when(since, "--since")
 
     async def run() -> int:
