@@ -112,3 +112,24 @@ async def opened(url: str, key: ChainKey) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+def kit_writes(count: int) -> Any:
+    """`count` durable audit events through a kit (settings from the environment), started
+    and shut down; the kit."""
+    import asyncio
+
+    from readykit import ReadyKit, Settings
+
+    kit = ReadyKit(Settings(configure_logging=False, access_log=False))
+
+    async def write() -> None:
+        await kit.startup()
+        try:
+            for n in range(count):
+                await kit.audit.record("quote.create", resource=f"quote:{n}", durable=True)
+        finally:
+            await kit.shutdown()
+
+    asyncio.run(write())
+    return kit

@@ -4,7 +4,6 @@ one in one line."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -13,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from readykit import ReadyKit, Settings
 from readykit.cli import cli
 from readykit.records.anchor import write_checkpoint
 from readykit.records.store import Head
+from support import kit_writes
 
 SECRET = "test-audit-key-0123456789"
 
@@ -30,31 +29,16 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "state"
 
 
-def write(count: int) -> None:
-    """`count` durable audit events through a kit, started and shut down."""
-    kit = ReadyKit(Settings(configure_logging=False, access_log=False))
-
-    async def run() -> None:
-        await kit.startup()
-        try:
-            for n in range(count):
-                await kit.audit.record("quote.create", resource=f"quote:{n}", durable=True)
-        finally:
-            await kit.shutdown()
-
-    asyncio.run(run())
-
-
 @pytest.mark.parametrize("corrupt", [b"", b'{"seq": 5, "ha', b"[5]", b"\xff\xfe"])
 def test_a_corrupt_checkpoint_is_replaced_by_the_head_and_said_once(
     corrupt: bytes, state: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     checkpoint = state / "audit-head.json"
-    write(5)
+    kit_writes(5)
     assert json.loads(checkpoint.read_text())["seq"] == 5
     checkpoint.write_bytes(corrupt)  # a torn write, or someone emptied it
     with caplog.at_level(logging.ERROR, logger="readykit.records"):
-        write(5)
+        kit_writes(5)
     assert json.loads(checkpoint.read_text())["seq"] == 10
     said = [r.getMessage() for r in caplog.records if str(checkpoint) in r.getMessage()]
     assert len(said) == 1, said
@@ -102,7 +86,7 @@ def test_the_checkpoint_is_on_disk_before_it_replaces_the_old_one(
 def test_verify_names_a_corrupt_checkpoint_in_one_line(
     content: bytes, said: str, state: Path
 ) -> None:
-    write(3)
+    kit_writes(3)
     checkpoint = state / "audit-head.json"
     checkpoint.write_bytes(content)
     out = CliRunner().invoke(cli, ["audit", "verify"])

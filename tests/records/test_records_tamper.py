@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from readykit import ReadyKit, Settings
 from readykit.cli import cli
 from readykit.records import ChainKey
 from readykit.records.schema import UNKEYED_THROUGH
@@ -26,6 +25,7 @@ from readykit.records.store import (
     row_mac,
     verify_rows,
 )
+from support import kit_writes
 
 SECRET = "test-audit-key-0123456789"
 ROWS = 20
@@ -69,22 +69,6 @@ def rows(url: str) -> list[tuple[Any, ...]]:
             await store.close()
 
     return asyncio.run(read())
-
-
-def kit_writes(count: int) -> ReadyKit:
-    """`count` durable audit events through a kit (settings from the environment)."""
-    kit = ReadyKit(Settings(configure_logging=False, access_log=False))
-
-    async def write() -> None:
-        await kit.startup()
-        try:
-            for n in range(count):
-                await kit.audit.record("quote.create", resource=f"quote:{n}", durable=True)
-        finally:
-            await kit.shutdown()
-
-    asyncio.run(write())
-    return kit
 
 
 @pytest.fixture
