@@ -214,3 +214,46 @@ def test_privacy_replay_refuses_a_store_that_is_not_there(
     assert code == 2
     assert "no store at" in one_line(output)
     assert not typo.exists()
+
+
+def test_job_ping_does_not_follow_a_redirect_with_the_token() -> None:
+    """A service (or a proxy in front of it) answering the ping with a redirect to another
+    host: urllib followed it and sent `Authorization: Bearer <ops token>` there, then reported
+    success although no ping was recorded."""
+    seen: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("authorization"))
+            self.send_response(200)
+            self.end_headers()
+
+        do_POST = do_GET
+
+    elsewhere = HTTPServer(("127.0.0.1", 0), Elsewhere)
+
+    class Moved(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.send_response(302)
+            self.send_header("location", f"http://127.0.0.1:{elsewhere.server_port}/steal")
+            self.end_headers()
+
+    service = HTTPServer(("127.0.0.1", 0), Moved)
+    for server in (elsewhere, service):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{service.server_port}"
+        code, output = run("job", "ping", "backup.nightly", "--url", url, "--token", "OPS-SECRET")
+    finally:
+        for server in (service, elsewhere):
+            server.shutdown()
+            server.server_close()
+    assert seen == []
+    assert code == 2
+    assert "not followed" in one_line(output)

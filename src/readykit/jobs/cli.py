@@ -15,6 +15,17 @@ from readykit.logging.redact import redact_text
 TIMEOUT_S = 10.0
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed: urllib would resend the ops token to wherever it points (and
+    turn the POST into a GET the service never records as a ping)."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 @click.group()
 def job() -> None:
     """Report runs of jobs to a readykit service."""
@@ -52,7 +63,7 @@ def ping(name: str, url: str, token: str | None, status: str, message: str) -> N
     if token:
         request.add_header("authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:  # noqa: S310
+        with _OPENER.open(request, timeout=TIMEOUT_S) as resp:
             answer = json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -60,6 +71,11 @@ def ping(name: str, url: str, token: str | None, status: str, message: str) -> N
         except ValueError:
             detail = exc.reason
         line = redact_text(f"{target} answered {exc.code}: {detail}")
+        if 300 <= exc.code < 400:  # not followed: the URL is the user's to fix
+            line = redact_text(
+                f"{target} answered {exc.code}, a redirect to {exc.headers.get('location')}: "
+                "not followed (the token would go with it); give --url the service's own URL"
+            )
         # 4xx: the token or the job name is wrong (the user's fix); 5xx: the service failed
         raise (ToolFailed if exc.code >= 500 else UserError)(line) from exc
     except (urllib.error.URLError, OSError) as exc:
