@@ -50,3 +50,16 @@ def test_bad_keys_name_the_setting(key: str) -> None:
 
 def test_empty_table_is_falsy() -> None:
     assert not RouteTable({"default": 1}, setting="s")
+
+
+def test_a_lower_case_method_matches_its_key() -> None:
+    """h11 passes `post` through and Django serves it as POST: it must not escape `POST /login`."""
+    assert table().match("post", "/login").key == "POST /login"  # type: ignore[union-attr]
+
+
+def test_head_takes_the_get_key_unless_it_has_its_own() -> None:
+    """Frameworks answer HEAD with the GET handler, so a GET limit must count HEAD too."""
+    t = RouteTable({"GET /export": "get", "HEAD /only": "head", "GET /only": "get"}, setting="s")
+    assert t.match("HEAD", "/export").value == "get"  # type: ignore[union-attr]
+    assert t.match("HEAD", "/only").value == "head"  # type: ignore[union-attr]
+    assert table().match("HEAD", "/quotes/42").key == "GET /quotes/{quote_id:int}"  # type: ignore[union-attr]

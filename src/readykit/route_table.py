@@ -93,14 +93,28 @@ class RouteTable(Generic[V]):
         return default if found is None else found.value
 
     def match(self, method: str, path: str) -> RouteMatch[V] | None:
-        """The entry for this request, method-specific keys before any-method keys."""
-        found = self._static.get((method, path)) or self._static.get((None, path))
+        """The entry for this request, method-specific keys before any-method keys.
+
+        The method is compared in upper case (a server like h11 passes `post` through, and
+        Django serves it as POST: a lower-case method must not escape a `POST /login` limit),
+        and a HEAD request takes a GET key when there is no HEAD key of its own (frameworks
+        answer HEAD with the GET handler: `HEAD /export` must not escape `GET /export`'s limit).
+        """
+        if not method.isupper():
+            method = method.upper()
+        methods = ("HEAD", "GET") if method == "HEAD" else (method,)
+        static = self._static
+        for candidate in methods:
+            found = static.get((candidate, path))
+            if found is not None:
+                return found
+        found = static.get((None, path))
         if found is not None:
             return found
         fallback = None
         for key_method, pattern, entry in self._patterns:
             if pattern.fullmatch(path):
-                if key_method == method:
+                if key_method in methods:
                     return entry
                 if key_method is None and fallback is None:
                     fallback = entry

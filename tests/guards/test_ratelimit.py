@@ -215,3 +215,14 @@ async def test_unreachable_storage_fails_closed_when_asked() -> None:
     assert r.status == 503
     assert r.header("retry-after") == "1"
     assert (await asgi_request(app, "GET", "/health/ready")).status == 503
+
+
+async def test_a_route_limit_counts_lower_case_methods_and_head_too() -> None:
+    """`post /login` (h11 passes it; Django serves it as POST) and `HEAD /` (Starlette runs the
+    GET handler) count against `POST /login` and `GET /`."""
+    _, app = make({"POST /login": "2/minute", "GET /": "2/minute"})
+    statuses = [(await asgi_request(app, method, "/login")).status for method in
+                ("POST", "post", "Post")]  # fmt: skip
+    assert statuses[-1] == 429
+    statuses = [(await asgi_request(app, method, "/")).status for method in ("GET", "HEAD", "GET")]
+    assert statuses[-1] == 429
