@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import time
+from collections.abc import Callable
 
 from pydantic import Field, SecretStr
 
@@ -17,6 +19,13 @@ from readykit._types import Scope
 from readykit.section import Section
 
 MAX_TOKEN_BYTES = 512  # longer presented tokens are refused before any comparison
+# wrong bearer tokens a client (by peer address), and all clients together, may present in a
+# window; past that every bearer token is refused until the window ends, so a token cannot be
+# guessed at speed (the dashboard's login form is limited alike)
+FAILED_PER_CLIENT = 10
+FAILED_TOTAL = 100
+FAILED_WINDOW_S = 60.0
+_MAX_TRACKED = 10_000  # clients remembered in a window; past it the window's counts restart
 _FORWARDING = frozenset(
     {b"forwarded", b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"x-real-ip"}
 )
@@ -61,6 +70,31 @@ class OpsConfig(Section):
     )
 
 
+class _Failures:
+    """Wrong bearer tokens per client and in total, in fixed windows."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.window = -1
+        self.total = 0
+        self.by_client: dict[str, int] = {}
+
+    def _roll(self) -> None:
+        window = int(self.clock() // FAILED_WINDOW_S)
+        if window != self.window or len(self.by_client) > _MAX_TRACKED:
+            self.window, self.total = window, 0
+            self.by_client.clear()
+
+    def blocked(self, client: str) -> bool:
+        self._roll()
+        return self.total >= FAILED_TOTAL or self.by_client.get(client, 0) >= FAILED_PER_CLIENT
+
+    def add(self, client: str) -> None:
+        self._roll()
+        self.total += 1
+        self.by_client[client] = self.by_client.get(client, 0) + 1
+
+
 class OpsAccess:
     """The one rule for every ops endpoint: the bearer token, or a trusted direct loopback.
 
@@ -69,9 +103,16 @@ class OpsAccess:
         trust_loopback: also let direct loopback clients in (development).
     """
 
-    def __init__(self, token: str | None, *, trust_loopback: bool = False) -> None:
+    def __init__(
+        self,
+        token: str | None,
+        *,
+        trust_loopback: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.token = token.encode() if token else None
         self.trust_loopback = trust_loopback
+        self._failures = _Failures(clock)
 
     @classmethod
     def from_settings(cls, config: OpsConfig) -> OpsAccess:
@@ -89,8 +130,18 @@ class OpsAccess:
         return hmac.compare_digest(candidate, self.token)
 
     def allowed(self, scope: Scope) -> bool:
-        """True for a matching bearer token, or a direct loopback client when trusted."""
+        """True for a matching bearer token, or a direct loopback client when trusted.
+
+        A client that presented FAILED_PER_CLIENT wrong tokens in a window (or all clients
+        FAILED_TOTAL) has every bearer token refused until the window ends, the right one too:
+        a guess cannot tell whether it was right.
+        """
         presented = bearer_token(scope)
-        if presented is not None and self.token_ok(presented):
-            return True
+        if presented is not None:
+            client = scope.get("client")
+            peer = str(client[0]) if client else "-"
+            if not self._failures.blocked(peer):
+                if self.token_ok(presented):
+                    return True
+                self._failures.add(peer)
         return self.trust_loopback and is_direct_loopback(scope)
