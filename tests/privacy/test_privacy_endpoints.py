@@ -3,6 +3,7 @@ the erasure log and its replay, refusals audited."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
@@ -269,3 +270,143 @@ async def test_links_last_72_hours_by_default(demo: Demo) -> None:
     with time_machine.travel(T0, tick=False):
         job = await ready_job(demo)
     assert job["expires"] == T0 + 72 * 3600
+
+
+async def erase(demo: Demo, who: str = "alice") -> Response:
+    token = (await demo.request("POST", "/privacy/erase", who)).json()["confirm"]
+    return await demo.request("POST", "/privacy/erase", who,
+                              body=json.dumps({"confirm": token}).encode())  # fmt: skip
+
+
+async def test_erasing_deletes_the_subjects_ready_exports(demo: Demo) -> None:
+    job = await ready_job(demo)
+    bobs = await ready_job(demo, "bob")
+    assert (await erase(demo)).status == 200
+    status = (await demo.request("GET", f"/privacy/export/{job['id']}")).json()
+    assert status["status"] == "erased"
+    assert "download_url" not in status
+    path, _, query = job["download_url"].partition("?")
+    assert (await demo.request("GET", path, query=query.encode())).status == 410
+    archives = [p.name for p in Path(demo.kit.settings.privacy_archive_dir).glob("*.zip")]
+    assert archives == [f"{bobs['id']}.zip"]  # another subject's export is untouched
+    stored = await demo.kit.privacy_jobs.get(job["id"])  # type: ignore[union-attr]
+    assert stored is not None
+    assert "subject" not in stored
+
+
+async def test_erasing_cancels_an_export_being_built(tmp_path: Path) -> None:
+    d = Demo(tmp_path)
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    @d.kit.privacy.exporter("slow")
+    async def slow(subject: str) -> list[Any]:
+        snapshot = list(ORDERS.get(subject, []))  # read before the erasure
+        started.set()
+        await gate.wait()
+        return snapshot
+
+    async with lifespan(d.app):
+        created = await d.request("POST", "/privacy/export")
+        await started.wait()
+        assert (await erase(d)).status == 200
+        gate.set()
+        await d.kit.privacy_jobs.wait()  # type: ignore[union-attr]
+        status = (await d.request("GET", created.json()["status_url"])).json()
+    assert status["status"] == "erased"
+    assert list(Path(d.kit.settings.privacy_archive_dir).glob("*.zip")) == []
+
+
+async def test_privacy_audit_events_name_the_subject_by_its_keyed_hash(demo: Demo) -> None:
+    job = await ready_job(demo)
+    path, _, query = job["download_url"].partition("?")
+    assert (await demo.request("GET", path, query=query.encode())).status == 200
+    assert (await demo.request("GET", "/privacy/export/nope")).status == 404
+    assert (await demo.request("POST", "/privacy/export")).status == 429
+    assert (await erase(demo)).status == 200
+    await demo.kit.records.writer.flush()  # type: ignore[union-attr]
+    rows = [r for r in await demo.kit.records.store.audit()  # type: ignore[union-attr]
+            if r["action"].startswith("privacy.")]  # fmt: skip
+    assert {r["action"] for r in rows} >= {
+        "privacy.export.request", "privacy.export.download", "privacy.refused",
+        "privacy.export.limited", "privacy.erase",
+    }  # fmt: skip
+    keys = demo.kit.privacy_jobs.keys  # type: ignore[union-attr]
+    assert {r["actor"] for r in rows} == {keys.actor("alice")}
+    assert "alice" not in json.dumps(rows, default=str)
+
+
+async def test_concurrent_export_requests_get_one_job(demo: Demo) -> None:
+    codes = [r.status for r in await asyncio.gather(
+        *(demo.request("POST", "/privacy/export") for _ in range(10))
+    )]  # fmt: skip
+    await demo.kit.privacy_jobs.wait()  # type: ignore[union-attr]
+    assert sorted(codes) == [202] + [429] * 9
+    assert len(await demo.kit.records.store.docs("privacy_export")) == 1  # type: ignore[union-attr]
+
+
+async def test_the_export_limit_holds_across_instances(tmp_path: Path) -> None:
+    """Two processes on one store: the store decides, not each process's lock."""
+    one, two = Demo(tmp_path), Demo(tmp_path)
+    async with lifespan(one.app), lifespan(two.app):
+        codes = [r.status for r in await asyncio.gather(
+            *(d.request("POST", "/privacy/export") for _ in range(5) for d in (one, two))
+        )]  # fmt: skip
+        await one.kit.privacy_jobs.wait()  # type: ignore[union-attr]
+        await two.kit.privacy_jobs.wait()  # type: ignore[union-attr]
+    assert codes.count(202) == 1
+
+
+@pytest.mark.parametrize("confirm", ["\u00b2.x", "9999999999.\ud800"])  # crashed: 500
+async def test_odd_confirm_tokens_are_refused_like_any_bad_token(demo: Demo, confirm: Any) -> None:
+    r = await demo.request("POST", "/privacy/erase", body=json.dumps({"confirm": confirm}).encode())
+    assert r.status == 403
+    assert demo.erased == []
+
+
+async def test_an_erase_confirmation_works_once(demo: Demo) -> None:
+    token = (await demo.request("POST", "/privacy/erase")).json()["confirm"]
+    body = json.dumps({"confirm": token}).encode()
+    codes = [(await demo.request("POST", "/privacy/erase", body=body)).status for _ in range(3)]
+    assert codes == [200, 403, 403]
+    assert demo.erased == ["alice"]
+    assert len(await demo.kit.records.store.docs(ERASURE)) == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("content", ["", "abc123", "zz" * 32, "ab" * 31])
+def test_a_key_file_that_is_not_a_whole_key_is_refused(tmp_path: Path, content: str) -> None:
+    from readykit import ConfigurationError
+    from readykit.privacy.keys import load_or_create_key
+
+    path = tmp_path / "privacy.key"
+    path.write_text(content)
+    with pytest.raises(ConfigurationError, match="privacy_key_path") as refused:
+        load_or_create_key(None, path)
+    assert str(path) in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_key_file_is_created_whole_and_a_racing_creator_wins_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from readykit.privacy import keys
+
+    path = tmp_path / "privacy.key"
+    created = keys.load_or_create_key(None, path)
+    assert path.read_text() == created.hex()
+    assert len(created) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert os.listdir(tmp_path) == ["privacy.key"]  # no temporary file left
+
+    other = tmp_path / "other.key"
+    theirs = bytes(range(32))
+    real_link = os.link
+
+    def link_after_another_process(src: Any, dst: Any) -> None:
+        other.write_text(theirs.hex())  # another worker finished creating it first
+        real_link(src, dst)
+
+    monkeypatch.setattr(keys.os, "link", link_after_another_process, raising=False)
+    assert keys.load_or_create_key(None, other) == theirs
+    assert sorted(os.listdir(tmp_path)) == ["other.key", "privacy.key"]

@@ -5,12 +5,16 @@
   `download_url`;
 - `GET /privacy/export/{id}/download?expires=...&sig=...` → the ZIP;
 - `POST /privacy/erase` → a confirmation token; `POST /privacy/erase` with
-  `{"confirm": token}` → the erasers run, their report.
+  `{"confirm": token}` → the erasers run, their report. A token works once (a replay is
+  refused 403, like an expired one); erasing deletes the subject's exports (their status
+  becomes `erased`, their download links answer 410).
 
 Served only once the app registered an exporter or an eraser. Only the authenticated subject
 sees its jobs: another subject's id or a forged or expired link is refused (404/403
 problem+json) and audited; a request with no login is refused (401) and counted in
 `readykit_privacy_refusals_total`, not audited, so strangers cannot grow the audit log.
+Every audit event names the subject by `Keys.actor` (a keyed hash), never the raw id, so the
+audit trail does not name a person once they are erased.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ PREFIX = "/privacy/"
 CONFIRM_TTL_S = 600
 MAX_BODY = 4096
 CHUNK = 64 * 1024
+
+
+def _ascii_digits(text: str) -> bool:
+    """Only 0-9 ("²".isdigit() is True, and int() refuses it)."""
+    return text.isascii() and text.isdigit()
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -99,16 +108,15 @@ class PrivacyEndpoints:
         await self.audit.record(
             "privacy.refused",
             resource=path,
-            actor=subject,
+            actor=self.keys.actor(subject),
             details={"status": status, "reason": detail},
         )
         await send_problem(send, status, detail)
 
     async def _create(self, send: Send, subject: str) -> None:
-        now = time.time()
-        subject_hash = self.keys.subject_hash(subject)
-        if await self.jobs.recent(subject_hash, now) >= self.jobs.exports_per_day:
-            await self.audit.record("privacy.export.limited", actor=subject)
+        job = await self.jobs.request(subject)
+        if job is None:
+            await self.audit.record("privacy.export.limited", actor=self.keys.actor(subject))
             await send_problem(
                 send,
                 429,
@@ -116,9 +124,8 @@ class PrivacyEndpoints:
                 headers=[(b"retry-after", b"86400")],
             )
             return
-        job = await self.jobs.create(subject)
         await self.audit.record("privacy.export.request", resource=f"export:{job['id']}",
-                                actor=subject, durable=True)  # fmt: skip
+                                actor=self.keys.actor(subject), durable=True)  # fmt: skip
         await _send_json(
             send,
             202,
@@ -159,18 +166,25 @@ class PrivacyEndpoints:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         expires = (query.get("expires") or [""])[0]
         sig = (query.get("sig") or [""])[0]
-        if not expires.isdigit() or not self.keys.verify(sig, job_id, expires):
+        if not _ascii_digits(expires) or not sig.isascii() or not job_id.isascii():
+            await self._refuse(send, 403, "This download link is not valid.", path, subject)
+            return
+        if not self.keys.verify(sig, job_id, expires):
             await self._refuse(send, 403, "This download link is not valid.", path, subject)
             return
         if int(expires) < time.time():
             await self._refuse(send, 403, "This download link has expired.", path, subject)
             return
         job = await self._own_job(subject, job_id)
+        if job is not None and job["status"] == "erased":
+            await self._refuse(send, 410, "This export was deleted when you erased your data.",
+                               path, subject)  # fmt: skip
+            return
         if job is None or job["status"] != "ready":
             await self._refuse(send, 404, "No such export.", path, subject)
             return
         await self.audit.record("privacy.export.download", resource=f"export:{job_id}",
-                                actor=subject)  # fmt: skip
+                                actor=self.keys.actor(subject))  # fmt: skip
         archive = self.jobs.archive_dir / job["file"]
         headers = [
             (b"content-type", b"application/zip"),
@@ -206,17 +220,19 @@ class PrivacyEndpoints:
             })  # fmt: skip
             return
         expires, _, sig = str(confirm).partition(".")
+        # the signature first (ASCII only: anything else cannot be ours), then the number
         if (
-            not expires.isdigit()
-            or int(expires) < now
+            not _ascii_digits(expires)
+            or not sig.isascii()
             or not self.keys.verify(sig, "erase", subject, expires)
+            or int(expires) < now
+            or not await self.jobs.use_confirmation(sig, int(expires))
         ):
-            await self._refuse(send, 403, "The confirmation is not valid or has expired.",
+            await self._refuse(send, 403, "The confirmation is not valid, used or expired.",
                                "/privacy/erase", subject)  # fmt: skip
             return
         report = await self.jobs.erase(subject)
         # the audit trail keeps that an erasure happened, not whose: the keyed hash stands in
-        actor = f"subject:{self.keys.subject_hash(subject)[:16]}"
-        await self.audit.record("privacy.erase", actor=actor, details={"report": report},
-                                durable=True)  # fmt: skip
+        await self.audit.record("privacy.erase", actor=self.keys.actor(subject),
+                                details={"report": report}, durable=True)  # fmt: skip
         await _send_json(send, 200, {"erased": True, "report": report})

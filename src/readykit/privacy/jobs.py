@@ -3,11 +3,18 @@
 A job document (kind `privacy_export`) holds the subject's keyed hash and its sealed id, never
 the raw id; archives are ZIPs (one JSON file per exporter and a readable `index.html`) written
 atomically, and removed when their link expires.
+
+Erasing a subject cancels its exports still being built (in this process; one finishing on
+another instance sees the erasure before it publishes) and marks every job of the subject
+`erased`, its archive deleted: status says `erased`, a download answers 410.
+The export limit and the erase confirmations are leases in the store (`claim_doc`), so they
+hold across instances, not only within one process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import logging
@@ -15,6 +22,7 @@ import os
 import tempfile
 import time
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,8 @@ logger = logging.getLogger("readykit.privacy")
 
 JOB = "privacy_export"
 ERASURE = "privacy_erasure"
+SLOT = "privacy_export_slot"  # one lease per allowed export per subject, a day long
+CONFIRM = "privacy_erase_confirm"  # an erase confirmation used, until it would have expired
 DAY_S = 86_400.0
 
 
@@ -85,10 +95,55 @@ class Jobs:
         self.link_ttl_s = link_ttl_s
         self.exports_per_day = exports_per_day
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # job id -> (hash, task)
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # subject hash -> (lock, users)
+        self._claim_lock = asyncio.Lock()  # for stores without claim_doc
+
+    @contextlib.asynccontextmanager
+    async def _subject_lock(self, subject_hash: str) -> AsyncIterator[None]:
+        """Serialise this process's requests and erasures for one subject."""
+        lock, users = self._locks.setdefault(subject_hash, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[subject_hash]
+
+    async def _claim(self, kind: str, id: str, *, until: float, at: float) -> bool:
+        """Take the lease `kind`/`id` until `until` if absent or ended by `at` (atomic in the
+        store; a store without claim_doc is only atomic within this process)."""
+        try:
+            return await self.store.claim_doc(kind, id, {"until": until}, until=until, at=at)
+        except NotImplementedError:
+            async with self._claim_lock:
+                held = await self.store.get_doc(kind, id)
+                if held is not None and held.get("until", 0) > at:
+                    return False
+                await self.store.put_doc(kind, id, {"until": until}, ts=until)
+                return True
 
     async def recent(self, subject_hash: str, now: float) -> int:
         """Exports this subject asked for in the last day."""
         return len(await self.store.docs(JOB, key=subject_hash, since=now - DAY_S))
+
+    async def request(self, subject: str) -> dict[str, Any] | None:
+        """A new job for `subject`, or None when it had its exports for the day.
+
+        Check and create are one step: within this process under the subject's lock, across
+        instances by taking one of the subject's `exports_per_day` day-long leases in the store.
+        """
+        subject_hash = self.keys.subject_hash(subject)
+        async with self._subject_lock(subject_hash):
+            now = time.time()
+            if await self.recent(subject_hash, now) >= self.exports_per_day:
+                return None
+            for slot in range(self.exports_per_day):
+                if await self._claim(SLOT, f"{subject_hash}:{slot}", until=now + DAY_S, at=now):
+                    return await self.create(subject)
+            return None
 
     async def create(self, subject: str) -> dict[str, Any]:
         """A queued job for `subject`, persisted, and started in the background."""
@@ -114,25 +169,48 @@ class Jobs:
 
     def start(self, job: dict[str, Any]) -> None:
         """Run `job` in a background task."""
-        task = asyncio.create_task(self._run(job), name=f"readykit-privacy-export-{job['id']}")
+        job_id = job["id"]
+        task = asyncio.create_task(self._run(job), name=f"readykit-privacy-export-{job_id}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._running[job_id] = (job["subject_hash"], task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            if self._running.get(job_id, (None, None))[1] is t:
+                del self._running[job_id]
+
+        task.add_done_callback(done)
 
     async def _run(self, job: dict[str, Any]) -> None:
-        job["status"] = "running"
-        await self.save(job)
+        path = self.archive_dir / f"{job['id']}.zip"
         try:
-            subject = self.keys.unseal(job["subject"])
-            data = await self.privacy.export(subject)
-            path = self.archive_dir / f"{job['id']}.zip"
-            job["size"] = await asyncio.to_thread(write_archive, path, job["subject_hash"], data)
-            job.update(status="ready", finished=time.time(), file=path.name)
-            job["expires"] = job["finished"] + self.link_ttl_s
-            job["counts"] = {name: len(records) for name, records in data.items()}
-        except Exception as exc:  # one exporter failing fails this job only, readably
-            logger.exception("privacy export %s failed", job["id"])
-            job.update(status="failed", finished=time.time(), error=failure(exc))
-        await self.save(job)
+            job["status"] = "running"
+            await self.save(job)
+            try:
+                subject = self.keys.unseal(job["subject"])
+                data = await self.privacy.export(subject)
+                write = asyncio.ensure_future(
+                    asyncio.to_thread(write_archive, path, job["subject_hash"], data)
+                )
+                try:
+                    job["size"] = await asyncio.shield(write)
+                except asyncio.CancelledError:  # a thread cannot be stopped: let it finish,
+                    await asyncio.wait([write])  # then its archive is removed below
+                    raise
+                job.update(status="ready", finished=time.time(), file=path.name)
+                job["expires"] = job["finished"] + self.link_ttl_s
+                job["counts"] = {name: len(records) for name, records in data.items()}
+            except Exception as exc:  # one exporter failing fails this job only, readably
+                logger.exception("privacy export %s failed", job["id"])
+                job.update(status="failed", finished=time.time(), error=failure(exc))
+            stored = await self.get(job["id"])
+            if stored is not None and stored["status"] == "erased":  # erased meanwhile
+                path.unlink(missing_ok=True)
+                return
+            await self.save(job)
+        except asyncio.CancelledError:  # erased (or shut down: the job is resumed, rebuilt)
+            path.unlink(missing_ok=True)
+            raise
 
     async def resume(self) -> int:
         """Restart jobs a previous process left queued or running; the number restarted."""
@@ -154,6 +232,9 @@ class Jobs:
                 job["status"] = "expired"
                 await self.save(job)
                 removed += 1
+        for kind in (SLOT, CONFIRM):  # ended leases
+            with contextlib.suppress(NotImplementedError):
+                await self.store.delete_docs(kind, before=now)
         return removed
 
     async def wait(self) -> None:
@@ -161,11 +242,50 @@ class Jobs:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def erase(self, subject: str) -> dict[str, Any]:
-        """Run every eraser for `subject`, log it (keyed hash, sealed id), return the report."""
-        reports = await self.privacy.erase(subject)
+    async def use_confirmation(self, signature: str, expires: float) -> bool:
+        """Mark an erase confirmation used; False when it already was (single use)."""
+        return await self._claim(CONFIRM, signature, until=expires, at=time.time())
+
+    async def _cancel_exports(self, subject_hash: str) -> None:
+        """Cancel this process's exports of the subject still being built, and wait for them."""
+        tasks = [t for h, t in list(self._running.values()) if h == subject_hash]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _drop_exports(self, subject_hash: str) -> int:
+        """Mark every job of the subject `erased` and delete its archive; how many."""
+        await self._cancel_exports(subject_hash)
         now = time.time()
+        dropped = 0
+        for job in await self.store.docs(JOB, key=subject_hash):
+            (self.archive_dir / f"{job['id']}.zip").unlink(missing_ok=True)
+            if job.get("file"):
+                (self.archive_dir / Path(job["file"]).name).unlink(missing_ok=True)
+            if job["status"] == "erased":
+                continue
+            # only what says the job existed: no sealed id, counts or archive are kept
+            erased = {k: job[k] for k in ("id", "subject_hash", "created")}
+            await self.save(erased | {"status": "erased", "erased": now})
+            dropped += 1
+        return dropped
+
+    async def erase(self, subject: str) -> dict[str, Any]:
+        """Run every eraser for `subject`, log it (keyed hash, sealed id), return the report.
+
+        The subject's exports go too: those being built are cancelled, every archive is
+        deleted and every job marked `erased` (after the erasers, so none built meanwhile
+        survives).
+        """
         subject_hash = self.keys.subject_hash(subject)
+        async with self._subject_lock(subject_hash):
+            await self._cancel_exports(subject_hash)
+            try:
+                reports = await self.privacy.erase(subject)
+            finally:
+                await self._drop_exports(subject_hash)
+        now = time.time()
         report = {name: vars(r) for name, r in reports.items()}
         body = {
             "ts": now,

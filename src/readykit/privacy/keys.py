@@ -8,20 +8,52 @@ import hashlib
 import hmac
 import os
 import secrets
+import string
+import tempfile
 from pathlib import Path
+
+from readykit.errors import ConfigurationError
+
+KEY_BYTES = 32
+
+
+def _read_key(path: Path) -> bytes:
+    """The key in `path`; refused unless it is exactly 64 hex digits (an empty or truncated
+    file would make every signature forgeable)."""
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    if len(text) != 2 * KEY_BYTES or not all(c in string.hexdigits for c in text):
+        raise ConfigurationError(
+            f"privacy key file {path} (privacy_key_path) does not hold a {KEY_BYTES}-byte hex"
+            " key; restore it, or delete it to create a new one (outstanding links break)"
+        )
+    return bytes.fromhex(text)
 
 
 def load_or_create_key(configured: str | None, path: Path) -> bytes:
-    """The configured secret, else the key in `path` (created once, mode 0600)."""
+    """The configured secret, else the key in `path` (created once, mode 0600).
+
+    Created atomically: written and fsynced under a temporary name, then hard-linked to
+    `path`, so the file is never seen empty or half written; of several processes creating it
+    at once, one links and the others read its key.
+    """
     if configured:
         return hashlib.sha256(configured.encode()).digest()
     if path.exists():
-        return bytes.fromhex(path.read_text().strip())
+        return _read_key(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex())
+    key = secrets.token_bytes(KEY_BYTES)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".privacy-key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process created it first: use its key
+            return _read_key(path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return key
 
 
@@ -47,6 +79,11 @@ class Keys:
     def subject_hash(self, subject: str) -> str:
         """A keyed hash of the subject: stable, not reversible without the key."""
         return hmac.new(self._subject, subject.encode(), hashlib.sha256).hexdigest()
+
+    def actor(self, subject: str) -> str:
+        """The subject as every privacy audit event names it: `subject:<keyed hash, 16 hex>`,
+        never the raw id, so the audit trail does not name a person after their erasure."""
+        return f"subject:{self.subject_hash(subject)[:16]}"
 
     def seal(self, subject: str) -> str:
         """The subject id encrypted (AES-GCM), for the erasure log and resumable jobs."""
