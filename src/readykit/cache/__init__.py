@@ -17,6 +17,8 @@ from readykit.cache.store import (
 )
 from readykit.guards import ORDER_RESPONSE_CACHE
 from readykit.health.observation import Observation
+from readykit.logging.config import LoggingConfig
+from readykit.logging.redact import Redactor
 from readykit.route_table import RouteTable
 
 if TYPE_CHECKING:
@@ -50,10 +52,17 @@ def install_cache(setup: Setup) -> Cache:
     if config.cache_routes:
         routes = RouteTable(config.cache_routes, setting="cache_routes")
         tags = {k: tuple(v) for k, v in config.cache_route_tags.items()}
+        # a header named like a secret (`X-Api-Key`, `READYKIT_REDACT_KEYS`' ones) is a credential
+        sensitive = Redactor(setup.section(LoggingConfig).redact_keys).is_sensitive_key
         setup.add_guard(
             ORDER_RESPONSE_CACHE,
             lambda app: ResponseCacheGuard(
-                app, cache=cache, routes=routes, principal=setup.resolve_principal, tags=tags
+                app,
+                cache=cache,
+                routes=routes,
+                principal=setup.resolve_principal,
+                tags=tags,
+                sensitive=sensitive,
             ),
             when=lambda scope: scope["method"] in ("GET", "HEAD"),
         )

@@ -1,8 +1,17 @@
 """Response caching for the GET/HEAD routes listed in `Settings.cache_routes`.
 
-The key is the method (HEAD shares GET's entry), path, query, the values of the request headers
-the response named in `Vary`, and the principal: one user's response is never served to
-another, and anonymous responses are kept apart from every user's. Only complete 200 responses
+The key is the path, query, the origin the client asked for (the `Host` header, the scope's
+scheme and root path, and every `Forwarded`/`X-Forwarded-Host`/`-Proto`/`-Port`/`-Prefix`
+value present: a page with absolute links built for `evil.example` is never served on
+`shop.example`), the values of the request headers the response named in `Vary`, and the
+principal: one user's response is never served to another, and anonymous responses are kept
+apart from every user's. When the principal resolver names nobody, a request carrying a
+credential (`Authorization`, `Cookie`, `X-API-Key`, `X-Auth-Token`, any header whose name the
+redaction rules call sensitive) is keyed by a hash of those headers, so its entries are its own.
+
+Only GET responses are stored: a HEAD is answered from the GET entry (without the body) or
+passed to the app. A request with a body (`Content-Length` > 0 or `Transfer-Encoding`) skips
+the cache: its answer may depend on what the key does not hold. Only complete 200 responses
 without `Set-Cookie` and without `Cache-Control: no-store`/`private` are stored. Each gets a
 strong ETag, so `If-None-Match` is answered with 304, and a `Cache-Control` max-age.
 """
@@ -18,6 +27,7 @@ from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.cache.function import SingleFlight
 from readykit.cache.store import Cache
 from readykit.headers import cache_directives, get_header, without
+from readykit.logging.redact import Redactor
 from readykit.route_table import RouteTable
 
 MAX_BODY_BYTES = 1 << 20
@@ -25,8 +35,33 @@ _SKIP = frozenset({b"content-length", b"date", b"x-request-id", b"etag", b"x-cac
 
 
 _UNSHAREABLE = frozenset({b"no-store", b"private", b"no-cache"})
-# request headers that identify a caller whom the principal resolver may not know
-_CREDENTIALS = (b"authorization", b"cookie")
+# request headers that identify a caller whom the principal resolver may not know; any header
+# whose name the redaction rules call sensitive counts too (`sensitive=` of the guard)
+_CREDENTIALS = frozenset(
+    {b"authorization", b"proxy-authorization", b"cookie", b"x-api-key", b"api-key", b"x-auth-token"}
+)
+# request headers that choose the origin an app builds its absolute links from (believed or not
+# by `TrustedProxies`, differing values never share an entry)
+_ORIGIN = (
+    b"host",
+    b"forwarded",
+    b"x-forwarded-host",
+    b"x-forwarded-proto",
+    b"x-forwarded-port",
+    b"x-forwarded-prefix",
+)
+
+
+def _all_values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    return [bytes(v).decode("latin-1") for k, v in headers if k.lower() == name]
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """True if the request says it carries a body (a GET search with a JSON query)."""
+    if get_header(headers, b"transfer-encoding") is not None:
+        return True
+    length = get_header(headers, b"content-length")
+    return length is not None and length.strip() not in (b"", b"0")
 
 
 def _cacheable(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
@@ -45,6 +80,9 @@ class ResponseCacheGuard:
         routes: TTL seconds per `"GET /route"` key.
         principal: who is calling; part of every key.
         tags: per route key, the tags its entries carry (so `invalidate(tag)` drops them).
+        sensitive: whether a request header name holds a credential (default: the built-in
+            redaction rules); such headers key the entries of callers the principal resolver
+            does not name.
     """
 
     def __init__(
@@ -56,6 +94,7 @@ class ResponseCacheGuard:
         principal: Callable[[Scope], str | None],
         tags: dict[str, tuple[str, ...]] | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        sensitive: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
@@ -63,6 +102,7 @@ class ResponseCacheGuard:
         self.principal = principal
         self.tags = tags or {}
         self.max_body_bytes = max_body_bytes
+        self.sensitive = sensitive or Redactor().is_sensitive_key
         self.hits = cache.metrics.hits.labels("response")
         self.misses = cache.metrics.misses.labels("response")
         self.flights = SingleFlight()
@@ -72,20 +112,26 @@ class ResponseCacheGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"] if scope["type"] == "http" else ""
         match = self.routes.match("GET", scope["path"]) if method in ("GET", "HEAD") else None
-        if match is None:
+        headers: list[tuple[bytes, bytes]] = scope["headers"] if match is not None else []
+        if match is None or _has_body(headers):
             await self.app(scope, receive, send)
             return
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
         request_control = cache_directives(get_header(headers, b"cache-control"))
         route_key, ttl = match.key, match.value
         principal = self.principal(scope) or ""
         if not principal:
-            # credentials the resolver cannot name (a Django session, a token read by the
+            # credentials the resolver cannot name (a Django session, an API key read by the
             # app): the caller is still someone, so their entries are theirs alone
-            presented = [get_header(headers, name) or b"" for name in _CREDENTIALS]
-            if any(presented):
-                principal = "credentials:" + hashlib.sha256(b"\0".join(presented)).hexdigest()
-        base = [scope["path"], scope.get("query_string", b"").decode("latin-1"), principal]
+            presented = self._credentials(headers)
+            if presented:
+                digest = hashlib.sha256(json.dumps(presented).encode()).hexdigest()
+                principal = "credentials:" + digest
+        base = [
+            scope["path"],
+            scope.get("query_string", b"").decode("latin-1"),
+            principal,
+            self._origin(scope, headers),
+        ]
         vary = self.vary.get(route_key, ())
         key = self._key(route_key, base, vary, headers)
         if b"no-cache" not in request_control and b"no-store" not in request_control:
@@ -97,27 +143,58 @@ class ResponseCacheGuard:
                 await self._answer(stored, scope, send, b"HIT")
                 return
         self.misses.inc()
+        if method == "HEAD":
+            # an app may answer HEAD without its body (a FileResponse): never a GET's entry
+            await self.app(scope, receive, send)
+            return
         computed = False
 
-        async def compute() -> bytes | None:
+        async def compute() -> tuple[bytes, str, tuple[bytes, ...]] | None:
             nonlocal computed
             computed = True
             return await self._compute(scope, receive, send, route_key, base, ttl, principal)
 
         # a cold key under a stampede: one request computes, the others wait and share it
-        entry = await self.flights.run(key, compute)
+        result = await self.flights.run(key, compute)
         if computed:
             return  # the computing request has answered its client already
-        if entry is not None:
+        if result is not None and self._key(route_key, base, result[2], headers) == result[1]:
             scope["path_template"] = route_key.split(" ", 1)[-1]
-            await self._answer(entry, scope, send, b"HIT")
+            await self._answer(result[0], scope, send, b"HIT")
+        elif result is not None:
+            # the response varies on headers whose values differ from the computing request's
+            # (a `Vary` learned only now): this caller's variant is its own
+            await self._compute(scope, receive, send, route_key, base, ttl, principal)
         else:  # what the app answered could not be shared: ask it again
             await self.app(scope, receive, send)
+
+    def _credentials(self, headers: list[tuple[bytes, bytes]]) -> list[list[str]]:
+        """Every line of every credential-like request header as (name, value), by name; the
+        lines of one header keep their order (`Cookie` lines are joined in order)."""
+        return sorted(
+            (
+                [k.lower().decode("latin-1"), bytes(v).decode("latin-1")]
+                for k, v in headers
+                if k.lower() in _CREDENTIALS or self.sensitive(k.decode("latin-1"))
+            ),
+            key=lambda pair: pair[0],
+        )
+
+    @staticmethod
+    def _origin(scope: Scope, headers: list[tuple[bytes, bytes]]) -> list[Any]:
+        """What an app builds its absolute URLs from: scheme, root path, host, forwarded ones."""
+        server = scope.get("server")
+        return [
+            scope.get("scheme", "http"),
+            scope.get("root_path", ""),
+            list(server) if server else None,
+            [_all_values(headers, name) for name in _ORIGIN],
+        ]
 
     def _key(
         self,
         route_key: str,
-        base: list[str],
+        base: list[Any],
         vary: tuple[bytes, ...],
         headers: list[tuple[bytes, bytes]],
     ) -> str:
@@ -131,19 +208,20 @@ class ResponseCacheGuard:
         receive: Receive,
         send: Send,
         route_key: str,
-        base: list[str],
+        base: list[Any],
         ttl: float,
         principal: str,
-    ) -> bytes | None:
-        """Run the app and answer the client; the stored entry, or None if not cacheable."""
+    ) -> tuple[bytes, str, tuple[bytes, ...]] | None:
+        """Run the app and answer the client; the stored entry with its key and the headers
+        it varies on, or None if not cacheable."""
         start: Message | None = None
         chunks: list[bytes] = []
         size = 0
         passing = False  # not cacheable, or too big: stream straight through
-        entry: bytes | None = None
+        stored: tuple[bytes, str, tuple[bytes, ...]] | None = None
 
         async def capture(message: Message) -> None:
-            nonlocal start, size, passing, entry
+            nonlocal start, size, passing, stored
             if message["type"] == "http.response.start":
                 start = message
                 if not _cacheable(message["status"], list(message.get("headers", ()))):
@@ -165,22 +243,22 @@ class ResponseCacheGuard:
                 chunks.clear()
                 return
             if not more:
-                entry = await self._store(scope, route_key, base, ttl, principal, start, chunks)
-                await self._answer(entry, scope, send, b"MISS")
+                stored = await self._store(scope, route_key, base, ttl, principal, start, chunks)
+                await self._answer(stored[0], scope, send, b"MISS")
 
         await self.app(scope, receive, capture)
-        return entry
+        return stored
 
     async def _store(
         self,
         scope: Scope,
         route_key: str,
-        base: list[str],
+        base: list[Any],
         ttl: float,
         principal: str,
         start: Message,
         chunks: list[bytes],
-    ) -> bytes:
+    ) -> tuple[bytes, str, tuple[bytes, ...]]:
         response_headers = list(start.get("headers", ()))
         vary = get_header(response_headers, b"vary")
         if vary is not None:
@@ -188,9 +266,10 @@ class ResponseCacheGuard:
                 sorted({v.strip().lower() for v in vary.split(b",") if v.strip()})
             )
         entry = _encode(start["status"], response_headers, b"".join(chunks), ttl, bool(principal))
-        key = self._key(route_key, base, self.vary.get(route_key, ()), scope["headers"])
+        varied = self.vary.get(route_key, ())
+        key = self._key(route_key, base, varied, scope["headers"])
         await self.cache.set(key, entry, ttl, self.tags.get(route_key, ()))
-        return entry
+        return entry, key, varied
 
     async def _answer(self, entry: bytes, scope: Scope, send: Send, state: bytes) -> None:
         status, headers, body, etag = _decode(entry)

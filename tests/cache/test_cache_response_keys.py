@@ -1,0 +1,193 @@
+"""Response cache keys: what must keep one caller's response from another (credentials other
+than Authorization/Cookie, Host and forwarded origin, Vary under a stampede, HEAD, GET bodies)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from readykit import ReadyKit, Settings
+from readykit.testing import asgi_request
+from support import settle
+
+pytestmark = pytest.mark.anyio
+
+KEYS = {"alice-key": "alice", "bob-key": "bob"}
+
+
+class State:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+
+def build(**settings: Any) -> tuple[Any, State]:
+    state = State()
+
+    async def account(request: Request) -> Response:
+        state.calls += 1
+        key = request.headers.get("x-api-key") or request.headers.get("x-badge")
+        user = KEYS.get(key or "")
+        if user is None:
+            return JSONResponse({"detail": "unauthorized"}, status_code=401)
+        return JSONResponse({"user": user})
+
+    async def public(request: Request) -> Response:
+        state.calls += 1
+        return JSONResponse({"call": state.calls})
+
+    async def links(request: Request) -> Response:
+        state.calls += 1
+        return JSONResponse({"reset": str(request.base_url) + "reset-password"})
+
+    async def tenant(request: Request) -> Response:
+        state.calls += 1
+        await state.gate.wait()
+        name = request.headers.get("x-tenant", "")
+        return JSONResponse({"tenant": name}, headers={"Vary": "X-Tenant"})
+
+    async def report(request: Request) -> Response:
+        state.calls += 1
+        body = b"quarterly report"
+        if request.method == "HEAD":  # like FileResponse: headers only
+            return Response(b"", headers={"content-length": str(len(body))})
+        return Response(body)
+
+    async def search(request: Request) -> Response:
+        state.calls += 1
+        return JSONResponse({"q": json.loads(await request.body() or b"{}")})
+
+    routes = [
+        Route("/account", account),
+        Route("/public", public),
+        Route("/links", links),
+        Route("/tenant", tenant),
+        Route("/report", report, methods=["GET", "HEAD"]),
+        Route("/search", search),
+    ]
+    paths = ("/account", "/public", "/links", "/tenant", "/report", "/search")
+    kit = ReadyKit(
+        Settings(
+            configure_logging=False,
+            access_log=False,
+            cache_routes={f"GET {p}": 60 for p in paths},
+            **settings,
+        )
+    )
+    return kit.wrap(Starlette(routes=routes)), state
+
+
+async def test_an_api_key_response_is_never_served_to_anyone_else() -> None:
+    app, _ = build()
+    alice = await asgi_request(app, "GET", "/account", headers=[("X-API-Key", "alice-key")])
+    assert alice.json() == {"user": "alice"}
+    assert alice.header("cache-control") == "private, max-age=60"
+    anon = await asgi_request(app, "GET", "/account")
+    bob = await asgi_request(app, "GET", "/account", headers=[("X-API-Key", "bob-key")])
+    assert anon.status == 401
+    assert bob.json() == {"user": "bob"}
+    again = await asgi_request(app, "GET", "/account", headers=[("X-API-Key", "alice-key")])
+    assert (again.json(), again.header("x-cache")) == ({"user": "alice"}, "HIT")
+
+
+@pytest.mark.parametrize("header", ["X-Auth-Token", "Api-Key", "X-Access-Token"])
+async def test_every_credential_like_header_keys_the_entry(header: str) -> None:
+    app, state = build()
+    await asgi_request(app, "GET", "/public", headers=[(header, "one")])
+    other = await asgi_request(app, "GET", "/public", headers=[(header, "two")])
+    anon = await asgi_request(app, "GET", "/public")
+    assert (other.header("x-cache"), anon.header("x-cache"), state.calls) == ("MISS", "MISS", 3)
+
+
+async def test_every_line_of_a_credential_header_keys_the_entry() -> None:
+    app, state = build()
+    alice = [("Cookie", "consent=yes"), ("Cookie", "sessionid=alice")]
+    bob = [("Cookie", "consent=yes"), ("Cookie", "sessionid=bob")]
+    await asgi_request(app, "GET", "/public", headers=alice)
+    other = await asgi_request(app, "GET", "/public", headers=bob)
+    assert (other.header("x-cache"), state.calls) == ("MISS", 2)
+
+
+async def test_a_header_made_sensitive_by_redact_keys_is_a_credential() -> None:
+    app, _ = build(redact_keys=["badge"])
+    alice = await asgi_request(app, "GET", "/account", headers=[("X-Badge", "alice-key")])
+    assert alice.json() == {"user": "alice"}
+    anon = await asgi_request(app, "GET", "/account")
+    assert anon.status == 401
+
+
+@pytest.mark.parametrize(
+    "header", ["Host", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Forwarded-Prefix"]
+)
+async def test_host_and_forwarded_origin_are_part_of_the_key(header: str) -> None:
+    app, state = build()
+    base = [("Host", "shop.example")]
+    evil = [*base, (header, "evil.example")] if header != "Host" else [(header, "evil.example")]
+    await asgi_request(app, "GET", "/links", headers=evil)
+    victim = await asgi_request(app, "GET", "/links", headers=base)
+    assert victim.header("x-cache") == "MISS"
+    assert victim.json() == {"reset": "http://shop.example/reset-password"}
+    assert state.calls == 2
+    again = await asgi_request(app, "GET", "/links", headers=base)
+    assert again.header("x-cache") == "HIT"
+
+
+async def test_the_scheme_is_part_of_the_key() -> None:
+    app, state = build()
+    await asgi_request(app, "GET", "/links", headers=[("Host", "shop.example")], scheme="http")
+    tls = await asgi_request(
+        app, "GET", "/links", headers=[("Host", "shop.example")], scheme="https"
+    )
+    assert tls.json() == {"reset": "https://shop.example/reset-password"}
+    assert state.calls == 2
+
+
+async def test_a_stampede_waiter_gets_only_the_variant_of_its_own_headers() -> None:
+    app, state = build()
+    state.gate.clear()
+    acme = asyncio.create_task(asgi_request(app, "GET", "/tenant", headers=[("X-Tenant", "acme")]))
+    globex = [
+        asyncio.create_task(asgi_request(app, "GET", "/tenant", headers=[("X-Tenant", "globex")]))
+        for _ in range(2)
+    ]
+    same = asyncio.create_task(asgi_request(app, "GET", "/tenant", headers=[("X-Tenant", "acme")]))
+    await settle()  # all four wait on the one computation, which waits at the gate
+    assert state.calls == 1
+    state.gate.set()
+    first, *others, shared = await asyncio.gather(acme, *globex, same)
+    assert first.json() == {"tenant": "acme"}
+    assert [r.json() for r in others] == [{"tenant": "globex"}] * 2
+    assert (shared.json(), shared.header("x-cache")) == ({"tenant": "acme"}, "HIT")
+
+
+async def test_a_head_response_never_becomes_the_get_entry() -> None:
+    app, state = build()
+    head = await asgi_request(app, "HEAD", "/report")
+    assert (head.status, head.body) == (200, b"")
+    get = await asgi_request(app, "GET", "/report")
+    assert (get.body, get.header("x-cache")) == (b"quarterly report", "MISS")
+    head = await asgi_request(app, "HEAD", "/report")  # answered from the GET entry
+    assert (head.body, head.header("x-cache"), head.header("content-length")) == (b"", "HIT", "16")
+    assert state.calls == 2
+
+
+@pytest.mark.parametrize(
+    "framing", [[("Content-Length", "16")], [("Transfer-Encoding", "chunked")]]
+)
+async def test_a_get_with_a_body_skips_the_cache(framing: list[tuple[str, str]]) -> None:
+    app, state = build()
+    await asgi_request(app, "GET", "/search")  # an entry a body must not be answered from
+    alice = await asgi_request(app, "GET", "/search", body=b'{"user":"alice"}', headers=framing)
+    bob = await asgi_request(app, "GET", "/search", body=b'{"user":"bob"}', headers=framing)
+    assert (alice.json(), bob.json()) == ({"q": {"user": "alice"}}, {"q": {"user": "bob"}})
+    assert (alice.header("x-cache"), bob.header("x-cache"), state.calls) == (None, None, 3)
+    plain = await asgi_request(app, "GET", "/search")
+    assert plain.header("x-cache") == "HIT"
