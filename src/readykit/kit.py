@@ -26,7 +26,7 @@ from readykit.metrics import Metrics
 from readykit.middleware import Chain, Pipeline, ReadyKitMiddleware
 from readykit.privacy import Privacy
 from readykit.problem import send_problem
-from readykit.proxies import TrustedProxies
+from readykit.proxies import TrustedProxies, address_group
 from readykit.record import Recorder, excluding
 from readykit.records import Audit, Records
 from readykit.routing import RouteResolver, RouteTemplate, route_template
@@ -429,7 +429,9 @@ class ReadyKit:
             if principal:
                 return f"principal:{principal}"
         client = self.proxies.client(scope)
-        return f"client:{client}" if client else None
+        if client is None:
+            return None
+        return f"client:{address_group(client) if ':' in client else client}"
 
     async def startup(self) -> None:
         """Run startup hooks, then the startup checks; a failed check stops the service."""

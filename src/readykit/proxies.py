@@ -9,6 +9,7 @@ dodge a rate limit.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from typing import Annotated, Literal
@@ -159,3 +160,23 @@ class ProxyConfig(Section):
         description="The one header trusted proxies set (X-Forwarded-For with "
         "X-Forwarded-Proto, or RFC 7239 Forwarded); the other is ignored.",
     )
+
+
+IPV6_GROUP_PREFIX = 64
+"""Rate limits count an IPv6 client by its /64: one subscriber or host gets a /64 (RFC 6177),
+and counting each of its 2**64 addresses apart let one client rotate past any limit."""
+
+
+@functools.lru_cache(maxsize=4096)
+def address_group(address: str) -> str:
+    """The address rate limits count: an IPv6 address's /64 (an IPv4-mapped one as IPv4), an
+    IPv4 address or anything unparsable as it is."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # a zone id names no other host
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_GROUP_PREFIX), strict=False))
+    return address

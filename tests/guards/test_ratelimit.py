@@ -226,3 +226,15 @@ async def test_a_route_limit_counts_lower_case_methods_and_head_too() -> None:
     assert statuses[-1] == 429
     statuses = [(await asgi_request(app, method, "/")).status for method in ("GET", "HEAD", "GET")]
     assert statuses[-1] == 429
+
+
+async def test_an_ipv6_client_is_counted_by_its_64_not_by_each_address() -> None:
+    """One host holds a whole /64: rotating through its addresses must not reset the count."""
+    _, app = make({"default": "3/minute"})
+    statuses = [
+        (await asgi_request(app, "GET", "/", client=(f"2001:db8:1:2::{n:x}", 1))).status
+        for n in range(1, 5)
+    ]
+    assert statuses == [200, 200, 200, 429]
+    other = await asgi_request(app, "GET", "/", client=("2001:db8:1:3::1", 1))
+    assert other.status == 200

@@ -3,6 +3,9 @@ clients whose windows are over without a pass over all keys."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import time_machine
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +14,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
 
 from readykit.guards.ratelimit_memory import FixedWindows, MemoryCounter, SlidingWindows
+from readykit.testing import FakeClock
 
 LIMITS = ["1/second", "2/second", "3/minute", "5/10 seconds", "10/hour", "0/minute"]
 START = 1_800_000_000.0
@@ -161,3 +165,16 @@ def test_reset_forgets_every_counter() -> None:
     assert counter.counter is not None
     assert len(counter.counter) == 0
     assert counter.hit(one, "d", "k")[0]
+
+
+@pytest.mark.parametrize("windows", [FixedWindows, SlidingWindows])
+def test_a_flood_of_distinct_clients_cannot_grow_the_table_past_its_cap(windows: Any) -> None:
+    """200,000 made-up addresses in a 5/hour window held 200,000 slots (~67 MiB) for the hour;
+    the table keeps at most `max_keys` per window length, forgetting the oldest first."""
+    counter = windows(FakeClock(1_000.0), max_keys=3)
+    item = parse("5/hour")
+    for n in range(10):
+        counter.hit(item, "default", f"client-{n}")
+    assert len(counter) == 3
+    assert counter.state(item, "default", "client-9") is not None  # the newest are kept
+    assert counter.state(item, "default", "client-0") is None

@@ -43,6 +43,10 @@ STRATEGIES: dict[str, type[RateLimiter]] = {
 }
 
 _SWEEP_PER_HIT = 2  # expired keys dropped from the front per hit: enough to keep up with arrivals
+MAX_KEYS = 100_000
+"""Clients counted at once per window length (~35 MB at most); past it the client whose window
+ends first (fixed) or who was seen longest ago (sliding) is forgotten, so a flood of made-up
+addresses cannot grow memory without bound (a forgotten client starts counting afresh)."""
 
 Slot = tuple[str, str, int]  # (item name, client key, amount), within one window length
 
@@ -50,8 +54,9 @@ Slot = tuple[str, str, int]  # (item name, client key, amount), within one windo
 class _Windows:
     """The keys of each window length in a dict of their own, in the order their windows end."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, max_keys: int = MAX_KEYS) -> None:
         self.clock = clock
+        self.max_keys = max_keys
         self.by_expiry: dict[int, OrderedDict[Slot, list[Any]]] = {}
 
     def _of(self, expiry: int) -> OrderedDict[Slot, list[Any]]:
@@ -87,6 +92,8 @@ class FixedWindows(_Windows):
         if state is None or state[0] <= now:  # a new window: it ends after every other one
             state = windows[slot] = [now + expiry, 0]
             windows.move_to_end(slot)
+            if len(windows) > self.max_keys:
+                windows.popitem(last=False)
         count = state[1] = state[1] + 1
         self._sweep(windows, now)
         return count <= amount, max(0, amount - int(count)), state[0]
@@ -118,6 +125,8 @@ class SlidingWindows(_Windows):
         state = windows.get(slot)
         if state is None:
             state = windows[slot] = [current, 0, 0]
+            if len(windows) > self.max_keys:
+                windows.popitem(last=False)
         else:
             windows.move_to_end(slot)
             if current > state[0]:  # a newer window: the current one becomes the previous
