@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -240,3 +241,17 @@ def test_backup_is_a_verb_of_readykit(run: Run) -> None:
     assert result.exit_code == 0
     for verb in ("create", "list", "verify", "restore", "prune"):
         assert verb in result.output
+
+
+def test_zstd_without_its_extra_is_refused_before_the_repository_is_made(
+    run: Run, sqlite_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `zstandard` a zstd backup failed after creating an empty repository."""
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # not installed
+    repo = tmp_path / "new-repo"
+    result = run("create", "--db", f"sqlite:///{sqlite_db}", "--repo", repo,
+                 "--compression", "zstd", "--unencrypted")  # fmt: skip
+    assert result.exit_code == 2
+    assert "readykit[backup]" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not repo.exists()

@@ -11,6 +11,7 @@ import click
 
 from readykit.backup.codec import COMPRESSIONS
 from readykit.clitools import ANY_URL, Failed
+from readykit.errors import require_extra
 
 REPO = click.option(
     "--repo",
@@ -73,6 +74,8 @@ def create(
         raise BackupError(
             f"no encryption key: give --key-file or set {KEY_ENV}, or pass --unencrypted"
         )
+    if compression == "zstd":  # before the repository exists: a refusal leaves nothing behind
+        require_extra("zstandard", None, "--compression zstd")
     repository = Repository.open(repo, create=True)
     with repository.lock("create"):
         manifest = create_backup(repository, source, compression, key, encrypt=not unencrypted)
