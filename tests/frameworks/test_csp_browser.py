@@ -3,7 +3,9 @@
 FastAPI's Swagger UI and ReDoc (the demo's /docs and /redoc, assets served locally), a stock
 Django admin after a real login, and a typical server-rendered page with an inline script and
 inline styles. The policy stays strict (no 'unsafe-inline' scripts, object-src 'none',
-base-uri, frame-ancestors): the kit adds each inline script's hash instead.
+base-uri, frame-ancestors): on the routes listed in `READYKIT_CSP_HASH_ROUTES` (FastAPI's
+documentation pages by default) the kit adds each inline script's hash instead; elsewhere an
+inline script is refused.
 """
 
 from __future__ import annotations
@@ -109,6 +111,12 @@ def test_a_server_rendered_page_with_inline_script_and_styles(tmp_path: Path, br
         "html_app:app",
     ]
     env = {"READYKIT_STORE_URL": f"sqlite:///{tmp_path}/r.db", "READYKIT_LOG_LEVEL": "warning"}
+    with serve(argv, env=env, cwd=tmp_path) as app:  # not listed: its inline script is refused
+        watched = Watched(browser)
+        watched.page.goto(f"{app.url}/")
+        assert watched.page.inner_text("#status") == "waiting"
+        assert [v for v in watched.violations() if v.startswith("script-src")] != []
+    env["READYKIT_CSP_HASH_ROUTES"] = '["GET /"]'  # listed by its operator: hashed
     with serve(argv, env=env, cwd=tmp_path) as app:
         watched = Watched(browser)
         page = watched.page

@@ -128,7 +128,9 @@ async def test_html_pages_get_their_scripts_hashed_and_streams_pass_through() ->
                 {"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1}
             )
 
-    wrapped = ReadyKit(Settings(records=False, configure_logging=False)).wrap(app)
+    listed = ["GET /small", "GET /big", "GET /own"]  # hashed on the csp_hash_routes only
+    kit = ReadyKit(Settings(records=False, configure_logging=False, csp_hash_routes=listed))
+    wrapped = kit.wrap(app)
     small = await asgi_request(wrapped, "GET", "/small")
     assert "'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='" in (
         small.header("content-security-policy") or ""

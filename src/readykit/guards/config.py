@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from readykit.guards.cors import cors_origins
+from readykit.guards.headers import hash_routes
 from readykit.section import MEMORY_OR_REDIS, Section, parsed_by, route_keys, url_scheme
 
 
@@ -79,8 +80,13 @@ class SecurityHeadersConfig(Section):
         default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data: https:; font-src 'self' data:; worker-src 'self' blob:; "
         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
-        description="Content-Security-Policy for HTML responses; each inline script's hash is "
-        "added to it.",
+        description="Content-Security-Policy for HTML responses; on the csp_hash_routes only, "
+        "each inline script's hash is added to it.",
+    )
+    csp_hash_routes: Annotated[list[str], AfterValidator(parsed_by(hash_routes))] = Field(
+        default_factory=lambda: ["GET /docs", "GET /redoc", "GET /docs/oauth2-redirect"],
+        description="Routes whose HTML pages get each inline script's hash added to their CSP "
+        "(FastAPI's docs pages); list only pages without user input, [] for none.",
     )
     referrer_policy: str = Field(
         default="no-referrer", description="Referrer-Policy on every response."

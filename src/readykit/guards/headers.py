@@ -2,11 +2,14 @@
 
 Headers the app set itself are kept, whatever the case of their names. The
 Content-Security-Policy depends on what is served: an API's JSON gets `default-src 'none';
-frame-ancestors 'none'`, HTML the configurable HTML policy. HTML pages with inline scripts
-(FastAPI's Swagger UI, many server-rendered pages) keep working under a policy without
+frame-ancestors 'none'`, HTML the configurable HTML policy. The pages of the routes
+`csp_hash_routes` lists (FastAPI's Swagger UI, ReDoc and OAuth2 redirect by default: pages built
+from the app's own configuration) keep their inline scripts under a policy without
 `'unsafe-inline'`: the page is held until complete (up to `HASH_MAX_BYTES`) and the SHA-256 of
-each inline script is added to `script-src`, as CSP level 2 allows. HSTS goes only on https
-responses (direct, or per a trusted proxy's `X-Forwarded-Proto`).
+each inline script is added to `script-src`, as CSP level 2 allows. Only there: the hash of
+whatever script a page holds would approve a script an attacker got into it (reflected or
+stored XSS) as readily as the page's own, so every other page gets the policy as configured.
+HSTS goes only on https responses (direct, or per a trusted proxy's `X-Forwarded-Proto`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from readykit.errors import ConfigurationError
 from readykit.proxies import TrustedProxies
 from readykit.route_table import RouteTable
 from readykit.stage import Exchange, Headers
@@ -77,6 +81,16 @@ def with_script_hashes(policy: bytes, body: bytes) -> bytes:
     return b"; ".join(directives)
 
 
+def hash_routes(routes: list[str]) -> RouteTable[bool]:
+    """The routes whose HTML pages get their inline scripts hashed (`csp_hash_routes`); keys as
+    every per-route setting writes them, except `default` (there is no default here)."""
+    if "default" in routes:
+        raise ConfigurationError(
+            "csp_hash_routes: key 'default' is not a route; list 'METHOD /path' or '/path' keys"
+        )
+    return RouteTable(dict.fromkeys(routes, True), setting="csp_hash_routes")
+
+
 def _encoded(overrides: Mapping[str, str]) -> dict[bytes, bytes]:
     return {k.lower().encode("latin-1"): v.encode("latin-1") for k, v in overrides.items()}
 
@@ -103,13 +117,15 @@ class SecurityHeaders:
             {k: _encoded(v) for k, v in config.security_header_overrides.items()},
             setting="security_header_overrides",
         )
+        self.hash_routes = hash_routes(config.csp_hash_routes)
 
     def request(self, ex: Exchange) -> None:
         return None
 
     def response(self, ex: Exchange, status: int, headers: Headers) -> bool:
         """Add ours to `headers` (the app's own win); True for an HTML page under our default
-        HTML policy, whose inline scripts are worth hashing once its body is complete."""
+        HTML policy on a `csp_hash_routes` route, whose inline scripts are hashed once its body
+        is complete."""
         overrides = self.routes.value_for(ex.scope, _NONE) if self.routes else _NONE
         https = self.hsts is not None and self.proxies.is_https(ex.scope)
         present = set()
@@ -122,7 +138,12 @@ class SecurityHeaders:
             elif name == b"server" and (b"/" in value or b" " in value):
                 headers[i] = (key, value.split(b"/", 1)[0].split(b" ", 1)[0])  # no version
         defaults = self.html_defaults if html else self.api_defaults
-        ours = html and _CSP not in present and _CSP not in overrides
+        ours = (
+            html
+            and _CSP not in present
+            and _CSP not in overrides
+            and self.hash_routes.value_for(ex.scope, False)
+        )
         if not overrides and not https:  # the common case: a precomputed list
             if present.isdisjoint(self.names):  # the app set none of ours: all of them
                 headers.extend(defaults)
