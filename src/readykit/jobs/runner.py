@@ -82,6 +82,7 @@ class Jobs:
         self._active: dict[str, set[str]] = {}
         self._seen: dict[str, list[dict[str, Any]]] = {}
         self._runs: set[asyncio.Task[None]] = set()
+        self._holders: set[asyncio.Task[None]] = set()  # leases held for timed-out threads
         self._loop: asyncio.Task[None] | None = None
 
     # declaring
@@ -267,11 +268,62 @@ class Jobs:
                 if held is not None and held.get("slot", slot) < slot:
                     await self._skip(spec, slot, "the previous run (elsewhere) is still going")
             return
+        lingering: asyncio.Future[Any] | None = None
         try:
-            await self._execute(spec, slot)
+            lingering = await self._execute(spec, slot)
         finally:
-            with contextlib.suppress(StoreUnavailable):
-                await self.log.release(spec.name, lease, until=slot + spec.every)
+            if lingering is None:
+                with contextlib.suppress(StoreUnavailable):
+                    await self.log.release(spec.name, lease, until=slot + spec.every)
+        if lingering is not None:  # a thread past its timeout: the lease is held till it returns
+            if not await self._renew(spec, lease):
+                return
+            holder = asyncio.create_task(self._hold(spec, lease, slot, lingering),
+                                         name=f"readykit-job-hold-{spec.name}")  # fmt: skip
+            self._holders.add(holder)
+            holder.add_done_callback(self._holders.discard)
+
+    async def _hold(
+        self, spec: JobSpec, lease: dict[str, Any], slot: float, work: asyncio.Future[Any]
+    ) -> None:
+        """Keep the job's lease while a timed-out sync run's thread is still going (a thread
+        cannot be stopped): ticks here or elsewhere are skipped as overlaps until it returns.
+
+        The lease is renewed `hold` seconds at a time, so it lapses if this process dies; on
+        shutdown (this task cancelled) it is left to lapse likewise.
+        """
+        assert spec.every is not None
+        while True:
+            timer = asyncio.ensure_future(self.sleep(self._hold_s(spec) / 2))
+            try:
+                await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+            if work.done():
+                break
+            if not await self._renew(spec, lease):
+                return
+        with contextlib.suppress(BaseException):
+            work.result()
+        logger.warning("job %s: its timed-out run has returned", spec.name)
+        with contextlib.suppress(StoreUnavailable):
+            await self.log.release(spec.name, lease, until=slot + spec.every)
+
+    @staticmethod
+    def _hold_s(spec: JobSpec) -> float:
+        """How far ahead each renewal of a held lease reaches."""
+        return max(spec.every or 0.0, spec.timeout or 0.0)
+
+    async def _renew(self, spec: JobSpec, lease: dict[str, Any]) -> bool:
+        """Extend this instance's lease on the job by `_hold_s`; False if another holds it."""
+        with contextlib.suppress(StoreUnavailable):  # kept trying at the next renewal
+            held = await self.log.lease(spec.name)
+            if held is not None and held.get("instance") != self.instance:
+                logger.warning("job %s: the lease was taken elsewhere while a timed-out run is "
+                               "still going here", spec.name)  # fmt: skip
+                return False
+            await self.log.release(spec.name, lease, until=self.clock() + self._hold_s(spec))
+        return True
 
     async def _skip(self, spec: JobSpec, slot: float, reason: str) -> None:
         """Record a tick not run because a run is still going: an overlap."""
@@ -285,9 +337,14 @@ class Jobs:
         }  # fmt: skip
         await self._save(run)
 
-    async def _execute(self, spec: JobSpec, slot: float) -> None:
-        """One scheduled run under the job's timeout; its failure is recorded, not raised."""
+    async def _execute(self, spec: JobSpec, slot: float) -> asyncio.Future[Any] | None:
+        """One scheduled run under the job's timeout; its failure is recorded, not raised.
+
+        Returns the work of a sync run that went past its timeout and whose thread is still
+        going (the caller holds the lease until it returns), else None.
+        """
         assert spec.fn is not None
+        lingering: asyncio.Future[Any] | None = None
         with contextlib.suppress(Exception):
             async with self.run(spec.name, trigger="schedule", slot=slot):
                 work, finished = start_work(spec)
@@ -299,12 +356,16 @@ class Jobs:
                 finally:
                     timer.cancel()
                 if not work.done():
-                    work.cancel()  # a coroutine stops; a thread cannot, `finished` tells
-                    with contextlib.suppress(BaseException):
-                        await work
+                    if spec.is_async:
+                        work.cancel()  # a coroutine stops
+                        with contextlib.suppress(BaseException):
+                            await work
+                    else:  # a thread cannot: it is waited for, holding the lease
+                        lingering = work
                     limit = format_duration(spec.timeout or 0)
                     raise JobTimeout(f"job {spec.name} ran past its timeout of {limit}")
                 work.result()
+        return lingering
 
     # lifecycle
 
@@ -337,6 +398,7 @@ class Jobs:
         if self._runs:
             await asyncio.wait(set(self._runs), timeout=STOP_WAIT_S)
             await cancel_and_wait(list(self._runs))
+        await cancel_and_wait(list(self._holders))
 
     # heartbeats
 

@@ -20,8 +20,11 @@ audit trail does not name a person once they are erased.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -34,10 +37,16 @@ from readykit.privacy.keys import Keys
 from readykit.problem import send_bytes, send_problem
 from readykit.records.audit import Audit
 
+logger = logging.getLogger("readykit.privacy")
+
 PREFIX = "/privacy/"
 CONFIRM_TTL_S = 600
 MAX_BODY = 4096
 CHUNK = 64 * 1024
+MISSING_ARCHIVE = (
+    "This export's archive is not available on this server (it was built on another one). "
+    "Try the link again later, or ask for a new export; quote the export id if it persists."
+)
 
 
 def _ascii_digits(text: str) -> bool:
@@ -183,20 +192,33 @@ class PrivacyEndpoints:
         if job is None or job["status"] != "ready":
             await self._refuse(send, 404, "No such export.", path, subject)
             return
-        await self.audit.record("privacy.export.download", resource=f"export:{job_id}",
-                                actor=self.keys.actor(subject))  # fmt: skip
-        archive = self.jobs.archive_dir / job["file"]
-        headers = [
-            (b"content-type", b"application/zip"),
-            (b"content-length", str(archive.stat().st_size).encode()),
-            (b"content-disposition", b'attachment; filename="your-data.zip"'),
-            (b"cache-control", b"no-store"),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        with archive.open("rb") as f:
+        archive = self.jobs.archive_dir / Path(job["file"]).name
+        try:
+            f = archive.open("rb")  # opened first: an expiry deleting it now cannot cut it short
+        except FileNotFoundError:
+            # the job is in the shared store, the archive on the disk of the instance that
+            # built it: several instances need one shared archive directory
+            logger.warning(
+                "privacy export %s: archive %s not on this instance's disk; instances must "
+                "share READYKIT_PRIVACY_ARCHIVE_DIR",
+                job_id,
+                archive,
+            )
+            await self._refuse(send, 409, MISSING_ARCHIVE, path, subject)
+            return
+        with f:
+            await self.audit.record("privacy.export.download", resource=f"export:{job_id}",
+                                    actor=self.keys.actor(subject))  # fmt: skip
+            headers = [
+                (b"content-type", b"application/zip"),
+                (b"content-length", str(os.fstat(f.fileno()).st_size).encode()),
+                (b"content-disposition", b'attachment; filename="your-data.zip"'),
+                (b"cache-control", b"no-store"),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             while chunk := f.read(CHUNK):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+            await send({"type": "http.response.body", "body": b""})
 
     async def _erase(self, receive: Receive, send: Send, subject: str) -> None:
         try:

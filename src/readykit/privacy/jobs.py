@@ -9,6 +9,11 @@ another instance sees the erasure before it publishes) and marks every job of th
 `erased`, its archive deleted: status says `erased`, a download answers 410.
 The export limit and the erase confirmations are leases in the store (`claim_doc`), so they
 hold across instances, not only within one process.
+
+An export being built is owned through a lease too (`privacy_export_owner`, renewed while it
+runs): at startup an instance resumes only the exports whose owner's lease lapsed (the owner
+died), each at most MAX_ATTEMPTS times in all (then it is `failed`: an export that crashes its
+process is not retried all day).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import html
 import json
 import logging
 import os
+import secrets
 import tempfile
 import time
 import zipfile
@@ -37,12 +43,23 @@ JOB = "privacy_export"
 ERASURE = "privacy_erasure"
 SLOT = "privacy_export_slot"  # one lease per allowed export per subject, a day long
 CONFIRM = "privacy_erase_confirm"  # an erase confirmation used, until it would have expired
+OWNER = "privacy_export_owner"  # the instance building an export, renewed while it runs
 DAY_S = 86_400.0
+OWNER_LEASE_S = 60.0  # an owner that stops renewing for this long is taken for dead
+MAX_ATTEMPTS = 3  # starts of one export (the first, then resumes) before it is failed
+GAVE_UP = (
+    "the export was interrupted {n} times (the server building it stopped); ask for a new "
+    "export, and quote this id if it fails again: {id}"
+)
+FAILED = "the export failed; ask for a new export, and quote this id if it fails again: {id}"
 
 
 def write_archive(path: Path, subject_hash: str, data: dict[str, list[Any]]) -> int:
-    """Write the ZIP atomically (temporary name, fsync, rename, mode 0600); its size."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the ZIP atomically (temporary name, fsync, rename, mode 0600); its size.
+
+    The directory is created private (0700): the archives are people's personal data.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".zip")
     try:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as z:
@@ -98,6 +115,7 @@ class Jobs:
         self._running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # job id -> (hash, task)
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # subject hash -> (lock, users)
         self._claim_lock = asyncio.Lock()  # for stores without claim_doc
+        self.instance = secrets.token_hex(6)  # the owner named in the exports it builds
 
     @contextlib.asynccontextmanager
     async def _subject_lock(self, subject_hash: str) -> AsyncIterator[None]:
@@ -112,18 +130,43 @@ class Jobs:
             if not users[0]:
                 del self._locks[subject_hash]
 
-    async def _claim(self, kind: str, id: str, *, until: float, at: float) -> bool:
+    async def _claim(
+        self, kind: str, id: str, *, until: float, at: float, body: dict[str, Any] | None = None
+    ) -> bool:
         """Take the lease `kind`/`id` until `until` if absent or ended by `at` (atomic in the
         store; a store without claim_doc is only atomic within this process)."""
+        body = (body or {}) | {"until": until}
         try:
-            return await self.store.claim_doc(kind, id, {"until": until}, until=until, at=at)
+            return await self.store.claim_doc(kind, id, body, until=until, at=at)
         except NotImplementedError:
             async with self._claim_lock:
                 held = await self.store.get_doc(kind, id)
                 if held is not None and held.get("until", 0) > at:
                     return False
-                await self.store.put_doc(kind, id, {"until": until}, ts=until)
+                await self.store.put_doc(kind, id, body, ts=until)
                 return True
+
+    async def _own(self, job_id: str) -> bool:
+        """Take the owner lease of an export whose owner is gone (or that never had one)."""
+        now = time.time()
+        return await self._claim(OWNER, job_id, until=now + OWNER_LEASE_S, at=now,
+                                 body={"instance": self.instance})  # fmt: skip
+
+    async def _keep_owning(self, job_id: str) -> None:
+        """Renew this instance's owner lease on an export while it is built."""
+        while True:
+            await asyncio.sleep(OWNER_LEASE_S / 3)
+            until = time.time() + OWNER_LEASE_S
+            with contextlib.suppress(Exception):  # the next renewal tries again
+                await self.store.put_doc(OWNER, job_id, {"instance": self.instance,
+                                                         "until": until}, ts=until)  # fmt: skip
+
+    async def _disown(self, job_id: str) -> None:
+        """End this instance's owner lease now (its export stopped here)."""
+        now = time.time()
+        with contextlib.suppress(Exception):
+            await self.store.put_doc(OWNER, job_id, {"instance": self.instance, "until": now},
+                                     ts=now)  # fmt: skip
 
     async def recent(self, subject_hash: str, now: float) -> int:
         """Exports this subject asked for in the last day."""
@@ -156,7 +199,7 @@ class Jobs:
             "created": now,
         }
         await self.save(job)
-        self.start(job)
+        self.start(job, owned=False)
         return job
 
     async def save(self, job: dict[str, Any]) -> None:
@@ -167,10 +210,11 @@ class Jobs:
         """The job document, or None."""
         return await self.store.get_doc(JOB, job_id)
 
-    def start(self, job: dict[str, Any]) -> None:
-        """Run `job` in a background task."""
+    def start(self, job: dict[str, Any], *, owned: bool = False) -> None:
+        """Run `job` in a background task (`owned`: this instance already holds its lease)."""
         job_id = job["id"]
-        task = asyncio.create_task(self._run(job), name=f"readykit-privacy-export-{job_id}")
+        task = asyncio.create_task(self._run(job, owned=owned),
+                                   name=f"readykit-privacy-export-{job_id}")  # fmt: skip
         self._tasks.add(task)
         self._running[job_id] = (job["subject_hash"], task)
 
@@ -181,10 +225,24 @@ class Jobs:
 
         task.add_done_callback(done)
 
-    async def _run(self, job: dict[str, Any]) -> None:
+    async def _run(self, job: dict[str, Any], *, owned: bool) -> None:
+        if not owned and not await self._own(job["id"]):
+            return  # another instance builds it
+        keeper = asyncio.create_task(self._keep_owning(job["id"]),
+                                     name=f"readykit-privacy-owner-{job['id']}")  # fmt: skip
+        try:
+            await self._build(job)
+        except asyncio.CancelledError:  # erased, or shut down: another start may resume it
+            await asyncio.shield(self._disown(job["id"]))
+            raise
+        finally:
+            keeper.cancel()
+
+    async def _build(self, job: dict[str, Any]) -> None:
         path = self.archive_dir / f"{job['id']}.zip"
         try:
             job["status"] = "running"
+            job["attempts"] = job.get("attempts", 0) + 1
             await self.save(job)
             try:
                 subject = self.keys.unseal(job["subject"])
@@ -200,9 +258,11 @@ class Jobs:
                 job.update(status="ready", finished=time.time(), file=path.name)
                 job["expires"] = job["finished"] + self.link_ttl_s
                 job["counts"] = {name: len(records) for name, records in data.items()}
-            except Exception as exc:  # one exporter failing fails this job only, readably
+            except Exception as exc:  # one exporter failing fails this job only
+                # the subject sees a generic message and the id; operators the (redacted) detail
                 logger.exception("privacy export %s failed", job["id"])
-                job.update(status="failed", finished=time.time(), error=failure(exc))
+                job.update(status="failed", finished=time.time(), error=FAILED.format(id=job["id"]),
+                           detail=failure(exc))  # fmt: skip
             stored = await self.get(job["id"])
             if stored is not None and stored["status"] == "erased":  # erased meanwhile
                 path.unlink(missing_ok=True)
@@ -213,26 +273,59 @@ class Jobs:
             raise
 
     async def resume(self) -> int:
-        """Restart jobs a previous process left queued or running; the number restarted."""
+        """Restart jobs a stopped process left queued or running; the number restarted.
+
+        Only jobs whose owner's lease lapsed (the owner died; a live owner renews it), and each
+        at most MAX_ATTEMPTS times in all: then it is marked `failed`.
+        """
         pending = [
             j for j in await self.store.docs(JOB, since=time.time() - DAY_S)
-            if j["status"] in ("queued", "running")
+            if j["status"] in ("queued", "running") and j["id"] not in self._running
         ]  # fmt: skip
+        restarted = 0
         for job in pending:
-            self.start(job)
-        return len(pending)
+            if not await self._own(job["id"]):
+                continue  # a live instance is building it
+            attempts = job.get("attempts", 0)
+            if attempts >= MAX_ATTEMPTS:
+                logger.error("privacy export %s: interrupted %d times, not resumed again",
+                             job["id"], attempts)  # fmt: skip
+                stored = await self.get(job["id"])
+                if stored is None or stored["status"] in ("queued", "running"):
+                    job.update(status="failed", finished=time.time(),
+                               error=GAVE_UP.format(n=attempts, id=job["id"]),
+                               detail=f"interrupted {attempts} times")  # fmt: skip
+                    await self.save(job)
+                await self._disown(job["id"])
+                continue
+            self.start(job, owned=True)
+            restarted += 1
+        return restarted
 
     async def expire(self, now: float | None = None) -> int:
-        """Delete archives whose link has expired; the number removed."""
+        """Delete archives whose link has expired; the number of jobs expired (or archives
+        removed from this instance's disk).
+
+        Jobs are shared by the instances, archives are on the disk of the instance that built
+        them (unless the archive directory is shared): each instance removes from its own disk
+        the archives of jobs expired or erased, whichever instance marked them.
+        """
         now = time.time() if now is None else now
         removed = 0
         for job in await self.store.docs(JOB):
             if job["status"] == "ready" and job.get("expires", now) <= now:
-                (self.archive_dir / job["file"]).unlink(missing_ok=True)
+                (self.archive_dir / Path(job["file"]).name).unlink(missing_ok=True)
                 job["status"] = "expired"
                 await self.save(job)
                 removed += 1
-        for kind in (SLOT, CONFIRM):  # ended leases
+            elif job["status"] in ("expired", "erased"):  # marked here or on another instance
+                for name in {f"{job['id']}.zip", Path(job.get("file") or "").name} - {""}:
+                    try:
+                        (self.archive_dir / name).unlink()
+                    except FileNotFoundError:
+                        continue
+                    removed += 1
+        for kind in (SLOT, CONFIRM, OWNER):  # ended leases
             with contextlib.suppress(NotImplementedError):
                 await self.store.delete_docs(kind, before=now)
         return removed
