@@ -149,3 +149,29 @@ async def test_the_archive_directory_is_private(tmp_path: Path) -> None:
     async with lifespan(a.app):
         await a.ready_export()
     assert stat.S_IMODE((tmp_path / "exports").stat().st_mode) == 0o700
+
+
+async def test_an_orphaned_export_is_taken_over_by_the_hourly_round_not_only_at_startup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance that stays up takes over an export whose owner died after it started."""
+    import readykit.privacy
+
+    monkeypatch.setattr(readykit.privacy, "EXPIRE_EVERY_S", 0)  # every turn is "an hour later"
+    a = Instance(tmp_path)
+    async with lifespan(a.app):
+        store, now = a.kit.records.store, time.time()  # type: ignore[union-attr]
+        subject_hash = a.jobs.keys.subject_hash("alice")
+        job = {"id": "orphan", "subject_hash": subject_hash, "subject": a.jobs.keys.seal("alice"),
+               "status": "running", "created": now, "attempts": 1}  # fmt: skip
+        await store.put_doc(JOB, "orphan", job, key=subject_hash, ts=now)
+        await store.put_doc(OWNER, "orphan", {"instance": "gone", "until": now - 1}, ts=now - 1)
+        for _ in range(10_000):  # turns of the loop, not time: the round runs on each
+            found = await a.jobs.get("orphan")
+            if found is not None and found["status"] == "ready":
+                break
+            await asyncio.sleep(0)
+        await a.jobs.wait()
+    assert found is not None
+    assert found["status"] == "ready"
+    assert a.calls == ["alice"]

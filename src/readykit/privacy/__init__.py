@@ -74,6 +74,10 @@ def install_privacy(setup: Setup, records: Records | None, registry: Privacy) ->
             with contextlib.suppress(StoreUnavailable):  # the next hour will do
                 await jobs.expire()
             await asyncio.sleep(EXPIRE_EVERY_S)
+            with contextlib.suppress(StoreUnavailable):
+                # an export whose owner died (its lease lapsed) is taken over every hour, not
+                # only when some instance starts (start() resumes at once)
+                await jobs.resume()
 
     async def start() -> None:
         try:
