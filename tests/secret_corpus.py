@@ -132,7 +132,10 @@ def secret_shapes() -> Iterator[tuple[str, str]]:
                   'password="a\\"b {v}" next', "password='it''s {v}' next",
                   "Authorization: Bearer id:{v}", "bearer AbCdEf12:{v} rejected",
                   "token Zx9Yw8Vu7:{v}", "git clone https://{v}f00d@github.com/org/repo.git",
-                  "fetch https://x9{v}@example.com:8443/api failed"):  # fmt: skip
+                  "fetch https://x9{v}@example.com:8443/api failed",
+                  "headers [('authorization', 'Bearer {v}'), ('accept', '*/*')]",
+                  "Headers(raw=[(b'x-api-key', b'{v}')])",
+                  "hook https://hooks.slack.com/services/T01/B02/{v}x ok"):  # fmt: skip
         secret = marker(next(n))
         yield shape.replace("{v}", secret), secret
 

@@ -318,6 +318,16 @@ def test_remembered_answers_are_bounded_in_number_and_in_length() -> None:
         ("bearer abcDEF123456:xyz", f"bearer {MARK}"),
         ("https://s3cr3tT0ken99@example.com/repo", f"https://{MARK}@example.com/repo"),
         ("card 4111.1111.1111.1111 declined", f"card {MARK} declined"),
+        # headers as Python shows them (a list of tuples, Starlette's Headers(raw=...))
+        ("[('authorization', 'rawtoken')]", f"[('authorization', '{MARK}')]"),
+        (
+            "Headers(raw=[(b'cookie', b'sid=1'), (b'accept', b'*/*')])",
+            f"Headers(raw=[(b'cookie', b'{MARK}'), (b'accept', b'*/*')])",
+        ),
+        (
+            "posted to https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXX ok",
+            f"posted to https://{MARK} ok",
+        ),
     ],
 )
 def test_values_with_separators_quotes_and_colons_go_whole(text: str, expected: str) -> None:
@@ -331,5 +341,7 @@ def test_names_that_only_look_like_secrets_are_kept() -> None:
         "ssid=HomeNetwork bssid=aa:bb:cc:dd:ee:ff",
         "ssh://git@github.com/org/repo.git https://first.last@example.com/x",
         "version 1.2.3.4; build 2024.12.03",
+        "POST /oauth/token\nContent-Type: application/json",  # a credential is on its line
+        "required fields: ['password', 'email']",  # a list of words, not a (key, value)
     ]:
         assert redact_text(text) == text

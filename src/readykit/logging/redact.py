@@ -115,7 +115,7 @@ _SECRET_WORD = re.compile(
 # `user:pass` does): `basic information`, `token validation failed` are words, not credentials
 # (a `:` inside it is part of it: `Bearer id:secret`)
 _BEARER = (
-    r"(?i:\b(?:bearer|basic|token)\s+)(?=[a-z]*[A-Z0-9\-._~+/])"
+    r"(?i:\b(?:bearer|basic|token)[ \t]+)(?=[a-z]*[A-Z0-9\-._~+/])"
     r"(?>[A-Za-z0-9\-._~+/]{8,}(?::[A-Za-z0-9\-._~+/]+)*=*)(?![\w=])"
 )
 _JWT = r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
@@ -131,7 +131,8 @@ _VENDOR = (
     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|glpat-[\w-]{20,}"
     r"|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}"
     r"|sk-(?:proj-|ant-)?[\w-]{20,}|AIza[\w-]{35}|ya29\.[\w-]{20,}"
-    r"|SG\.[\w-]{16,}\.[\w-]{16,}|npm_[A-Za-z0-9]{36})"
+    r"|SG\.[\w-]{16,}\.[\w-]{16,}|npm_[A-Za-z0-9]{36}"
+    r"|hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]+)"
 )
 # user:password@ in a URL; the password may hold `/` or `@`: it ends at the last `@` before a host
 # not a port and a path (`localhost:5173/@vite/client`, `host:8000/invite?email=a@b.c`)
@@ -153,6 +154,12 @@ _PAIR_KEY = (
 # a value: quoted (`"a \\" b"` with its escapes, `'it''s'`, `\\"..\\"` inside an escaped JSON
 # string, `%22..%22`), a quote never closed (to the next space), or bare, where `;` and `,`
 # end it only before a space or the next pair (`sid=x; Path=/`, `a=1;b=2`), not inside it
+# a header as Python shows it, `('authorization', 'x')` or `(b'cookie', b'x')`: a (key, value)
+# tuple, not a list of words (`['password', 'email']` keeps its second word)
+_TUPLE_PAIR = (
+    r"\([ \t]*b?(['\"])(?P<key>[A-Za-z_][\w.-]{0,63})\1[ \t]*,[ \t]*"
+    r"b?(['\"])(?P<value>(?:(?!\3)[^\r\n\\]|\\.)*)\3[ \t]*\)"
+)
 _PAIR_VALUE = (
     r"\\\"[^\"\r\n]*?\\\"|\"(?:[^\"\\\r\n]|\\.)*\"|'(?:[^'\r\n]|'')*'|%22.*?%22"
     r"|[\"'][^\s\"']*"
@@ -176,6 +183,7 @@ _HEADER_RE = re.compile(_HEADER)
 _PAIR_KEY_RE = re.compile(_PAIR_KEY)
 _PAIR_VALUE_RE = re.compile(_PAIR_VALUE)
 _CARD_RE = re.compile(_CARD)
+_TUPLE_PAIR_RE = re.compile(_TUPLE_PAIR)
 # Cheap hints that each pattern could match; most strings (paths, user agents) have none, and the
 # full patterns cost microseconds each. A hint may say yes wrongly, never no wrongly.
 _AWS_HINT = re.compile(r"A[A-Z]{3}[A-Z0-9]{16}")
@@ -202,6 +210,7 @@ def _has_vendor_hint(text: str) -> bool:
         or "SG." in text
         or "npm_" in text
         or "glpat-" in text
+        or "hooks.slack.com" in text
     )
 
 
@@ -223,6 +232,15 @@ def _card(match: re.Match[str]) -> str:
     if digits[0] not in "23456":
         return match.group(0)
     return MARK if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
+
+
+def _tuple_value(match: re.Match[str], keys: Redactor) -> str:
+    """A `(key, value)` tuple with its value redacted when the key is sensitive."""
+    whole = match.group(0)
+    if not keys.is_sensitive_key(match.group("key")):
+        return whole
+    start, end = match.start("value") - match.start(), match.end("value") - match.start()
+    return whole[:start] + MARK + whole[end:]
 
 
 def _redact_pairs(text: str, keys: Redactor) -> str:
@@ -275,6 +293,8 @@ def _redact_shapes(text: str, keys: Redactor | None = None) -> str:
         text = _URL_USER_CREDENTIAL_RE.sub(MARK, text)
     if ("=" in original or ":" in original or "%3" in original) and keys.pair_hint(low):
         text = _redact_pairs(text, keys)
+    if "(" in original and "," in original and keys.pair_hint(low):
+        text = _TUPLE_PAIR_RE.sub(lambda m: _tuple_value(m, keys), text)
     if len(original) - len(original.translate(_NO_DIGITS)) >= MIN_CARD_DIGITS and _CARD_HINT.search(
         original
     ):
