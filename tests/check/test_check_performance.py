@@ -260,3 +260,29 @@ def test_a_ceiling_at_the_generators_own_limit_is_not_serialised() -> None:
     v = judge([base, top], BUDGET)
     assert v.serialised is None
     assert v.saturated is top
+
+
+def test_nothing_timed_is_said_and_does_not_score(serve_app, run_probe) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from readykit.check.finding import Finding
+    from readykit.check.scoring import category_scores, overall
+
+    async def private(request: object) -> JSONResponse:
+        return JSONResponse({"detail": "not authenticated"}, 401)
+
+    url = serve_app(Starlette(routes=[Route("/items", private), Route("/", private)]))
+    target = Target(endpoints=[Endpoint("GET", "/items"), Endpoint("GET", "/")])
+    ctx = run_probe(url, performance.run, target=target)
+    assert [(f.check, f.severity) for f in ctx.findings] == [("performance.not-timed", "info")]
+    assert "GET /items → 401" in ctx.findings[0].evidence.response
+    assert not ctx.applicable
+    # performance is null and leaves the overall score: a perfect other category stays 100
+    ok = Finding("health.ok", "health", "info", "ok")
+    scores = category_scores(
+        [ok, *ctx.findings], {}, {"health": True, "performance": ctx.applicable}
+    )
+    assert {s.category: s.score for s in scores}["performance"] is None
+    assert overall(scores) == 100

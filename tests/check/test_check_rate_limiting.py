@@ -123,3 +123,91 @@ def test_a_route_that_refuses_the_method_is_not_judged(serve_app, check_ids) -> 
     found = asyncio.run(go())
     assert found["rate-limiting.not-tested"] == "info"
     assert "rate-limiting.auth-unlimited" not in found
+
+
+TOKEN_DOC = {
+    "openapi": "3.1.0",
+    "info": {"title": "t", "version": "1"},
+    "paths": {
+        "/oauth/token": {
+            "post": {
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/TokenIn"}}
+                    },
+                }
+            }
+        }
+    },
+    "components": {
+        "schemas": {
+            "TokenIn": {
+                "type": "object",
+                "required": ["grant_type", "client_id", "client_secret"],
+                "properties": {
+                    "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                    "client_id": {"type": "string"},
+                    "client_secret": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
+def token_app(with_doc: bool) -> Starlette:
+    """A token route that validates its JSON body (422, as FastAPI does) before its limiter
+    (5 attempts, then 429) runs."""
+    counts = {"attempts": 0}
+
+    async def token(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not all(
+            isinstance(body.get(k), str) for k in ("grant_type", "client_id", "client_secret")
+        ):
+            return JSONResponse({"detail": "validation error"}, 422)
+        counts["attempts"] += 1
+        if counts["attempts"] > 5:
+            return JSONResponse({"error": "too many"}, 429, headers={"Retry-After": "60"})
+        return JSONResponse({"error": "invalid_client"}, 401)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(TOKEN_DOC)
+
+    routes = [Route("/oauth/token", token, methods=["POST"])]
+    if with_doc:
+        routes.append(Route("/openapi.json", openapi))
+    return Starlette(routes=routes)
+
+
+def test_attempts_refused_as_invalid_are_not_judged(serve_app, run_probe, check_ids) -> None:
+    target = Target(endpoints=[Endpoint("POST", "/oauth/token", json_body=True)])
+    ctx = run_probe(serve_app(token_app(with_doc=False)), rate_limiting.run, target=target)
+    found = check_ids(ctx)
+    assert "rate-limiting.auth-unlimited" not in found
+    assert found["rate-limiting.not-tested"] == "info"
+    untested = next(f for f in ctx.findings if f.check == "rate-limiting.not-tested")
+    assert "invalid" in untested.title
+    assert f"422 x{rate_limiting.AUTH_BURST}" in untested.evidence.response
+
+
+def test_the_attempt_body_comes_from_the_openapi_schema(serve_app, run_probe, check_ids) -> None:
+    ctx = run_probe(serve_app(token_app(with_doc=True)), rate_limiting.run)
+    found = check_ids(ctx)
+    assert found["rate-limiting.no-policy-headers"] == "info"  # the 429 was reached
+    assert "rate-limiting.auth-unlimited" not in found
+    assert not any("/oauth/token" in f.title for f in ctx.findings if "not-tested" in f.check)
+
+
+def test_an_oauth_400_invalid_grant_is_an_attempt(serve_app, run_probe, check_ids) -> None:
+    async def token(request: Request) -> Response:
+        return JSONResponse({"error": "invalid_grant"}, 400)
+
+    url = serve_app(Starlette(routes=[Route("/oauth/token", token, methods=["POST"])]))
+    target = Target(endpoints=[Endpoint("POST", "/oauth/token", json_body=True)])
+    found = check_ids(run_probe(url, rate_limiting.run, target=target))
+    assert found["rate-limiting.auth-unlimited"] == "blocker"

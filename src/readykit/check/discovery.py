@@ -25,7 +25,8 @@ _PARAM = re.compile(r"\{([^}/]+)\}")
 
 @dataclass(frozen=True)
 class Param:
-    """A path or query parameter and its declared JSON-schema type."""
+    """A parameter and its declared JSON-schema type: `path`, `query`, a required property of
+    a JSON request body (`body`) or a form field (`form`: crawled forms, form request bodies)."""
 
     name: str
     location: str
@@ -56,7 +57,9 @@ class Endpoint:
     def concrete(self, bad: bool = False) -> str:
         """The path with sample values (or, with `bad`, wrongly typed ones for typed params)."""
         types = {p.name: p.type for p in self.params if p.location == "path"}
-        examples = {p.name: p.example for p in self.params if p.example is not None}
+        examples = {
+            p.name: p.example for p in self.params if p.location == "path" and p.example is not None
+        }
 
         def value(match: re.Match[str]) -> str:
             kind = types.get(match.group(1), "string")
@@ -143,6 +146,49 @@ def _example(param: dict[str, Any]) -> str | None:
     return None
 
 
+def _resolve(doc: dict[str, Any], schema: Any, depth: int = 0) -> Any:
+    """`schema` with a local `$ref` (`#/components/schemas/X`) followed, a few levels deep."""
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and depth < 8:
+        ref = schema["$ref"]
+        if not ref.startswith("#/"):
+            return {}
+        node: Any = doc
+        for part in ref[2:].split("/"):
+            node = (
+                node.get(part.replace("~1", "/").replace("~0", "~"))
+                if isinstance(node, dict)
+                else None
+            )
+        schema, depth = node, depth + 1
+    return schema if isinstance(schema, dict) else {}
+
+
+def _body_params(doc: dict[str, Any], op: dict[str, Any]) -> tuple[Param, ...]:
+    """The required properties of an operation's JSON (`body`) or form (`form`) request body."""
+    body = _resolve(doc, op.get("requestBody"))
+    content = body.get("content") if isinstance(body.get("content"), dict) else {}
+    assert isinstance(content, dict)
+    for media, location in (("json", "body"), ("x-www-form-urlencoded", "form")):
+        for kind, holder in content.items():
+            if media not in str(kind) or not isinstance(holder, dict):
+                continue
+            schema = _resolve(doc, holder.get("schema"))
+            parts = [schema, *(_resolve(doc, s) for s in schema.get("allOf") or ())]
+            params: list[Param] = []
+            for part in parts:
+                props = part.get("properties") if isinstance(part.get("properties"), dict) else {}
+                assert isinstance(props, dict)
+                for name in part.get("required") or ():
+                    if isinstance(name, str) and name not in {p.name for p in params}:
+                        prop = _resolve(doc, props.get(name))
+                        params.append(
+                            Param(name, location, _schema_type(prop), True, _example(prop))
+                        )
+            if params:
+                return tuple(params)
+    return ()
+
+
 def endpoints_from_openapi(doc: Any) -> list[Endpoint]:
     """The operations of an OpenAPI 3 (or Swagger 2) document; DELETE and others are skipped."""
     if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
@@ -171,7 +217,8 @@ def endpoints_from_openapi(doc: Any) -> list[Endpoint]:
                     params.append(
                         Param(str(p["name"]), p["in"], kind, bool(p.get("required")), _example(p))
                     )
-            content = (op.get("requestBody") or {}).get("content") or {}
+            params += _body_params(doc, op)
+            content = _resolve(doc, op.get("requestBody")).get("content") or {}
             json_body = any("json" in str(t) for t in content) or any(
                 isinstance(p, dict) and p.get("in") == "body" for p in op.get("parameters") or []
             )

@@ -22,7 +22,7 @@ from readykit.check.client import (
     RequestFailed,
 )
 from readykit.check.discovery import Endpoint, Target, discover
-from readykit.check.finding import Category, Evidence, Finding
+from readykit.check.finding import Category, Evidence, Finding, scrub, secret_forms
 from readykit.check.probe import ProbeContext, ProbeOptions, ProbeSpec
 from readykit.check.scoring import (
     EXIT_CODES,
@@ -70,6 +70,8 @@ class Report:
     discovery: dict[str, Any]
     p95_budget_ms: float
     performance: dict[str, Any] = field(default_factory=dict)
+    # forms of the secrets the user gave (`--ops-token`): never written to any report
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -101,7 +103,9 @@ class Report:
             "p95_budget_ms": self.p95_budget_ms,
             "performance": self.performance,
         }
-        redacted: dict[str, Any] = Redactor().redact(doc)
+        # every renderer (JSON, Markdown, HTML, the terminal) reads this document: a target that
+        # echoes the ops token (a health check's output) has it replaced here, once for all
+        redacted: dict[str, Any] = Redactor().redact(scrub(doc, self.secrets))
         return redacted
 
 
@@ -215,6 +219,7 @@ async def check(options: CheckOptions, *, clock: Callable[[], float] = time.mono
         },
         p95_budget_ms=options.probe.p95_budget_ms,
         performance=performance,
+        secrets=secret_forms(options.probe.ops_token or ""),
     )
 
 

@@ -86,10 +86,16 @@ def step_from(result: LoadResult, cpu: StepCpu | None = None) -> Step:
     )
 
 
-async def _time(ctx: ProbeContext, endpoint: Endpoint) -> Timing | None:
+async def _time(ctx: ProbeContext, endpoint: Endpoint, untimed: list[str]) -> Timing | None:
+    """The endpoint's 1-user timing; None (and why, in `untimed`) when it cannot be timed."""
     path = endpoint.concrete()
     first = await ctx.budget.try_request("GET", path)  # warm-up, and is it there at all?
-    if first is None or not 200 <= first.status < 300 or ctx.target.like_unknown(first):
+    if first is None:
+        untimed.append(f"GET {path} → no answer")
+        return None
+    if not 200 <= first.status < 300 or ctx.target.like_unknown(first):
+        why = "answers like an unknown path" if 200 <= first.status < 300 else "not 2xx"
+        untimed.append(f"GET {path} → {first.status} ({why})")
         return None
     times: list[float] = []
     last: Response = first
@@ -102,6 +108,7 @@ async def _time(ctx: ProbeContext, endpoint: Endpoint) -> Timing | None:
         last = resp
         times.append(resp.elapsed_s * 1000)
     if not times:
+        untimed.append(f"GET {path} → {first.status} (no timed request within the budget)")
         return None
     return Timing(path, endpoint.source, last.status, statistics.median(times), max(times))
 
@@ -303,13 +310,33 @@ def _timings_finding(timings: list[Timing]) -> Finding:
 async def run(ctx: ProbeContext) -> None:
     """Time every GET at one user, sweep the slowest few, judge each sweep."""
     timings: list[Timing] = []
+    untimed: list[str] = []
     for endpoint in _candidates(ctx):
         if ctx.budget.time_left() < 3 * ctx.options.load_step_s:
+            untimed.append("the probe's time ran out before the next endpoint")
             break
-        timing = await _time(ctx, endpoint)
+        timing = await _time(ctx, endpoint, untimed)
         if timing is not None:
             timings.append(timing)
     if not timings:
+        # nothing measured is not a perfect score: the category does not count (null)
+        ctx.applicable = False
+        ctx.add(
+            Finding(
+                "performance.not-timed",
+                "performance",
+                "info",
+                "nothing could be timed: no discovered GET answered 2xx, so performance was "
+                "not judged",
+                Evidence(
+                    f"GET x1 each ({len(untimed)} tried)",
+                    None,
+                    "\n".join(untimed) or "no GET endpoint to time",
+                ),
+                "Give the check a GET that answers 2xx without credentials (`--endpoint`, or an "
+                "OpenAPI document with example path values) to have performance judged.",
+            )
+        )
         return
     ctx.add(_timings_finding(timings))
     first = [t for t in timings if t.path in ctx.options.sweep_first]

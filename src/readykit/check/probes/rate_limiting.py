@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from readykit.check.client import Budget, Response
-from readykit.check.discovery import Endpoint
+from readykit.check.discovery import Endpoint, Param
 from readykit.check.finding import Evidence, Finding, excerpt
 from readykit.check.probe import ProbeContext
 
@@ -42,28 +43,60 @@ class Burst:
     advertised: Response | None = None
     server_errors: list[Response] = field(default_factory=list)
     refused: int = 0  # 404/405/415: the route does not take this request at all
+    rejected: int = 0  # 400/422: the request was refused as invalid before any attempt
+    statuses: Counter[int] = field(default_factory=Counter)
 
     @property
     def untested(self) -> bool:
-        """Every answer said the route does not take this request: nothing was measured."""
-        return self.sent > 0 and self.refused >= self.sent and self.limited is None
+        """Every answer said the request was not taken (not this route, method or content type,
+        or a body the route refused as invalid): no attempt was made, nothing was measured."""
+        return self.sent > 0 and self.refused + self.rejected >= self.sent and self.limited is None
+
+    def seen(self) -> str:
+        """The statuses answered, most frequent first: `422 x30`."""
+        return ", ".join(f"{status} x{n}" for status, n in self.statuses.most_common())
+
+
+# OAuth 2 (RFC 6749 §5.2) answers wrong client credentials or a wrong grant with 400 and one of
+# these: that is an attempt that was made, not a request refused as invalid
+_OAUTH_ATTEMPTED = (b'"invalid_grant"', b'"invalid_client"', b'"unauthorized_client"')
+
+
+def _not_attempted(resp: Response) -> bool:
+    """A 400/422 that refused the request itself (validation), not the credentials in it."""
+    if resp.status == 422:
+        return True
+    return resp.status == 400 and not any(code in resp.body for code in _OAUTH_ATTEMPTED)
+
+
+def _wrong_value(param: Param) -> str | int | float | bool:
+    """A made-up credential for a body field: a wrong password for secrets, a made-up address
+    for e-mails, the document's own example (a `grant_type` enum) else a placeholder."""
+    name = param.name.lower()
+    if param.type == "boolean":
+        return False
+    if param.type in ("integer", "number"):
+        return int(param.example) if param.example and param.example.isdigit() else 1
+    if "pass" in name or "secret" in name:
+        return "readykit-check-wrong-password"
+    if "mail" in name:
+        return "readykit-check@example.invalid"
+    return param.example if param.example is not None else "readykit-check"
 
 
 def auth_request(endpoint: Endpoint) -> tuple[dict[str, str], bytes]:
     """Headers and a wrong-credentials body in the form the endpoint accepts: its form fields
-    form-encoded when it is an HTML form, else JSON."""
-    fields = [p.name for p in endpoint.params if p.location == "form"]
+    form-encoded when it is an HTML form (or its OpenAPI body is a form), the required properties
+    of its OpenAPI JSON body, else a JSON username/email/password."""
+    fields = [p for p in endpoint.params if p.location == "form"]
     if fields:
-        values = {
-            name: "readykit-check-wrong-password"
-            if "pass" in name.lower()
-            else "readykit-check@example.invalid"
-            if "mail" in name.lower()
-            else "readykit-check"
-            for name in fields
-        }
+        values = {p.name: str(_wrong_value(p)) for p in fields}
         body = urlencode(values).encode()
         return {"Content-Type": "application/x-www-form-urlencoded"}, body
+    required = [p for p in endpoint.params if p.location == "body"]
+    if required:
+        doc = {p.name: _wrong_value(p) for p in required}
+        return {"Content-Type": "application/json"}, json.dumps(doc).encode()
     return {"Content-Type": "application/json"}, AUTH_BODY
 
 
@@ -104,8 +137,11 @@ async def burst(
                 seen.advertised = resp
             if resp.status >= 500:
                 seen.server_errors.append(resp)
+            seen.statuses[resp.status] += 1
             if resp.status in (404, 405, 415):
                 seen.refused += 1
+            elif _not_attempted(resp):
+                seen.rejected += 1
     return seen
 
 
@@ -113,13 +149,26 @@ def _report(ctx: ProbeContext, seen: Burst, auth: bool) -> None:
     where = f"{seen.method} {seen.path}"
     request = f"{where} x{seen.sent} (waves of {WAVE})"
     if seen.untested:
+        if seen.rejected:
+            title = (
+                f"{where} refused every request as invalid ({seen.seen()}): no attempt was "
+                "made, not judged"
+            )
+            fix = (
+                "Describe the route's request body in the OpenAPI document (required "
+                "properties) so the check can send a well-formed attempt."
+            )
+        else:
+            title = f"{where} does not take this request ({seen.seen()}): not judged"
+            fix = ""
         ctx.add(
             Finding(
                 "rate-limiting.not-tested",
                 "rate-limiting",
                 "info",
-                f"{where} does not take this request (404/405/415 to all {seen.sent}): not judged",
-                Evidence(request, None, ""),
+                title,
+                Evidence(request, None, f"statuses: {seen.seen()}"),
+                fix,
             )
         )
         return
@@ -165,7 +214,7 @@ def _report(ctx: ProbeContext, seen: Burst, auth: bool) -> None:
                 "rate-limiting",
                 "blocker",
                 f"{where} accepted {seen.sent} login attempts without a 429",
-                Evidence(request, None, "no 429 returned"),
+                Evidence(request, None, f"no 429 returned; statuses: {seen.seen()}"),
                 "Limit auth routes tightly (e.g. 5/minute per client and per account) and "
                 "answer 429 with Retry-After.",
             )
@@ -187,7 +236,7 @@ def _report(ctx: ProbeContext, seen: Burst, auth: bool) -> None:
                 "rate-limiting",
                 "warning",
                 f"{where}: {seen.sent} requests, no 429 and no RateLimit headers",
-                Evidence(request, None, "no 429, no rate-limit headers"),
+                Evidence(request, None, f"no 429, no rate-limit headers; statuses: {seen.seen()}"),
                 "Set a default per-client limit and advertise it with RateLimit headers.",
             )
         )
