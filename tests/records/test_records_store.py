@@ -156,29 +156,32 @@ def _open_sqlite(path: str, start: Any) -> str:
 def test_processes_opening_a_new_file_together_migrate_it_once(tmp_path: Any) -> None:
     """The workers of one server open the same SQLite file at the same moment: every one
     starts, and the schema is at the current version once (a version read outside the write
-    lock let two workers apply the same migration: 'duplicate column name')."""
+    lock let two workers apply the same migration: 'duplicate column name'; the switch to WAL
+    mode answered the losers of the race 'database is locked' without waiting)."""
     import multiprocessing
 
     from readykit.records import schema
 
     context = multiprocessing.get_context("spawn")  # real, separate processes
-    path = str(tmp_path / "records.db")
-    workers = 6
-    with context.Manager() as manager:
-        start = manager.Barrier(workers)
-        with context.Pool(workers) as pool:
-            outcomes = pool.starmap(_open_sqlite, [(path, start)] * workers)
-    assert outcomes == ["ok"] * workers
-    conn = sqlite3.connect(path)
-    try:
-        (version,) = conn.execute(
-            "SELECT value FROM rk_meta WHERE key = 'schema_version'"
-        ).fetchone()
-        columns = [row[1] for row in conn.execute("PRAGMA table_info(rk_audit)")]
-    finally:
-        conn.close()
-    assert int(version) == schema.VERSION
-    assert columns.count("key_id") == 1
+    workers, rounds = 6, 8  # a new file each round: the race is lost only now and then
+    paths = [str(tmp_path / f"records-{n}.db") for n in range(rounds)]
+    with context.Manager() as manager, context.Pool(workers) as pool:
+        outcomes = [
+            pool.starmap(_open_sqlite, [(path, manager.Barrier(workers))] * workers)
+            for path in paths
+        ]
+    assert outcomes == [["ok"] * workers] * rounds
+    for path in paths:
+        conn = sqlite3.connect(path)
+        try:
+            (version,) = conn.execute(
+                "SELECT value FROM rk_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            columns = [row[1] for row in conn.execute("PRAGMA table_info(rk_audit)")]
+        finally:
+            conn.close()
+        assert int(version) == schema.VERSION
+        assert columns.count("key_id") == 1
 
 
 async def test_a_closed_store_refuses_writes_instead_of_reconnecting(

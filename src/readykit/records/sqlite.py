@@ -7,6 +7,7 @@ import asyncio
 import contextvars
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +17,8 @@ from readykit.records import schema
 from readykit.records.store import AUDIT, ChainKey, Head, Store, StoreUnavailable
 
 T = TypeVar("T")
+
+BUSY_TIMEOUT_S = 5.0  # how long a statement waits for another process's write lock
 
 
 def sqlite_path(url: str) -> Path:
@@ -54,9 +57,9 @@ class SQLiteStore(Store):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")  # a commit is an fsync: audited means on disk
-            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             migrate(conn)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open {self.url}: {exc}") from exc
@@ -198,6 +201,24 @@ def _settle(future: asyncio.Future[T], result: T | None, exc: BaseException | No
         future.set_exception(exc)
     else:
         future.set_result(result)  # type: ignore[arg-type]
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode, waiting out the others that are switching it.
+
+    Processes that open a new file together (the workers of one server) race to convert it,
+    and SQLite answers the losers "database is locked" at once, without its busy handler: try
+    again for as long as the busy timeout would have waited.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # in the store's worker thread, never on the event loop
 
 
 def migrate(conn: sqlite3.Connection) -> None:
