@@ -15,7 +15,7 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from math import floor, inf
-from typing import Any
+from typing import Any, cast
 
 from limits import RateLimitItem
 from limits.aio.storage import RedisStorage
@@ -52,8 +52,9 @@ ACQUIRE_SLIDING_WINDOW = _Script(RedisBridge.SCRIPT_ACQUIRE_SLIDING_WINDOW)
 SLIDING_WINDOW = _Script(RedisBridge.SCRIPT_SLIDING_WINDOW)
 PREFIX = f"{RedisStorage.PREFIX}:"
 
-# redis-py's own hiredis packer (its synchronous client's), when hiredis is installed
-_SERIALIZER: Any = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
+# redis-py's own hiredis packer (its synchronous client's), when hiredis is installed; called
+# through Any: redis-py 8.2 left its constructor untyped, earlier releases typed it
+_SERIALIZER: Any = cast(Any, HiredisRespSerializer)() if HIREDIS_AVAILABLE else None
 
 
 class PackedConnection(Connection):
