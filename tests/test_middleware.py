@@ -28,16 +28,34 @@ async def echo_id_app(scope, receive, send):  # type: ignore[no-untyped-def]
     await send({"type": "http.response.body", "body": (current_request_id() or "").encode()})
 
 
-def wrapped(app, collector: RecordCollector | None = None):  # type: ignore[no-untyped-def]
-    kit = ReadyKit(Settings())
+# nothing but request ids and the ops routes: the layer's lean path (no stage, no recorder)
+IDS_ONLY = {
+    "metrics": False,
+    "records": False,
+    "dashboard": False,
+    "access_log": False,
+    "security_headers": False,
+    "max_body_bytes": None,
+    "request_timeout_s": None,
+}
+
+
+@pytest.fixture(params=["defaults", "ids only"])
+def config(request: pytest.FixtureRequest) -> Settings:
+    """Each test of the id and error handling runs on both of the layer's paths."""
+    return Settings(**IDS_ONLY) if request.param == "ids only" else Settings()
+
+
+def wrapped(app, collector: RecordCollector | None = None, config: Settings | None = None):  # type: ignore[no-untyped-def]
+    kit = ReadyKit(config or Settings())
     if collector is not None:
         kit.add_recorder(collector)
     return kit.wrap(app)
 
 
-async def test_well_formed_request_id_is_kept_bound_and_echoed() -> None:
+async def test_well_formed_request_id_is_kept_bound_and_echoed(config: Settings) -> None:
     resp = await asgi_request(
-        wrapped(echo_id_app), "GET", "/", headers=[("X-Request-ID", "abc.DEF:1-2_3")]
+        wrapped(echo_id_app, config=config), "GET", "/", headers=[("X-Request-ID", "abc.DEF:1-2_3")]
     )
     assert resp.header("x-request-id") == "abc.DEF:1-2_3"
     assert resp.body == b"abc.DEF:1-2_3"
@@ -45,8 +63,10 @@ async def test_well_formed_request_id_is_kept_bound_and_echoed() -> None:
 
 
 @pytest.mark.parametrize("bad", ["", "has space", "x" * 129, "semi;colon", "ünïcode"])
-async def test_malformed_request_id_is_replaced(bad: str) -> None:
-    resp = await asgi_request(wrapped(echo_id_app), "GET", "/", headers=[("X-Request-ID", bad)])
+async def test_malformed_request_id_is_replaced(bad: str, config: Settings) -> None:
+    resp = await asgi_request(
+        wrapped(echo_id_app, config=config), "GET", "/", headers=[("X-Request-ID", bad)]
+    )
     rid = resp.header("x-request-id")
     assert rid is not None
     assert rid != bad
@@ -120,6 +140,24 @@ async def test_unhandled_exception_becomes_500_problem_with_request_id(
     assert isinstance(record.exception, KeyError)
 
 
+async def test_unhandled_exception_becomes_500_problem_with_ids_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same answer when nothing records the request (the layer's lean path)."""
+    with caplog.at_level(logging.ERROR, logger="readykit"):
+        resp = await asgi_request(
+            wrapped(raising_app, config=Settings(**IDS_ONLY)),
+            "GET",
+            "/x",
+            headers=[("X-Request-ID", "req-2")],
+        )
+    assert resp.status == 500
+    assert resp.header("content-type") == "application/problem+json"
+    assert resp.json()["request_id"] == resp.header("x-request-id") == "req-2"
+    assert b"secret-internal-detail" not in resp.body
+    assert "secret-internal-detail" in caplog.text
+
+
 async def plain_500_then_raise(scope, receive, send):  # type: ignore[no-untyped-def]
     """What Starlette's ServerErrorMiddleware does: send a 500 page, then re-raise."""
     await send(
@@ -129,8 +167,8 @@ async def plain_500_then_raise(scope, receive, send):  # type: ignore[no-untyped
     raise RuntimeError("boom")
 
 
-async def test_framework_500_page_is_replaced_by_problem() -> None:
-    resp = await asgi_request(wrapped(plain_500_then_raise), "GET", "/")
+async def test_framework_500_page_is_replaced_by_problem(config: Settings) -> None:
+    resp = await asgi_request(wrapped(plain_500_then_raise, config=config), "GET", "/")
     assert resp.status == 500
     assert resp.header("content-type") == "application/problem+json"
     assert b"Traceback" not in resp.body
@@ -144,8 +182,8 @@ async def json_500_then_raise(scope, receive, send):  # type: ignore[no-untyped-
     raise RuntimeError("boom")
 
 
-async def test_apps_own_json_error_handler_is_kept() -> None:
-    resp = await asgi_request(wrapped(json_500_then_raise), "GET", "/")
+async def test_apps_own_json_error_handler_is_kept(config: Settings) -> None:
+    resp = await asgi_request(wrapped(json_500_then_raise, config=config), "GET", "/")
     assert resp.json() == {"error": "custom"}
     assert resp.header("x-request-id") is not None
 
@@ -156,8 +194,8 @@ async def deliberate_500(scope, receive, send):  # type: ignore[no-untyped-def]
     await send({"type": "http.response.body", "body": b" by the app"})
 
 
-async def test_deliberate_500_without_exception_passes_through() -> None:
-    resp = await asgi_request(wrapped(deliberate_500), "GET", "/")
+async def test_deliberate_500_without_exception_passes_through(config: Settings) -> None:
+    resp = await asgi_request(wrapped(deliberate_500, config=config), "GET", "/")
     assert (resp.status, resp.body) == (500, b"chosen by the app")
 
 
@@ -167,18 +205,20 @@ async def stream_then_raise(scope, receive, send):  # type: ignore[no-untyped-de
     raise RuntimeError("mid-stream")
 
 
-async def test_error_after_response_started_is_reraised_for_the_server() -> None:
+async def test_error_after_response_started_is_reraised_for_the_server(config: Settings) -> None:
     with pytest.raises(RuntimeError, match="mid-stream"):
-        await asgi_request(wrapped(stream_then_raise), "GET", "/")
+        await asgi_request(wrapped(stream_then_raise, config=config), "GET", "/")
 
 
-async def test_non_http_scopes_pass_through() -> None:
+async def test_non_http_scopes_pass_through(config: Settings) -> None:
     seen: list[str] = []
 
     async def ws_app(scope, receive, send):  # type: ignore[no-untyped-def]
         seen.append(scope["type"])
 
-    await wrapped(ws_app)({"type": "websocket", "path": "/ws", "headers": []}, None, None)
+    await wrapped(ws_app, config=config)(
+        {"type": "websocket", "path": "/ws", "headers": []}, None, None
+    )
     assert seen == ["websocket"]
 
 

@@ -206,6 +206,34 @@ def _without_request_id(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes,
     return headers
 
 
+class _Lean:
+    """One request's state when the kit has nothing to run but the app (no stages, no outer
+    guards, no recorders, no gauge: request ids and ops routes only): the id header and the held
+    500, none of the rest of `_Cycle`."""
+
+    __slots__ = ("downstream", "held", "id_header", "status")
+
+    def __init__(self, send: Send, id_header: tuple[bytes, bytes]) -> None:
+        self.downstream = send
+        self.id_header = id_header
+        self.status = 0
+        self.held: list[Message] | None = None
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            headers = _without_request_id(list(message.get("headers", ())))
+            headers.append(self.id_header)
+            message["headers"] = headers
+            if self.status == 500:
+                self.held = [message]
+                return
+        elif self.held is not None and message["type"] == "http.response.body":
+            self.held.append(message)
+            return
+        await self.downstream(message)
+
+
 class _Cycle(Exchange):
     """One request's state in the kit's layer; `send` is the kit's one `send` wrapper (a bound
     method: no closure, no cells per request)."""
@@ -333,6 +361,9 @@ class ReadyKitMiddleware:
         self.routes = routes
         self.pipeline = pipeline
         self.ops_pipeline = ops_pipeline
+        # nothing reads a request's size, status or duration: a pipeline with nothing to run
+        # but the app takes the lean path (`_Lean`)
+        self.lean = not kit._recorders and kit._active_requests is None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # the HTTP path is inline, not a method call: one coroutine frame less per request
@@ -342,10 +373,32 @@ class ReadyKitMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        root_path = scope.get("root_path", "")  # routing may rewrite it; route names need it
         is_ops = scope["path"] in self.kit._ops_routes
         pipeline = self.ops_pipeline if is_ops else self.pipeline
+        if pipeline.direct and self.lean:  # inline, as the rest: no coroutine of its own
+            incoming = None
+            for key, value in scope["headers"]:
+                if key.lower() == REQUEST_ID_HEADER:
+                    incoming = value
+            request_id = accept_request_id(incoming)
+            lean = _Lean(send, (REQUEST_ID_HEADER, request_id.encode()))
+            token = request_id_var.set(request_id)
+            try:
+                await pipeline.inner(scope)(scope, receive, lean.send)
+            except Exception:
+                if not await _answer_error(scope, request_id, lean.status, lean.held, send):
+                    raise  # the response is under way; the server must abort the connection
+                if lean.held is None or not _is_json(lean.held[0]["headers"]):
+                    await _send_500(send, [lean.id_header], request_id)
+            else:
+                if lean.held is not None:
+                    for message in lean.held:
+                        await send(message)
+            finally:
+                request_id_var.reset(token)
+            return
+        started = time.perf_counter()
+        root_path = scope.get("root_path", "")  # routing may rewrite it; route names need it
         cycle = _Cycle(scope, send, pipeline)
         request_id = cycle.request_id = accept_request_id(cycle.read_headers(scope["headers"]))
         cycle.id_header = (REQUEST_ID_HEADER, request_id.encode())
@@ -380,30 +433,14 @@ class ReadyKitMiddleware:
                         _exchange.reset(exchange_token)
         except Exception as exc:
             error = exc
-            logger.exception(
-                "unhandled exception in %s %s",
-                scope["method"],
-                scope["path"],
-                extra={"request_id": request_id},
-            )
-            held = cycle.held
-            if cycle.status and held is None:
+            if not await _answer_error(scope, request_id, cycle.status, cycle.held, send):
                 raise  # the response is under way; the server must abort the connection
-            if held is not None and _is_json(held[0]["headers"]):
-                for message in held:  # the app's own JSON error response: keep it
-                    await send(message)
-            else:
+            if cycle.held is None or not _is_json(cycle.held[0]["headers"]):
                 cycle.status, cycle.response_bytes = 500, 0
                 headers = [cycle.id_header]
                 if pipeline.stages:
                     pipeline.dress(cycle, 500, headers)
-                await send_problem(
-                    send,
-                    500,
-                    "The server failed to handle this request; quote the request id to report it.",
-                    headers=headers,
-                    request_id=request_id,
-                )
+                await _send_500(send, headers, request_id)
         else:
             if cycle.held is not None or cycle.page is not None:
                 await cycle.send_held()
@@ -436,3 +473,33 @@ class ReadyKitMiddleware:
                         recorder(record)
                     except Exception:
                         logger.exception("recorder %r failed", recorder)
+
+
+async def _answer_error(
+    scope: Scope, request_id: str, status: int, held: list[Message] | None, send: Send
+) -> bool:
+    """The app raised: log it; send the app's own JSON error response if one was held. False if
+    the response is already under way (nothing can be sent)."""
+    logger.exception(
+        "unhandled exception in %s %s",
+        scope["method"],
+        scope["path"],
+        extra={"request_id": request_id},
+    )
+    if status and held is None:
+        return False
+    if held is not None and _is_json(held[0]["headers"]):
+        for message in held:  # the app's own JSON error response: keep it
+            await send(message)
+    return True
+
+
+async def _send_500(send: Send, headers: list[tuple[bytes, bytes]], request_id: str) -> None:
+    """The kit's own 500: problem+json with the request id, no traceback."""
+    await send_problem(
+        send,
+        500,
+        "The server failed to handle this request; quote the request id to report it.",
+        headers=headers,
+        request_id=request_id,
+    )
