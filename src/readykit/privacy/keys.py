@@ -4,6 +4,7 @@ subject id sealed in the erasure log (so a replay can find it; the log never hol
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -11,8 +12,12 @@ import secrets
 import string
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from readykit.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
 
@@ -61,11 +66,16 @@ class Keys:
     """Everything derived from one 32-byte key."""
 
     def __init__(self, key: bytes) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         self._sign = hmac.new(key, b"readykit privacy sign", hashlib.sha256).digest()
         self._subject = hmac.new(key, b"readykit privacy subject", hashlib.sha256).digest()
-        self._seal = AESGCM(hmac.new(key, b"readykit privacy seal", hashlib.sha256).digest())
+        self._seal_key = hmac.new(key, b"readykit privacy seal", hashlib.sha256).digest()
+
+    @functools.cached_property
+    def _seal(self) -> AESGCM:
+        """The cipher, made at its first use: `cryptography` is not imported at start-up."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM(self._seal_key)
 
     def sign(self, *parts: str) -> str:
         """An HMAC over `parts`, URL-safe."""
