@@ -84,6 +84,37 @@ async def test_fastapi_unhandled_error_is_problem_with_request_id() -> None:
     assert "internal detail" not in resp.text
 
 
+@pytest.mark.parametrize("lean", [False, True], ids=["defaults", "ids only"])
+async def test_starlette_debug_page_is_replaced_on_both_request_paths(lean: bool) -> None:
+    """Starlette's own debug traceback page (debug=True) never reaches the client, on the
+    layer's lean path (request ids and ops routes only) as on its full one."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from readykit import Settings
+
+    async def boom(request: Any) -> None:
+        raise RuntimeError("token=internal-detail")
+
+    off: dict[str, Any] = {
+        "metrics": False,
+        "records": False,
+        "dashboard": False,
+        "access_log": False,
+        "security_headers": False,
+        "max_body_bytes": None,
+        "request_timeout_s": None,
+    }
+    settings = Settings(**off) if lean else Settings()
+    app = ReadyKit(settings).wrap(Starlette(debug=True, routes=[Route("/boom", boom)]))
+    resp = await get(app, "/boom", headers={"X-Request-ID": "rid-debug"})
+    assert resp.status_code == 500
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["request_id"] == resp.headers["x-request-id"] == "rid-debug"
+    assert "internal-detail" not in resp.text
+    assert "Traceback" not in resp.text
+
+
 async def test_request_id_visible_in_sync_endpoints_dependencies_and_background_tasks() -> None:
     from fastapi import BackgroundTasks, Depends, FastAPI
 

@@ -386,9 +386,10 @@ class ReadyKitMiddleware:
             try:
                 await pipeline.inner(scope)(scope, receive, lean.send)
             except Exception:
-                if not await _answer_error(scope, request_id, lean.status, lean.held, send):
+                kept = await _keep_apps_error(scope, request_id, lean.status, lean.held, send)
+                if kept is None:
                     raise  # the response is under way; the server must abort the connection
-                if lean.held is None or not _is_json(lean.held[0]["headers"]):
+                if not kept:
                     await _send_500(send, [lean.id_header], request_id)
             else:
                 if lean.held is not None:
@@ -433,9 +434,10 @@ class ReadyKitMiddleware:
                         _exchange.reset(exchange_token)
         except Exception as exc:
             error = exc
-            if not await _answer_error(scope, request_id, cycle.status, cycle.held, send):
+            kept = await _keep_apps_error(scope, request_id, cycle.status, cycle.held, send)
+            if kept is None:
                 raise  # the response is under way; the server must abort the connection
-            if cycle.held is None or not _is_json(cycle.held[0]["headers"]):
+            if not kept:
                 cycle.status, cycle.response_bytes = 500, 0
                 headers = [cycle.id_header]
                 if pipeline.stages:
@@ -475,22 +477,26 @@ class ReadyKitMiddleware:
                         logger.exception("recorder %r failed", recorder)
 
 
-async def _answer_error(
+async def _keep_apps_error(
     scope: Scope, request_id: str, status: int, held: list[Message] | None, send: Send
-) -> bool:
-    """The app raised: log it; send the app's own JSON error response if one was held. False if
-    the response is already under way (nothing can be sent)."""
+) -> bool | None:
+    """The app raised: log it, and send the app's own JSON error response if one was held.
+
+    True if it was sent; False if the kit must answer (its own 500); None if the response is
+    already under way (nothing can be sent).
+    """
     logger.exception(
         "unhandled exception in %s %s",
         scope["method"],
         scope["path"],
         extra={"request_id": request_id},
     )
-    if status and held is None:
+    if held is None:
+        return None if status else False
+    if not _is_json(held[0]["headers"]):
         return False
-    if held is not None and _is_json(held[0]["headers"]):
-        for message in held:  # the app's own JSON error response: keep it
-            await send(message)
+    for message in held:
+        await send(message)
     return True
 
 
