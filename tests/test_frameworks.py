@@ -159,3 +159,35 @@ async def test_starlette_mounted_sub_app_route_template() -> None:
     resp = await get(kit.wrap(outer), "/v1/items/5")
     assert resp.text == "5"
     assert collector.records[0].route == "/v1/items/{item_id}"
+
+
+async def test_litestar_slash_spellings_of_a_route_do_not_escape_its_limits() -> None:
+    """Litestar serves `POST /login/` and `POST //login` with the `/login` handler; the kit's
+    route keys must see them as `/login` (they were a way around the login rate limit)."""
+    from litestar import Litestar, post
+
+    from readykit import Settings
+
+    @post("/login", status_code=200)
+    async def login() -> dict[str, bool]:
+        return {"ok": True}
+
+    kit = ReadyKit(
+        Settings(
+            configure_logging=False,
+            access_log=False,
+            rate_limits={"POST /login": "4/minute"},  # the 413 counts too
+            body_limits={"POST /login": 64},
+        )
+    )
+    app = kit.wrap(Litestar(route_handlers=[login]))
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 123))
+    site = "http://testserver"  # full URLs: httpx would read `//login` as a host
+    async with httpx.AsyncClient(transport=transport) as client:
+        big = await client.post(f"{site}//login/", content=b"x" * 100)
+        assert big.status_code == 413
+        sent = [await client.post(f"{site}{path}") for path in ["/login/", "//login"]]
+        assert [r.status_code for r in sent] == [200, 200]  # Litestar routes them to the handler
+        assert (await client.post(f"{site}/login")).status_code == 200
+        after = [await client.post(f"{site}{path}") for path in ["/login/", "//login"]]
+        assert [r.status_code for r in after] == [429, 429]

@@ -1,7 +1,7 @@
 import pytest
 
 from readykit import ConfigurationError
-from readykit.route_table import RouteTable
+from readykit.route_table import RouteTable, route_path
 
 
 def table() -> RouteTable[int]:
@@ -63,3 +63,40 @@ def test_head_takes_the_get_key_unless_it_has_its_own() -> None:
     assert t.match("HEAD", "/export").value == "get"  # type: ignore[union-attr]
     assert t.match("HEAD", "/only").value == "head"  # type: ignore[union-attr]
     assert table().match("HEAD", "/quotes/42").key == "GET /quotes/{quote_id:int}"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("path", ["/login/", "//login", "/login//", "///login///"])
+def test_doubled_and_trailing_slashes_take_the_routes_key(path: str) -> None:
+    """Litestar serves `POST /login/` and `POST //login` with the `/login` handler: a limit on
+    `POST /login` must hold for them."""
+    found = table().match("POST", path)
+    assert found is not None
+    assert found.key == "POST /login"
+
+
+def test_a_key_written_with_a_trailing_slash_matches_both_spellings() -> None:
+    t = RouteTable({"POST /login/": 1, "/files/{name}/": 2}, setting="s")
+    for method, path, value in [
+        ("POST", "/login", 1),
+        ("POST", "/login/", 1),
+        ("GET", "/files/a", 2),
+        ("GET", "/files/a/", 2),
+    ]:
+        found = t.match(method, path)
+        assert found is not None
+        assert found.value == value
+    assert t.match("GET", "/") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path", "expected"),
+    [
+        ("/api/items", "/api", "/items"),  # uvicorn --root-path: the path carries the prefix
+        ("/api", "/api", "/"),
+        ("/items", "/api", "/items"),  # a server that strips it itself
+        ("/apix/items", "/api", "/apix/items"),  # not a segment boundary
+        ("/items", "", "/items"),
+    ],
+)
+def test_route_path_drops_the_root_path_prefix(path: str, root_path: str, expected: str) -> None:
+    assert route_path({"type": "http", "path": path, "root_path": root_path}) == expected

@@ -3,6 +3,7 @@
 import json
 import socket
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -52,3 +53,24 @@ def test_a_made_up_method_under_real_h11_is_redacted_in_the_access_line() -> Non
     access = [json.loads(line) for line in output.splitlines() if '"event": "request"' in line]
     assert [line["method"] for line in access] == ["[REDACTED]"]
     assert token not in output
+
+
+def test_behind_root_path_ops_routes_and_route_limits_hold() -> None:
+    """`uvicorn --root-path /api` puts the prefix in front of every path (`/api/login`); the
+    kit's ops routes and route keys are matched as the app routes, without it."""
+    limits = {"READYKIT_RATE_LIMITS": '{"POST /login": "2/minute"}'}
+    command = [*UVICORN, "--root-path", "/api", "ops_app:app"]
+    with serve(command, env=limits) as server:
+        with urllib.request.urlopen(f"{server.url}/health/ready", timeout=10) as resp:
+            assert resp.status == 200
+            assert resp.headers["content-type"] == "application/health+json"
+        statuses = []
+        for _ in range(3):
+            request = urllib.request.Request(f"{server.url}/login", data=b"", method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as resp:
+                    statuses.append(resp.status)
+            except urllib.error.HTTPError as refused:
+                statuses.append(refused.code)
+        server.stop()
+    assert statuses == [200, 200, 429]

@@ -29,6 +29,7 @@ from readykit.problem import send_problem
 from readykit.proxies import TrustedProxies, address_group
 from readykit.record import Recorder, excluding
 from readykit.records import Audit, Records
+from readykit.route_table import route_path
 from readykit.routing import RouteResolver, RouteTemplate, route_template
 from readykit.section import S
 from readykit.settings import Settings, name_the_variable, read_section
@@ -416,7 +417,7 @@ class ReadyKit:
         )
 
     async def _serve_ops(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._ops_routes[scope["path"]](scope, receive, send)
+        await self._ops_routes[route_path(scope)](scope, receive, send)
 
     def client_key(self, scope: Scope) -> str | None:
         """Whom rate limits count against: the key function's answer, else the client."""

@@ -17,6 +17,7 @@ from readykit.guards.limits import body_too_large, timed_out
 from readykit.headers import media_type, without
 from readykit.problem import send_problem
 from readykit.record import RequestRecord
+from readykit.route_table import route_path
 from readykit.routing import RouteResolver
 from readykit.stage import Answer, Completing, Exchange, Headers, Stage
 
@@ -373,7 +374,9 @@ class ReadyKitMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        is_ops = scope["path"] in self.kit._ops_routes
+        # the ops routes are keyed as the app routes (behind `--root-path /api`, `/api/health`)
+        path = route_path(scope) if scope.get("root_path") else scope["path"]
+        is_ops = path in self.kit._ops_routes
         pipeline = self.ops_pipeline if is_ops else self.pipeline
         if pipeline.direct and self.lean:  # inline, as the rest: no coroutine of its own
             incoming = None
@@ -457,7 +460,7 @@ class ReadyKitMiddleware:
                 record = RequestRecord(  # positionally: a third cheaper than by keyword
                     request_id,
                     scope["method"],
-                    scope["path"] if is_ops else self.routes(scope, root_path),
+                    path if is_ops else self.routes(scope, root_path),
                     scope["path"],
                     cycle.status or 500,
                     time.time() - duration,

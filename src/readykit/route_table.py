@@ -20,6 +20,37 @@ D = TypeVar("D")
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]+))?\}")
+_SLASHES = re.compile(r"//+")
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path as the app routes it: without the `root_path` the server put in front.
+
+    Servers started behind a prefix (`uvicorn --root-path /api`) send `path="/api/items"` with
+    `root_path="/api"`; the app, like Starlette's router, matches `/items`. Ops routes and
+    per-route settings are keyed the way the app routes, so they are matched on this.
+    """
+    path: str = scope["path"]
+    root = scope.get("root_path")
+    if root and path.startswith(root):
+        rest = path[len(root) :]
+        if not rest or rest[0] == "/":
+            return rest or "/"
+    return path
+
+
+def canonical(path: str) -> str:
+    """`path` with runs of `/` folded and no trailing `/`: how a router that ignores them sees it.
+
+    Litestar serves `POST /login/` and `POST //login` with the `/login` handler, so a limit on
+    `POST /login` must match them too; keys are folded the same way (`"POST /login/"`, as a
+    Django route is written, matches `/login`).
+    """
+    if "//" in path:
+        path = _SLASHES.sub("/", path)
+    if len(path) > 1 and path[-1] == "/":
+        path = path.rstrip("/") or "/"
+    return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +95,7 @@ class RouteTable(Generic[V]):
             if key == "default":
                 continue
             method, template = self._parse(key, setting)
+            template = canonical(template)
             entry = RouteMatch(key, value)
             if _PARAM.search(template):
                 self._patterns.append((method, _compile(template, setting, key), entry))
@@ -85,11 +117,12 @@ class RouteTable(Generic[V]):
     def __bool__(self) -> bool:
         return bool(self._static or self._patterns)
 
-    def value_for(self, scope: Scope, default: D) -> V | D:
-        """The value configured for this HTTP request's route, else `default`."""
+    def value_for(self, method: str, path: str, default: D) -> V | D:
+        """The value configured for this request's route (`path` from `route_path`), else
+        `default`."""
         if not self:
             return default
-        found = self.match(scope["method"], scope["path"])
+        found = self.match(method, path)
         return default if found is None else found.value
 
     def match(self, method: str, path: str) -> RouteMatch[V] | None:
@@ -99,7 +132,9 @@ class RouteTable(Generic[V]):
         Django serves it as POST: a lower-case method must not escape a `POST /login` limit),
         and a HEAD request takes a GET key when there is no HEAD key of its own (frameworks
         answer HEAD with the GET handler: `HEAD /export` must not escape `GET /export`'s limit).
+        The path is compared `canonical`: `/login/` and `//login` take the `/login` key.
         """
+        path = canonical(path)
         if not method.isupper():
             method = method.upper()
         methods = ("HEAD", "GET") if method == "HEAD" else (method,)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from readykit._types import Scope, Send
 from readykit.deadlines import Deadline
 from readykit.problem import send_bytes, send_problem
+from readykit.route_table import route_path
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -66,7 +67,7 @@ class Exchange:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.method: str = scope["method"]
-        self.path: str = scope["path"]
+        self.path = route_path(scope)  # as the app routes it (the guards' route keys)
         self.request_id = ""
         self.user_agent: bytes | None = None
         self.content_length: bytes | None = None

@@ -28,7 +28,7 @@ from readykit.cache.function import SingleFlight
 from readykit.cache.store import Cache
 from readykit.headers import cache_directives, get_header, without
 from readykit.logging.redact import Redactor
-from readykit.route_table import RouteTable
+from readykit.route_table import RouteTable, route_path
 
 MAX_BODY_BYTES = 1 << 20
 _SKIP = frozenset({b"content-length", b"date", b"x-request-id", b"etag", b"x-cache"})
@@ -111,7 +111,7 @@ class ResponseCacheGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"] if scope["type"] == "http" else ""
-        match = self.routes.match("GET", scope["path"]) if method in ("GET", "HEAD") else None
+        match = self.routes.match("GET", route_path(scope)) if method in ("GET", "HEAD") else None
         headers: list[tuple[bytes, bytes]] = scope["headers"] if match is not None else []
         if match is None or _has_body(headers):
             await self.app(scope, receive, send)

@@ -126,7 +126,7 @@ class SecurityHeaders:
         """Add ours to `headers` (the app's own win); True for an HTML page under our default
         HTML policy on a `csp_hash_routes` route, whose inline scripts are hashed once its body
         is complete."""
-        overrides = self.routes.value_for(ex.scope, _NONE) if self.routes else _NONE
+        overrides = self.routes.value_for(ex.method, ex.path, _NONE) if self.routes else _NONE
         https = self.hsts is not None and self.proxies.is_https(ex.scope)
         present = set()
         html = False
@@ -142,7 +142,7 @@ class SecurityHeaders:
             html
             and _CSP not in present
             and _CSP not in overrides
-            and self.hash_routes.value_for(ex.scope, False)
+            and self.hash_routes.value_for(ex.method, ex.path, False)
         )
         if not overrides and not https:  # the common case: a precomputed list
             if present.isdisjoint(self.names):  # the app set none of ours: all of them

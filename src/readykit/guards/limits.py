@@ -35,7 +35,7 @@ class BodyLimit:
         self.routes = routes or RouteTable[int]({}, setting="body_limits")
 
     def request(self, ex: Exchange) -> Answer | None:
-        limit = self.routes.value_for(ex.scope, self.limit) if self.routes else self.limit
+        limit = self.routes.value_for(ex.method, ex.path, self.limit) if self.routes else self.limit
         if limit is None:
             return None
         declared, count = ex.body_framing()
@@ -59,7 +59,9 @@ class TimeLimit:
 
     def request(self, ex: Exchange) -> None:
         ex.timeout_s = (
-            self.routes.value_for(ex.scope, self.timeout_s) if self.routes else self.timeout_s
+            self.routes.value_for(ex.method, ex.path, self.timeout_s)
+            if self.routes
+            else self.timeout_s
         )
         return None
 

@@ -16,6 +16,7 @@ from readykit.jobs.pings import PINGS_PREFIX, JobPings
 from readykit.jobs.runlog import MemoryRunLog, RunLog, StoreRunLog
 from readykit.jobs.runner import Jobs
 from readykit.jobs.spec import JobSpec, parse_duration
+from readykit.route_table import route_path
 
 if TYPE_CHECKING:
     from readykit.dashboard import Dashboard, DashboardFeature
@@ -81,7 +82,7 @@ def install_jobs(setup: Setup, records: Records | None, dashboard: Dashboard | N
     setup.add_guard(
         ORDER_JOB_PINGS,
         lambda app: JobPings(app, jobs=jobs, access=access),
-        when=lambda scope: scope["path"].startswith(PINGS_PREFIX),
+        when=lambda scope: route_path(scope).startswith(PINGS_PREFIX),
     )
     if dashboard is not None:
         from readykit.dashboard.jobs import jobs_routes

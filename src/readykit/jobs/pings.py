@@ -16,6 +16,7 @@ from readykit.access import OpsAccess
 from readykit.body import BodyTooLarge, read_body
 from readykit.jobs.runner import Jobs, PingStatus
 from readykit.problem import refuse_unauthorized, send_bytes, send_problem
+from readykit.route_table import route_path
 
 PINGS_PREFIX = "/ops/jobs/"
 PATH = re.compile(r"/ops/jobs/([^/]+)/ping")
@@ -32,7 +33,7 @@ class JobPings:
         self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = PATH.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        match = PATH.fullmatch(route_path(scope)) if scope["type"] == "http" else None
         if match is None:
             await self.app(scope, receive, send)
             return

@@ -21,6 +21,7 @@ from readykit.context import current_request_id
 from readykit.logging.redact import Redactor, Remembered, redact_text
 from readykit.records.batch import BatchWriter
 from readykit.records.store import AUDIT, new_id
+from readykit.route_table import route_path
 from readykit.routing import route_template
 
 RouteOf = Callable[[Scope, str], str]
@@ -50,7 +51,7 @@ OWN_AUDIT_PATHS = frozenset({"/privacy/export", "/privacy/erase"})
 def audited(scope: Scope) -> bool:
     """Whether auto-audit concerns this request: a mutation, not to an endpoint of the kit's
     that audits itself."""
-    return scope["method"] in MUTATING and scope["path"] not in OWN_AUDIT_PATHS
+    return scope["method"] in MUTATING and route_path(scope) not in OWN_AUDIT_PATHS
 
 
 # outermost of the guards: the audit sees the answer the client gets (429, 413, 504 included)
