@@ -20,6 +20,16 @@ def get_header(headers: Headers, name: bytes) -> bytes | None:
     return None
 
 
+def joined_header(headers: Headers, name: bytes) -> bytes | None:
+    """Every line of header `name` (lower case) joined by `, `, as RFC 9110 combines them; or
+    None. For list-valued headers (`Vary`, `Cache-Control`) a second line counts as much as the
+    first: a `private` on it must not be missed."""
+    values = [bytes(value) for key, value in headers if key.lower() == name]
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else b", ".join(values)
+
+
 def header_names(headers: Headers) -> set[bytes]:
     """The lower-cased names present in `headers`."""
     return {key.lower() for key, _ in headers}

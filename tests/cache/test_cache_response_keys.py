@@ -191,3 +191,53 @@ async def test_a_get_with_a_body_skips_the_cache(framing: list[tuple[str, str]])
     assert (alice.header("x-cache"), bob.header("x-cache"), state.calls) == (None, None, 3)
     plain = await asgi_request(app, "GET", "/search")
     assert plain.header("x-cache") == "HIT"
+
+
+def build_raw(headers: list[tuple[bytes, bytes]], *, gzip: bool = False) -> tuple[Any, State]:
+    """A route answering the same body with these raw header lines (repeats kept)."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.gzip import GZipMiddleware
+
+    state = State()
+
+    async def page(request: Request) -> Response:
+        state.calls += 1
+        tenant = request.headers.get("x-tenant", "")
+        response = Response(json.dumps({"tenant": tenant, "pad": "x" * 600}))
+        response.raw_headers.extend(headers)
+        return response
+
+    middleware = [Middleware(GZipMiddleware)] if gzip else []
+    kit = ReadyKit(
+        Settings(configure_logging=False, access_log=False, cache_routes={"GET /page": 60})
+    )
+    return kit.wrap(Starlette(routes=[Route("/page", page)], middleware=middleware)), state
+
+
+async def test_vary_star_behind_gzip_middleware_is_never_stored() -> None:
+    """Starlette's GZipMiddleware turns the app's `Vary: *` into `Vary: *, Accept-Encoding`."""
+    app, state = build_raw([(b"vary", b"*")], gzip=True)
+    gzip = [("Accept-Encoding", "gzip")]
+    first = await asgi_request(app, "GET", "/page", headers=gzip)
+    assert first.header("content-encoding") == "gzip"
+    assert "*" in first.header("vary").split(", ")  # what the cache saw
+    second = await asgi_request(app, "GET", "/page", headers=gzip)
+    assert (second.header("x-cache"), state.calls) == (None, 2)
+
+
+async def test_a_private_on_a_second_cache_control_line_is_not_shared() -> None:
+    app, state = build_raw([(b"Cache-Control", b"max-age=60"), (b"Cache-Control", b"private")])
+    await asgi_request(app, "GET", "/page")
+    second = await asgi_request(app, "GET", "/page")
+    assert (second.header("x-cache"), state.calls) == (None, 2)
+
+
+async def test_every_vary_line_keys_the_entry() -> None:
+    app, state = build_raw([(b"Vary", b"Accept-Language"), (b"vary", b"X-Tenant")])
+    english = [("Accept-Language", "en")]
+    await asgi_request(app, "GET", "/page", headers=[*english, ("X-Tenant", "acme")])
+    globex = await asgi_request(app, "GET", "/page", headers=[*english, ("X-Tenant", "globex")])
+    assert json.loads(globex.body)["tenant"] == "globex"
+    assert (globex.header("x-cache"), state.calls) == ("MISS", 2)
+    again = await asgi_request(app, "GET", "/page", headers=[*english, ("X-Tenant", "globex")])
+    assert (again.header("x-cache"), json.loads(again.body)["tenant"]) == ("HIT", "globex")

@@ -26,7 +26,7 @@ from typing import Any
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.cache.function import SingleFlight
 from readykit.cache.store import Cache
-from readykit.headers import cache_directives, get_header, without
+from readykit.headers import cache_directives, get_header, joined_header, without
 from readykit.logging.redact import Redactor
 from readykit.route_table import RouteTable, route_path
 
@@ -64,13 +64,21 @@ def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     return length is not None and length.strip() not in (b"", b"0")
 
 
+def _vary(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
+    """The lower-cased names of every `Vary` line (`*` included, as a name)."""
+    value = joined_header(headers, b"vary") or b""
+    return {name.strip().lower() for name in value.split(b",") if name.strip()}
+
+
 def _cacheable(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
-    """A complete 200 that names no cookie, no private or no-store, and does not `Vary: *`."""
+    """A complete 200 that names no cookie, no private or no-store (on any `Cache-Control`
+    line), and does not vary on `*` (alone or in a list: GZip middleware turns `Vary: *` into
+    `Vary: *, Accept-Encoding`)."""
     if status != 200 or get_header(headers, b"set-cookie") is not None:
         return False
-    if (get_header(headers, b"vary") or b"").strip() == b"*":
+    if b"*" in _vary(headers):
         return False
-    return not cache_directives(get_header(headers, b"cache-control")) & _UNSHAREABLE
+    return not cache_directives(joined_header(headers, b"cache-control")) & _UNSHAREABLE
 
 
 class ResponseCacheGuard:
@@ -116,7 +124,7 @@ class ResponseCacheGuard:
         if match is None or _has_body(headers):
             await self.app(scope, receive, send)
             return
-        request_control = cache_directives(get_header(headers, b"cache-control"))
+        request_control = cache_directives(joined_header(headers, b"cache-control"))
         route_key, ttl = match.key, match.value
         principal = self.principal(scope) or ""
         if not principal:
@@ -198,7 +206,7 @@ class ResponseCacheGuard:
         vary: tuple[bytes, ...],
         headers: list[tuple[bytes, bytes]],
     ) -> str:
-        varied = [(get_header(headers, name) or b"").decode("latin-1") for name in vary]
+        varied = [(joined_header(headers, name) or b"").decode("latin-1") for name in vary]
         digest = hashlib.sha256(json.dumps([base, varied]).encode()).hexdigest()
         return f"response:{route_key}:{digest}"
 
@@ -260,11 +268,9 @@ class ResponseCacheGuard:
         chunks: list[bytes],
     ) -> tuple[bytes, str, tuple[bytes, ...]]:
         response_headers = list(start.get("headers", ()))
-        vary = get_header(response_headers, b"vary")
-        if vary is not None:
-            self.vary[route_key] = tuple(
-                sorted({v.strip().lower() for v in vary.split(b",") if v.strip()})
-            )
+        vary = _vary(response_headers)
+        if vary:
+            self.vary[route_key] = tuple(sorted(vary))
         entry = _encode(start["status"], response_headers, b"".join(chunks), ttl, bool(principal))
         varied = self.vary.get(route_key, ())
         key = self._key(route_key, base, varied, scope["headers"])
