@@ -74,3 +74,20 @@ def test_behind_root_path_ops_routes_and_route_limits_hold() -> None:
                 statuses.append(refused.code)
         server.stop()
     assert statuses == [200, 200, 429]
+
+
+def test_litestar_logs_go_through_the_kit_once_and_redacted() -> None:
+    """Litestar's constructor puts a handler of its own on the root logger (and on its
+    `litestar` logger, which `request.logger` uses): every line was printed a second time,
+    unredacted."""
+    with serve([*UVICORN, "litestar_log_app:app"]) as server:
+        with urllib.request.urlopen(f"{server.url}/hello", timeout=10) as resp:
+            assert resp.status == 200
+        server.stop()
+        output = server.output()
+    assert "hunter2-secret-value" not in output
+    assert "sk_live_0123456789abcdefghij" not in output
+    for said in ["charging with", "refund with"]:
+        lines = [line for line in output.splitlines() if said in line]
+        assert len(lines) == 1
+        assert json.loads(lines[0])["level"] == "warning"  # the kit's JSON line

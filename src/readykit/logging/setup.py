@@ -24,7 +24,25 @@ if TYPE_CHECKING:
 
 _HANDLER_MARK = "_readykit_handler"
 # loggers that install their own handlers (uvicorn, gunicorn): hand their records to ours
-_TAKEN_OVER = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")
+_TAKEN_OVER = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "gunicorn.error",
+    "gunicorn.access",
+    "litestar",
+)
+# modules whose handlers a framework puts on the root logger by default (Litestar's app
+# constructor runs `dictConfig` with its own queue handler): replaced by ours, or every line
+# would be printed a second time, unredacted
+_FRAMEWORK_HANDLERS = ("litestar.",)
+
+
+def _replaced(handler: logging.Handler) -> bool:
+    """Whether configuring replaces this root handler: ours from before, or a framework's."""
+    return getattr(handler, _HANDLER_MARK, False) or type(handler).__module__.startswith(
+        _FRAMEWORK_HANDLERS
+    )
 
 
 def add_request_id(
@@ -247,7 +265,7 @@ def configure_logging(settings: LoggingConfig, *, stream: IO[str] | None = None)
     )
 
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+    for old in [h for h in root.handlers if _replaced(h)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
