@@ -191,3 +191,23 @@ async def test_litestar_slash_spellings_of_a_route_do_not_escape_its_limits() ->
         assert (await client.post(f"{site}/login")).status_code == 200
         after = [await client.post(f"{site}{path}") for path in ["/login/", "//login"]]
         assert [r.status_code for r in after] == [429, 429]
+
+
+@pytest.mark.parametrize("accept", ["text/html", "text/plain"])
+async def test_litestars_debug_page_never_reaches_the_client(accept: str) -> None:
+    """Litestar with debug=True answers an exception with its traceback page (HTML to a
+    browser, text otherwise) without raising to the kit."""
+    from litestar import Litestar
+    from litestar import get as route
+
+    @route("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a planted failure")
+
+    kit = ReadyKit()
+    app = kit.wrap(Litestar(route_handlers=[boom], debug=True))
+    resp = await get(app, "/boom", headers={"Accept": accept, "X-Request-ID": "ls-500"})
+    assert resp.status_code == 500
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["request_id"] == "ls-500"
+    assert "a planted failure" not in resp.text

@@ -1,6 +1,7 @@
 """The one ASGI layer over raw ASGI: request ids, records, error shaping, pass-through."""
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -188,15 +189,45 @@ async def test_apps_own_json_error_handler_is_kept(config: Settings) -> None:
     assert resp.header("x-request-id") is not None
 
 
-async def deliberate_500(scope, receive, send):  # type: ignore[no-untyped-def]
-    await send({"type": "http.response.start", "status": 500, "headers": []})
-    await send({"type": "http.response.body", "body": b"chosen", "more_body": True})
-    await send({"type": "http.response.body", "body": b" by the app"})
+def deliberate_500(content_type: bytes) -> Any:
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        headers = [(b"content-type", content_type)]
+        await send({"type": "http.response.start", "status": 500, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"chosen"', "more_body": True})
+        await send({"type": "http.response.body", "body": b': "by the app"}'})
+
+    return app
 
 
-async def test_deliberate_500_without_exception_passes_through(config: Settings) -> None:
-    resp = await asgi_request(wrapped(deliberate_500, config=config), "GET", "/")
-    assert (resp.status, resp.body) == (500, b"chosen by the app")
+async def test_a_json_500_sent_without_exception_passes_through(config: Settings) -> None:
+    app = wrapped(deliberate_500(b"application/json"), config=config)
+    resp = await asgi_request(app, "GET", "/")
+    assert (resp.status, resp.body) == (500, b'{"chosen": "by the app"}')
+
+
+async def test_any_other_500_sent_without_exception_is_the_kits_problem(config: Settings) -> None:
+    """Django and Litestar answer an exception with their own page (a debug page, with the
+    request's secrets, when DEBUG is on) without raising to the kit."""
+    app = wrapped(deliberate_500(b"text/html; charset=utf-8"), config=config)
+    resp = await asgi_request(app, "GET", "/", headers=[("X-Request-ID", "rid-page")])
+    assert resp.status == 500
+    assert resp.header("content-type") == "application/problem+json"
+    assert resp.json()["request_id"] == "rid-page"
+    assert b"chosen" not in resp.body
+
+
+async def json_500_cut_off(scope, receive, send):  # type: ignore[no-untyped-def]
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": b'{"error": "par', "more_body": True})
+    raise RuntimeError("mid-body")
+
+
+async def test_a_json_500_cut_off_by_an_exception_is_the_kits_problem(config: Settings) -> None:
+    resp = await asgi_request(wrapped(json_500_cut_off, config=config), "GET", "/")
+    assert resp.status == 500
+    assert resp.header("content-type") == "application/problem+json"
+    assert resp.json()["status"] == 500
 
 
 async def stream_then_raise(scope, receive, send):  # type: ignore[no-untyped-def]

@@ -325,6 +325,14 @@ class _Cycle(Exchange):
             joined = b"".join(m.get("body", b"") for m in messages[1:])
             await self.downstream({"type": "http.response.body", "body": joined, "more_body": more})
 
+    async def send_500(self, request_id: str) -> None:
+        """The kit's own 500 instead of whatever the app sent or held, dressed by the stages."""
+        self.status, self.response_bytes = 500, 0
+        headers = [self.id_header]
+        if self.pipeline.stages:
+            self.pipeline.dress(self, 500, headers)
+        await _send_500(self.downstream, headers, request_id)
+
     async def send_held(self) -> None:
         """The app is done without raising: send what was held."""
         held = self.held
@@ -343,10 +351,11 @@ class _Cycle(Exchange):
 class ReadyKitMiddleware:
     """Wraps any ASGI app; created by `ReadyKit.wrap`.
 
-    A 500 response is held back until the app finishes: if the app then raises (as Starlette's
-    ServerErrorMiddleware does after sending its plain-text or debug page), the held response is
-    replaced by a problem+json 500 that carries the request id and no traceback. A JSON 500 from
-    the app's own exception handler is kept.
+    A 500 response is held back until the app finishes. A JSON 500 (the app's own API error) is
+    kept when complete; any other 500 (Starlette's plain-text or debug page, sent before it
+    re-raises; Django's and Litestar's error pages, sent without raising) is replaced by a
+    problem+json 500 that carries the request id and no traceback, as is a JSON 500 cut off
+    by an exception mid-body.
     """
 
     def __init__(
@@ -396,8 +405,11 @@ class ReadyKitMiddleware:
                     await _send_500(send, [lean.id_header], request_id)
             else:
                 if lean.held is not None:
-                    for message in lean.held:
-                        await send(message)
+                    if _is_json(lean.held[0]["headers"]):
+                        for message in lean.held:
+                            await send(message)
+                    else:  # a framework's own error page (Django's, Litestar's debug page)
+                        await _send_500(send, [lean.id_header], request_id)
             finally:
                 request_id_var.reset(token)
             return
@@ -441,13 +453,13 @@ class ReadyKitMiddleware:
             if kept is None:
                 raise  # the response is under way; the server must abort the connection
             if not kept:
-                cycle.status, cycle.response_bytes = 500, 0
-                headers = [cycle.id_header]
-                if pipeline.stages:
-                    pipeline.dress(cycle, 500, headers)
-                await _send_500(send, headers, request_id)
+                await cycle.send_500(request_id)
         else:
-            if cycle.held is not None or cycle.page is not None:
+            if cycle.held is not None and not _is_json(cycle.held[0]["headers"]):
+                # a framework's own error page, sent without raising (Django's, Litestar's
+                # debug page with the request's secrets): answered like an exception
+                await cycle.send_500(request_id)
+            elif cycle.held is not None or cycle.page is not None:
                 await cycle.send_held()
         finally:
             request_id_var.reset(token)
@@ -496,8 +508,8 @@ async def _keep_apps_error(
     )
     if held is None:
         return None if status else False
-    if not _is_json(held[0]["headers"]):
-        return False
+    if not _is_json(held[0]["headers"]) or held[-1].get("more_body", False) or len(held) < 2:
+        return False  # not the app's API error, or cut off mid-body by the exception
     for message in held:
         await send(message)
     return True

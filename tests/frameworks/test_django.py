@@ -166,3 +166,31 @@ def test_mutations_are_audited_with_the_django_user_and_pattern(
         "POST /create/",
         403,  # Django's CSRF refused it: still a mutation attempt, audited with its actor
     )
+
+
+def test_djangos_500_page_becomes_the_kits_problem(django_site: ServerProcess) -> None:
+    """Django answers an exception with its own page without raising to the kit."""
+    for accept in ("text/html", "*/*"):
+        reply = call(
+            django_site, "GET", "/boom/", headers={"Accept": accept, "X-Request-ID": "dj-500"}
+        )
+        assert reply.status == 500
+        assert reply.header("content-type") == "application/problem+json"
+        assert json.loads(reply.body)["request_id"] == "dj-500"
+
+
+def test_djangos_debug_page_never_reaches_the_client(tmp_path: Path) -> None:
+    """With DEBUG on, Django's technical 500 page shows the request's headers, cookies and
+    local variables (as HTML to a browser, as text to anything else)."""
+    from readykit.serve import serve
+
+    env = {**prepare_site(tmp_path), "DJANGO_DEBUG": "1"}
+    argv = [sys.executable, "-m", "uvicorn", "--port", "{port}", "django_site.asgi:application"]
+    with serve(argv, env=env, cwd=Path(__file__).parent) as server:
+        for accept in ("text/html", "*/*"):
+            headers = {"Accept": accept, "Cookie": "sessionid=s3cr3t-session-value"}
+            reply = call(server, "GET", "/boom/", headers=headers)
+            assert reply.status == 500
+            assert reply.header("content-type") == "application/problem+json"
+            assert b"a planted failure" not in reply.body
+            assert b"s3cr3t-session-value" not in reply.body
