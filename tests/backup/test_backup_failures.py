@@ -5,8 +5,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
+import shutil
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,6 +20,7 @@ from readykit.backup import datafile
 from readykit.backup.create import create_backup
 from readykit.backup.repo import Repository
 from readykit.backup.source import parse_source
+from support import need
 
 Run = Callable[..., Result]
 
@@ -187,6 +191,51 @@ def test_disk_full_mid_write_leaves_no_visible_backup(
     # no temp file, no data file, no manifest: only the repository's config and lock file
     assert sorted(p.name for p in repo.iterdir()) == ["config", "lock"]
     assert json.loads(run("list", "--repo", repo, "--json").stdout) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB tmpfs, unmounted afterwards; skipped where it cannot be mounted (not root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    argv = ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)]
+    if shutil.which("mount") is None or subprocess.run(argv, capture_output=True).returncode:
+        need("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def _fill(disk: Path) -> None:
+    """Fill `disk` up: the next write fails with ENOSPC."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, bytes(2 << 20))  # more than the disk holds: written short, filling it
+        with pytest.raises(OSError, match="No space left on device"):
+            os.write(fd, bytes(4096))
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("command", ["create", "verify"])
+def test_a_full_disk_at_the_lock_is_one_line_exit_3(
+    run: Run, sqlite_db: Path, key_file: Path, small_disk: Path, command: str
+) -> None:
+    repo = small_disk / "repo"
+    create = ["create", "--db", f"sqlite:///{sqlite_db}", "--repo", repo, "--key-file", key_file]
+    if command == "verify":
+        assert run(*create).exit_code == 0
+    else:
+        repo.mkdir()
+    _fill(small_disk)
+    result = run(*create) if command == "create" else run("verify", "--repo", repo,
+                                                          "--key-file", key_file)  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert isinstance(result.exception, SystemExit)  # not a crash: translated at the root
+    assert result.stderr == (
+        f"Error: cannot write lock file {repo}/lock: No space left on device (ENOSPC)\n"
+    )
 
 
 def test_crash_between_data_and_manifest_leaves_no_listed_backup(

@@ -39,6 +39,14 @@ def _process(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
 
 
+def _read_back(
+    command: str, repo: Path, key_file: Path, target: Path
+) -> subprocess.CompletedProcess[str]:
+    """`verify`, or `restore latest` into `target`, in a process of its own."""
+    to = ["latest", "--to", f"sqlite:///{target}"] if command == "restore" else []
+    return _process(command, "--repo", repo, *to, "--key-file", key_file)
+
+
 def test_a_manifest_nested_deeper_than_the_parser_goes_is_unreadable(
     run: Run, sqlite_db: Path, repo: Path, key_file: Path
 ) -> None:
@@ -67,6 +75,48 @@ def test_a_manifest_that_is_no_regular_file_is_refused_without_reading_it(
     done = _process("verify", "--repo", repo, "--key-file", key_file)
     assert done.returncode == 1
     assert _one_line(done.stderr).startswith(f"Error: {planted}: unreadable manifest")
+
+
+@pytest.mark.parametrize("command", ["verify", "restore"])
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_data_file_that_is_no_regular_file_is_refused_without_reading_it(
+    run: Run, sqlite_db: Path, repo: Path, key_file: Path, tmp_path: Path, kind: str, command: str
+) -> None:
+    """A FIFO would hang the read (verify holding the repository lock), /dev/zero never end it."""
+    data = repo / f"{_create(run, sqlite_db, repo, '--key-file', key_file)}.rkb"
+    data.unlink()
+    if kind == "fifo":
+        os.mkfifo(data)
+    else:
+        data.symlink_to("/dev/zero")
+    target = tmp_path / "restored.db"
+    done = _read_back(command, repo, key_file, target)
+    assert done.returncode == 1, done.stderr
+    line = _one_line(done.stderr)
+    assert f"{data}: " in line
+    assert "checksum" in line
+    assert "not a regular file" in line
+    assert not target.exists()
+    if command == "verify":  # the lock went with the process: the next run is not refused
+        assert _process("verify", "--repo", repo, "--key-file", key_file).returncode == 1
+
+
+@pytest.mark.parametrize("command", ["verify", "restore"])
+def test_a_data_file_larger_than_its_manifest_says_is_not_read_to_its_end(
+    run: Run, sqlite_db: Path, repo: Path, key_file: Path, tmp_path: Path, command: str
+) -> None:
+    """Grown to a (sparse) terabyte: read on, the command would run for hours."""
+    backup_id = _create(run, sqlite_db, repo, "--key-file", key_file)
+    data = repo / f"{backup_id}.rkb"
+    size = data.stat().st_size
+    os.truncate(data, 1 << 40)
+    target = tmp_path / "restored.db"
+    done = _read_back(command, repo, key_file, target)
+    assert done.returncode == 1, done.stderr
+    line = _one_line(done.stderr)
+    assert f"{data}: " in line
+    assert f"larger than the {size} bytes the manifest says" in line
+    assert not target.exists()
 
 
 def test_a_lock_that_is_a_fifo_is_refused_not_waited_on(
@@ -101,6 +151,11 @@ def test_a_scratch_owner_that_is_a_fifo_is_left_alone_not_waited_on(
         ("source", {"kind": "sqlite"}, "source url is not text"),
         ("verification", {"status": {"x": 1}, "at": "2020-01-01T00:00:00+00:00"}, "status"),
         ("verification", {"status": "passed", "at": "garbage"}, "is not a time with its zone"),
+        # `list` formatted it as a float: OverflowError
+        pytest.param("size", 10**400, "size is not a byte count", id="size-10**400"),
+        ("size", -1, "size is not a byte count"),
+        ("raw_size", 2**63, "raw_size is not a byte count"),
+        ("size", 1.5, "size is not a byte count"),
     ],
 )
 def test_a_manifest_field_every_command_reads_is_checked_when_it_is_read(
@@ -120,5 +175,6 @@ def test_a_manifest_field_every_command_reads_is_checked_when_it_is_read(
         assert line.startswith(f"Error: {path}: unreadable manifest")
         assert says in line
     listed = run("list", "--repo", repo)
+    assert listed.exit_code == 0, listed.output
     assert "Traceback" not in listed.output
     assert says in listed.stderr

@@ -473,8 +473,8 @@ def test_a_data_file_swapped_after_its_checksum_passed_is_caught_on_the_read_tha
     module = restore if command == "restore" else drill
     checked = module.checksum
 
-    def checksum_then_swap(path: Path) -> tuple[str, int]:
-        result = checked(path)
+    def checksum_then_swap(path: Path, limit: int) -> tuple[str, int]:
+        result = checked(path, limit)
         shutil.copyfile(older, newest)  # what the race does, deterministically
         return result
 

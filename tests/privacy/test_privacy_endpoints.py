@@ -7,7 +7,7 @@ import asyncio
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,15 @@ def user(name: str) -> list[tuple[str, str]]:
     return [("X-User", name)]
 
 
+Principal = Callable[[dict[str, Any]], str | None]
+
+
+def by_header(scope: dict[str, Any]) -> str | None:
+    return dict(scope["headers"]).get(b"x-user", b"").decode() or None
+
+
 class Demo:
-    def __init__(self, tmp_path: Path, **settings: Any) -> None:
+    def __init__(self, tmp_path: Path, principal: Principal = by_header, **settings: Any) -> None:
         self.erased: list[str] = []
         self.kit = ReadyKit(
             Settings(
@@ -43,7 +50,7 @@ class Demo:
                 privacy_archive_dir=str(tmp_path / "exports"),
                 **settings,
             ),
-            principal=lambda scope: dict(scope["headers"]).get(b"x-user", b"").decode() or None,
+            principal=principal,
         )
 
         @self.kit.privacy.exporter("orders")
@@ -416,3 +423,57 @@ def test_the_key_file_is_created_whole_and_a_racing_creator_wins_cleanly(
     monkeypatch.setattr(keys.os, "link", link_after_another_process, raising=False)
     assert keys.load_or_create_key(None, other) == theirs
     assert sorted(os.listdir(tmp_path)) == ["other.key", "privacy.key"]
+
+
+def by_token(scope: dict[str, Any]) -> str | None:
+    """The `sub` claim of a JSON token, as an app reading a JWT's payload gets it: JSON's
+    "\\ud800" decodes to a lone surrogate, a str with no UTF-8 bytes."""
+    claims = json.loads(dict(scope["headers"]).get(b"x-token", b"{}"))
+    return str(claims["sub"]) if "sub" in claims else None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query"),
+    [
+        ("POST", "/privacy/export", b""),
+        ("GET", "/privacy/export/abc", b""),
+        ("GET", "/privacy/export/abc/download", b"expires=9999999999&sig=x"),
+        ("POST", "/privacy/erase", b""),
+    ],
+)
+async def test_a_subject_that_is_not_valid_unicode_is_a_400_naming_it_not_a_500(
+    tmp_path: Path, method: str, path: str, query: bytes
+) -> None:
+    d = Demo(tmp_path, principal=by_token)
+    token = [("X-Token", '{"sub": "al\\ud800ice"}')]
+    async with lifespan(d.app):
+        r = await asgi_request(d.app, method, path, headers=token, query_string=query)
+        assert r.status == 400, r.body
+        assert r.header("content-type") == "application/problem+json"
+        assert "subject" in r.json()["detail"]
+        assert "privacy.refused" not in await d.audit_actions()  # it has no hash to name it by
+        assert d.erased == []
+        fine = await asgi_request(d.app, "POST", "/privacy/erase",
+                                  headers=[("X-Token", '{"sub": "alice"}')])  # fmt: skip
+        assert fine.status == 200  # the same resolver, with a valid subject, still works
+
+
+async def test_code_passing_such_a_subject_gets_a_readykit_error(demo: Demo) -> None:
+    from readykit.errors import ReadykitError
+
+    with pytest.raises(ReadykitError, match="subject id is not valid Unicode"):
+        await demo.kit.privacy_jobs.erase("\ud800")  # type: ignore[union-attr]
+    assert demo.erased == []
+
+
+async def test_an_empty_subject_is_nobody_logged_in(tmp_path: Path) -> None:
+    """Django's AnonymousUser has username "": an empty id must not be one shared subject
+    whose data every anonymous caller could export or erase."""
+    d = Demo(tmp_path, principal=lambda scope: dict(scope["headers"]).get(b"x-user", b"").decode())
+    async with lifespan(d.app):
+        for method, path in [("POST", "/privacy/export"), ("POST", "/privacy/erase")]:
+            r = await asgi_request(d.app, method, path)
+            assert r.status == 401, r.body
+            assert r.header("content-type") == "application/problem+json"
+        assert d.erased == []
+        assert "privacy.refused" not in await d.audit_actions()

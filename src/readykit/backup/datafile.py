@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,28 @@ def read_blocks(handle: BinaryIO, block: int = BLOCK) -> Iterator[bytes]:
         yield chunk
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """The regular file at `path`, opened for reading; IntegrityFailure ("checksum") when it is
+    anything else: a FIFO planted as the data file must not hang the read (and the repository
+    lock with it). Opening fails with OSError as usual (a missing file, say)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, without a writer
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IntegrityFailure("checksum", "not a regular file: refusing to read it")
+    return os.fdopen(fd, "rb")
+
+
+def _bounded(handle: BinaryIO, limit: int) -> Iterator[bytes]:
+    """`handle`'s blocks; IntegrityFailure ("checksum") past `limit` bytes, the manifest's size,
+    so a file grown or swapped for something endless is never read on."""
+    size = 0
+    while chunk := handle.read(min(BLOCK, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            raise IntegrityFailure("checksum", f"larger than the {limit} bytes the manifest says")
+        yield chunk
+
+
 def pack(blocks: Iterable[bytes], out: BinaryIO, compression: str, key: Key | None) -> Packed:
     """Stream `blocks` through compression and encryption into `out`."""
     comp = compressor(compression)
@@ -52,12 +76,15 @@ def pack(blocks: Iterable[bytes], out: BinaryIO, compression: str, key: Key | No
     return Packed(size=size, raw_size=raw, sha256=digest.hexdigest())
 
 
-def checksum(path: Path) -> tuple[str, int]:
-    """SHA-256 hex digest and size of the file at `path`."""
+def checksum(path: Path, limit: int) -> tuple[str, int]:
+    """SHA-256 hex digest and size of the regular file at `path`, read up to `limit` bytes.
+
+    Raises IntegrityFailure when it is larger or no regular file.
+    """
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as handle:
-        for block in read_blocks(handle):
+    with _open_regular(path) as handle:
+        for block in _bounded(handle, limit):
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size
@@ -85,8 +112,8 @@ def unpack(
             written += len(data)
 
     try:
-        with path.open("rb") as handle:
-            for block in read_blocks(handle):
+        with _open_regular(path) as handle:
+            for block in _bounded(handle, expect[1]):
                 digest.update(block)
                 size += len(block)
                 emit(comp.update(dec.update(block)))

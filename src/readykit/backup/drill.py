@@ -129,7 +129,9 @@ def _step_name(step: str) -> str:
 def _checksum(repo: Repository, manifest: Manifest) -> list[Step]:
     path = repo.data_path(manifest)
     try:
-        digest, size = checksum(path)
+        digest, size = checksum(path, manifest.size)
+    except IntegrityFailure as exc:  # no regular file, or larger than the manifest says
+        return [Step("checksum", "failed", f"{path}: {exc}")]
     except OSError as exc:
         return [Step("checksum", "failed", f"{path}: unreadable ({exc.strerror})")]
     if size != manifest.size:

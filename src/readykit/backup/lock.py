@@ -7,6 +7,7 @@ stale: a lock that can be taken belongs to nobody.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -49,12 +50,18 @@ def repository_lock(root: Path, command: str) -> Iterator[None]:
             ) from None
         stamp = f"readykit backup {command} (pid {os.getpid()} on {socket.gethostname()}, "
         stamp += f"since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC)\n"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, stamp.encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, stamp.encode(), 0)
+        except OSError as exc:  # a full disk, most likely: nothing else could be written either
+            name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            raise ToolFailure(f"cannot write lock file {path}: {exc.strerror} ({name})") from exc
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            # the stamp only names the holder for a second run's message; the flock is the lock
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the lock
 

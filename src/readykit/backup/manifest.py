@@ -24,6 +24,7 @@ ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
 ID_EXAMPLE = "20240601T030000Z-3fa2c1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+MAX_SIZE = 2**63 - 1  # what a file offset can be (off_t): a larger size was not written by us
 
 
 def new_id(now: datetime) -> str:
@@ -160,8 +161,9 @@ class Manifest:
             "postgresql",
         ):
             raise ValueError("source kind is neither sqlite nor postgresql")
-        if type(self.size) is not int or type(self.raw_size) is not int:
-            raise ValueError("size is not an integer")
+        for name, value in (("size", self.size), ("raw_size", self.raw_size)):
+            if type(value) is not int or not 0 <= value <= MAX_SIZE:
+                raise ValueError(f"{name} is not a byte count (an integer, 0 to 2**63 - 1)")
         if not isinstance(self.source.get("url"), str):
             raise ValueError("source url is not text")
         if self.compression not in COMPRESSIONS:

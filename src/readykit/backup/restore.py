@@ -41,11 +41,13 @@ def restore_backup(
         )
     data = repo.data_path(manifest)
     try:
-        digest, size = checksum(data)
+        digest, size = checksum(data, manifest.size)
     except FileNotFoundError:
         raise IntegrityFailure(
             "checksum", f"{data}: checksum failed: the data file is missing: not restored"
         ) from None
+    except IntegrityFailure as exc:  # no regular file, or larger than the manifest says
+        raise IntegrityFailure("checksum", f"{data}: checksum failed: {exc}: not restored") from exc
     except OSError as exc:
         raise ToolFailure(f"{data}: unreadable ({exc.strerror}): not restored") from exc
     if digest != manifest.sha256 or size != manifest.size:

@@ -17,6 +17,7 @@ from readykit.privacy.jobs import Jobs
 from readykit.privacy.keys import Keys, load_or_create_key
 from readykit.privacy.registry import ErasureReport, Privacy
 from readykit.records.store import StoreUnavailable
+from readykit.route_table import route_path
 
 if TYPE_CHECKING:
     from readykit.feature import Setup
@@ -65,7 +66,7 @@ def install_privacy(setup: Setup, records: Records | None, registry: Privacy) ->
             principal=setup.resolve_principal,
             refusals=refusals,
         ),
-        when=lambda scope: scope["path"].startswith(PREFIX),
+        when=lambda scope: route_path(scope).startswith(PREFIX),
     )
     housekeeping: list[asyncio.Task[None]] = []
 

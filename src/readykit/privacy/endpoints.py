@@ -11,8 +11,9 @@
 
 Served only once the app registered an exporter or an eraser. Only the authenticated subject
 sees its jobs: another subject's id or a forged or expired link is refused (404/403
-problem+json) and audited; a request with no login is refused (401) and counted in
-`readykit_privacy_refusals_total`, not audited, so strangers cannot grow the audit log.
+problem+json) and audited; a request with no login (or an empty subject id) is refused (401)
+and counted in `readykit_privacy_refusals_total`, not audited, so strangers cannot grow the
+audit log; so is a subject id that is not valid Unicode (400: it cannot be hashed).
 Every audit event names the subject by `Keys.actor` (a keyed hash), never the raw id, so the
 audit trail does not name a person once they are erased.
 """
@@ -33,9 +34,10 @@ from prometheus_client import Counter
 from readykit._types import ASGIApp, Receive, Scope, Send
 from readykit.body import BodyTooLarge, read_body
 from readykit.privacy.jobs import Jobs
-from readykit.privacy.keys import Keys
+from readykit.privacy.keys import InvalidSubject, Keys, utf8
 from readykit.problem import send_bytes, send_problem
 from readykit.records.audit import Audit
+from readykit.route_table import route_path
 
 logger = logging.getLogger("readykit.privacy")
 
@@ -43,6 +45,10 @@ PREFIX = "/privacy/"
 CONFIRM_TTL_S = 600
 MAX_BODY = 4096
 CHUNK = 64 * 1024
+BAD_SUBJECT = (
+    "Your user id (the request's subject) is not valid Unicode text (it holds a lone "
+    "surrogate), so it cannot be used for your data; ask the service's operators."
+)
 MISSING_ARCHIVE = (
     "This export's archive is not available on this server (it was built on another one). "
     "Try the link again later, or ask for a new export; quote the export id if it persists."
@@ -79,21 +85,27 @@ class PrivacyEndpoints:
         self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+        path = route_path(scope) if scope["type"] == "http" else ""
+        if not path.startswith(PREFIX):
             await self.app(scope, receive, send)
             return
         registry = self.jobs.privacy
         if not (registry.exporters or registry.erasers):  # nothing to serve: the app's path
             await self.app(scope, receive, send)
             return
-        path, method = scope["path"], scope["method"]
+        method = scope["method"]
         parts = path[len(PREFIX) :].split("/")
         subject = self.principal(scope)
         if parts[0] not in ("export", "erase") or len(parts) > 3:
             await self.app(scope, receive, send)
             return
-        if subject is None:
+        if not subject:  # "" too: an anonymous user's empty id names nobody (or everybody)
             await self._refuse(send, 401, "Log in to see or download your data.", path, None)
+            return
+        try:
+            utf8(subject)
+        except InvalidSubject:  # unhashable, so unaudited: counted like the anonymous ones
+            await self._refuse(send, 400, BAD_SUBJECT, path, None)
             return
         if parts == ["export"] and method == "POST":
             await self._create(send, subject)

@@ -14,12 +14,30 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from readykit.errors import ConfigurationError
+from readykit.errors import ConfigurationError, ReadykitError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
+
+
+class InvalidSubject(ReadykitError):
+    """A subject id that is not valid Unicode text (a lone surrogate): it has no bytes to hash,
+    sign or seal."""
+
+
+def utf8(subject: str) -> bytes:
+    """`subject` as UTF-8; InvalidSubject if it holds a lone surrogate (a JSON "\\ud800" in a
+    token or body decodes to one)."""
+    try:
+        return subject.encode()
+    except UnicodeEncodeError:
+        # the id itself stays out of the message: it names a person
+        raise InvalidSubject(
+            "the subject id is not valid Unicode (it holds a lone surrogate): it cannot be "
+            "hashed, signed or sealed"
+        ) from None
 
 
 def _read_key(path: Path) -> bytes:
@@ -79,7 +97,7 @@ class Keys:
 
     def sign(self, *parts: str) -> str:
         """An HMAC over `parts`, URL-safe."""
-        mac = hmac.new(self._sign, "\x1f".join(parts).encode(), hashlib.sha256).digest()
+        mac = hmac.new(self._sign, utf8("\x1f".join(parts)), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
     def verify(self, signature: str, *parts: str) -> bool:
@@ -88,7 +106,7 @@ class Keys:
 
     def subject_hash(self, subject: str) -> str:
         """A keyed hash of the subject: stable, not reversible without the key."""
-        return hmac.new(self._subject, subject.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._subject, utf8(subject), hashlib.sha256).hexdigest()
 
     def actor(self, subject: str) -> str:
         """The subject as every privacy audit event names it: `subject:<keyed hash, 16 hex>`,
@@ -98,7 +116,7 @@ class Keys:
     def seal(self, subject: str) -> str:
         """The subject id encrypted (AES-GCM), for the erasure log and resumable jobs."""
         nonce = secrets.token_bytes(12)
-        return (nonce + self._seal.encrypt(nonce, subject.encode(), None)).hex()
+        return (nonce + self._seal.encrypt(nonce, utf8(subject), None)).hex()
 
     def unseal(self, sealed: str) -> str:
         """The subject id back (raises if tampered or sealed with another key)."""
