@@ -76,6 +76,7 @@ async def refuse_unauthorized(send: Send) -> None:
     await send_problem(
         send,
         401,
-        "Send the ops token as `Authorization: Bearer <token>` (READYKIT_OPS_TOKEN).",
+        # not written as the header line: redaction takes a header line's value, hint and all
+        "Send the ops token (READYKIT_OPS_TOKEN) as a Bearer token in the Authorization header.",
         headers=[(b"www-authenticate", b'Bearer realm="readykit"')],
     )

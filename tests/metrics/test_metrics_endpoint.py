@@ -6,6 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from readykit import ReadyKit, Settings
+from readykit.logging.redact import redact_text
 from readykit.testing import asgi_request
 
 pytestmark = pytest.mark.anyio
@@ -156,6 +157,10 @@ async def test_outsiders_get_401(client: tuple[str, int], headers: list[tuple[st
         == 'Bearer realm="readykit"'
     )
     assert b"http_server" not in resp.body
+    detail = resp.json()["detail"]
+    # logged or quoted in a report, the hint survives redaction whole
+    assert redact_text(detail) == detail
+    assert "READYKIT_OPS_TOKEN" in detail
 
 
 async def test_closed_to_loopback_by_default() -> None:
