@@ -43,6 +43,14 @@ def test_help_lists_the_verbs() -> None:
     assert "demo" in result.output
 
 
+def test_load_help_names_its_merge_subcommand() -> None:
+    """`readykit load --help` shows the run's options (`load URL` runs), and names `merge`."""
+    result = CliRunner().invoke(cli, ["load", "--help"])
+    assert result.exit_code == 0
+    assert "--users" in result.output
+    assert "readykit load merge" in result.output
+
+
 def test_bad_port_is_a_usage_error_not_a_traceback() -> None:
     result = CliRunner().invoke(cli, ["demo", "--port", "99999"])
     assert result.exit_code == 2

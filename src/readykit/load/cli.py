@@ -44,7 +44,11 @@ def _numbers(text: str | None, kind: type[int] | type[float], option: str) -> li
     return sorted(set(values))
 
 
-@load.command("run")
+@load.command(
+    "run",
+    epilog="Also: readykit load merge A.json B.json [--json OUT.json] merges the --json "
+    "results of generators that ran side by side (see readykit load merge --help).",
+)
 @click.argument("url", required=False, type=HTTP_URL)
 @click.option("--scenario", type=click.Path(dir_okay=False), help="YAML or Python scenario file.")
 @click.option("--users", type=click.IntRange(min=1), help="Closed model: concurrent users.")
