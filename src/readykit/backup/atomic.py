@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -44,20 +43,3 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write `data` to `path` atomically."""
     with atomic_file(path, mode) as handle:
         handle.write(data)
-
-
-def read_small_file(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file at `path`, refused (OSError) past `limit` bytes or when it
-    is anything else: a FIFO planted in its place must not hang the read, nor a symlink to
-    /dev/zero fill memory."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(0, "not a regular file")
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            raw = handle.read(limit + 1)
-    finally:
-        os.close(fd)
-    if len(raw) > limit:
-        raise OSError(0, f"larger than {limit} bytes")
-    return raw

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import BinaryIO
 from readykit.backup.codec import Identity, Transform, compressor, decompressor
 from readykit.backup.crypto import Key, Opener, Sealer
 from readykit.backup.errors import IntegrityFailure
+from readykit.files import UnsafeFile, open_regular
 
 BLOCK = 1 << 20
 
@@ -36,11 +35,10 @@ def _open_regular(path: Path) -> BinaryIO:
     """The regular file at `path`, opened for reading; IntegrityFailure ("checksum") when it is
     anything else: a FIFO planted as the data file must not hang the read (and the repository
     lock with it). Opening fails with OSError as usual (a missing file, say)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, without a writer
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise IntegrityFailure("checksum", "not a regular file: refusing to read it")
-    return os.fdopen(fd, "rb")
+    try:
+        return open_regular(path)
+    except UnsafeFile:
+        raise IntegrityFailure("checksum", "not a regular file: refusing to read it") from None
 
 
 def _bounded(handle: BinaryIO, limit: int) -> Iterator[bytes]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from readykit.backup import auth
-from readykit.backup.atomic import TEMP_PREFIX, fsync_dir, read_small_file, write_atomic
+from readykit.backup.atomic import TEMP_PREFIX, fsync_dir, write_atomic
 from readykit.backup.config import CONFIG_NAME, Head, RepoConfig
 from readykit.backup.crypto import KEY_ENV, Key
 from readykit.backup.errors import (
@@ -32,6 +32,7 @@ from readykit.backup.manifest import (
     Verification,
     is_backup_id,
 )
+from readykit.files import read_small_file
 
 STALE_AFTER_S = 24 * 3600
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few kB; its table counts are the most of it

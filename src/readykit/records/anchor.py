@@ -22,11 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from readykit.errors import ConfigurationError
+from readykit.files import UnsafeFile, read_small_file
 from readykit.records.store import ChainKey, Head
 
 logger = logging.getLogger("readykit.records")
 
 MIN_KEY_CHARS = 16
+# what is read of the key file and the checkpoint: both hold a line; more is not theirs
+MAX_KEY_BYTES = 4096
+MAX_CHECKPOINT_BYTES = 4096
 
 
 def key_path(spill_path: Path) -> Path:
@@ -80,8 +84,23 @@ def load_key(configured: str | None, path: Path, *, create: bool = True) -> Chai
 
 
 def read_key_file(path: Path) -> ChainKey:
-    """The key in a key file (its text, as READYKIT_AUDIT_KEY would hold it)."""
-    text = path.read_text().strip()
+    """The key in a key file (its text, as READYKIT_AUDIT_KEY would hold it).
+
+    FileNotFoundError when there is none; ConfigurationError naming the file for one that
+    cannot be read (a FIFO or a device in its place, too large, not UTF-8, too short).
+    """
+    try:
+        text = read_small_file(path, MAX_KEY_BYTES).decode().strip()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigurationError(
+            f"audit key file {path}: cannot read it ({exc.strerror or exc})"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"audit key file {path}: not UTF-8 text (byte {exc.start}): edited, or not a key file"
+        ) from exc
     if len(text) < MIN_KEY_CHARS:
         raise ConfigurationError(
             f"audit key file {path}: needs at least {MIN_KEY_CHARS} characters (empty or cut?)"
@@ -97,7 +116,11 @@ def write_checkpoint(path: Path, head: Head, key_id: str) -> Head:
     renamed over the old one) before this returns, so a power cut leaves the old or the new.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.with_name(path.name + ".lock").open("a") as lock:
+    # O_NONBLOCK: a FIFO planted as the lock file is an error (ENXIO), not a thread hung
+    lock_fd = os.open(
+        path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, 0o600
+    )
+    with os.fdopen(lock_fd, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             current = read_checkpoint(path)
@@ -114,7 +137,10 @@ def write_checkpoint(path: Path, head: Head, key_id: str) -> Head:
             return current[0]
         tmp = path.with_name(path.name + ".tmp")
         body = {"seq": head.seq, "hash": head.hash, "key_id": key_id, "at": time.time()}
-        with tmp.open("w") as f:
+        # made anew (under the lock): whatever was left or planted there (a FIFO, a symlink)
+        # is neither opened nor followed
+        tmp.unlink(missing_ok=True)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
             f.write(json.dumps(body) + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -135,17 +161,22 @@ def _fsync_dir(directory: Path) -> None:
 
 def read_checkpoint(path: Path) -> tuple[Head, str | None] | None:
     """The head in a checkpoint file and the id of the key that wrote it; None if there is no
-    file. ValueError, saying what is wrong, if it cannot be read as one."""
+    file. ValueError, saying what is wrong, if what is there cannot be read as one (a FIFO or
+    a device in its place, too large, not JSON, no seq and hash); OSError if the disk fails."""
     try:
-        body = json.loads(path.read_text())
+        raw = read_small_file(path, MAX_CHECKPOINT_BYTES)
     except FileNotFoundError:
         return None
-    except ValueError as exc:  # not UTF-8 (UnicodeDecodeError) or not JSON
+    except UnsafeFile as exc:  # what was put in the file's place, not the disk failing
+        raise ValueError(f"the checkpoint {path} is {exc.strerror}") from exc
+    try:
+        body = json.loads(raw.decode())
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deep
         raise ValueError(f"the checkpoint {path} is not JSON ({exc})") from exc
     try:
         key_id = body.get("key_id")
         return Head(int(body["seq"]), str(body["hash"])), str(key_id) if key_id else None
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"the checkpoint {path} has no seq and hash") from exc
 
 

@@ -159,12 +159,16 @@ def audit_list(store_url: str | None, app: str | None, limit: int, **kw: Any) ->
     """The newest audit events, one line each."""
     query = _query(**kw)
     events = _run(store_url, lambda s: s.audit(**query), app)[-limit:]
+    unreadable = _Unreadable()
     for e in events:
+        if unreadable.skips(e):
+            continue
         when = datetime.fromtimestamp(e["ts"], UTC).isoformat(timespec="seconds")
         click.echo(
             f"{e['seq']:>6} {when} {e['actor'] or '-'} {e['action']} {e['resource'] or '-'}"
             f" {e['status'] if e['status'] is not None else '-'}"
         )
+    unreadable.finish(len(events))
 
 
 @audit.command("export")
@@ -174,16 +178,77 @@ def audit_export(store_url: str | None, app: str | None, fmt: str, **kw: Any) ->
     """Every matching audit event to stdout: JSON Lines (default) or CSV."""
     query = _query(**kw)
     events = _run(store_url, lambda s: s.audit(**query), app)
+    unreadable = _Unreadable()
     if fmt == "jsonl":
         for e in events:
-            click.echo(json.dumps(e, ensure_ascii=False))
+            if not unreadable.skips(e):
+                click.echo(json.dumps(e, ensure_ascii=False))
+        unreadable.finish(len(events))
         return
     writer = csv.writer(sys.stdout)
     columns = ["seq", "id", "ts", "actor", "action", "resource", "status", "request_id"]
     writer.writerow([*columns, "details", "prev_hash", "hash"])
     for e in events:
-        details = json.dumps(e["details"], ensure_ascii=False)
-        writer.writerow([*(e[c] for c in columns), details, e["prev_hash"], e["hash"]])
+        if not unreadable.skips(e):
+            details = json.dumps(e["details"], ensure_ascii=False)
+            writer.writerow([*(e[c] for c in columns), details, e["prev_hash"], e["hash"]])
+    unreadable.finish(len(events))
+
+
+class _Unreadable:
+    """Audit events read back that cannot be shown (a row edited in the database: details
+    that are not JSON, a time that is not one, binary columns): skipped, the others shown,
+    and at the end one line naming the first by its seq, exit 3 (the store failed)."""
+
+    SHOWN = 10  # seqs named in the line
+
+    def __init__(self) -> None:
+        self.seqs: list[Any] = []
+        self.first = ""
+
+    def skips(self, event: dict[str, Any]) -> bool:
+        """Whether `event` cannot be shown (and is counted)."""
+        why = _why_unreadable(event)
+        if why is None:
+            return False
+        if not self.seqs:
+            self.first = why
+        self.seqs.append(event["seq"])
+        return True
+
+    def finish(self, total: int) -> None:
+        """Fail naming the first unreadable event, if there was one."""
+        if not self.seqs:
+            return
+        more = ""
+        if len(self.seqs) > 1:
+            named = ", ".join(str(seq) for seq in self.seqs[1 : self.SHOWN])
+            rest = "" if len(self.seqs) <= self.SHOWN else ", ..."
+            more = f"; {len(self.seqs) - 1} more (seq {named}{rest})"
+        raise ToolFailed(
+            f"audit event seq {self.seqs[0]} cannot be read: {self.first}{more}; not shown, "
+            f"the other {total - len(self.seqs)} are; edited in the database? run "
+            "`readykit audit verify`"
+        )
+
+
+def _why_unreadable(event: dict[str, Any]) -> str | None:
+    """Why an audit event read back cannot be shown, or None."""
+    if "unreadable" in event:
+        return str(event["unreadable"])
+    ts = event["ts"]
+    try:
+        datetime.fromtimestamp(ts, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):  # NaN, huge, text
+        return f"its ts {ts!r:.40} is not a time"
+    for column, value in event.items():
+        if not isinstance(value, str | int | float | type(None)) and column != "details":
+            return f"its {column} is {type(value).__name__}, not text or a number"
+    try:
+        json.dumps(event["details"])
+    except (TypeError, ValueError, RecursionError):
+        return "its details are not JSON"
+    return None
 
 
 @audit.command("verify")

@@ -129,6 +129,8 @@ class PostgresStore(Store):
             writer.terminate()
 
     async def open(self) -> None:
+        from readykit.logging.redact import redact_text
+
         async def migrate(conn: Any) -> None:
             await conn.execute(schema.META)
             async with conn.transaction():
@@ -136,7 +138,8 @@ class PostgresStore(Store):
                 current = await conn.fetchval(
                     "SELECT value FROM rk_meta WHERE key = 'schema_version'"
                 )
-                for version in range(int(current or 0) + 1, schema.VERSION + 1):
+                stored = schema.stored_version(current, redact_text(self.url))
+                for version in range(stored + 1, schema.VERSION + 1):
                     for statement in schema.MIGRATIONS[version]:
                         await conn.execute(
                             statement.format(serial="BIGSERIAL", float="DOUBLE PRECISION")

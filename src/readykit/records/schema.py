@@ -16,6 +16,7 @@ from readykit.records.store import (
     GENESIS,
     ChainKey,
     Head,
+    StoreUnavailable,
     json_encoder,
     minute_of,
     row_mac,
@@ -57,6 +58,23 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 UNKEYED_THROUGH = "audit_unkeyed_through"  # the rk_meta key of version 4
 VERSION = max(MIGRATIONS)
+
+
+def stored_version(value: Any, store: str) -> int:
+    """The schema version rk_meta holds (0: none yet). StoreUnavailable naming `store` and the
+    value when it is not a version number: no migration is run on a store whose version is
+    unknown, and the service does not write to it."""
+    if value is None:
+        return 0
+    text = value.strip() if isinstance(value, str) else ""
+    if not (text.isascii() and text.isdigit() and len(text) < 10):
+        raise StoreUnavailable(
+            f"{store}: rk_meta holds schema_version {value!r}, not a version number: edited, "
+            "or not a readykit store; restore it from a backup or point store_url elsewhere"
+        )
+    return int(text)
+
+
 PUT_DOC = (
     "INSERT INTO rk_docs (kind, id, key, ts, body) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (kind, id) DO UPDATE SET key = excluded.key, ts = excluded.ts,"
@@ -196,8 +214,18 @@ def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def audit_event(row: Sequence[Any]) -> dict[str, Any]:
-    """An audit event as read back (columns in AUDIT_COLUMNS order), hashes included."""
+    """An audit event as read back (columns in AUDIT_COLUMNS order), hashes included.
+
+    A row whose details are not JSON (edited in the database) is read with `details` None and
+    `unreadable` saying so, not raised: the rows around it are still read.
+    """
     seq, id_, ts, actor, action, resource, status, request_id, details, prev, hash_, kid = row
+    try:
+        parsed = json.loads(details) if details is not None else None
+    except (TypeError, ValueError, RecursionError):  # a number, a BLOB, text, deep nesting
+        event = audit_event((*row[:8], None, *row[9:]))
+        event["unreadable"] = "its details are not JSON"
+        return event
     return {
         "seq": seq,
         "id": id_,
@@ -208,7 +236,7 @@ def audit_event(row: Sequence[Any]) -> dict[str, Any]:
         "resource": resource,
         "status": status,
         "request_id": request_id,
-        "details": json.loads(details) if details is not None else None,
+        "details": parsed,
         "prev_hash": prev,
         "hash": hash_,
         "key_id": kid,

@@ -60,7 +60,7 @@ class SQLiteStore(Store):
             _enter_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")  # a commit is an fsync: audited means on disk
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            migrate(conn)
+            migrate(conn, str(self.path))
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open {self.url}: {exc}") from exc
         return conn
@@ -221,8 +221,10 @@ def _enter_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.01)  # in the store's worker thread, never on the event loop
 
 
-def migrate(conn: sqlite3.Connection) -> None:
+def migrate(conn: sqlite3.Connection, name: str = "the store") -> None:
     """Bring the schema to schema.VERSION, one transaction per version.
+
+    StoreUnavailable naming `name` (the file) when the stored version is not a number.
 
     The version is read inside the write lock, as the PostgreSQL store reads it under its
     advisory lock: processes that open one file together (the workers of one server) migrate
@@ -233,7 +235,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("SELECT value FROM rk_meta WHERE key = 'schema_version'").fetchone()
-            version = (int(row[0]) if row else 0) + 1
+            version = schema.stored_version(row[0] if row else None, name) + 1
             if version > schema.VERSION:
                 conn.execute("COMMIT")
                 return

@@ -198,7 +198,7 @@ class ChainVerifier:
                 return self._broken("prev_hash does not match the row before", seq, id_)
             try:
                 parsed = json.loads(details) if details is not None else None
-            except ValueError:
+            except (TypeError, ValueError, RecursionError):  # a number, a BLOB, deep nesting
                 return self._broken("its details are not JSON: edited", seq, id_)
             event = {"id": id_, "kind": AUDIT, "ts": ts, "actor": actor, "action": action,
                      "resource": resource, "status": status, "request_id": request_id,
@@ -229,7 +229,13 @@ class ChainVerifier:
             if prev != self._hash:
                 return self._broken("prev_hash does not match the row before", seq, id_)
             linked = [seq, id_, ts, actor, action, resource, status, request_id, details, prev, kid]
-            if not hmac.compare_digest(key.mac(_ROW(linked).encode()), hash_):
+            # a MAC is ASCII hex: a stored hash that is not (a BLOB, other text) was edited, and
+            # compare_digest would raise on it rather than answer
+            if not (
+                isinstance(hash_, str)
+                and hash_.isascii()
+                and hmac.compare_digest(key.mac(_ROW(linked).encode()), hash_)
+            ):
                 return self._broken(
                     "content does not match its MAC (edited or recomputed)", seq, id_
                 )
