@@ -43,6 +43,29 @@ async def test_claim_doc_is_taken_by_exactly_one_of_many(shared_store: str) -> N
     assert holder == {"by": 8}
 
 
+async def test_a_lease_is_renewed_only_by_its_holder(shared_store: str) -> None:
+    """A renewal after the lease lapsed and another instance took it changes nothing (it was a
+    read, then a write: the second instance's lease was overwritten and both ran)."""
+    a, b = store_from_url(shared_store), store_from_url(shared_store)
+    await a.open()
+    await b.open()
+    try:
+        mine, theirs = {"instance": "a", "slot": 100.0}, {"instance": "b", "slot": 160.0}
+        assert await a.claim_doc("lease", "job", mine, until=160.0, at=100.0)
+        assert await a.renew_doc("lease", "job", mine, until=200.0)  # still a's: moved on
+        assert not await b.claim_doc("lease", "job", theirs, until=260.0, at=170.0)
+        assert await b.claim_doc("lease", "job", theirs, until=260.0, at=200.0)  # lapsed
+        renewed = await a.renew_doc("lease", "job", mine, until=300.0)
+        held = await a.get_doc("lease", "job")
+        stolen = await a.claim_doc("lease", "job", mine, until=400.0, at=250.0)
+    finally:
+        await a.close()
+        await b.close()
+    assert renewed is False
+    assert held == theirs
+    assert stolen is False  # b's lease still ends at 260, not 300
+
+
 async def test_two_instances_on_one_store_run_each_tick_once(shared_store: str) -> None:
     calls: list[tuple[str, float]] = []
     clocks = [FakeClock(T0 + 1000), FakeClock(T0 + 1000)]

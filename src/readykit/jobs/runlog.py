@@ -31,8 +31,10 @@ class RunLog(Protocol):
     async def lease(self, job: str) -> dict[str, Any] | None:
         """The job's lease as last written, or None."""
 
-    async def release(self, job: str, body: dict[str, Any], *, until: float) -> None:
-        """Shorten the lease to `until` (the next tick) once the run is over."""
+    async def renew(self, job: str, body: dict[str, Any], *, until: float) -> bool:
+        """Move the end of the lease this instance holds (`body`, as claimed) to `until`: on
+        (a run still going) or back (the next tick, once the run is over); False, changing
+        nothing, if another instance has taken it since."""
 
     async def trim(self, job: str, runs: list[dict[str, Any]]) -> None:
         """Drop the job's runs older than the newest KEEP_RUNS of `runs`."""
@@ -56,8 +58,8 @@ class StoreRunLog:
     async def lease(self, job: str) -> dict[str, Any] | None:
         return await self.store.get_doc(LEASE, job)
 
-    async def release(self, job: str, body: dict[str, Any], *, until: float) -> None:
-        await self.store.put_doc(LEASE, job, body, ts=until)
+    async def renew(self, job: str, body: dict[str, Any], *, until: float) -> bool:
+        return await self.store.renew_doc(LEASE, job, body, until=until)
 
     async def trim(self, job: str, runs: list[dict[str, Any]]) -> None:
         if len(runs) > KEEP_RUNS:
@@ -90,8 +92,12 @@ class MemoryRunLog:
         held = self._leases.get(job)
         return dict(held[1]) if held is not None else None
 
-    async def release(self, job: str, body: dict[str, Any], *, until: float) -> None:
+    async def renew(self, job: str, body: dict[str, Any], *, until: float) -> bool:
+        held = self._leases.get(job)
+        if held is None or held[1] != body:
+            return False
         self._leases[job] = (until, dict(body))
+        return True
 
     async def trim(self, job: str, runs: list[dict[str, Any]]) -> None:
         if len(runs) > KEEP_RUNS:

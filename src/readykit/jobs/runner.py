@@ -274,7 +274,7 @@ class Jobs:
         finally:
             if lingering is None:
                 with contextlib.suppress(StoreUnavailable):
-                    await self.log.release(spec.name, lease, until=slot + spec.every)
+                    await self.log.renew(spec.name, lease, until=slot + spec.every)
         if lingering is not None:  # a thread past its timeout: the lease is held till it returns
             if not await self._renew(spec, lease):
                 return
@@ -307,7 +307,7 @@ class Jobs:
             work.result()
         logger.warning("job %s: its timed-out run has returned", spec.name)
         with contextlib.suppress(StoreUnavailable):
-            await self.log.release(spec.name, lease, until=slot + spec.every)
+            await self.log.renew(spec.name, lease, until=slot + spec.every)
 
     @staticmethod
     def _hold_s(spec: JobSpec) -> float:
@@ -317,12 +317,11 @@ class Jobs:
     async def _renew(self, spec: JobSpec, lease: dict[str, Any]) -> bool:
         """Extend this instance's lease on the job by `_hold_s`; False if another holds it."""
         with contextlib.suppress(StoreUnavailable):  # kept trying at the next renewal
-            held = await self.log.lease(spec.name)
-            if held is not None and held.get("instance") != self.instance:
+            until = self.clock() + self._hold_s(spec)
+            if not await self.log.renew(spec.name, lease, until=until):
                 logger.warning("job %s: the lease was taken elsewhere while a timed-out run is "
                                "still going here", spec.name)  # fmt: skip
                 return False
-            await self.log.release(spec.name, lease, until=self.clock() + self._hold_s(spec))
         return True
 
     async def _skip(self, spec: JobSpec, slot: float, reason: str) -> None:

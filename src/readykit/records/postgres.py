@@ -296,6 +296,12 @@ class PostgresStore(Store):
         status = await self._call(lambda conn: conn.execute(sql, *params))
         return bool(int(status.rsplit(" ", 1)[-1]))
 
+    async def renew_doc(self, kind: str, id: str, body: dict[str, Any], *, until: float) -> bool:
+        params = (until, kind, id, json.dumps(body, default=repr))
+        sql = schema.numbered(schema.RENEW_DOC)
+        status = await self._call(lambda conn: conn.execute(sql, *params))
+        return bool(int(status.rsplit(" ", 1)[-1]))
+
     async def delete_docs(self, kind: str, *, before: float, key: str | None = None) -> int:
         sql, params = schema.DELETE_DOCS, [kind, before]
         if key is not None:

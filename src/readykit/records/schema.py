@@ -87,6 +87,9 @@ CLAIM_DOC = (
     " ON CONFLICT (kind, id) DO UPDATE SET key = excluded.key, ts = excluded.ts,"
     " body = excluded.body WHERE rk_docs.ts <= ?"
 )
+# a lease moved to a new end only while it is still the holder's (its body as the holder wrote
+# it): one statement, so another instance's claim in between is never overwritten
+RENEW_DOC = "UPDATE rk_docs SET ts = ? WHERE kind = ? AND id = ? AND body = ?"
 DELETE_DOCS = "DELETE FROM rk_docs WHERE kind = ? AND ts < ?"
 
 

@@ -135,6 +135,11 @@ class SQLiteStore(Store):
         taken = await self._run(lambda conn: conn.execute(schema.CLAIM_DOC, params).rowcount)
         return bool(taken)
 
+    async def renew_doc(self, kind: str, id: str, body: dict[str, Any], *, until: float) -> bool:
+        params = (until, kind, id, json.dumps(body, default=repr))
+        renewed = await self._run(lambda conn: conn.execute(schema.RENEW_DOC, params).rowcount)
+        return bool(renewed)
+
     async def delete_docs(self, kind: str, *, before: float, key: str | None = None) -> int:
         sql, params = schema.DELETE_DOCS, [kind, before]
         if key is not None:

@@ -380,6 +380,11 @@ class Store(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement claim_doc")
 
+    async def renew_doc(self, kind: str, id: str, body: dict[str, Any], *, until: float) -> bool:
+        """Move a lease's end (`ts`) to `until` if the document still holds `body` (the lease
+        this caller took with `claim_doc`); False if another has taken it since. Atomic."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement renew_doc")
+
     async def delete_docs(self, kind: str, *, before: float, key: str | None = None) -> int:
         """Delete documents of `kind` (optionally with `key`) older than `before`; how many."""
         raise NotImplementedError(f"{type(self).__name__} does not implement delete_docs")
