@@ -477,3 +477,25 @@ async def test_an_empty_subject_is_nobody_logged_in(tmp_path: Path) -> None:
             assert r.header("content-type") == "application/problem+json"
         assert d.erased == []
         assert "privacy.refused" not in await d.audit_actions()
+
+
+def test_a_fifo_in_place_of_the_key_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "privacy.key"
+    os.mkfifo(path)
+    probe = (
+        "import sys; from pathlib import Path\n"
+        "from readykit import ConfigurationError\n"
+        "from readykit.privacy.keys import load_or_create_key\n"
+        "try:\n    load_or_create_key(None, Path(sys.argv[1]))\n"
+        "except ConfigurationError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "not a regular file" in done.stdout
+    assert str(path) in done.stdout

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from readykit.errors import ConfigurationError, ReadykitError
+from readykit.files import UnsafeFile, read_small_file
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,8 +43,16 @@ def utf8(subject: str) -> bytes:
 
 def _read_key(path: Path) -> bytes:
     """The key in `path`; refused unless it is exactly 64 hex digits (an empty or truncated
-    file would make every signature forgeable)."""
-    text = path.read_text(encoding="ascii", errors="replace").strip()
+    file would make every signature forgeable). Read only if it is a small regular file: a FIFO
+    in its place must not hang startup."""
+    try:
+        raw = read_small_file(path, 4096)
+    except UnsafeFile as exc:
+        raise ConfigurationError(
+            f"privacy key file {path} (privacy_key_path) is {exc.strerror}; restore it, or"
+            " delete it to create a new one (outstanding links break)"
+        ) from None
+    text = raw.decode("ascii", errors="replace").strip()
     if len(text) != 2 * KEY_BYTES or not all(c in string.hexdigits for c in text):
         raise ConfigurationError(
             f"privacy key file {path} (privacy_key_path) does not hold a {KEY_BYTES}-byte hex"
