@@ -65,13 +65,22 @@ def test_head_takes_the_get_key_unless_it_has_its_own() -> None:
     assert table().match("HEAD", "/quotes/42").key == "GET /quotes/{quote_id:int}"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("path", ["/login/", "//login", "/login//", "///login///"])
+@pytest.mark.parametrize("path", ["/login/", "//login", "/login//", "///login///", "login"])
 def test_doubled_and_trailing_slashes_take_the_routes_key(path: str) -> None:
     """Litestar serves `POST /login/` and `POST //login` with the `/login` handler: a limit on
     `POST /login` must hold for them."""
     found = table().match("POST", path)
     assert found is not None
     assert found.key == "POST /login"
+
+
+@pytest.mark.parametrize("path", ["/files/", "/files//", "/files/a/b", "/files"])
+def test_a_path_parameter_takes_an_empty_rest(path: str) -> None:
+    """Starlette serves `/files/{rest:path}` for `/files/` (rest ""): it folds to `/files`."""
+    found = table().match("DELETE", path)
+    assert found is not None
+    assert found.key == "/files/{rest:path}"
+    assert table().match("DELETE", "/filesystem") is None
 
 
 def test_a_key_written_with_a_trailing_slash_matches_both_spellings() -> None:

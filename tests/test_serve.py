@@ -91,3 +91,29 @@ def test_litestar_logs_go_through_the_kit_once_and_redacted() -> None:
         lines = [line for line in output.splitlines() if said in line]
         assert len(lines) == 1
         assert json.loads(lines[0])["level"] == "warning"  # the kit's JSON line
+
+
+def test_a_request_target_without_its_slash_counts_against_the_route() -> None:
+    """h11 passes `POST login HTTP/1.1` through (httptools refuses it) and Litestar serves it
+    with the `/login` handler: it must meet `/login`'s body and rate limits."""
+    limits = {
+        "READYKIT_RATE_LIMITS": '{"POST /login": "2/minute"}',
+        "READYKIT_BODY_LIMITS": '{"POST /login": 64}',
+    }
+
+    def post(target: str, body: bytes) -> str:
+        with socket.create_connection((server.host, server.port), timeout=10) as conn:
+            head = f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+            conn.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        return answer.split(b" ", 2)[1].decode()
+
+    command = [*UVICORN, "--http", "h11", "litestar_login_app:app"]
+    with serve(command, env=limits) as server:
+        big = post("login", b"x" * 100)
+        statuses = [post("login", b"x") for _ in range(3)]
+        server.stop()
+    assert big == "413"
+    assert statuses == ["200", "429", "429"]  # the 413 counted too

@@ -40,12 +40,16 @@ def route_path(scope: Scope) -> str:
 
 
 def canonical(path: str) -> str:
-    """`path` with runs of `/` folded and no trailing `/`: how a router that ignores them sees it.
+    """`path` with a leading `/`, runs of `/` folded and no trailing `/`: how a router that
+    ignores them sees it.
 
-    Litestar serves `POST /login/` and `POST //login` with the `/login` handler, so a limit on
+    Litestar serves `POST /login/`, `POST //login` and (under h11, which passes a request
+    target without its `/` through) `POST login` with the `/login` handler, so a limit on
     `POST /login` must match them too; keys are folded the same way (`"POST /login/"`, as a
     Django route is written, matches `/login`).
     """
+    if path[:1] != "/":
+        path = "/" + path
     if "//" in path:
         path = _SLASHES.sub("/", path)
     if len(path) > 1 and path[-1] == "/":
@@ -66,7 +70,11 @@ def _compile(template: str, setting: str, key: str) -> re.Pattern[str]:
     for m in _PARAM.finditer(template):
         pattern += re.escape(template[pos : m.start()])
         converter = m.group(2) or "str"
-        if converter == "path":
+        if converter == "path" and pattern.endswith("/"):
+            # `/files/{rest:path}` also takes `/files/` and `/files//` (an empty rest), which
+            # fold to `/files`
+            pattern = pattern[:-1] + "(?:/.*)?"
+        elif converter == "path":
             pattern += ".*"
         elif converter in ("str", "int", "float", "uuid", "slug"):
             pattern += "[^/]+"

@@ -241,3 +241,28 @@ async def test_every_vary_line_keys_the_entry() -> None:
     assert (globex.header("x-cache"), state.calls) == ("MISS", 2)
     again = await asgi_request(app, "GET", "/page", headers=[*english, ("X-Tenant", "globex")])
     assert (again.header("x-cache"), json.loads(again.body)["tenant"]) == ("HIT", "globex")
+
+
+async def test_the_names_of_the_vary_headers_key_the_entry_not_only_their_values() -> None:
+    """Another path of the route varying on another header must not let `Accept-Language:
+    acme` find the entry stored for `X-Tenant: acme`."""
+    state = State()
+
+    async def page(request: Request) -> Response:
+        state.calls += 1
+        if request.path_params["name"] == "report":
+            tenant = request.headers.get("x-tenant", "")
+            return Response(f"report of {tenant}", headers={"Vary": "X-Tenant"})
+        return Response("localized", headers={"Vary": "Accept-Language"})
+
+    kit = ReadyKit(
+        Settings(configure_logging=False, access_log=False, cache_routes={"GET /p/{name}": 60})
+    )
+    app = kit.wrap(Starlette(routes=[Route("/p/{name}", page)]))
+    await asgi_request(app, "GET", "/p/report", headers=[("X-Tenant", "acme")])
+    await asgi_request(app, "GET", "/p/other", headers=[("Accept-Language", "en")])
+    probe = [("X-Tenant", "evil"), ("Accept-Language", "acme")]
+    evil = await asgi_request(app, "GET", "/p/report", headers=probe)
+    assert evil.body == b"report of evil"
+    again = await asgi_request(app, "GET", "/p/report", headers=[("X-Tenant", "acme")])
+    assert again.body == b"report of acme"

@@ -228,3 +228,35 @@ def test_event_ids_are_unique_across_a_fork() -> None:
     os.close(write)
     parent = new_id()
     assert child[:16] != parent[:16]
+
+
+async def test_a_lower_case_mutating_method_is_audited(tmp_path: Path) -> None:
+    """h11 passes `post` through and Django serves it as POST (it upper-cases the method): the
+    mutation must be audited like one sent as `POST`."""
+
+    async def like_django(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        status = 201 if scope["method"].upper() in ("POST", "DELETE") else 405
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    kit = ReadyKit(
+        Settings(
+            configure_logging=False,
+            access_log=False,
+            store_url=f"sqlite:///{tmp_path}/records.db",
+            spill_path=str(tmp_path / "spill.jsonl"),
+        )
+    )
+    app = kit.wrap(like_django)
+    async with lifespan(app):
+        for method in ("POST", "post", "delete"):
+            assert (await asgi_request(app, method, "/items")).status == 201
+    store = store_from_url(f"sqlite:///{tmp_path}/records.db")
+    await store.open()
+    try:
+        audit = await store.audit()
+    finally:
+        await store.close()
+    assert sorted(event["action"].split()[0] for event in audit) == ["DELETE", "POST", "POST"]

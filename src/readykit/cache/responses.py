@@ -114,7 +114,8 @@ class ResponseCacheGuard:
         self.hits = cache.metrics.hits.labels("response")
         self.misses = cache.metrics.misses.labels("response")
         self.flights = SingleFlight()
-        # per route: the request headers its responses vary on (learned from `Vary`)
+        # per route: the request headers its responses vary on (every name any of its
+        # responses gave in `Vary`, learned as they come)
         self.vary: dict[str, tuple[bytes, ...]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -206,7 +207,11 @@ class ResponseCacheGuard:
         vary: tuple[bytes, ...],
         headers: list[tuple[bytes, bytes]],
     ) -> str:
-        varied = [(joined_header(headers, name) or b"").decode("latin-1") for name in vary]
+        # names with their values: `Accept-Language: acme` must not find `X-Tenant: acme`'s entry
+        varied = [
+            [name.decode("latin-1"), (joined_header(headers, name) or b"").decode("latin-1")]
+            for name in vary
+        ]
         digest = hashlib.sha256(json.dumps([base, varied]).encode()).hexdigest()
         return f"response:{route_key}:{digest}"
 
@@ -269,8 +274,9 @@ class ResponseCacheGuard:
     ) -> tuple[bytes, str, tuple[bytes, ...]]:
         response_headers = list(start.get("headers", ()))
         vary = _vary(response_headers)
-        if vary:
-            self.vary[route_key] = tuple(sorted(vary))
+        learned = self.vary.get(route_key, ())
+        if vary - set(learned):  # every name any path of the route varied on keys its entries
+            self.vary[route_key] = tuple(sorted(vary.union(learned)))
         entry = _encode(start["status"], response_headers, b"".join(chunks), ttl, bool(principal))
         varied = self.vary.get(route_key, ())
         key = self._key(route_key, base, varied, scope["headers"])

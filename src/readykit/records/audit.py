@@ -50,8 +50,9 @@ OWN_AUDIT_PATHS = frozenset({"/privacy/export", "/privacy/erase"})
 
 def audited(scope: Scope) -> bool:
     """Whether auto-audit concerns this request: a mutation, not to an endpoint of the kit's
-    that audits itself."""
-    return scope["method"] in MUTATING and route_path(scope) not in OWN_AUDIT_PATHS
+    that audits itself. The method in any case: h11 passes `post` through, and Django serves it
+    as POST."""
+    return scope["method"].upper() in MUTATING and route_path(scope) not in OWN_AUDIT_PATHS
 
 
 # outermost of the guards: the audit sees the answer the client gets (429, 413, 504 included)
@@ -172,7 +173,7 @@ class AuditGuard:
             actor = None
         route = scope["path"] if self.ops else self.route_of(scope, root_path)
         return self.audit.event(
-            f"{scope['method']} {route}", resource=scope["path"], actor=actor, status=status
+            f"{scope['method'].upper()} {route}", resource=scope["path"], actor=actor, status=status
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
