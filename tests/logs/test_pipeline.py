@@ -266,6 +266,53 @@ def test_configuring_twice_does_not_duplicate_lines() -> None:
     assert len(events(out, "once")) == 1
 
 
+def test_console_handlers_others_installed_are_replaced_and_the_rest_kept(tmp_path: Any) -> None:
+    """A console handler someone else put on the root logger (`logging.basicConfig`,
+    Litestar's `LoggingConfig`, Litestar's queue handler as Python 3.12's dictConfig builds
+    it) or on Django's loggers (its default LOGGING) would print every line a second time,
+    unredacted: replaced. A file handler, and Django's mail to ADMINS, stay."""
+    import copy
+    import logging.config
+    import logging.handlers
+    import queue
+    import sys
+
+    from django.utils.log import DEFAULT_LOGGING
+
+    root = logging.getLogger()
+    console = logging.StreamHandler(sys.stderr)
+    to_file = logging.FileHandler(tmp_path / "app.log")
+    lines_queue: queue.Queue[logging.LogRecord] = queue.Queue()
+    queued = logging.handlers.QueueHandler(lines_queue)
+    queued.listener = logging.handlers.QueueListener(  # type: ignore[attr-defined]
+        lines_queue, logging.StreamHandler(sys.stdout)
+    )
+    django_loggers = [logging.getLogger(name) for name in ("django", "django.server")]
+    saved = [(lg.handlers[:], lg.propagate) for lg in django_loggers]
+    config = copy.deepcopy(DEFAULT_LOGGING)  # its mail handler, without Django's settings:
+    config["handlers"]["mail_admins"] = {"class": "logging.NullHandler"}  # stands for any other
+    logging.config.dictConfig(config)
+    for handler in (console, to_file, queued):
+        root.addHandler(handler)
+    try:
+        out = StringIO()
+        configure_logging(Settings(log_format="json"), stream=out)
+        assert console not in root.handlers
+        assert queued not in root.handlers
+        assert to_file in root.handlers
+        django, server = django_loggers
+        assert [type(h).__name__ for h in django.handlers] == ["NullHandler"]
+        assert (server.handlers, server.propagate) == ([], True)
+        logging.getLogger("app").warning("token=ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8")
+        assert len(out.getvalue().splitlines()) == 1
+        assert "[REDACTED]" in out.getvalue()
+    finally:
+        root.removeHandler(to_file)
+        to_file.close()
+        for lg, (handlers, propagate) in zip(django_loggers, saved, strict=True):
+            lg.handlers[:], lg.propagate = handlers, propagate
+
+
 async def test_access_fast_lane_writes_what_structlog_would(buf: StringIO) -> None:
     await asgi_request(build_app(), "GET", "/sync", headers=[("X-Request-ID", RID)])
     (lane,) = events(buf, "request")

@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import json
 import logging
+import logging.handlers
 import sys
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 # imports rich too where rich is installed, ~100 ms that `import readykit` need not pay
 
 _HANDLER_MARK = "_readykit_handler"
-# loggers that install their own handlers (uvicorn, gunicorn): hand their records to ours
+# loggers that servers and frameworks give console handlers of their own (uvicorn, gunicorn,
+# Litestar's app constructor, Django's default LOGGING): those handlers are dropped and the
+# records handed to ours, or every line would be printed a second time, unredacted
 _TAKEN_OVER = (
     "uvicorn",
     "uvicorn.error",
@@ -31,18 +34,30 @@ _TAKEN_OVER = (
     "gunicorn.error",
     "gunicorn.access",
     "litestar",
+    "django",
+    "django.server",
 )
-# modules whose handlers a framework puts on the root logger by default (Litestar's app
-# constructor runs `dictConfig` with its own queue handler): replaced by ours, or every line
-# would be printed a second time, unredacted
+# modules whose handlers a framework puts on the root logger by default (Litestar's queue
+# handler, whose listener writes to the console)
 _FRAMEWORK_HANDLERS = ("litestar.",)
 
 
 def _replaced(handler: logging.Handler) -> bool:
-    """Whether configuring replaces this root handler: ours from before, or a framework's."""
-    return getattr(handler, _HANDLER_MARK, False) or type(handler).__module__.startswith(
-        _FRAMEWORK_HANDLERS
-    )
+    """Whether configuring replaces this handler: ours from before, a framework's own, or one
+    writing to the console (stdout/stderr), directly or through a queue's listener (a
+    `logging.basicConfig`, Litestar's `LoggingConfig`, Litestar's queue handler on Python
+    3.12+). The console is the kit's; files, mail and other handlers are left alone."""
+    if getattr(handler, _HANDLER_MARK, False):
+        return True
+    if type(handler).__module__.startswith(_FRAMEWORK_HANDLERS):
+        return True
+    if type(handler) is logging.StreamHandler:  # not a FileHandler, nor a capture of tests
+        return handler.stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    listener = getattr(handler, "listener", None)
+    if isinstance(handler, logging.handlers.QueueHandler) and listener is not None:
+        targets = getattr(listener, "handlers", ())
+        return bool(targets) and all(_replaced(target) for target in targets)
+    return False
 
 
 def add_request_id(
@@ -271,8 +286,11 @@ def configure_logging(settings: LoggingConfig, *, stream: IO[str] | None = None)
     root.setLevel(settings.log_level.upper())
     for name in _TAKEN_OVER:
         taken = logging.getLogger(name)
-        taken.handlers.clear()
-        taken.propagate = True
+        server = name.startswith(("uvicorn", "gunicorn"))  # all theirs: ours replaces them
+        for old in [h for h in taken.handlers if server or _replaced(h)]:
+            taken.removeHandler(old)
+        if not taken.handlers:  # what it logs reaches ours (Django's mail to ADMINS stays)
+            taken.propagate = True
     if settings.access_log:  # ours replaces the server's: one access event per request
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
