@@ -79,6 +79,71 @@ def test_nothing_in_common_is_a_warning() -> None:
     ]
 
 
+def test_steps_with_429s_are_not_compared_and_the_warning_says_why() -> None:
+    base = perf(items=[step(1, 10), step(4, 12)])
+    limited = step(1, 10)
+    limited["limited"] = 300  # its latencies are partly the limiter's own
+    found = findings(base, perf(items=[limited]), "b.json")
+    assert [(f.check, f.severity) for f in found] == [
+        ("performance.baseline-not-comparable", "warning")
+    ]
+    assert found[0].title == (
+        "no swept endpoint and load level in common with b.json: the baseline has GET /items "
+        "at 1,4 user(s), this run nothing (300 of this run's sweep requests were 429: steps "
+        "with 429s are left out)"
+    )
+    assert "\n" not in found[0].title
+
+
+def _report_with(title: str) -> Report:
+    from readykit.check.finding import Finding
+
+    return Report(
+        target="http://127.0.0.1:9",
+        started_at="2026-01-01T00:00:00Z",
+        duration_s=1.0,
+        verdict="ready",
+        score=100,
+        categories=[],
+        findings=[Finding("performance.timings", "performance", "info", title)],
+        ignored=[],
+        discovery={},
+        p95_budget_ms=300.0,
+        performance={"endpoints": {"GET /items": {"steps": [step(1, 10)]}}},
+    )
+
+
+def test_latency_histograms_survive_the_reports_redaction(tmp_path: Path) -> None:
+    # seen on the demo: a histogram's base64 held `...BiSIgDA=...`, which the redactor took for
+    # a `sig=` pair and cut, so the next check's --baseline crashed on it
+    looks_like_a_secret = "HISTFAAAA/xyzSig=AB+c"
+    report = _report_with("token=hunter2")
+    report.performance["endpoints"]["GET /items"]["steps"][0]["histogram"] = looks_like_a_secret
+    doc = report.as_dict()
+    assert doc["performance"]["endpoints"]["GET /items"]["steps"][0]["histogram"] == (
+        looks_like_a_secret
+    )
+    assert doc["findings"][0]["title"] == "token=[REDACTED]"  # the rest is still redacted
+    real = step(1, 10)["histogram"]
+    saved = tmp_path / "baseline.json"
+    report.performance["endpoints"]["GET /items"]["steps"][0]["histogram"] = real
+    saved.write_text(to_json(report))
+    steps = read_baseline(saved)["endpoints"]["GET /items"]["steps"]
+    assert steps[0]["histogram"] == real
+
+
+def test_a_damaged_histogram_is_a_one_line_tool_error(tmp_path: Path) -> None:
+    damaged = perf(items=[step(1, 10)])
+    damaged["endpoints"]["GET /items"]["steps"][0]["histogram"] = "V5y/AvLPXZv8BiSIgDA=[REDACTED]"
+    saved = tmp_path / "baseline.json"
+    saved.write_text(json.dumps({"performance": damaged}))
+    with pytest.raises(CheckToolError, match="damaged latency histogram"):
+        read_baseline(saved)
+    result = CliRunner().invoke(cli, ["check", "http://127.0.0.1:9", "--baseline", str(saved)])
+    assert result.exit_code == 3
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_unreadable_baselines_are_a_tool_error(tmp_path: Path) -> None:
     with pytest.raises(CheckToolError, match="cannot read"):
         read_baseline(tmp_path / "missing.json")

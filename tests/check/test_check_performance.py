@@ -9,6 +9,7 @@ real-time path (host clock, the service's CPU found on loopback) for its shape o
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from readykit.check.discovery import Endpoint, Target
 from readykit.check.perf_verdict import Step, judge
@@ -286,3 +288,71 @@ def test_nothing_timed_is_said_and_does_not_score(serve_app, run_probe) -> None:
     )
     assert {s.category: s.score for s in scores}["performance"] is None
     assert overall(scores) == 100
+
+
+# --- the target's rate limit: 429s are neither errors nor a pass ---------------------------
+
+
+def test_a_step_answered_mostly_with_429_is_never_judged() -> None:
+    # seen on the demo at 600/minute: 906 requests at 1 user, 631 of them 429
+    limited = Step(1, 906, 906, math.nan, math.nan, limited=631)
+    assert limited.answered >= 20
+    assert not limited.judged
+    assert "[mostly 429: not judged]" in limited.row()
+    v = judge([limited], BUDGET)
+    assert v.unjudged == (limited,)
+    assert found(v) == set()
+
+
+def slots_app(slots: int) -> web.Application:
+    """`GET /slots`: 2 ms of virtual time for each request; past `slots` at once, a 429."""
+    inflight = [0]
+
+    async def handler(request: web.Request) -> web.Response:
+        inflight[0] += 1
+        try:
+            crowded = inflight[0] > slots
+            await asyncio.sleep(0.002)
+            if crowded:
+                return web.Response(status=429, headers={"Retry-After": "7"}, text="slow down")
+            return web.Response(text="ok")
+        finally:
+            inflight[0] -= 1
+
+    app = web.Application()
+    app.router.add_get("/slots", handler)
+    return app
+
+
+def slots_probe(run_virtual_probe, users: tuple[int, ...]) -> ProbeContext:
+    target = Target(endpoints=[Endpoint("GET", "/slots", source="test")])
+    options = ProbeOptions(load_users=users, load_step_s=1.0)
+    ctx: ProbeContext = run_virtual_probe(
+        performance.run, slots_app(4), options=options, target=target
+    )
+    return ctx
+
+
+def test_the_ok_line_names_the_most_users_judged_not_the_most_asked(run_virtual_probe) -> None:
+    ctx = slots_probe(run_virtual_probe, (1, 4, 16))
+    assert [(s["users"], s["judged"]) for s in steps(ctx, "/slots")] == [
+        (1, True),
+        (4, True),
+        (16, False),
+    ]
+    assert ctx.not_judged is None
+    assert titles(ctx)["performance.ok"] == (
+        "p95 within 300 ms and no errors on GET /slots up to 4 users"
+    )
+    assert titles(ctx)["performance.step-not-judged"] == (
+        "GET /slots: 1 step(s) answered mostly with 429 (users 16)"
+    )
+
+
+def test_a_sweep_mostly_of_429s_is_not_judged(run_virtual_probe) -> None:
+    ctx = slots_probe(run_virtual_probe, (1, 16))
+    assert "performance.ok" not in checks(ctx)
+    assert ctx.limited
+    assert ctx.not_judged is not None
+    assert ctx.not_judged.startswith("the target rate-limited the checker: 429 on ")
+    assert ctx.not_judged.endswith("steps answered mostly with 429: GET /slots at 16 user(s)")

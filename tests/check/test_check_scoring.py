@@ -31,7 +31,18 @@ def test_verdict_and_exit_codes() -> None:
     assert verdict([f("cors.ok", "info")]) == "ready"
     assert verdict([f("cors.reflected-origin")]) == "warnings"
     assert verdict([f("cors.reflected-origin"), f("exposure.dotenv", "blocker")]) == "not-ready"
-    assert EXIT_CODES == {"ready": 0, "not-ready": 1, "warnings": 2}
+    assert EXIT_CODES == {"ready": 0, "not-ready": 1, "warnings": 2, "inconclusive": 3}
+
+
+def test_a_category_not_judged_makes_the_check_inconclusive_unless_it_has_a_blocker() -> None:
+    not_judged = f("exposure.not-judged")
+    assert verdict([f("cors.ok", "info"), not_judged]) == "inconclusive"
+    assert verdict([f("cors.reflected-origin"), not_judged]) == "inconclusive"
+    assert verdict([not_judged, f("exposure.dotenv", "blocker")]) == "not-ready"
+    # a step too short to judge is information, not a category left unjudged
+    assert verdict([f("performance.step-not-judged", "info")]) == "ready"
+    scores = category_scores([not_judged], {}, {"exposure": False, "cors": True})
+    assert overall(scores, "inconclusive") is None  # no score that could pass for the service's
 
 
 def test_a_blocker_fails_whatever_the_score() -> None:
@@ -143,6 +154,9 @@ def test_more_blockers_score_lower_within_the_band() -> None:
         ("not-ready", "blocker", 1),
         ("warnings", "warning", 1),
         ("ready", "warning", 0),
+        ("inconclusive", None, 3),
+        ("inconclusive", "blocker", 3),  # a gate never passes what it could not judge
+        ("inconclusive", "warning", 3),
     ],
 )
 def test_fail_on(outcome: Verdict, fail_on: FailOn | None, code: int) -> None:

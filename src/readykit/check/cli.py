@@ -83,7 +83,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     type=click.Choice(["blocker", "warning"]),
     default=None,
     help="Exit 1 at or past this severity and 0 below it (default: 0 ready, 1 blockers, "
-    "2 warnings only).",
+    "2 warnings only); inconclusive stays 3.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No terminal summary.")
 @click.pass_context
@@ -108,7 +108,8 @@ def check(
     """Probe a running service and list its blockers with evidence.
 
     With no URL, start the bundled demo on a free loopback port, check it, and stop it.
-    Exit codes: 0 ready, 1 blockers, 2 warnings only, 3 the check itself failed.
+    Exit codes: 0 ready, 1 blockers, 2 warnings only, 3 the check itself failed or was
+    inconclusive (the target rate-limited it: the report says what was not judged).
 
     Bounds: discovery <= 45 requests (crawl <= 15 pages, 2 deep); each probe its own request and
     time budget; performance times <= 20 GETs and sweeps <= 3 at 1/4/16 users, 1-3 s and <= 2000

@@ -210,6 +210,27 @@ class Budget:
         self.max_requests = max_requests
         self.deadline = deadline
         self.used = 0
+        self.answered = 0  # requests that got an HTTP response
+        self.limited = 0  # ...of which 429: the target's rate limit, not the target
+        self.retry_after: str | None = None  # the last 429's Retry-After, as sent
+
+    @property
+    def mostly_limited(self) -> bool:
+        """True if most answers were 429: what came back was the target's rate limit, so
+        nothing about the target itself can be judged from them."""
+        return self.limited > 0 and self.limited * 2 >= self.answered
+
+    def note(self, resp: Response) -> Response:
+        """Count `resp` (429s apart, with their Retry-After)."""
+        self.count(1, int(resp.status == 429))
+        if resp.status == 429:
+            self.retry_after = resp.header("retry-after") or self.retry_after
+        return resp
+
+    def count(self, answered: int, limited: int) -> None:
+        """Count answers got outside `request` (the load engine's)."""
+        self.answered += answered
+        self.limited += limited
 
     @property
     def remaining(self) -> int:
@@ -236,7 +257,7 @@ class Budget:
         if self.used >= self.max_requests or left <= 0:
             raise BudgetExhausted(f"{self.used} requests sent, {max(left, 0):.1f}s left")
         self.used += 1
-        return await self.client.send(
+        resp = await self.client.send(
             method,
             path,
             headers=headers,
@@ -244,6 +265,7 @@ class Budget:
             timeout_s=min(REQUEST_TIMEOUT_S, left),
             read_limit=read_limit,
         )
+        return self.note(resp)
 
     async def get(self, path: str, *, headers: Mapping[str, str] | None = None) -> Response:
         """GET within the budget."""

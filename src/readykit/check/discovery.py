@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from readykit.check.client import Budget, CheckToolError, RequestFailed, Response
+from readykit.check.not_judged import budget_line
 
 OPENAPI_PATHS = ("/openapi.json", "/api/openapi.json", "/swagger.json", "/v3/api-docs")
 COMMON_PATHS = ("/", "/api", "/api/v1", "/login", "/auth/login", "/api/login", "/token", "/users")
@@ -81,6 +82,7 @@ class Target:
     source: str = "common paths"
     not_found: Response | None = None
     probe_token: str = field(default_factory=lambda: secrets.token_hex(6))
+    rate_limited: str | None = None  # why discovery stopped: the target answered it with 429
 
     @property
     def catch_all(self) -> bool:
@@ -280,12 +282,17 @@ async def _discover(budget: Budget, openapi_file: Path | None) -> Target:
         target.not_found = await budget.get(target.unknown_path())
     except RequestFailed:
         target.not_found = None
+    if target.not_found is not None and target.not_found.status == 429:
+        target.not_found = None  # the limit's answer, not how an unknown path answers
     if openapi_file is not None:
         target.endpoints = load_openapi_file(openapi_file)
         target.source = str(openapi_file)
         return target
     for path in OPENAPI_PATHS:
         resp = await budget.try_request("GET", path, read_limit=4 * 1024 * 1024)
+        if resp is not None and resp.status == 429:
+            # a crawl would only collect more 429s and call what it found the service's API
+            return _limited(target, budget)
         if resp is None or resp.status != 200:
             continue
         try:
@@ -296,6 +303,8 @@ async def _discover(budget: Budget, openapi_file: Path | None) -> Target:
         return target
     target.endpoints = await crawl(budget, target)
     target.source = "crawl"
+    if budget.mostly_limited:
+        return _limited(target, budget)
     seen = {(e.method, e.path) for e in target.endpoints}
     for path in COMMON_PATHS:
         if not budget.has() or len(target.endpoints) >= MAX_ENDPOINTS:
@@ -303,6 +312,8 @@ async def _discover(budget: Budget, openapi_file: Path | None) -> Target:
         if ("GET", path) in seen or ("POST", path) in seen:
             continue
         resp = await budget.try_request("GET", path)
+        if resp is not None and resp.status == 429:
+            return _limited(target, budget)
         if resp is None or target.like_unknown(resp) or resp.status == 404:
             continue
         if resp.status == 405:
@@ -313,4 +324,11 @@ async def _discover(budget: Budget, openapi_file: Path | None) -> Target:
                 )
             continue
         target.endpoints.append(Endpoint("GET", path, source="common paths"))
+    return target
+
+
+def _limited(target: Target, budget: Budget) -> Target:
+    """`target` as far as discovery got before the target rate-limited it."""
+    target.rate_limited = budget_line(budget)
+    target.source = "discovery rate-limited (429)"
     return target

@@ -43,6 +43,16 @@ def read_baseline(path: Path) -> dict[str, Any]:
             f"{path} is not a readykit check report with performance data "
             "(write one with `readykit check URL --json FILE`)"
         )
+    for endpoint, entry in perf["endpoints"].items():
+        for users, step in _steps(entry).items():
+            try:
+                decode(step["histogram"])
+            except Exception as exc:  # hdrh's own exceptions derive from Exception only
+                raise CheckToolError(
+                    f"the baseline {path} has a damaged latency histogram ({endpoint} at "
+                    f"{users} user(s): {type(exc).__name__}); write it again with "
+                    "`readykit check URL --json FILE`"
+                ) from exc
     return perf
 
 
@@ -52,12 +62,39 @@ def baseline_paths(perf: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _steps(entry: Any) -> dict[int, dict[str, Any]]:
+    """The comparable steps: judged, with latencies, and no 429 (a histogram with the 429s'
+    own latencies in it measures the limiter as much as the service)."""
     steps = entry.get("steps", []) if isinstance(entry, dict) else []
     return {
         int(s["users"]): s
         for s in steps
-        if isinstance(s, dict) and s.get("judged") and s.get("histogram")
+        if isinstance(s, dict) and s.get("judged") and s.get("histogram") and not s.get("limited")
     }
+
+
+def _levels(perf: dict[str, Any]) -> str:
+    """`GET /a at 1,4 users; GET /b at 1 user` of a report's comparable steps, or `nothing`."""
+    parts = []
+    for endpoint, entry in perf.get("endpoints", {}).items():
+        users = sorted(_steps(entry))
+        if users:
+            parts.append(f"{endpoint} at {','.join(map(str, users))} user(s)")
+    return "; ".join(parts) or "nothing"
+
+
+def _why_not_comparable(baseline: dict[str, Any], current: dict[str, Any]) -> str:
+    """One line: what each report has to compare, and the 429s that left steps out."""
+    limited = sum(
+        int(s.get("limited") or 0)
+        for entry in current.get("endpoints", {}).values()
+        if isinstance(entry, dict)
+        for s in entry.get("steps", [])
+        if isinstance(s, dict)
+    )
+    why = f"the baseline has {_levels(baseline)}, this run {_levels(current)}"
+    if limited:
+        why += f" ({limited} of this run's sweep requests were 429: steps with 429s are left out)"
+    return why
 
 
 def compare(baseline: dict[str, Any], current: dict[str, Any]) -> list[MetricVerdict]:
@@ -114,7 +151,8 @@ def findings(baseline: dict[str, Any], current: dict[str, Any], source: str) -> 
                 "performance.baseline-not-comparable",
                 "performance",
                 "warning",
-                f"no swept endpoint and load level in common with {source}",
+                f"no swept endpoint and load level in common with {source}: "
+                + _why_not_comparable(baseline, current),
                 Evidence(f"--baseline {source}", None, ", ".join(baseline["endpoints"])),
                 "Compare reports of the same service with the same load levels.",
             )

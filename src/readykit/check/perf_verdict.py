@@ -62,9 +62,15 @@ class Step:
         return self.requests - self.limited
 
     @property
+    def mostly_limited(self) -> bool:
+        """Half or more of the requests were 429: the step measured the rate limit."""
+        return self.limited > 0 and self.limited * 2 >= self.requests
+
+    @property
     def judged(self) -> bool:
-        """Enough answered requests to say anything (else marked, never judged)."""
-        return self.answered >= MIN_JUDGED_REQUESTS
+        """Enough answered requests to say anything, and not mostly 429s (else marked, never
+        judged: a step of 429s says nothing about the service, good or bad)."""
+        return self.answered >= MIN_JUDGED_REQUESTS and not self.mostly_limited
 
     @property
     def error_rate(self) -> float:
@@ -84,7 +90,9 @@ class Step:
             out += f" cpu(generator)={self.cpu.generator:.0%}"
             if self.cpu.service_demand is not None:
                 out += f" cpu(service)={self.cpu.service_cpu:.0%}+{self.cpu.service_waiting:.0%}w"
-        if not self.judged:
+        if self.mostly_limited:
+            out += " [mostly 429: not judged]"
+        elif not self.judged:
             out += f" [too few requests to judge: < {MIN_JUDGED_REQUESTS}]"
         return out
 

@@ -37,6 +37,11 @@ class ProbeContext:
     score: int | None = None
     applicable: bool = True
     data: dict[str, Any] = field(default_factory=dict)  # measurements for the report
+    # why the probe could not judge (the runner turns it into `<category>.not-judged`)
+    not_judged: str | None = None
+    limited: bool = False  # ...because the target rate-limited the checker
+    # the probe tells 429s apart itself (else one answered mostly with 429 is not judged)
+    judges_limits: bool = False
 
     @property
     def base_url(self) -> str:
@@ -52,6 +57,10 @@ class ProbeContext:
 
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)
+
+    def cannot_judge(self, why: str, *, limited: bool = False) -> None:
+        """Nothing this probe saw can be judged: its category becomes `not-judged`."""
+        self.not_judged, self.limited = why, limited
 
 
 ProbeFn = Callable[[ProbeContext], Awaitable[None]]

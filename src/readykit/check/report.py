@@ -10,13 +10,32 @@ from readykit.check.runner import Report
 
 _ICONS = {"blocker": "BLOCKER", "warning": "warning", "info": "info"}
 _STYLES = {"blocker": "bold red", "warning": "yellow", "info": "dim"}
-_VERDICT_STYLES = {"ready": "bold green", "warnings": "bold yellow", "not-ready": "bold red"}
+_VERDICT_STYLES = {
+    "ready": "bold green",
+    "warnings": "bold yellow",
+    "not-ready": "bold red",
+    "inconclusive": "bold magenta",
+}
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 
 
 def to_json(report: Report) -> str:
     """The JSON document, indented."""
     return json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _score(doc: dict[str, Any]) -> str:
+    return "n/a" if doc["score"] is None else f"{doc['score']}/100"
+
+
+def _limited_line(doc: dict[str, Any]) -> str | None:
+    """One line when the target rate-limited the checker: how much, and what it left unjudged."""
+    limited = doc.get("rate_limited")
+    if not limited:
+        return None
+    what = ", ".join(limited["not_judged"]) or "nothing"
+    where = "; discovery stopped at a 429" if limited["discovery"] else ""
+    return f"{limited['summary']}{where}; not judged: {what}"
 
 
 def _md_cell(text: Any) -> str:
@@ -29,12 +48,15 @@ def to_markdown(report: Report) -> str:
     lines = [
         f"# readykit check: {doc['target']}",
         "",
-        f"**Verdict: {doc['verdict']}** · score {doc['score']}/100 · "
+        f"**Verdict: {doc['verdict']}** · score {_score(doc)} · "
         f"{doc['started_at']} · {doc['duration_s']} s · {doc['tool']}",
         "",
         "| category | score | blockers | warnings |",
         "| --- | ---: | ---: | ---: |",
     ]
+    limited = _limited_line(doc)
+    if limited is not None:
+        lines[4:4] = [f"**{limited}**", ""]
     for name, c in doc["categories"].items():
         shown = "n/a" if c["score"] is None else c["score"]
         lines.append(f"| {name} | {shown} | {c['blockers']} | {c['warnings']} |")
@@ -67,7 +89,8 @@ def to_html(report: Report) -> str:
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     template = env.from_string(TEMPLATE.read_text())
-    return template.render(doc=report.as_dict())
+    doc = report.as_dict()
+    return template.render(doc=doc, limited=_limited_line(doc))
 
 
 def print_summary(report: Report, *, file: Any = None) -> None:
@@ -101,11 +124,14 @@ def print_summary(report: Report, *, file: Any = None) -> None:
         console.print(Text.assemble(label, f" {f['check']}: {f['title']}"))
         if f["remediation"]:
             console.print(Text(f"    fix: {f['remediation']}"))
+    limited = _limited_line(doc)
+    if limited is not None:
+        console.print(Text(limited, style="magenta"))
     console.print(
         Text.assemble(
             "verdict: ",
             (doc["verdict"], _VERDICT_STYLES[doc["verdict"]]),
-            f"  score {doc['score']}/100  ({doc['duration_s']} s, endpoints from "
+            f"  score {_score(doc)}  ({doc['duration_s']} s, endpoints from "
             f"{doc['discovery']['source']})",
         )
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from readykit.check.client import (
 )
 from readykit.check.discovery import Endpoint, Target, discover
 from readykit.check.finding import Category, Evidence, Finding, scrub, secret_forms
+from readykit.check.not_judged import budget_line, limit_line, set_aside
 from readykit.check.probe import ProbeContext, ProbeOptions, ProbeSpec
 from readykit.check.scoring import (
     EXIT_CODES,
@@ -63,13 +63,15 @@ class Report:
     started_at: str
     duration_s: float
     verdict: Verdict
-    score: int
+    score: int | None  # None when inconclusive
     categories: list[CategoryScore]
     findings: list[Finding]
     ignored: list[Finding]
     discovery: dict[str, Any]
     p95_budget_ms: float
     performance: dict[str, Any] = field(default_factory=dict)
+    # the target's 429s to the checker, when they left a category (or discovery) not judged
+    rate_limited: dict[str, Any] | None = None
     # forms of the secrets the user gave (`--ops-token`): never written to any report
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
@@ -81,7 +83,7 @@ class Report:
         """The JSON document (`--json`), redacted as a whole on the way out."""
         from importlib.metadata import version
 
-        doc = {
+        doc: dict[str, Any] = {
             "tool": f"readykit {version('readykit')}",
             "target": self.target,
             "started_at": self.started_at,
@@ -101,12 +103,37 @@ class Report:
             "ignored": [f.as_dict() for f in self.ignored],
             "discovery": self.discovery,
             "p95_budget_ms": self.p95_budget_ms,
-            "performance": self.performance,
+            "performance": dict(self.performance),
+            "rate_limited": self.rate_limited,
         }
         # every renderer (JSON, Markdown, HTML, the terminal) reads this document: a target that
         # echoes the ops token (a health check's output) has it replaced here, once for all
+        histograms = _take_histograms(doc["performance"])
         redacted: dict[str, Any] = Redactor().redact(scrub(doc, self.secrets))
+        _put_histograms(redacted["performance"], histograms)
         return redacted
+
+
+def _steps(performance: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every swept step of a report's `performance` section, in order."""
+    return [s for entry in performance.get("endpoints", {}).values() for s in entry["steps"]]
+
+
+def _take_histograms(performance: dict[str, Any]) -> list[str]:
+    """The steps' latency histograms, taken out of a copy of the section before redaction: they
+    are the check's own measurements, and their base64 can read like a `key=value` secret to
+    the redactor (`...BiSIg=...`), which would corrupt a later `--baseline`."""
+    if "endpoints" in performance:
+        performance["endpoints"] = {
+            name: {**entry, "steps": [dict(s) for s in entry["steps"]]}
+            for name, entry in performance["endpoints"].items()
+        }
+    return [step.pop("histogram", "") for step in _steps(performance)]
+
+
+def _put_histograms(performance: dict[str, Any], histograms: list[str]) -> None:
+    for step, histogram in zip(_steps(performance), histograms, strict=True):
+        step["histogram"] = histogram
 
 
 _RANK = {"blocker": 0, "warning": 1, "info": 2}
@@ -129,6 +156,14 @@ async def _run_probe(
         ctx.add(_incomplete(spec, f"did not finish within {time_s:.0f}s"))
     except RequestFailed as exc:
         ctx.add(_incomplete(spec, str(exc)))
+    if ctx.not_judged is None and not ctx.judges_limits and ctx.budget.mostly_limited:
+        ctx.cannot_judge(budget_line(ctx.budget), limited=True)
+    if ctx.not_judged is not None:
+        # a "nothing wrong" read off 429s (or unusable answers) would be the limit's, not the
+        # service's: the category is not judged, and says why
+        ctx.findings = set_aside(spec.category, ctx.not_judged, ctx.findings, limited=ctx.limited)
+        ctx.applicable = False
+        ctx.score = None
     return ctx
 
 
@@ -174,13 +209,13 @@ async def check(options: CheckOptions, *, clock: Callable[[], float] = time.mono
         except RequestFailed as exc:
             # a password in the URL (user:pw@) stays out of the terminal and CI logs
             raise CheckToolError(redact_text(f"cannot reach {options.url}: {exc}")) from exc
-        target = await discover(
-            client.budget(DISCOVERY_REQUESTS, DISCOVERY_S), options.openapi, options.endpoints
-        )
+        budgets = [client.budget(DISCOVERY_REQUESTS, DISCOVERY_S)]
+        target = await discover(budgets[0], options.openapi, options.endpoints)
         findings: list[Finding] = []
         performance: dict[str, Any] = {}
         probe_scores: dict[Category, int | None] = {}
         applicable: dict[Category, bool] = {}
+        limited: list[str] = []  # categories not judged because of 429s
         for spec in all_probes():
             if options.only and spec.category not in options.only:
                 continue
@@ -190,6 +225,9 @@ async def check(options: CheckOptions, *, clock: Callable[[], float] = time.mono
                 applicable[spec.category] = True
                 continue
             ctx = await _run_probe(spec, client, target, options, left)
+            budgets.append(ctx.budget)
+            if ctx.limited:
+                limited.append(spec.category)
             findings += ctx.findings
             if spec.category == "performance":
                 performance = ctx.data
@@ -202,6 +240,18 @@ async def check(options: CheckOptions, *, clock: Callable[[], float] = time.mono
     kept, ignored = options.rules.apply(findings)
     scores = category_scores(kept, probe_scores, applicable)
     outcome = verdict(kept)
+    if target.rate_limited is not None and outcome != "not-ready":
+        outcome = "inconclusive"  # endpoints unknown: what the probes missed cannot be known
+    rate_limited = None
+    if limited or target.rate_limited is not None:
+        retry_after = next((b.retry_after for b in reversed(budgets) if b.retry_after), None)
+        answered = sum(b.answered for b in budgets)
+        rate_limited = {
+            "summary": limit_line(sum(b.limited for b in budgets), answered, retry_after),
+            "retry_after": retry_after,
+            "discovery": target.rate_limited,
+            "not_judged": limited,
+        }
     return Report(
         target=options.url,
         started_at=started_at,
@@ -216,9 +266,11 @@ async def check(options: CheckOptions, *, clock: Callable[[], float] = time.mono
             "endpoints": [f"{e.method} {e.path}" for e in target.endpoints],
             "sources": {f"{e.method} {e.path}": e.source for e in target.endpoints},
             "catch_all": target.catch_all,
+            "rate_limited": target.rate_limited,
         },
         p95_budget_ms=options.probe.p95_budget_ms,
         performance=performance,
+        rate_limited=rate_limited,
         secrets=secret_forms(options.probe.ops_token or ""),
     )
 
@@ -248,11 +300,7 @@ def bundled_demo() -> Iterator[tuple[str, str]]:
             "READYKIT_STORE_URL": f"sqlite:///{tmp}/readykit.db",
             "READYKIT_OPS_TOKEN": token,
             "PYTHONPATH": path,
-            # the performance sweep is one client: under the demo's per-client default it would
-            # be answered with 429s and measure nothing; login keeps its own limit
-            "READYKIT_RATE_LIMITS": json.dumps(
-                {"default": "1000000/minute", "POST /login": "5/minute"}
-            ),
+            # no READYKIT_RATE_LIMITS: the demo's own limits admit a check (readykit.demo.app)
         }
         argv = [sys.executable, "-c", code, "demo", "--host", "{host}", "--port", "{port}"]
         try:

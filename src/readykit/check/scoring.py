@@ -17,14 +17,22 @@ from typing import Any, Literal
 
 from readykit.check.client import CheckToolError
 from readykit.check.finding import CATEGORIES, Category, Finding
+from readykit.check.not_judged import is_not_judged
 
 Action = Literal["FAIL", "WARN", "IGNORE"]
-Verdict = Literal["ready", "warnings", "not-ready"]
+# inconclusive: no blocker, but a category could not be judged (the target rate-limited the
+# checker): the check itself did not get its answers, so it exits as a failed check does
+Verdict = Literal["ready", "warnings", "not-ready", "inconclusive"]
 ACTIONS: tuple[Action, ...] = ("FAIL", "WARN", "IGNORE")
 BLOCKER_PENALTY = 40
 WARNING_PENALTY = 10
-EXIT_CODES: dict[Verdict, int] = {"ready": 0, "not-ready": 1, "warnings": 2}
 TOOL_FAILED = 3
+EXIT_CODES: dict[Verdict, int] = {
+    "ready": 0,
+    "not-ready": 1,
+    "warnings": 2,
+    "inconclusive": TOOL_FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -126,21 +134,24 @@ def category_scores(
 
 
 # The worst finding sets the band, so a service with a blocker never outscores one without
-BANDS: dict[Verdict, tuple[int, int]] = {
+BANDS: dict[str, tuple[int, int]] = {
     "not-ready": (0, 49),
     "warnings": (50, 89),
     "ready": (90, 100),
 }
 
 
-def overall(scores: list[CategoryScore], verdict_: Verdict | None = None) -> int:
+def overall(scores: list[CategoryScore], verdict_: Verdict | None = None) -> int | None:
     """The overall score: the mean of the applicable categories' scores, placed in the band of
     the verdict (blockers 0-49, warnings 50-89, ready 90-100), so the score orders services by
-    their worst problem first and by everything else within it."""
+    their worst problem first and by everything else within it. None when inconclusive: a
+    score over the categories that could be judged would pass for the service's."""
     values = [s.score for s in scores if s.score is not None]
     mean = sum(values) / len(values) if values else 0.0
     if verdict_ is None:
         return round(mean)
+    if verdict_ == "inconclusive":
+        return None
     low, high = BANDS[verdict_]
     return round(low + (high - low) * max(0.0, min(mean, 100.0)) / 100)
 
@@ -149,8 +160,9 @@ FailOn = Literal["blocker", "warning"]
 
 
 def exit_code(verdict_: Verdict, fail_on: FailOn | None = None) -> int:
-    """0 ready, 1 blockers, 2 warnings only; with `fail_on`, 1 at or past it and 0 below."""
-    if fail_on is None:
+    """0 ready, 1 blockers, 2 warnings only, 3 inconclusive; with `fail_on`, 1 at or past it
+    and 0 below (inconclusive stays 3: a gate never passes what it could not judge)."""
+    if fail_on is None or verdict_ == "inconclusive":
         return EXIT_CODES[verdict_]
     if verdict_ == "not-ready" or (verdict_ == "warnings" and fail_on == "warning"):
         return 1
@@ -158,9 +170,12 @@ def exit_code(verdict_: Verdict, fail_on: FailOn | None = None) -> int:
 
 
 def verdict(findings: list[Finding]) -> Verdict:
-    """not-ready on any blocker, whatever the score; warnings on any warning; else ready."""
+    """not-ready on any blocker, whatever the score; inconclusive when a category could not be
+    judged (`<category>.not-judged`); warnings on any warning; else ready."""
     if any(f.severity == "blocker" for f in findings):
         return "not-ready"
+    if any(is_not_judged(f) for f in findings):
+        return "inconclusive"
     if any(f.severity == "warning" for f in findings):
         return "warnings"
     return "ready"

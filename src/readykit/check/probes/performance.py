@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from readykit.check.client import Response
 from readykit.check.discovery import Endpoint
 from readykit.check.finding import Evidence, Finding
+from readykit.check.not_judged import budget_line
 from readykit.check.perf_verdict import (
     ERROR_BLOCKER,
     Step,
@@ -148,7 +149,10 @@ async def _sweep(ctx: ProbeContext, timing: Timing, users: tuple[int, ...]) -> l
         if step is None:
             break
         steps.append(step)
-        if step.limited * 2 >= max(step.requests, 1):
+        ctx.budget.count(step.requests, step.limited)
+        if step.mostly_limited:
+            if ctx.budget.retry_after is None and ctx.budget.has():
+                await ctx.budget.try_request("GET", timing.path)  # when may the check return?
             break  # rate limited: more users would only measure 429s
     return steps
 
@@ -281,13 +285,22 @@ def _report(ctx: ProbeContext, path: str, v: Verdict, ev: Evidence) -> None:
             )
         )
     if v.unjudged:
+        limited = [s for s in v.unjudged if s.mostly_limited]
+        short = [s for s in v.unjudged if not s.mostly_limited]
+        reasons = [
+            f"{len(group)} step(s) {what} (users " + ",".join(str(s.users) for s in group) + ")"
+            for group, what in (
+                (limited, "answered mostly with 429"),
+                (short, "measured too few requests to judge"),
+            )
+            if group
+        ]
         ctx.add(
             Finding(
                 "performance.step-not-judged",
                 "performance",
                 "info",
-                f"GET {path}: {len(v.unjudged)} step(s) measured too few requests to judge "
-                "(users " + ",".join(str(s.users) for s in v.unjudged) + ")",
+                f"GET {path}: " + "; ".join(reasons),
                 ev,
             )
         )
@@ -309,6 +322,7 @@ def _timings_finding(timings: list[Timing]) -> Finding:
 
 async def run(ctx: ProbeContext) -> None:
     """Time every GET at one user, sweep the slowest few, judge each sweep."""
+    ctx.judges_limits = True  # each step's 429s are told apart below
     timings: list[Timing] = []
     untimed: list[str] = []
     for endpoint in _candidates(ctx):
@@ -318,6 +332,9 @@ async def run(ctx: ProbeContext) -> None:
         timing = await _time(ctx, endpoint, untimed)
         if timing is not None:
             timings.append(timing)
+    if not timings and ctx.budget.mostly_limited:
+        ctx.cannot_judge(budget_line(ctx.budget), limited=True)
+        return
     if not timings:
         # nothing measured is not a perfect score: the category does not count (null)
         ctx.applicable = False
@@ -344,7 +361,9 @@ async def run(ctx: ProbeContext) -> None:
     slowest = (first + rest)[:SWEPT_ENDPOINTS]
     budget_ms = ctx.options.p95_budget_ms
     limited = 0
-    swept = []
+    swept: list[tuple[str, int]] = []  # (path, the most users judged)
+    limited_steps: list[str] = []  # "GET /path at N user(s)" of each step mostly 429
+    step_count = 0
     for timing in slowest:
         steps = await _sweep(ctx, timing, ctx.options.load_users)
         if not steps:
@@ -361,8 +380,13 @@ async def run(ctx: ProbeContext) -> None:
             "median_ms_1_user": round(timing.median_ms, 3),
             "steps": [s.as_dict() for s in steps],
         }
-        if not verdict.unjudged:
-            swept.append(timing.path)
+        judged = [s.users for s in steps if s.judged]
+        if judged:
+            swept.append((timing.path, max(judged)))
+        step_count += len(steps)
+        limited_steps += [
+            f"GET {timing.path} at {s.users} user(s)" for s in steps if s.mostly_limited
+        ]
         limited += verdict.limited
         ev = Evidence(
             f"GET {timing.path}, users " + ",".join(str(s.users) for s in steps),
@@ -380,6 +404,15 @@ async def run(ctx: ProbeContext) -> None:
                 "as errors; latency is measured on the answered ones)",
             )
         )
+    if limited_steps and (not swept or len(limited_steps) * 2 >= step_count):
+        # most steps measured the limit (steps, not requests: 429s come fast and outnumber any
+        # answer in a step of fixed length): what little was judged is no verdict
+        ctx.cannot_judge(
+            f"{budget_line(ctx.budget)}; steps answered mostly with 429: "
+            + ", ".join(limited_steps),
+            limited=True,
+        )
+        return
     if swept and not any(f.severity != "info" for f in ctx.findings):
         ctx.add(
             Finding(
@@ -387,7 +420,6 @@ async def run(ctx: ProbeContext) -> None:
                 "performance",
                 "info",
                 f"p95 within {budget_ms:.0f} ms and no errors on "
-                + ", ".join(f"GET {p}" for p in swept)
-                + f" up to {max(ctx.options.load_users)} users",
+                + ", ".join(f"GET {p} up to {users} user{'s' * (users > 1)}" for p, users in swept),
             )
         )

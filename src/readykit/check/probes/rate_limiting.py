@@ -261,6 +261,7 @@ def _auth_routes(endpoints: list[Endpoint]) -> list[Endpoint]:
 
 async def run(ctx: ProbeContext) -> None:
     """Burst the auth-like routes, then a sample of the others."""
+    ctx.judges_limits = True  # 429s are what this probe looks for
     auth = _auth_routes(ctx.target.endpoints)
     for e in auth:
         seen = await burst(ctx.budget, "POST", e.concrete(), AUTH_BURST, auth_request(e))

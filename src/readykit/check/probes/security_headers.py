@@ -192,25 +192,46 @@ def evaluate(resp: Response, https: bool) -> tuple[int, list[Modifier]]:
     return score, mods
 
 
-async def _graded_response(ctx: ProbeContext) -> Response | None:
+def _gradable(resp: Response) -> bool:
+    """A 429 is the rate limiter's answer and a 5xx an error page's, often from another layer
+    with other headers: neither stands for the service's API responses."""
+    return resp.status != 429 and resp.status < 500
+
+
+async def _graded_response(ctx: ProbeContext) -> tuple[Response | None, list[str]]:
+    """The first 2xx of a few GETs, else the first gradable one; and each status seen."""
     candidates = [e.concrete() for e in ctx.target.gets(3)] + ["/"]
     first: Response | None = None
+    seen: list[str] = []
     for path in dict.fromkeys(candidates):
         if not ctx.budget.has():
             break
         resp = await ctx.budget.try_request("GET", path)
         if resp is None:
+            seen.append(f"GET {path} → no answer")
+            continue
+        seen.append(f"GET {path} → {resp.status}")
+        if not _gradable(resp):
             continue
         first = first or resp
         if 200 <= resp.status < 300:
-            return resp
-    return first
+            return resp, seen
+    return first, seen
 
 
 async def run(ctx: ProbeContext) -> None:
-    """Grade the headers of a representative API response."""
-    resp = await _graded_response(ctx)
+    """Grade the headers of a representative API response (never a 429 or a 5xx)."""
+    ctx.judges_limits = True  # one gradable answer is enough, whatever else was limited
+    resp, seen = await _graded_response(ctx)
     if resp is None:
+        if seen:
+            after = ctx.budget.retry_after
+            ctx.cannot_judge(
+                "no response to grade (a 429 or 5xx is not graded): "
+                + "; ".join(seen)
+                + (f" (Retry-After: {after})" if after else ""),
+                limited=ctx.budget.limited > 0,
+            )
         return
     score, mods = evaluate(resp, ctx.https)
     letter = grade(score)
