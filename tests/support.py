@@ -133,3 +133,16 @@ def kit_writes(count: int) -> Any:
 
     asyncio.run(write())
     return kit
+
+
+# nothing but request ids and the ops routes: the kit's layer takes its lean path (no stage, no
+# recorder); tests of the request path run on both
+IDS_ONLY: dict[str, Any] = {
+    "metrics": False,
+    "records": False,
+    "dashboard": False,
+    "access_log": False,
+    "security_headers": False,
+    "max_body_bytes": None,
+    "request_timeout_s": None,
+}

@@ -15,6 +15,7 @@ import pytest
 
 from readykit import ReadyKit, current_request_id
 from readykit.testing import RecordCollector
+from support import IDS_ONLY
 
 pytestmark = pytest.mark.anyio
 
@@ -96,16 +97,7 @@ async def test_starlette_debug_page_is_replaced_on_both_request_paths(lean: bool
     async def boom(request: Any) -> None:
         raise RuntimeError("token=internal-detail")
 
-    off: dict[str, Any] = {
-        "metrics": False,
-        "records": False,
-        "dashboard": False,
-        "access_log": False,
-        "security_headers": False,
-        "max_body_bytes": None,
-        "request_timeout_s": None,
-    }
-    settings = Settings(**off) if lean else Settings()
+    settings = Settings(**IDS_ONLY) if lean else Settings()
     app = ReadyKit(settings).wrap(Starlette(debug=True, routes=[Route("/boom", boom)]))
     resp = await get(app, "/boom", headers={"X-Request-ID": "rid-debug"})
     assert resp.status_code == 500

@@ -8,6 +8,7 @@ import pytest
 from readykit import ReadyKit, Settings, current_request_id
 from readykit.record import ROUTE_UNMATCHED
 from readykit.testing import RecordCollector, asgi_request
+from support import IDS_ONLY
 
 pytestmark = pytest.mark.anyio
 
@@ -27,18 +28,6 @@ async def echo_id_app(scope, receive, send):  # type: ignore[no-untyped-def]
         }
     )
     await send({"type": "http.response.body", "body": (current_request_id() or "").encode()})
-
-
-# nothing but request ids and the ops routes: the layer's lean path (no stage, no recorder)
-IDS_ONLY = {
-    "metrics": False,
-    "records": False,
-    "dashboard": False,
-    "access_log": False,
-    "security_headers": False,
-    "max_body_bytes": None,
-    "request_timeout_s": None,
-}
 
 
 @pytest.fixture(params=["defaults", "ids only"])

@@ -90,3 +90,16 @@ def own_postgres() -> Iterator[OwnPostgres]:
                        [str(server.bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, check=False, timeout=60)  # fmt: skip
         shutil.rmtree(base, ignore_errors=True)
+
+
+# the audit key of the `state` fixture's kit
+SECRET = "test-audit-key-0123456789"
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A kit's settings (SQLite store, key, spill path) in the environment; its state dir."""
+    monkeypatch.setenv("READYKIT_AUDIT_KEY", SECRET)
+    monkeypatch.setenv("READYKIT_SPILL_PATH", str(tmp_path / "state" / "spill.jsonl"))
+    monkeypatch.setenv("READYKIT_STORE_URL", f"sqlite:///{tmp_path}/records.db")
+    return tmp_path / "state"

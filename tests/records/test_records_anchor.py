@@ -17,17 +17,6 @@ from readykit.records.anchor import write_checkpoint
 from readykit.records.store import Head
 from support import kit_writes
 
-SECRET = "test-audit-key-0123456789"
-
-
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A kit's settings (SQLite store, key, spill path) in the environment; its state dir."""
-    monkeypatch.setenv("READYKIT_AUDIT_KEY", SECRET)
-    monkeypatch.setenv("READYKIT_SPILL_PATH", str(tmp_path / "state" / "spill.jsonl"))
-    monkeypatch.setenv("READYKIT_STORE_URL", f"sqlite:///{tmp_path}/records.db")
-    return tmp_path / "state"
-
 
 @pytest.mark.parametrize("corrupt", [b"", b'{"seq": 5, "ha', b"[5]", b"\xff\xfe"])
 def test_a_corrupt_checkpoint_is_replaced_by_the_head_and_said_once(

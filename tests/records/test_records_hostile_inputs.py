@@ -23,17 +23,7 @@ from readykit import ConfigurationError, ReadyKit, Settings
 from readykit.cli import cli
 from support import kit_writes
 
-SECRET = "test-audit-key-0123456789"
 ROWS = 8
-
-
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A kit's settings (SQLite store, key, spill path) in the environment; its state dir."""
-    monkeypatch.setenv("READYKIT_AUDIT_KEY", SECRET)
-    monkeypatch.setenv("READYKIT_SPILL_PATH", str(tmp_path / "state" / "spill.jsonl"))
-    monkeypatch.setenv("READYKIT_STORE_URL", f"sqlite:///{tmp_path}/records.db")
-    return tmp_path / "state"
 
 
 @pytest.fixture

@@ -40,7 +40,18 @@ async def boom(request: Request) -> None:
 
 
 def make(tmp_path: Path, **settings: Any) -> tuple[ReadyKit, Any]:
-    kit = ReadyKit(
+    kit = kit_on(tmp_path, **settings)
+    routes = [
+        Route("/quotes", create, methods=["POST"]),
+        Route("/blocking", blocking),
+        Route("/boom", boom),
+    ]
+    return kit, kit.wrap(Starlette(routes=routes))
+
+
+def kit_on(tmp_path: Path, **settings: Any) -> ReadyKit:
+    """A kit on a SQLite store in `tmp_path`, its principal named by `X-User`."""
+    return ReadyKit(
         Settings(
             configure_logging=False,
             access_log=False,
@@ -51,12 +62,6 @@ def make(tmp_path: Path, **settings: Any) -> tuple[ReadyKit, Any]:
         ),
         principal=lambda scope: dict(scope["headers"]).get(b"x-user", b"").decode() or None,
     )
-    routes = [
-        Route("/quotes", create, methods=["POST"]),
-        Route("/blocking", blocking),
-        Route("/boom", boom),
-    ]
-    return kit, kit.wrap(Starlette(routes=routes))
 
 
 async def test_everything_lands_in_the_store(tmp_path: Path) -> None:
@@ -241,15 +246,7 @@ async def test_a_lower_case_mutating_method_is_audited(tmp_path: Path) -> None:
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    kit = ReadyKit(
-        Settings(
-            configure_logging=False,
-            access_log=False,
-            store_url=f"sqlite:///{tmp_path}/records.db",
-            spill_path=str(tmp_path / "spill.jsonl"),
-        )
-    )
-    app = kit.wrap(like_django)
+    app = kit_on(tmp_path).wrap(like_django)
     async with lifespan(app):
         for method in ("POST", "post", "delete"):
             assert (await asgi_request(app, method, "/items")).status == 201
