@@ -19,7 +19,8 @@ from readykit._types import Scope
 from readykit.section import Section
 
 MAX_TOKEN_BYTES = 512  # longer presented tokens are refused before any comparison
-# wrong bearer tokens a client (by peer address), and all clients together, may present in a
+# wrong bearer tokens a client (by address, as `client_of` names it: behind trusted proxies the
+# address they saw, an IPv6 client by its /64), and all clients together, may present in a
 # window; past that every bearer token is refused until the window ends, so a token cannot be
 # guessed at speed (the dashboard's login form is limited alike)
 FAILED_PER_CLIENT = 10
@@ -53,6 +54,11 @@ def is_direct_loopback(scope: Scope) -> bool:
     except ValueError:
         return False
     return not any(key.lower() in _FORWARDING for key, _ in scope.get("headers", ()))
+
+
+def _peer(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
 
 
 class OpsConfig(Section):
@@ -101,6 +107,9 @@ class OpsAccess:
     Args:
         token: the ops token; None means no token opens anything.
         trust_loopback: also let direct loopback clients in (development).
+        client_of: whom wrong tokens count against (default: the peer address); the kit
+            passes the client its trusted proxies name, so that behind a proxy one guesser
+            does not lock every client out.
     """
 
     def __init__(
@@ -109,15 +118,19 @@ class OpsAccess:
         *,
         trust_loopback: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        client_of: Callable[[Scope], str] | None = None,
     ) -> None:
         self.token = token.encode() if token else None
         self.trust_loopback = trust_loopback
         self._failures = _Failures(clock)
+        self.client_of = client_of or _peer
 
     @classmethod
-    def from_settings(cls, config: OpsConfig) -> OpsAccess:
+    def from_settings(
+        cls, config: OpsConfig, client_of: Callable[[Scope], str] | None = None
+    ) -> OpsAccess:
         token = config.ops_token.get_secret_value() if config.ops_token else None
-        return cls(token, trust_loopback=config.ops_trust_loopback)
+        return cls(token, trust_loopback=config.ops_trust_loopback, client_of=client_of)
 
     @property
     def has_token(self) -> bool:
@@ -138,10 +151,9 @@ class OpsAccess:
         """
         presented = bearer_token(scope)
         if presented is not None:
-            client = scope.get("client")
-            peer = str(client[0]) if client else "-"
-            if not self._failures.blocked(peer):
+            client = self.client_of(scope)
+            if not self._failures.blocked(client):
                 if self.token_ok(presented):
                     return True
-                self._failures.add(peer)
+                self._failures.add(client)
         return self.trust_loopback and is_direct_loopback(scope)

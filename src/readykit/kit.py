@@ -146,7 +146,9 @@ class ReadyKit:
         self._stages: list[tuple[int, Stage, bool | Stage]] = []
         self._wrapped = False
         self._routes: RouteResolver | None = None  # built by wrap() from the app's routes
-        self.access = OpsAccess.from_settings(self.settings)  # one rule for every ops endpoint
+        # one rule for every ops endpoint; wrong tokens count against the client as the trusted
+        # proxies name it (an IPv6 one by its /64), like every other per-client limit
+        self.access = OpsAccess.from_settings(self.settings, self.guesser)
         endpoints = HealthEndpoints(self.health, self.settings, self.access, lambda: self.draining)
         self._ops_routes: dict[str, Handler] = endpoints.routes()
         if self.settings.configure_logging:
@@ -418,6 +420,11 @@ class ReadyKit:
 
     async def _serve_ops(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._ops_routes[route_path(scope)](scope, receive, send)
+
+    def guesser(self, scope: Scope) -> str:
+        """Whom a wrong ops token or login counts against: the client (as the trusted proxies
+        name it), an IPv6 one by its /64 (one host holds all of it)."""
+        return address_group(self.proxies.client(scope) or "-")
 
     def client_key(self, scope: Scope) -> str | None:
         """Whom rate limits count against: the key function's answer, else the client."""

