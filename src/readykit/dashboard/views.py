@@ -253,7 +253,8 @@ class Dashboard:
                                    headers=[(b"www-authenticate", b"Bearer")])  # fmt: skip
                 return
             try:
-                if api == "audit" and "format=csv" in scope.get("query_string", b"").decode():
+                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                if api == "audit" and query.get("format", [""])[-1] == "csv":
                     body = await self.audit_csv(scope)
                     disposition = (b"content-disposition", b'attachment; filename="audit.csv"')
                     await send_bytes(send, 200, body, b"text/csv; charset=utf-8", [disposition])
