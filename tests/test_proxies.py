@@ -133,3 +133,27 @@ def test_any_header_text_is_parsed_without_error(value: str) -> None:
         s = scope("10.0.0.1", ("X-Forwarded-For", encoded), ("Forwarded", encoded))
         assert proxies.client(s) is not None
         proxies.is_https(s)
+
+
+def test_a_v4_mapped_peer_is_its_ipv4_address() -> None:
+    """A dual-stack socket (uvicorn --workers or gunicorn bound to `::`) names an IPv4 proxy
+    `::ffff:10.0.0.1`: it is trusted as 10.0.0.1, and a mapped hop is its IPv4 address."""
+    peer = "::ffff:10.0.0.1"
+    assert PROXIES.client(scope(peer, ("X-Forwarded-For", "198.51.100.1"))) == "198.51.100.1"
+    assert PROXIES.client(scope(peer, ("X-Forwarded-For", "::ffff:198.51.100.2"))) == (
+        "198.51.100.2"
+    )
+    assert PROXIES.is_https(scope(peer, ("X-Forwarded-Proto", "https")))
+    assert PROXIES.client(scope("::ffff:203.0.113.5", ("X-Forwarded-For", "1.1.1.1"))) == (
+        "::ffff:203.0.113.5"  # not a proxy: the peer, whatever it sends
+    )
+
+
+def test_a_unix_socket_peer_is_trusted_only_with_a_star() -> None:
+    """Behind a proxy on a unix socket (`uvicorn --uds`) the peer has no address."""
+    s = scope("unused", ("X-Forwarded-For", "198.51.100.1"), ("X-Forwarded-Proto", "https"))
+    s["client"] = None
+    assert TrustedProxies(["*"]).client(s) == "198.51.100.1"
+    assert TrustedProxies(["*"]).is_https(s)
+    assert PROXIES.client(s) is None
+    assert not PROXIES.is_https(s)

@@ -30,9 +30,13 @@ def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address |
     elif text.count(":") == 1:  # 192.0.2.1:4711
         text = text.split(":", 1)[0]
     try:
-        return ipaddress.ip_address(text)
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
+    # a dual-stack socket (`--host ::`, gunicorn) names an IPv4 peer `::ffff:127.0.0.1`: it is
+    # the IPv4 address, inside an IPv4 network of trusted proxies too
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return mapped if mapped is not None else ip
 
 
 def forwarded_pairs(elements_text: Iterable[str]) -> list[dict[str, str]]:
@@ -53,7 +57,8 @@ class TrustedProxies:
 
     Args:
         proxies: addresses or CIDRs (`10.0.0.0/8`, `127.0.0.1`); `*` trusts every peer, for a
-            service reachable only through its proxies.
+            service reachable only through its proxies (a unix socket's peer, which has no
+            address, is trusted only with `*`).
         header: `x-forwarded-for` (with `X-Forwarded-Proto`) or `forwarded` (RFC 7239); the
             other is ignored, so a header the proxy passes through untouched cannot be used by
             the client to choose its own address.
@@ -93,7 +98,9 @@ class TrustedProxies:
 
     def _peer_is_trusted(self, scope: Scope) -> bool:
         client = scope.get("client")
-        return bool(self) and client is not None and self._trusted(client[0])
+        if client is None:  # a unix socket: only a proxy on this host reaches it
+            return self._any
+        return bool(self) and self._trusted(client[0])
 
     def _values(self, scope: Scope, name: bytes) -> list[str]:
         """Every comma-separated item of header `name`, over all its lines, in order."""
