@@ -136,6 +136,26 @@ async def test_exactly_the_limit_is_allowed_under_concurrency(redis_db: str, str
         await two.aclose()
 
 
+async def test_a_burst_of_thousands_goes_in_bounded_round_trips_and_holds_the_limit(
+    redis_db: str,
+) -> None:
+    """5,000 concurrent requests were one pipeline of 20,000 commands, which outran the storage
+    timeout: the late answer counted as an outage and fail-open let everything through (an
+    attacker's load alone turned the limit off)."""
+    from readykit.guards.ratelimit_redis import MAX_BATCH_COMMANDS
+
+    core, metrics = make_core("fixed-window")
+    limit = policy("5/minute;20/hour")  # two items: four commands a request
+    try:
+        answers = await asyncio.gather(*(core.hit(limit, redis_db) for _ in range(5_000)))
+        assert round_trips(core) >= 5_000 * 4 // MAX_BATCH_COMMANDS
+        assert metrics.storage_errors.collect()[0].samples[0].value == 0
+        assert sum(1 for a in answers if a is not None and a[0]) == 5
+        assert sum(1 for a in answers if a is not None and not a[0]) == 4_995
+    finally:
+        await core.aclose()
+
+
 @pytest.mark.parametrize("strategy", ALL)
 async def test_answers_equal_limits_own(
     redis_db: str, strategy: str, limits_limiter: dict[str, RateLimiter]
