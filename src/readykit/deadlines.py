@@ -36,11 +36,13 @@ class Deadline:
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self.disarm()
-        # our cancel is taken back whatever became of it (as asyncio.timeout does)
+        # our cancel is taken back whatever became of it (as asyncio.timeout does); an app
+        # that swallowed it and returned late is timed out all the same (its response, sent
+        # after the limit fired, is dropped by the kit's layer)
         if (
             self.expired
             and self.task.uncancel() <= self.cancelling
-            and exc_type is asyncio.CancelledError
+            and (exc_type is asyncio.CancelledError or exc_type is None)
         ):
             raise TimeoutError from exc
 

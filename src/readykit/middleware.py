@@ -244,6 +244,7 @@ class _Cycle(Exchange):
         "held",
         "holder",
         "id_header",
+        "late",
         "page",
         "page_size",
         "pipeline",
@@ -262,6 +263,7 @@ class _Cycle(Exchange):
         self.status = 0
         self.request_bytes = self.response_bytes = 0
         self.held: list[Message] | None = None  # a 500's messages, until the app is done
+        self.late = False  # the app answered after its time limit fired: dropped
         self.holder: Completing | None = None  # a stage completing the headers from the body
         self.page: list[Message] | None = None  # the start and body held for it
         self.page_size = 0
@@ -282,6 +284,9 @@ class _Cycle(Exchange):
             pipeline = self.pipeline
             if pipeline.stages:
                 if self.deadline is not None:
+                    if self.deadline.expired:  # the limit fired first and the app went on:
+                        self.late = True  # its answer is dropped, the client gets the 504
+                        return
                     self.deadline.disarm()  # the response is under way: let it finish
                 self.holder = pipeline.dress(self, status, headers)
             headers.append(self.id_header)
@@ -293,6 +298,8 @@ class _Cycle(Exchange):
                 self.page = [message]
                 return
         elif kind == "http.response.body":
+            if self.late:
+                return
             body = message.get("body", b"")
             self.response_bytes += len(body)
             if self.held is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -171,3 +172,20 @@ async def test_receive_message_types_pass_through() -> None:
     wrapped = kit(max_body_bytes=5).wrap(app)
     assert (await asgi_request(wrapped, "POST", "/", headers=CHUNKED, body=b"abc")).status == 204
     assert seen == [{"type": "http.request", "body": b"abc", "more_body": False}]
+
+
+async def test_a_handler_that_swallows_the_cancellation_still_gets_its_504() -> None:
+    """The handler cannot be stopped, but the limit fired before its response started: the
+    client gets the 504, not the late answer."""
+
+    async def stubborn(request: Any) -> PlainTextResponse:
+        # a bare `except BaseException`, a retry loop: the cancellation is lost
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        return PlainTextResponse("late")
+
+    app = kit(request_timeout_s=0.01).wrap(Starlette(routes=[Route("/stubborn", stubborn)]))
+    r = await asgi_request(app, "GET", "/stubborn")
+    assert r.status == 504
+    assert b"late" not in r.body
+    assert [m["type"] for m in r.messages].count("http.response.start") == 1
