@@ -431,3 +431,28 @@ async def test_csv_exports_never_hand_a_spreadsheet_a_formula(tmp_path: Path) ->
         actors = sorted(row["actor"] for row in rows)
         assert actors == sorted(["'" + formula, "'+1-555", "'@SUM(A1)", "user:1"])
         assert not any(v.startswith(("=", "+", "-", "@")) for row in rows for v in row.values())
+
+
+async def test_behind_a_root_path_every_link_redirect_and_the_cookie_carry_it(
+    tmp_path: Path,
+) -> None:
+    """`uvicorn --root-path /api` (a proxy serving the app under /api): the browser sees
+    /api/ops; links, redirects and the cookie's path at /ops would leave the dashboard."""
+    _, inner = make(tmp_path, ops_token=TOKEN)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # as uvicorn passes it
+        await inner({**scope, "root_path": "/api", "path": "/api" + scope["path"]}, receive, send)
+
+    to_login = await asgi_request(app, "GET", "/ops/audit")
+    assert (to_login.status, to_login.header("location")) == (303, "/api/ops/login")
+    form = await asgi_request(app, "GET", "/ops/login")
+    assert b'action="/api/ops/login"' in form.body
+    good = await asgi_request(app, "POST", "/ops/login", body=f"token={TOKEN}".encode())
+    assert (good.status, good.header("location")) == (303, "/api/ops")
+    cookie = good.header("set-cookie") or ""
+    assert "Path=/api/ops;" in cookie
+    page = await asgi_request(app, "GET", "/ops", headers=[("Cookie", cookie.split(";")[0])])
+    assert page.status == 200
+    assert b'data-ops="/api/ops"' in page.body
+    assert b'href="/api/ops/audit"' in page.body
+    assert b'"/ops' not in page.body

@@ -189,10 +189,11 @@ class OpsAuth:
             except Exception:
                 logger.warning("could not store a session revocation", exc_info=True)
 
-    def cookie_header(self, *, secure: bool, clear: bool = False) -> bytes:
-        """Set-Cookie for a new session (or clearing it)."""
+    def cookie_header(self, path: str, *, secure: bool, clear: bool = False) -> bytes:
+        """Set-Cookie for a new session (or clearing it), sent back only under `path` (the
+        dashboard's, behind the server's root path)."""
         value = "" if clear else self.session_value()
-        attrs = f"{COOKIE}={value}; Path=/ops; HttpOnly; SameSite=Strict"
+        attrs = f"{COOKIE}={value}; Path={path}; HttpOnly; SameSite=Strict"
         attrs += "; Max-Age=0" if clear else f"; Max-Age={SESSION_S}"
         if secure:
             attrs += "; Secure"

@@ -36,7 +36,7 @@ def jobs_routes(dashboard: Dashboard, jobs: Jobs) -> dict[str, Handler]:
             await send_problem(send, 405, "Only GET is allowed here.")
             return
         if not await dashboard.auth.allowed(scope):
-            await dashboard._refuse_page(send)
+            await dashboard._refuse_page(scope, send)
             return
         states = await jobs.status()
         unavailable = next((s["unavailable"] for s in states if "unavailable" in s), None)
@@ -45,6 +45,6 @@ def jobs_routes(dashboard: Dashboard, jobs: Jobs) -> dict[str, Handler]:
             "unavailable": unavailable,
         }  # fmt: skip
         # 501 naming the extra without jinja2, as the other pages (the JSON API still serves)
-        await dashboard._send_page(send, 200, "jobs.html.j2", context)
+        await dashboard._send_page(scope, send, 200, "jobs.html.j2", context)
 
     return {"/ops/jobs": page, "/ops/api/jobs": api}

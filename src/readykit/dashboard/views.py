@@ -54,6 +54,12 @@ TITLES = {
 }
 
 
+def ops_base(scope: Scope) -> str:
+    """Where the dashboard is, as the browser sees it: `/ops` behind the server's root path
+    (`uvicorn --root-path /api`: `/api/ops`); every link, redirect and the cookie's path."""
+    return str(scope.get("root_path", "")) + "/ops"
+
+
 async def _redirect(send: Send, location: bytes, cookie: bytes | None = None) -> None:
     """303 See Other to `location`, optionally setting a cookie."""
     headers = [(b"location", location), (b"content-length", b"0")]
@@ -288,7 +294,7 @@ class Dashboard:
                 await send_problem(send, 405, "Only GET is allowed here.")
                 return
             if not await self.auth.allowed(scope):
-                await self._refuse_page(send)
+                await self._refuse_page(scope, send)
                 return
             # what a panel shows when its store is down: empty, with the reason above it
             context: dict[str, Any] = {
@@ -308,31 +314,35 @@ class Dashboard:
                 return
             except StoreUnavailable as exc:
                 context["unavailable"] = str(exc)
-            await self._send_page(send, 200, f"{name}.html.j2", context)
+            await self._send_page(scope, send, 200, f"{name}.html.j2", context)
 
         return handler
 
     async def _send_page(
-        self, send: Send, status: int, template: str, context: dict[str, Any]
+        self, scope: Scope, send: Send, status: int, template: str, context: dict[str, Any]
     ) -> None:
         if self.pages_missing is not None:  # the JSON API works without the pages' extra
             await send_problem(send, 501, self.pages_missing)
             return
-        await send_html(send, status, self.env.get_template(template).render(**context))
+        page = self.env.get_template(template).render(**context, ops=ops_base(scope))
+        await send_html(send, status, page)
 
-    async def _refuse_page(self, send: Send) -> None:
+    async def _refuse_page(self, scope: Scope, send: Send) -> None:
         if not self.auth.has_token:
             await send_problem(send, 403, "The dashboard needs READYKIT_OPS_TOKEN (or, for "
                                "development, READYKIT_OPS_TRUST_LOOPBACK=true).")  # fmt: skip
             return
-        await _redirect(send, b"/ops/login")
+        await _redirect(send, f"{ops_base(scope)}/login".encode("latin-1"))
 
     async def slash(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`/ops/` is `/ops`."""
-        await _redirect(send, b"/ops")
+        await _redirect(send, ops_base(scope).encode("latin-1"))
 
-    async def _login_page(self, send: Send, error: str | None, status: int = 200) -> None:
-        await self._send_page(send, status, "login.html.j2", {"page": "login", "error": error})
+    async def _login_page(
+        self, scope: Scope, send: Send, error: str | None, status: int = 200
+    ) -> None:
+        context = {"page": "login", "error": error}
+        await self._send_page(scope, send, status, "login.html.j2", context)
 
     async def login(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET: the form (or, with `?token=`, the link a demo prints). POST: the token in, a
@@ -341,7 +351,7 @@ class Dashboard:
             await send_problem(send, 405, "Use GET or POST.", headers=[(b"allow", b"GET, POST")])
             return
         if not self.auth.has_token:
-            await self._refuse_page(send)
+            await self._refuse_page(scope, send)
             return
         token: bytes | None = None
         if scope["method"] == "POST":
@@ -357,7 +367,7 @@ class Dashboard:
         else:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             if "token" not in query:
-                await self._login_page(send, None)
+                await self._login_page(scope, send, None)
                 return
             token = query["token"][-1].encode("latin-1", "replace")
         client = self.auth.access.client_of(scope)  # as wrong bearer tokens are counted
@@ -371,10 +381,11 @@ class Dashboard:
             return
         if not self.auth.token_ok(token):
             # the form again, with the error (a 4xx would only add noise to the browser's console)
-            await self._login_page(send, "That is not the ops token.")
+            await self._login_page(scope, send, "That is not the ops token.")
             return
         secure = self.setup.proxies.is_https(scope)
-        await _redirect(send, b"/ops", self.auth.cookie_header(secure=secure))
+        base = ops_base(scope)
+        await _redirect(send, base.encode("latin-1"), self.auth.cookie_header(base, secure=secure))
 
     async def logout(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST: end the session on the server and clear its cookie."""
@@ -386,7 +397,9 @@ class Dashboard:
             return
         await self.auth.revoke(scope)
         secure = self.setup.proxies.is_https(scope)
-        await _redirect(send, b"/ops/login", self.auth.cookie_header(secure=secure, clear=True))
+        base = ops_base(scope)
+        cookie = self.auth.cookie_header(base, secure=secure, clear=True)
+        await _redirect(send, f"{base}/login".encode("latin-1"), cookie)
 
 
 def pages_missing() -> str | None:

@@ -22,7 +22,7 @@
   function drawChart() {
     var box = document.getElementById("chart");
     if (!box || typeof window.uPlot === "undefined") { return; }
-    fetch("/ops/api/overview", { credentials: "same-origin" })
+    fetch(document.body.dataset.ops + "/api/overview", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (!data) { return; }
