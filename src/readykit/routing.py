@@ -122,7 +122,11 @@ class RouteResolver:
             if named:
                 return named
         template = route_template(scope)
-        if template != ROUTE_UNMATCHED:
+        # under a Starlette Mount the scope's prefix is the path as sent (`/users/8a1f…` of
+        # `Mount("/users/{uid}")`): a label per value, which any client could multiply; the
+        # route table names the mount's template
+        mounted = scope.get("app_root_path") is not None and self.starlette is not None
+        if template != ROUTE_UNMATCHED and not mounted:
             return template
         found: str | None = None
         lookup = {**scope, "root_path": root_path}  # routing rewrote it: start from the top

@@ -97,6 +97,21 @@ async def test_starlette_refused_and_method_not_allowed_keep_the_route() -> None
     assert (response.status, collector.records[-1].route) == (405, "/items/{item_id}")
 
 
+async def test_a_mount_with_a_path_parameter_is_labelled_by_its_template() -> None:
+    """Under `Mount("/users/{uid}")` the scope's prefix is the path as sent: one label per user
+    id, which any client could multiply until the route table's cap pushed real routes out."""
+
+    async def profile(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["uid"])
+
+    kit, collector = kit_for()
+    users = Mount("/users/{uid}", routes=[Route("/profile", profile)])
+    docs = Mount("/docs", routes=[Route("/{page}", lambda request: PlainTextResponse("doc"))])
+    app = kit.wrap(Starlette(routes=[users, docs]))
+    got = await labels(app, collector, ["/users/1/profile", "/users/x-2/profile", "/docs/a"])
+    assert got == [(200, "/users/{uid}/profile")] * 2 + [(200, "/docs/{page}")]
+
+
 async def test_litestar_refused_requests_keep_the_route() -> None:
     @get("/items/{item_id:int}")
     async def item(item_id: FromPath[int]) -> dict[str, int]:
