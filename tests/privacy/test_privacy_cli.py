@@ -61,7 +61,7 @@ def test_restore_says_when_erasures_are_newer_than_the_backup(
 ) -> None:
     url = f"sqlite:///{tmp_path}/store.db"
     monkeypatch.setenv("READYKIT_STORE_URL", url)
-    seed_erasures(url, "k", ["user:1"], 1_800_000_000.0)
+    seed_erasures(url, "privacy-secret-16", ["user:1"], 1_800_000_000.0)
     before = datetime.fromtimestamp(1_799_999_000, UTC)
     after = datetime.fromtimestamp(1_800_000_500, UTC)
     hint = restore_hint(before)
@@ -84,7 +84,7 @@ def test_backup_restore_prints_the_hint(tmp_path: Path, monkeypatch: pytest.Monk
     assert made.exit_code == 0, made.output
     url = f"sqlite:///{tmp_path}/store.db"
     monkeypatch.setenv("READYKIT_STORE_URL", url)
-    seed_erasures(url, "k", ["user:1"], 4_000_000_000.0)  # long after the backup
+    seed_erasures(url, "privacy-secret-16", ["user:1"], 4_000_000_000.0)  # long after the backup
     target = tmp_path / "restored.db"
     out = runner.invoke(
         cli, ["backup", "restore", "--repo", str(repo), "latest", "--to", f"sqlite:///{target}"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -499,3 +500,265 @@ def test_a_fifo_in_place_of_the_key_file_is_refused_not_waited_on(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert "not a regular file" in done.stdout
     assert str(path) in done.stdout
+
+
+EMAIL = "alice@example.com"
+
+
+async def test_what_erasers_and_exporters_say_names_the_subject_by_its_hash(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Their errors and reasons often quote the id they were given: the erasure log, the
+    audit trail, the job and the log outlive the erasure, so they hold the actor hash."""
+    d = Demo(tmp_path)
+
+    @d.kit.privacy.eraser("billing")
+    async def billing(subject: str) -> int:
+        raise LookupError(f"no billing account for {subject}")
+
+    @d.kit.privacy.eraser("crm")
+    async def crm(subject: str) -> dict[str, Any]:
+        return {"retained": 1, "reasons": [f"contract of {subject.upper()} kept"]}
+
+    @d.kit.privacy.exporter("broken")
+    async def broken(subject: str) -> list[Any]:
+        raise KeyError(subject)
+
+    caplog.set_level(logging.INFO, logger="readykit.privacy")
+    async with lifespan(d.app):
+        job = await ready_job(d, EMAIL)
+        store = d.kit.records.store  # type: ignore[union-attr]
+        failed = json.dumps(await store.docs("privacy_export"))  # before the erasure wipes it
+        done = await erase(d, EMAIL)
+        await d.kit.records.writer.flush()  # type: ignore[union-attr]
+        kept = json.dumps([await store.docs(ERASURE), await store.docs("privacy_export"),
+                           await store.audit()], default=str)  # fmt: skip
+    actor = d.kit.privacy_jobs.keys.actor(EMAIL)  # type: ignore[union-attr]
+    assert job["status"] == "failed"
+    report = done.json()["report"]
+    assert report["billing"]["error"] == f"LookupError: no billing account for {actor}"
+    assert report["crm"]["reasons"] == [f"contract of {actor} kept"]
+    assert EMAIL.lower() not in (kept + failed + caplog.text).lower()
+    assert f"KeyError: '{actor}'" in failed  # the job's detail: what failed, for operators
+    assert f"privacy export {job['id']} failed" in caplog.text
+    assert f"KeyError: '{actor}'" in caplog.text  # its traceback, scrubbed
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/privacy/erase/"), ("post", "/privacy/erase"), ("DELETE", "/privacy/export/a"),
+     ("POST", "/privacy/export/"), ("PUT", "/privacy/erase"), ("PATCH", "/privacy/export/a/b")],
+)  # fmt: skip
+async def test_every_request_the_privacy_layer_answers_is_audited_by_the_keyed_hash(
+    demo: Demo, method: str, path: str
+) -> None:
+    """Auto-audit would name the raw principal; the layer audits its 405 itself."""
+    assert (await demo.request(method, path, EMAIL)).status == 405
+    await demo.kit.records.writer.flush()  # type: ignore[union-attr]
+    rows = await demo.kit.records.store.audit()  # type: ignore[union-attr]
+    actor = demo.kit.privacy_jobs.keys.actor(EMAIL)  # type: ignore[union-attr]
+    assert [(r["action"], r["actor"]) for r in rows] == [("privacy.refused", actor)]
+
+
+async def test_without_privacy_endpoints_the_apps_routes_there_are_audited(
+    tmp_path: Path,
+) -> None:
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def own(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("the app's own")
+
+    kit = ReadyKit(Settings(configure_logging=False, store_url=f"sqlite:///{tmp_path}/r.db",
+                            privacy_key_path=str(tmp_path / "k")), principal=by_header)  # fmt: skip
+    app = kit.wrap(Starlette(routes=[Route("/privacy/export/{x}", own, methods=["POST"])]))
+    async with lifespan(app):
+        r = await asgi_request(app, "POST", "/privacy/export/1", headers=user("alice"))
+        assert r.status == 200
+        await kit.records.writer.flush()  # type: ignore[union-attr]
+        rows = await kit.records.store.audit()  # type: ignore[union-attr]
+    assert [(e["action"], e["actor"]) for e in rows] == [("POST /privacy/export/{x}", "alice")]
+
+
+async def test_slow_privacy_requests_are_recorded_without_the_principal(tmp_path: Path) -> None:
+    d = Demo(tmp_path, slow_request_ms=1e-9)  # every request is "slow"
+    async with lifespan(d.app):
+        assert (await erase(d, EMAIL)).status == 200
+        await d.kit.records.writer.flush()  # type: ignore[union-attr]
+        slow = await d.kit.records.store.entries("slow_request")  # type: ignore[union-attr]
+    assert {e["data"]["path"] for e in slow} == {"/privacy/erase"}
+    assert EMAIL not in json.dumps(slow)
+
+
+class FailingStore:
+    """Makes the store's writes of one kind fail (StoreUnavailable) while `when` says so."""
+
+    def __init__(self, demo: Demo, kind: str, when: Callable[[dict[str, Any]], bool]) -> None:
+        self.store = demo.kit.records.store  # type: ignore[union-attr]
+        self.put_doc = self.store.put_doc
+        self.kind, self.when = kind, when
+
+    async def __call__(self, kind: str, id: str, body: dict[str, Any], **kw: Any) -> None:
+        from readykit.records.store import StoreUnavailable
+
+        if kind == self.kind and self.when(body):
+            raise StoreUnavailable("connection lost (password=LEAKCANARY)")
+        await self.put_doc(kind, id, body, **kw)
+
+
+async def test_an_erasure_is_logged_before_its_erasers_run(demo: Demo) -> None:
+    store = demo.kit.records.store  # type: ignore[union-attr]
+    seen: list[list[str]] = []
+
+    @demo.kit.privacy.eraser("check")
+    async def check(subject: str) -> int:
+        seen.append([e["status"] for e in await store.docs(ERASURE)])
+        return 0
+
+    assert (await erase(demo)).status == 200
+    assert seen == [["started"]]
+    (entry,) = await store.docs(ERASURE)
+    assert entry["status"] == "done"
+    assert entry["report"]["check"]["removed"] == 0
+
+
+async def test_a_store_down_before_the_erasure_is_a_503_and_the_token_still_works(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = (await demo.request("POST", "/privacy/erase")).json()["confirm"]
+    body = json.dumps({"confirm": token}).encode()
+    failing = FailingStore(demo, ERASURE, lambda body: True)
+    monkeypatch.setattr(failing.store, "put_doc", failing)
+    refused = await demo.request("POST", "/privacy/erase", body=body)
+    assert (refused.status, refused.header("retry-after")) == (503, "60")
+    assert "LEAKCANARY" not in refused.body.decode()
+    assert demo.erased == []
+    monkeypatch.setattr(failing.store, "put_doc", failing.put_doc)
+    assert (await demo.request("POST", "/privacy/erase", body=body)).status == 200
+    assert demo.erased == ["alice"]
+
+
+async def test_a_store_failing_after_the_erasers_leaves_the_erasure_to_replay(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = FailingStore(demo, ERASURE, lambda body: body.get("status") == "done")
+    monkeypatch.setattr(failing.store, "put_doc", failing)
+    answer = await erase(demo)
+    assert (answer.status, answer.header("retry-after")) == (503, "60")
+    assert "was erased" in answer.json()["detail"]
+    monkeypatch.setattr(failing.store, "put_doc", failing.put_doc)
+    (entry,) = await failing.store.docs(ERASURE)
+    assert entry["status"] == "started"  # logged before the erasers ran: a replay repeats it
+    assert await demo.kit.privacy_jobs.replay() == 1  # type: ignore[union-attr]
+    assert demo.erased == ["alice", "alice"]
+    assert "privacy.erase" in await demo.audit_actions()
+
+
+async def test_an_erase_token_is_refused_from_the_second_it_expires(demo: Demo) -> None:
+    with time_machine.travel(T0, tick=False):
+        token = (await demo.request("POST", "/privacy/erase")).json()["confirm"]
+        body = json.dumps({"confirm": token}).encode()
+        assert (await demo.request("POST", "/privacy/erase", body=body)).status == 200
+    expires = int(token.split(".")[0])
+    for at in (expires, expires + 0.3, expires + 0.999):
+        with time_machine.travel(at, tick=False):
+            assert (await demo.request("POST", "/privacy/erase", body=body)).status == 403
+    assert demo.erased == ["alice"]
+
+
+@pytest.mark.parametrize("secret", ["k7", "fifteen-chars!!", " " * 20])
+def test_a_short_privacy_secret_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    from readykit import ConfigurationError
+
+    line = "READYKIT_PRIVACY_SECRET: needs at least 16 characters"
+    with pytest.raises(ConfigurationError, match=line) as from_code:
+        Settings(privacy_secret=secret)  # type: ignore[arg-type]
+    monkeypatch.setenv("READYKIT_PRIVACY_SECRET", secret)
+    with pytest.raises(ConfigurationError) as from_env:
+        Settings()
+    assert str(from_env.value) == str(from_code.value)
+    assert "\n" not in str(from_code.value)
+    assert secret.strip() not in str(from_code.value) or not secret.strip()
+    Settings(privacy_secret="sixteen-chars-ok")  # type: ignore[arg-type]
+
+
+async def test_an_erase_tokens_signature_is_no_download_link(demo: Demo) -> None:
+    """The signatures say what they sign: "erase" and "download" never stand for each other."""
+    token = (await demo.request("POST", "/privacy/erase")).json()["confirm"]
+    expires, _, sig = token.partition(".")
+    path = "/privacy/export/erase\x1falice/download"
+    forged = await demo.request("GET", path, query=f"expires={expires}&sig={sig}".encode())
+    assert forged.status == 403  # before: the signature held, and the missing job said 404
+
+
+async def test_privacy_answers_are_not_cached(demo: Demo) -> None:
+    created = await demo.request("POST", "/privacy/export")
+    await demo.kit.privacy_jobs.wait()  # type: ignore[union-attr]
+    status = await demo.request("GET", created.json()["status_url"])
+    token = await demo.request("POST", "/privacy/erase")
+    for answer in (created, status, token):
+        assert [v for k, v in answer.headers if k.lower() == b"cache-control"] == [b"no-store"]
+
+
+async def test_links_include_the_root_path(demo: Demo) -> None:
+    """Behind `--root-path /api` the client's URLs start with /api."""
+
+    async def behind(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "root_path": "/api", "path": "/api" + scope["path"]}
+        await demo.app(scope, receive, send)
+
+    created = await asgi_request(behind, "POST", "/privacy/export", headers=user("alice"))
+    assert created.json()["status_url"].startswith("/api/privacy/export/")
+    await demo.kit.privacy_jobs.wait()  # type: ignore[union-attr]
+    status = await asgi_request(behind, "GET", created.json()["status_url"][4:],
+                                headers=user("alice"))  # fmt: skip
+    link = status.json()["download_url"]
+    assert link.startswith("/api/privacy/export/")
+    path, _, query = link.partition("?")
+    download = await asgi_request(behind, "GET", path[4:], headers=user("alice"),
+                                  query_string=query.encode())  # fmt: skip
+    assert download.status == 200
+
+
+async def test_an_export_over_its_cap_fails_readably_and_keeps_nothing(tmp_path: Path) -> None:
+    d = Demo(tmp_path)
+
+    @d.kit.privacy.exporter("events")
+    async def events(subject: str) -> AsyncIterator[dict[str, Any]]:
+        for n in range(10_000):
+            yield {"n": n, "payload": "x" * 100}
+
+    async with lifespan(d.app):
+        d.kit.privacy_jobs.max_export_bytes = 100_000  # type: ignore[union-attr]
+        job = await ready_job(d)
+        (stored,) = await d.kit.records.store.docs("privacy_export")  # type: ignore[union-attr]
+    assert job["status"] == "failed"
+    assert job["error"].startswith("your data is too large to export here")
+    assert "cap of 100000 bytes" in stored["detail"]
+    assert "'events'" in stored["detail"]
+    assert list(Path(d.kit.settings.privacy_archive_dir).iterdir()) == []
+
+
+async def test_a_large_export_is_streamed_into_the_archive(tmp_path: Path) -> None:
+    """Records go into the archive as the exporter yields them: the JSON is what
+    json.dumps(records, indent=2) would write."""
+    d = Demo(tmp_path)
+    rows = [{"n": n, "text": "é" * 50} for n in range(5000)]
+
+    @d.kit.privacy.exporter("events")
+    async def events(subject: str) -> AsyncIterator[dict[str, Any]]:
+        for row in rows:
+            yield row
+
+    async with lifespan(d.app):
+        job = await ready_job(d)
+        path, _, query = job["download_url"].partition("?")
+        r = await d.request("GET", path, query=query.encode())
+    assert job["counts"] == {"orders": 2, "profile": 1, "events": 5000}
+    with zipfile.ZipFile(io.BytesIO(r.body)) as z:
+        text = z.read("events.json").decode()
+        assert text == json.dumps(rows, ensure_ascii=False, indent=2)
+        assert json.loads(z.read("orders.json")) == ORDERS["alice"]

@@ -175,3 +175,37 @@ async def test_an_orphaned_export_is_taken_over_by_the_hourly_round_not_only_at_
     assert found is not None
     assert found["status"] == "ready"
     assert a.calls == ["alice"]
+
+
+async def test_an_erasure_on_another_instance_is_not_overwritten_by_the_finished_export(
+    tmp_path: Path,
+) -> None:
+    """A finishes building and saves `ready`; the erasure, served by B, marked the job `erased`
+    between A's check and A's save. The erasure log (written before B's erasers ran) wins: the
+    job reads `erased`, its archive is gone and its sealed id is not back."""
+    a, b = Instance(tmp_path), Instance(tmp_path)
+    async with lifespan(a.app), lifespan(b.app):
+        save = a.jobs.save
+        saving, go_on = asyncio.Event(), asyncio.Event()
+
+        async def paused_save(job: dict[str, Any]) -> None:
+            if job["status"] == "ready":  # checked "not erased" already: the erasure lands now
+                saving.set()
+                await go_on.wait()
+            await save(job)
+
+        a.jobs.save = paused_save
+        created = (await a.request("POST", "/privacy/export")).json()
+        await saving.wait()
+        token = (await b.request("POST", "/privacy/erase")).json()["confirm"]
+        erased = await asgi_request(b.app, "POST", "/privacy/erase", headers=[("X-User", "alice")],
+                                    body=json.dumps({"confirm": token}).encode())  # fmt: skip
+        assert erased.status == 200
+        go_on.set()
+        await a.jobs.wait()
+        stored = await a.kit.records.store.get_doc(JOB, created["id"])
+        status = (await b.request("GET", created["status_url"])).json()
+    assert stored["status"] == "erased"
+    assert "subject" not in stored
+    assert status["status"] == "erased"
+    assert list((tmp_path / "exports").glob("*.zip")) == []

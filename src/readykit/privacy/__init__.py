@@ -12,7 +12,7 @@ from prometheus_client import Counter
 
 from readykit._tasks import cancel_and_wait
 from readykit.privacy.config import PrivacyConfig
-from readykit.privacy.endpoints import PREFIX, PrivacyEndpoints
+from readykit.privacy.endpoints import PREFIX, PrivacyEndpoints, privacy_own_path
 from readykit.privacy.jobs import Jobs
 from readykit.privacy.keys import Keys, load_or_create_key
 from readykit.privacy.registry import ErasureReport, Privacy
@@ -52,10 +52,15 @@ def install_privacy(setup: Setup, records: Records | None, registry: Privacy) ->
     )
     refusals = Counter(
         "readykit_privacy_refusals",
-        "Anonymous requests to /privacy/... refused, by status (not audited one by one).",
+        "Requests to /privacy/... refused without an audit event (no login, a subject id "
+        "that is not text), by status.",
         ["status"],
         registry=setup.metrics.registry,
     )
+    # every request these endpoints answer is audited by them, by the subject's keyed hash:
+    # auto-audit, which would name the raw principal, leaves them alone
+    records.audit.leave(lambda path: bool(registry.exporters or registry.erasers)
+                        and privacy_own_path(path))  # fmt: skip
     setup.add_guard(
         ORDER_PRIVACY,
         lambda app: PrivacyEndpoints(

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Annotated
 
-from readykit.section import Section
+from pydantic import AfterValidator, Field, SecretStr
+
+from readykit.privacy.keys import check_secret
+from readykit.section import Section, parsed_by
+
+
+def _secret(secret: SecretStr | None) -> None:
+    if secret is not None:
+        check_secret(secret.get_secret_value())
 
 
 class PrivacyConfig(Section):
@@ -13,7 +21,7 @@ class PrivacyConfig(Section):
     privacy_endpoints: bool = Field(
         default=True, description="Serve /privacy/export and /privacy/erase to logged-in users."
     )
-    privacy_secret: SecretStr | None = Field(
+    privacy_secret: Annotated[SecretStr | None, AfterValidator(parsed_by(_secret))] = Field(
         default=None,
         description="Signs download links and seals subject ids; unset: a key file is created.",
     )

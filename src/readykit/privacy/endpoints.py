@@ -31,12 +31,13 @@ from urllib.parse import parse_qs
 
 from prometheus_client import Counter
 
-from readykit._types import ASGIApp, Receive, Scope, Send
+from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.body import BodyTooLarge, read_body
 from readykit.privacy.jobs import Jobs
 from readykit.privacy.keys import InvalidSubject, Keys, utf8
 from readykit.problem import send_bytes, send_problem
 from readykit.records.audit import Audit
+from readykit.records.store import StoreUnavailable
 from readykit.route_table import route_path
 
 logger = logging.getLogger("readykit.privacy")
@@ -49,10 +50,30 @@ BAD_SUBJECT = (
     "Your user id (the request's subject) is not valid Unicode text (it holds a lone "
     "surrogate), so it cannot be used for your data; ask the service's operators."
 )
+STORE_DOWN = (
+    "The service's storage is unavailable; nothing was done. Try again in a minute (an erase "
+    "confirm token stays valid for it)."
+)
+ERASED_UNRECORDED = (
+    "Your data was erased, but the service's storage failed before the erasure was fully "
+    "recorded. Ask to erase again in a minute (repeating it is safe) to complete it."
+)
+RETRY_AFTER = b"60"
 MISSING_ARCHIVE = (
     "This export's archive is not available on this server (it was built on another one). "
     "Try the link again later, or ask for a new export; quote the export id if it persists."
 )
+
+
+def privacy_own_path(path: str) -> bool:
+    """Whether these endpoints answer `path` (a route path) when they are served: `/privacy/
+    export` or `/privacy/erase` and up to two segments under them, every method (a wrong one
+    is their 405). They audit each answer themselves; other paths under /privacy/ are the
+    app's."""
+    if not path.startswith(PREFIX):
+        return False
+    parts = path[len(PREFIX) :].split("/")
+    return parts[0] in ("export", "erase") and len(parts) <= 3
 
 
 def _ascii_digits(text: str) -> bool:
@@ -61,6 +82,7 @@ def _ascii_digits(text: str) -> bool:
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    # send_bytes says `cache-control: no-store`: no cache keeps links or erase tokens
     await send_bytes(send, status, json.dumps(body).encode(), b"application/json")
 
 
@@ -93,12 +115,10 @@ class PrivacyEndpoints:
         if not (registry.exporters or registry.erasers):  # nothing to serve: the app's path
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
-        parts = path[len(PREFIX) :].split("/")
-        subject = self.principal(scope)
-        if parts[0] not in ("export", "erase") or len(parts) > 3:
+        if not privacy_own_path(path):
             await self.app(scope, receive, send)
             return
+        subject = self.principal(scope)
         if not subject:  # "" too: an anonymous user's empty id names nobody (or everybody)
             await self._refuse(send, 401, "Log in to see or download your data.", path, None)
             return
@@ -107,16 +127,39 @@ class PrivacyEndpoints:
         except InvalidSubject:  # unhashable, so unaudited: counted like the anonymous ones
             await self._refuse(send, 400, BAD_SUBJECT, path, None)
             return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._dispatch(scope, receive, tracked, subject, path)
+        except StoreUnavailable:
+            if started:
+                raise
+            # a 503 the client can retry, not a 500: nothing was done (an erasure that ran
+            # answers its own 503); the store's message may quote its DSN, so it is not logged
+            logger.warning("privacy %s %s: the store is unavailable (503)", scope["method"], path)
+            await send_problem(send, 503, STORE_DOWN, headers=[(b"retry-after", RETRY_AFTER)])
+
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, send: Send, subject: str, path: str
+    ) -> None:
+        method = scope["method"]
+        parts = path[len(PREFIX) :].split("/")
+        root = scope.get("root_path", "")  # the links this answers are the client's URLs
         if parts == ["export"] and method == "POST":
-            await self._create(send, subject)
+            await self._create(send, subject, root)
         elif len(parts) == 2 and parts[0] == "export" and method == "GET":
-            await self._status(send, subject, parts[1], path)
+            await self._status(send, subject, parts[1], path, root)
         elif len(parts) == 3 and parts[2] == "download" and method == "GET":
             await self._download(scope, send, subject, parts[1], path)
         elif parts == ["erase"] and method == "POST":
             await self._erase(receive, send, subject)
-        else:
-            await send_problem(send, 405, f"{method} is not allowed on {path}.")
+        else:  # audited here, by the keyed hash: auto-audit leaves these paths to this layer
+            await self._refuse(send, 405, f"{method} is not allowed on {path}.", path, subject)
 
     async def _refuse(
         self, send: Send, status: int, detail: str, path: str, subject: str | None
@@ -134,7 +177,7 @@ class PrivacyEndpoints:
         )
         await send_problem(send, status, detail)
 
-    async def _create(self, send: Send, subject: str) -> None:
+    async def _create(self, send: Send, subject: str, root: str) -> None:
         job = await self.jobs.request(subject)
         if job is None:
             await self.audit.record("privacy.export.limited", actor=self.keys.actor(subject))
@@ -153,7 +196,7 @@ class PrivacyEndpoints:
             {
                 "id": job["id"],
                 "status": job["status"],
-                "status_url": f"/privacy/export/{job['id']}",
+                "status_url": f"{root}/privacy/export/{job['id']}",
             },
         )
 
@@ -163,7 +206,7 @@ class PrivacyEndpoints:
             return None  # another subject's job looks exactly like no job
         return job
 
-    async def _status(self, send: Send, subject: str, job_id: str, path: str) -> None:
+    async def _status(self, send: Send, subject: str, job_id: str, path: str, root: str) -> None:
         job = await self._own_job(subject, job_id)
         if job is None:
             await self._refuse(send, 404, "No such export.", path, subject)
@@ -173,12 +216,9 @@ class PrivacyEndpoints:
             body["error"] = job.get("error")
         if job["status"] == "ready":
             expires = str(int(job["expires"]))
-            sig = self.keys.sign(job["id"], expires)
-            body.update(
-                expires=job["expires"],
-                counts=job.get("counts"),
-                download_url=f"/privacy/export/{job['id']}/download?expires={expires}&sig={sig}",
-            )
+            sig = self.keys.sign("download", job["id"], expires)
+            link = f"{root}/privacy/export/{job['id']}/download?expires={expires}&sig={sig}"
+            body.update(expires=job["expires"], counts=job.get("counts"), download_url=link)
         await _send_json(send, 200, body)
 
     async def _download(
@@ -190,7 +230,7 @@ class PrivacyEndpoints:
         if not _ascii_digits(expires) or not sig.isascii() or not job_id.isascii():
             await self._refuse(send, 403, "This download link is not valid.", path, subject)
             return
-        if not self.keys.verify(sig, job_id, expires):
+        if not self.keys.verify(sig, "download", job_id, expires):
             await self._refuse(send, 403, "This download link is not valid.", path, subject)
             return
         if int(expires) < time.time():
@@ -233,19 +273,21 @@ class PrivacyEndpoints:
             await send({"type": "http.response.body", "body": b""})
 
     async def _erase(self, receive: Receive, send: Send, subject: str) -> None:
+        path = f"{PREFIX}erase"
         try:
             body = await read_body(receive, MAX_BODY)
         except BodyTooLarge:
-            await send_problem(send, 413, "The request body is too large.")
+            await self._refuse(send, 413, "The request body is too large.", path, subject)
             return
         try:
             confirm = json.loads(body or b"{}").get("confirm")
         except (ValueError, AttributeError):
-            await send_problem(send, 400, 'Send JSON: {"confirm": "<token>"} or nothing.')
+            await self._refuse(send, 400, 'Send JSON: {"confirm": "<token>"} or nothing.', path,
+                               subject)  # fmt: skip
             return
-        now = int(time.time())
+        now = time.time()
         if not confirm:
-            expires = str(now + CONFIRM_TTL_S)
+            expires = str(int(now) + CONFIRM_TTL_S)
             token = f"{expires}.{self.keys.sign('erase', subject, expires)}"
             await _send_json(send, 200, {
                 "confirm": token,
@@ -254,18 +296,34 @@ class PrivacyEndpoints:
             })  # fmt: skip
             return
         expires, _, sig = str(confirm).partition(".")
-        # the signature first (ASCII only: anything else cannot be ours), then the number
+        # the signature first (ASCII only: anything else cannot be ours), then the number; a
+        # token is good until `expires`, not in the second after it (its used-mark ends then)
         if (
             not _ascii_digits(expires)
             or not sig.isascii()
             or not self.keys.verify(sig, "erase", subject, expires)
-            or int(expires) < now
+            or int(expires) <= now
             or not await self.jobs.use_confirmation(sig, int(expires))
         ):
             await self._refuse(send, 403, "The confirmation is not valid, used or expired.",
-                               "/privacy/erase", subject)  # fmt: skip
+                               path, subject)  # fmt: skip
             return
-        report = await self.jobs.erase(subject)
+        try:
+            entry = await self.jobs.log_erasure(subject)  # before any eraser runs
+        except StoreUnavailable:
+            await self.jobs.release_confirmation(sig)
+            await send_problem(send, 503, STORE_DOWN, headers=[(b"retry-after", RETRY_AFTER)])
+            return
+        try:
+            report = await self.jobs.erase(subject, entry)
+        except StoreUnavailable:  # the erasers ran; the logged entry lets a replay repeat them
+            logger.warning("privacy erasure %s: the store failed after the erasers ran; the "
+                           "erasure log keeps it as begun", entry["id"])  # fmt: skip
+            await self.audit.record("privacy.erase", actor=self.keys.actor(subject),
+                                    details={"incomplete": True}, durable=True)  # fmt: skip
+            await send_problem(send, 503, ERASED_UNRECORDED,
+                               headers=[(b"retry-after", RETRY_AFTER)])  # fmt: skip
+            return
         # the audit trail keeps that an erasure happened, not whose: the keyed hash stands in
         await self.audit.record("privacy.erase", actor=self.keys.actor(subject),
                                 details={"report": report}, durable=True)  # fmt: skip

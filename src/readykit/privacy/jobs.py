@@ -4,9 +4,12 @@ A job document (kind `privacy_export`) holds the subject's keyed hash and its se
 the raw id; archives are ZIPs (one JSON file per exporter and a readable `index.html`) written
 atomically, and removed when their link expires.
 
-Erasing a subject cancels its exports still being built (in this process; one finishing on
-another instance sees the erasure before it publishes) and marks every job of the subject
-`erased`, its archive deleted: status says `erased`, a download answers 410.
+Erasing a subject logs the erasure first (so a replay repeats it whatever happens next),
+cancels its exports still being built in this process and marks every job of the subject
+`erased`, its archive deleted: status says `erased`, a download answers 410. The erasure log
+is the truth: a job whose subject had an erasure logged since the job was created reads
+`erased` whatever its document says, and an instance that saved such a job `ready` (the
+erasure landed between its check and its save) wipes it.
 The export limit and the erase confirmations are leases in the store (`claim_doc`), so they
 hold across instances, not only within one process.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import json
 import logging
@@ -27,13 +31,15 @@ import os
 import secrets
 import tempfile
 import time
+import traceback
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from readykit.logging.redact import redact_text
 from readykit.privacy.keys import Keys
-from readykit.privacy.registry import Privacy, failure
+from readykit.privacy.registry import ErasureReport, Privacy, failure
 from readykit.records.audit import Audit
 from readykit.records.store import Store, new_id
 
@@ -52,34 +58,103 @@ GAVE_UP = (
     "export, and quote this id if it fails again: {id}"
 )
 FAILED = "the export failed; ask for a new export, and quote this id if it fails again: {id}"
+TOO_LARGE = (
+    "your data is too large to export here; ask the service's operators for it, quoting "
+    "this id: {id}"
+)
+MAX_EXPORT_BYTES = 2 * 1024**3  # JSON in one archive: beyond it, the export fails (disk bound)
+CHUNK_BYTES = 64 * 1024  # records are written to the archive in chunks of about this size
+T = TypeVar("T")
 
 
-def write_archive(path: Path, subject_hash: str, data: dict[str, list[Any]]) -> int:
-    """Write the ZIP atomically (temporary name, fsync, rename, mode 0600); its size.
+class ExportTooLarge(Exception):
+    """The exporters' records passed the archive's cap (`Jobs.max_export_bytes`)."""
 
-    The directory is created private (0700): the archives are people's personal data.
+
+async def _blocking(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in a thread; cancelled, it still waits for the thread (which cannot be
+    stopped) so the file it writes is closed and removed only after it."""
+    call = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        await asyncio.wait([call])
+        raise
+
+
+def _entry(item: Any) -> str:
+    """One record as `json.dumps(records, indent=2)` writes it inside the list."""
+    return "  " + json.dumps(item, ensure_ascii=False, indent=2, default=repr).replace("\n", "\n  ")
+
+
+async def write_archive(
+    path: Path, privacy: Privacy, subject: str, *, max_bytes: int = MAX_EXPORT_BYTES
+) -> tuple[int, dict[str, int]]:
+    """Stream every exporter's records into a ZIP written atomically (temporary name, fsync,
+    rename, mode 0600): its size, and the number of records of each exporter.
+
+    One exporter's file at a time, a record at a time: only a chunk of the archive is in
+    memory, whatever the subject's data. ExportTooLarge once the JSON passes `max_bytes`
+    (uncompressed): the archive is not kept. The directory is created private (0700): the
+    archives are people's personal data.
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".zip")
+    counts: dict[str, int] = {}
+    written = 0
     try:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as z:
-            rows = []
-            for name, records in data.items():
-                z.writestr(f"{name}.json", json.dumps(records, ensure_ascii=False, indent=2,
-                                                      default=repr))  # fmt: skip
-                rows.append(
-                    f"<tr><td><a href='{html.escape(name)}.json'>{html.escape(name)}</a></td>"
-                    f"<td>{len(records)}</td></tr>"
+            for name in privacy.exporters:
+                entry = await _blocking(
+                    functools.partial(z.open, f"{name}.json", "w", force_zip64=True)
                 )
-            z.writestr("index.html", _INDEX.format(rows="\n".join(rows)))
-        os.chmod(tmp, 0o600)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+                with entry:
+                    chunks: list[bytes] = [b"["]
+                    size, count = 1, 0
+                    async for item in privacy.records(name, subject):
+                        chunk = ("\n" if not count else ",\n").encode() + _entry(item).encode()
+                        count += 1
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise ExportTooLarge(
+                                f"the export passed its cap of {max_bytes} bytes of JSON at "
+                                f"record {count} of exporter {name!r}; raise "
+                                "Jobs.max_export_bytes or have the exporter return less"
+                            )
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size >= CHUNK_BYTES:
+                            await _blocking(entry.write, b"".join(chunks))
+                            chunks, size = [], 0
+                    chunks.append(b"\n]" if count else b"]")
+                    await _blocking(entry.write, b"".join(chunks))
+                counts[name] = count
+            rows = "\n".join(
+                f"<tr><td><a href='{html.escape(name)}.json'>{html.escape(name)}</a></td>"
+                f"<td>{count}</td></tr>"
+                for name, count in counts.items()
+            )
+            await _blocking(z.writestr, "index.html", _INDEX.format(rows=rows))
+        return await _blocking(_publish, tmp, path), counts
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
+
+
+def _publish(tmp: str, path: Path) -> int:
+    """Make the archive at `tmp` private and durable, rename it to `path`; its size."""
+    os.chmod(tmp, 0o600)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
     return path.stat().st_size
+
+
+def _erased(job: dict[str, Any], now: float) -> dict[str, Any]:
+    """What is kept of an erased job: only that it existed, no sealed id, counts or archive."""
+    return {k: job[k] for k in ("id", "subject_hash", "created")} | {"status": "erased",
+                                                                      "erased": now}  # fmt: skip
 
 
 _INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>Your data</title></head>
@@ -103,6 +178,7 @@ class Jobs:
         archive_dir: Path,
         link_ttl_s: float,
         exports_per_day: int,
+        max_export_bytes: int = MAX_EXPORT_BYTES,
     ) -> None:
         self.store = store
         self.privacy = privacy
@@ -111,6 +187,7 @@ class Jobs:
         self.archive_dir = archive_dir
         self.link_ttl_s = link_ttl_s
         self.exports_per_day = exports_per_day
+        self.max_export_bytes = max_export_bytes
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # job id -> (hash, task)
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # subject hash -> (lock, users)
@@ -207,8 +284,18 @@ class Jobs:
         await self.store.put_doc(JOB, job["id"], job, key=job["subject_hash"], ts=job["created"])
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
-        """The job document, or None."""
-        return await self.store.get_doc(JOB, job_id)
+        """The job document, or None; `erased` if an erasure of its subject was logged since
+        it was created, whatever the document says (an instance that finished building it
+        may have saved it `ready` over the erasure's mark)."""
+        job = await self.store.get_doc(JOB, job_id)
+        if job is not None and job["status"] != "erased" and await self._erased_since(job):
+            return _erased(job, time.time())
+        return job
+
+    async def _erased_since(self, job: dict[str, Any]) -> bool:
+        """Whether an erasure of the job's subject was logged (begun, or finished) since the
+        job was created: the erasure log, written before any eraser runs, is the truth."""
+        return bool(await self.store.docs(ERASURE, key=job["subject_hash"], since=job["created"]))
 
     def start(self, job: dict[str, Any], *, owned: bool = False) -> None:
         """Run `job` in a background task (`owned`: this instance already holds its lease)."""
@@ -244,33 +331,47 @@ class Jobs:
             job["status"] = "running"
             job["attempts"] = job.get("attempts", 0) + 1
             await self.save(job)
+            subject: str | None = None
             try:
                 subject = self.keys.unseal(job["subject"])
-                data = await self.privacy.export(subject)
-                write = asyncio.ensure_future(
-                    asyncio.to_thread(write_archive, path, job["subject_hash"], data)
+                job["size"], job["counts"] = await write_archive(
+                    path, self.privacy, subject, max_bytes=self.max_export_bytes
                 )
-                try:
-                    job["size"] = await asyncio.shield(write)
-                except asyncio.CancelledError:  # a thread cannot be stopped: let it finish,
-                    await asyncio.wait([write])  # then its archive is removed below
-                    raise
                 job.update(status="ready", finished=time.time(), file=path.name)
                 job["expires"] = job["finished"] + self.link_ttl_s
-                job["counts"] = {name: len(records) for name, records in data.items()}
             except Exception as exc:  # one exporter failing fails this job only
-                # the subject sees a generic message and the id; operators the (redacted) detail
-                logger.exception("privacy export %s failed", job["id"])
-                job.update(status="failed", finished=time.time(), error=FAILED.format(id=job["id"]),
-                           detail=failure(exc))  # fmt: skip
+                self._failed(job, exc, subject)
             stored = await self.get(job["id"])
             if stored is not None and stored["status"] == "erased":  # erased meanwhile
                 path.unlink(missing_ok=True)
+                await self.save(stored)  # marked already, or to be: erased is final
                 return
             await self.save(job)
+            # an erasure on another instance may have marked the job between that read and
+            # this write: the erasure log (written before its erasers ran) says so
+            if await self._erased_since(job):
+                path.unlink(missing_ok=True)
+                await self.save(_erased(job, time.time()))
         except asyncio.CancelledError:  # erased (or shut down: the job is resumed, rebuilt)
             path.unlink(missing_ok=True)
             raise
+
+    def _failed(self, job: dict[str, Any], exc: Exception, subject: str | None) -> None:
+        """Mark `job` failed. The subject sees a generic message and the id; operators the
+        detail and the traceback, redacted, with the subject's id replaced by its actor hash
+        (an exporter's error often quotes the id it was given, and the job outlives an
+        erasure)."""
+
+        def scrub(text: str) -> str:
+            return self.keys.scrub(text, subject) if subject else text
+
+        trace = redact_text("".join(traceback.format_exception(exc)).rstrip())
+        logger.error("privacy export %s failed\n%s", job["id"], scrub(trace))
+        error = FAILED
+        if isinstance(exc, ExportTooLarge):
+            error = TOO_LARGE
+        job.update(status="failed", finished=time.time(), error=error.format(id=job["id"]),
+                   detail=scrub(failure(exc)))  # fmt: skip
 
     async def resume(self) -> int:
         """Restart jobs a stopped process left queued or running; the number restarted.
@@ -339,6 +440,12 @@ class Jobs:
         """Mark an erase confirmation used; False when it already was (single use)."""
         return await self._claim(CONFIRM, signature, until=expires, at=time.time())
 
+    async def release_confirmation(self, signature: str) -> None:
+        """Make a used confirmation usable again (its erasure could not start); best effort:
+        with the store down, the subject asks for a new token."""
+        with contextlib.suppress(Exception):
+            await self.store.put_doc(CONFIRM, signature, {"until": 0}, ts=0)
+
     async def _cancel_exports(self, subject_hash: str) -> None:
         """Cancel this process's exports of the subject still being built, and wait for them."""
         tasks = [t for h, t in list(self._running.values()) if h == subject_hash]
@@ -358,36 +465,56 @@ class Jobs:
                 (self.archive_dir / Path(job["file"]).name).unlink(missing_ok=True)
             if job["status"] == "erased":
                 continue
-            # only what says the job existed: no sealed id, counts or archive are kept
-            erased = {k: job[k] for k in ("id", "subject_hash", "created")}
-            await self.save(erased | {"status": "erased", "erased": now})
+            await self.save(_erased(job, now))
             dropped += 1
         return dropped
 
-    async def erase(self, subject: str) -> dict[str, Any]:
-        """Run every eraser for `subject`, log it (keyed hash, sealed id), return the report.
+    async def log_erasure(self, subject: str) -> dict[str, Any]:
+        """Write the erasure log entry of an erasure about to run (its intent): a replay after a
+        restore repeats it even if the process dies, or the store fails, while it runs.
+        StoreUnavailable if it cannot be written: then nothing has run."""
+        now = time.time()
+        subject_hash = self.keys.subject_hash(subject)
+        entry: dict[str, Any] = {"id": new_id(), "ts": now, "subject_hash": subject_hash,
+                 "subject": self.keys.seal(subject), "status": "started"}  # fmt: skip
+        await self.store.put_doc(ERASURE, entry["id"], entry, key=subject_hash, ts=now)
+        return entry
+
+    async def erase(self, subject: str, entry: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run every eraser for `subject` and complete its erasure log entry (`entry`, from
+        `log_erasure`; written first when not given); the report.
 
         The subject's exports go too: those being built are cancelled, every archive is
         deleted and every job marked `erased` (after the erasers, so none built meanwhile
-        survives).
+        survives). Texts the erasers return (errors, reasons) are stored and audited with the
+        subject's id replaced by its actor hash. StoreUnavailable after the erasers ran leaves
+        the entry as begun: a replay repeats the erasure.
         """
-        subject_hash = self.keys.subject_hash(subject)
+        if entry is None:
+            entry = await self.log_erasure(subject)
+        subject_hash = entry["subject_hash"]
         async with self._subject_lock(subject_hash):
             await self._cancel_exports(subject_hash)
             try:
                 reports = await self.privacy.erase(subject)
             finally:
                 await self._drop_exports(subject_hash)
+        report = {name: vars(self._scrubbed(r, subject)) for name, r in reports.items()}
         now = time.time()
-        report = {name: vars(r) for name, r in reports.items()}
-        body = {
-            "ts": now,
-            "subject_hash": subject_hash,
-            "subject": self.keys.seal(subject),
-            "report": report,
-        }
-        await self.store.put_doc(ERASURE, new_id(), body, key=subject_hash, ts=now)
+        done = entry | {"status": "done", "finished": now, "report": report}
+        # its time becomes the end: exports asked for while it ran are erased too (see get)
+        await self.store.put_doc(ERASURE, entry["id"], done, key=subject_hash, ts=now)
         return report
+
+    def _scrubbed(self, report: ErasureReport, subject: str) -> ErasureReport:
+        """The report with the subject's id replaced by its actor hash in its texts: they go
+        into the erasure log and the audit trail, which outlive the erasure."""
+        return ErasureReport(
+            removed=report.removed,
+            retained=report.retained,
+            reasons=[self.keys.scrub(r, subject) for r in report.reasons],
+            error=self.keys.scrub(report.error, subject) if report.error else report.error,
+        )
 
     async def erasures_since(self, since: float) -> list[dict[str, Any]]:
         """Erasure log entries newer than `since` (e.g. a backup's time)."""

@@ -7,7 +7,9 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
 import os
+import re
 import secrets
 import string
 import tempfile
@@ -21,6 +23,18 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
+MIN_SECRET_CHARS = 16  # as the audit key: a shorter secret is guessed from one signed link
+
+
+def check_secret(configured: str) -> str:
+    """The configured privacy secret; one too short is refused naming the setting (never the
+    secret itself)."""
+    if len(configured.strip()) < MIN_SECRET_CHARS:
+        raise ConfigurationError(
+            f"privacy_secret: needs at least {MIN_SECRET_CHARS} characters (the same secret on"
+            " every instance); or unset it to use a key file created once"
+        )
+    return configured
 
 
 class InvalidSubject(ReadykitError):
@@ -68,8 +82,8 @@ def load_or_create_key(configured: str | None, path: Path) -> bytes:
     `path`, so the file is never seen empty or half written; of several processes creating it
     at once, one links and the others read its key.
     """
-    if configured:
-        return hashlib.sha256(configured.encode()).digest()
+    if configured is not None:
+        return hashlib.sha256(check_secret(configured).encode()).digest()
     if path.exists():
         return _read_key(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +119,8 @@ class Keys:
         return AESGCM(self._seal_key)
 
     def sign(self, *parts: str) -> str:
-        """An HMAC over `parts`, URL-safe."""
+        """An HMAC over `parts`, URL-safe; the first part says what it signs ("download",
+        "erase"), so one kind of signature is never accepted as another."""
         mac = hmac.new(self._sign, utf8("\x1f".join(parts)), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
@@ -121,6 +136,21 @@ class Keys:
         """The subject as every privacy audit event names it: `subject:<keyed hash, 16 hex>`,
         never the raw id, so the audit trail does not name a person after their erasure."""
         return f"subject:{self.subject_hash(subject)[:16]}"
+
+    def scrub(self, text: str, subject: str) -> str:
+        """`text` with the subject id, wherever it is quoted, replaced by `actor(subject)`.
+
+        For what erasers and exporters say (errors, reasons), which is stored durably and
+        logged: the id as written, in any case, and as repr() and JSON quote it (escaped), where
+        it is not part of a longer word or number (the id `42` is not replaced in `4213`). An
+        id the text holds transformed otherwise (hashed, cut, URL-encoded) is not recognised.
+        """
+        if not subject.strip():
+            return text
+        forms = {subject, repr(subject)[1:-1], json.dumps(subject)[1:-1]}
+        either = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+        pattern = rf"(?<![^\W_])(?:{either})(?![^\W_])"  # not inside a longer word
+        return re.sub(pattern, lambda _: self.actor(subject), text, flags=re.IGNORECASE)
 
     def seal(self, subject: str) -> str:
         """The subject id encrypted (AES-GCM), for the erasure log and resumable jobs."""

@@ -100,12 +100,15 @@ class Privacy:
         """Register a function: subject id -> removed/retained report."""
         return self._register(self.erasers, "eraser", name)  # type: ignore[no-any-return]
 
+    def records(self, name: str, subject: str) -> AsyncIterator[Any]:
+        """The records of exporter `name` for `subject`, one at a time (as it yields them)."""
+        return _records(self.exporters[name], subject)
+
     async def export(self, subject: str) -> dict[str, list[Any]]:
-        """Every exporter's records for `subject` (an exporter that raises fails the export)."""
-        out: dict[str, list[Any]] = {}
-        for name, fn in self.exporters.items():
-            out[name] = [item async for item in _records(fn, subject)]
-        return out
+        """Every exporter's records for `subject`, in memory (an exporter that raises fails
+        the export); the export jobs stream them into the archive instead."""
+        return {name: [item async for item in self.records(name, subject)]
+                for name in self.exporters}  # fmt: skip
 
     async def erase(self, subject: str) -> dict[str, ErasureReport]:
         """Run every eraser; one failing does not stop the others (its error is reported)."""

@@ -26,6 +26,7 @@ from readykit.records.batch import BatchWriter
 from readykit.records.store import new_id
 
 STACK_FRAMES = 30
+PRIVACY = "/privacy/"  # in a request's path (behind any root_path): personal-data requests
 
 
 def _event(
@@ -89,7 +90,9 @@ class SlowRequests:
                     "path": record.path,
                     "status": record.status,
                     "request_id": record.request_id,
-                    "principal": record.principal,
+                    # a privacy request's principal is the person it exports or erases:
+                    # never stored (erasure would not remove it; audit names them by a hash)
+                    "principal": None if PRIVACY in record.path else record.principal,
                 },
             )
         )

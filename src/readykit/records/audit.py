@@ -43,16 +43,13 @@ _redact_repeated = Remembered(lambda text: storable(redact_text(text)))
 
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# the kit's own mutating endpoints, which write audit events of their own (durably); an app's
-# other routes under /privacy/ are audited like any
-OWN_AUDIT_PATHS = frozenset({"/privacy/export", "/privacy/erase"})
+PathTest = Callable[[str], bool]
 
 
 def audited(scope: Scope) -> bool:
-    """Whether auto-audit concerns this request: a mutation, not to an endpoint of the kit's
-    that audits itself. The method in any case: h11 passes `post` through, and Django serves it
-    as POST."""
-    return scope["method"].upper() in MUTATING and route_path(scope) not in OWN_AUDIT_PATHS
+    """Whether auto-audit concerns this request: a mutation. The method in any case: h11
+    passes `post` through, and Django serves it as POST."""
+    return scope["method"].upper() in MUTATING
 
 
 # outermost of the guards: the audit sees the answer the client gets (429, 413, 504 included)
@@ -79,6 +76,20 @@ class Audit:
         self.writer = writer
         self.redactor = redactor
         self.clock = clock
+        self._self_audited: list[PathTest] = []
+
+    def leave(self, paths: PathTest) -> None:
+        """Leave the requests to the route paths `paths` accepts out of auto-audit: a layer of
+        the kit answers them and audits each itself (the privacy endpoints, which name the
+        subject by a keyed hash where auto-audit would name the raw principal)."""
+        self._self_audited.append(paths)
+
+    def left(self, scope: Scope) -> bool:
+        """Whether a layer that audits itself answers this request (see `leave`)."""
+        if not self._self_audited:
+            return False
+        path = route_path(scope)
+        return any(paths(path) for paths in self._self_audited)
 
     def event(
         self,
@@ -177,7 +188,7 @@ class AuditGuard:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not audited(scope):
+        if scope["type"] != "http" or not audited(scope) or self.audit.left(scope):
             await self.app(scope, receive, send)
             return
         exchange = _Exchange(self, scope, send)
