@@ -24,6 +24,10 @@ KNOWN_METHODS = frozenset(
 )
 OTHER_METHOD = "_OTHER"
 OVERFLOW_ROUTE = "OVERFLOW"
+OTHER_STATUS = "_OTHER"  # a status outside 100-599
+# methods as sent whose gauge is remembered: past it, made-up methods are looked up each time
+# (they share _OTHER), so a client sending a new method per request grows nothing
+ACTIVE_METHODS_KEPT = 64
 LABELS = ("http_request_method", "http_route", "http_response_status_code")
 
 
@@ -81,7 +85,8 @@ class FileBackedHttpMetrics:
         child = self._active_children.get(method)
         if child is None:
             child = self.active.labels(normalise_method(method))
-            self._active_children[method] = child
+            if len(self._active_children) < ACTIVE_METHODS_KEPT:
+                self._active_children[method] = child
         return child
 
     def __call__(self, record: RequestRecord) -> None:
@@ -123,7 +128,10 @@ def _labels(
                     OVERFLOW_ROUTE,
                 )
             route = OVERFLOW_ROUTE
-    return normalise_method(method), route, str(status)
+    # an app can send any number as a status; the server then drops the connection (h11) or
+    # sends a line no client reads as one: not a status any client got
+    shown = str(status) if 100 <= status <= 599 else OTHER_STATUS
+    return normalise_method(method), route, shown
 
 
 _INSTRUMENTS = (
@@ -187,7 +195,7 @@ class HttpMetrics(Collector):
         active = self._active_for.get(method)
         if active is None:
             active = self._active.setdefault(normalise_method(method), _Active())
-            if len(self._active_for) < 64:  # methods a client made up share _OTHER
+            if len(self._active_for) < ACTIVE_METHODS_KEPT:
                 self._active_for[method] = active
         return active
 
