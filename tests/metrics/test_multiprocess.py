@@ -12,6 +12,9 @@ from readykit.serve import serve
 from support import wait_until
 
 APPS = Path(__file__).parents[1] / "apps"
+UVICORN_TWO_WORKERS = [
+    sys.executable, "-m", "uvicorn", "--workers", "2", "--port", "{port}", "--app-dir", str(APPS),
+]  # fmt: skip
 
 
 def get(url: str) -> str:
@@ -125,19 +128,34 @@ def test_gunicorn_two_workers(tmp_path: Path) -> None:
 
 
 def test_uvicorn_two_workers(tmp_path: Path) -> None:
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--workers",
-        "2",
-        "--port",
-        "{port}",
-        "--app-dir",
-        str(APPS),
-        "metrics_app:app",
-    ]
+    argv = [*UVICORN_TWO_WORKERS, "metrics_app:app"]
     with serve(
         argv, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "READYKIT_OPS_TRUST_LOOPBACK": "true"}
     ) as server:
         check_sum_over_workers(server.url)
+
+
+def test_a_worker_killed_with_sigkill_leaves_no_live_gauges(tmp_path: Path) -> None:
+    """`uvicorn --workers` runs no child-exit hook, and SIGKILL runs nothing: the dead worker's
+    live gauges (active requests, its process figures) stayed in every scrape."""
+    import os
+    import signal
+
+    argv = [*UVICORN_TWO_WORKERS, "metrics_app:app"]
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "READYKIT_OPS_TRUST_LOOPBACK": "true"}
+    with serve(argv, env=env) as server:
+        sent, pids = spread_over_two_workers(server.url)
+        scrape_until_settled(server.url, pids, sent)
+        victim = sorted(pids)[0]
+        os.kill(int(victim), signal.SIGKILL)
+
+        def gone() -> bool:
+            reported = {
+                s.labels.get("pid")
+                for f in text_string_to_metric_families(get(f"{server.url}/metrics"))
+                if f.name == "process_resident_memory_bytes"
+                for s in f.samples
+            }
+            return victim not in reported
+
+        wait_until(gone, f"the killed worker {victim}'s process metrics left the scrape")

@@ -2,14 +2,16 @@
 
 Multiprocess (gunicorn or `uvicorn --workers N`): set `PROMETHEUS_MULTIPROC_DIR` to an empty,
 writable directory in the environment before the server starts (prometheus_client chooses its
-value store at import), and with gunicorn add `child_exit = readykit.metrics.gunicorn_child_exit`
-to its config so dead workers' live gauges disappear. One scrape then sums over workers.
+value store at import). One scrape then sums over workers; each scrape first drops the live
+gauges of workers no longer running (killed, restarted), and with gunicorn
+`child_exit = readykit.metrics.gunicorn_child_exit` drops them at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 from typing import Any
 
 from prometheus_client import (
@@ -42,6 +44,35 @@ def multiprocess_dir() -> str | None:
 def gunicorn_child_exit(server: Any, worker: Any) -> None:
     """gunicorn `child_exit` hook: drop the dead worker's live gauges."""
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]*_(\d+)\.db")
+
+
+def drop_dead_workers(directory: str) -> None:
+    """Drop the live gauges of workers that are gone, whoever ended them (`uvicorn --workers`
+    has no child-exit hook; a worker killed with SIGKILL runs none): the active requests and
+    process figures of a dead worker otherwise stay in every scrape. A worker is gone when no
+    process has its pid on this host (the directory is per host)."""
+    pids = set()
+    for name in os.listdir(directory):
+        found = _LIVE_GAUGE_FILE.fullmatch(name)
+        if found is not None:
+            pids.add(int(found.group(1)))
+    for pid in pids:
+        if pid == os.getpid() or _alive(pid):
+            continue
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class Metrics:
@@ -96,6 +127,9 @@ class Metrics:
     def render(self, accept: str) -> tuple[bytes, str]:
         """The exposition in the format `accept` asks for: OpenMetrics 1.0.0 or text 0.0.4."""
         encoder, content_type = choose_encoder(accept)
+        directory = multiprocess_dir()
+        if self.multiprocess and directory is not None:
+            drop_dead_workers(directory)
         return encoder(self._exposed), content_type
 
     async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
