@@ -7,8 +7,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from jobs_support import T0, make_kit, started, tick
+from jobs_support import HOUR, T0, make_kit, sample, started, tick
 
+from readykit.jobs import check_jobs
 from readykit.records import store_from_url
 from readykit.testing import FakeClock
 
@@ -133,3 +134,85 @@ async def test_a_start_ping_on_one_instance_is_closed_by_a_ping_on_another(
     assert closed["id"] == opened["id"]
     [run] = state["runs"]
     assert (run["outcome"], run["duration_s"]) == ("success", 90)
+
+
+async def test_a_lease_claimed_by_a_fast_clock_is_taken_over_once_and_said(
+    shared_store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Instance a's clock is a day fast: its lease of the hourly job ends a day ahead, which
+    kept every other instance out, silently. b (right clock) takes it over and says so; when a
+    does it again, b and c both see it and one of them runs the tick. Neither status nor the
+    last-success gauge believe the runs from the future."""
+    calls: list[str] = []
+    fast, right = FakeClock(T0 + 86400 + 10), FakeClock(T0 + 10)
+    kits = {name: make_kit(store_url=shared_store) for name in "abc"}
+    for name, kit in kits.items():
+
+        def refresh(name: str = name) -> None:
+            calls.append(name)
+
+        kit.jobs.add("rates.refresh", refresh, every="1h", grace="5m")
+    async with (
+        started(kits["a"], fast) as a,
+        started(kits["b"], right) as b,
+        started(kits["c"], right) as c,
+    ):
+        await tick(a)
+        await tick(b)  # b takes a's lease over
+        fast.advance(HOUR)
+        await tick(a)  # a, still fast, takes the tick a day ahead again
+        for hour in (1, 2):  # b and c at once: one of them runs each tick, never both
+            right.now = T0 + hour * HOUR + 10
+            await asyncio.gather(tick(b), tick(c))
+        right.now = T0 + 2 * HOUR + 1800
+        [state] = await b.status()
+        await c.status()  # the gauge: the newest success each instance has seen in the store
+    assert calls[:3] == ["a", "b", "a"]
+    assert len(calls) == 5  # then one run per tick by b or c
+    assert set(calls[3:]) <= {"b", "c"}
+    took_over = [r for r in state["runs"] if r.get("took_over")]
+    assert took_over[-1]["slot"] == T0
+    assert took_over[-1]["took_over"]["instance"] == kits["a"].jobs.instance
+    assert state["state"] == "ok"
+    assert state["next_due"] == T0 + 3 * HOUR  # not a's slot, a day ahead
+    assert state["problems"][0].startswith(f"clock: a run by instance {kits['a'].jobs.instance}")
+    assert state["last_success"] == T0 + 2 * HOUR + 10
+    said = [r for r in caplog.records if "taking it over" in r.getMessage()]
+    assert 2 <= len(said) <= 3  # once per instance and lease seen, not at every tick
+    for name in "bc":
+        last = sample(kits[name], "readykit_job_last_success_timestamp_seconds",
+                      job_name="rates.refresh")  # fmt: skip
+        assert last == T0 + 2 * HOUR + 10  # not a's success, a day ahead
+
+
+async def test_two_services_with_a_job_of_the_same_name_on_one_store_say_so(
+    shared_store: str,
+) -> None:
+    """Runs and leases are kept by job name: billing's "cleanup" holds search's out. Both
+    services report it (before, search never ran and both read "ok")."""
+    ran: list[str] = []
+    clock = FakeClock(T0 + 10)
+    kits = {
+        svc: make_kit(store_url=shared_store, service_name=svc) for svc in ("billing", "search")
+    }
+    for svc, kit in kits.items():
+
+        async def cleanup(svc: str = svc) -> None:
+            ran.append(svc)
+
+        kit.jobs.add("cleanup", cleanup, every="1h", grace="59m")
+    async with started(kits["billing"], clock) as billing, started(kits["search"], clock) as search:
+        await tick(billing)
+        await tick(search)
+        [seen_by_billing] = await billing.status()
+        [seen_by_search] = await search.status()
+        checks = [await check_jobs(jobs) for jobs in (billing, search)]
+    assert ran == ["billing"]
+    assert "shared: service 'search' also records a job named 'cleanup'" in " ".join(
+        seen_by_billing["problems"]
+    )
+    assert "shared: service 'billing' also records a job named 'cleanup'" in " ".join(
+        seen_by_search["problems"]
+    )
+    assert seen_by_search["last_success"] is None  # billing's success is not search's
+    assert [c.status for c in checks] == ["warn", "warn"]

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from jobs_support import HOUR, T0, make_kit, park, sample, started, tick
+from prometheus_client import CollectorRegistry
 
 from readykit import Settings
+from readykit.jobs import JobMetrics, MemoryRunLog
 from readykit.logging import configure_logging
 from readykit.testing import FakeClock, asgi_request
 
@@ -288,6 +290,18 @@ async def test_metrics_last_success_and_durations() -> None:
     assert sample(kit, "readykit_job_interval_seconds", **job) == HOUR
 
 
+def test_the_last_success_gauge_does_not_keep_a_time_in_the_future() -> None:
+    """The gauge only moves forward, so one success stamped by a fast clock (this instance's
+    before it was corrected, or another's) kept `time() - last_success` negative for good."""
+    metrics = JobMetrics(CollectorRegistry())
+    metrics.finished("rates.refresh", "success", 1.0, T0 + 86400)  # the clock was a day fast
+    metrics.seen_success("rates.refresh", T0 + 10, now=T0 + 20)  # status, clock put right
+    shown = [metrics.last_success.labels("rates.refresh")._value.get()]
+    metrics.seen_success("rates.refresh", T0 + 86400, now=T0 + 30)  # read from the store
+    shown.append(metrics.last_success.labels("rates.refresh")._value.get())
+    assert shown == [T0 + 10, T0 + 10]
+
+
 async def test_the_runner_loop_sleeps_until_each_tick() -> None:
     kit = make_kit()
     clock = FakeClock(T0 + 1000)
@@ -319,3 +333,92 @@ async def test_the_runner_loop_sleeps_until_each_tick() -> None:
         await kit.shutdown()
     assert runs == [T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR]
     assert waits[0] == HOUR - 1000
+
+
+async def test_a_job_declared_after_startup_wakes_the_runner() -> None:
+    """The runner sleeps until the earliest tick (here a day away); a job declared meanwhile
+    must not wait for that sleep to end."""
+    kit = make_kit()
+    clock = FakeClock(T0 + 10)
+    waits: list[float] = []
+    asked = asyncio.Event()
+    runs: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        asked.set()
+        await park(seconds)
+
+    @kit.job("backup.nightly", every="1d", grace="1m")
+    def nightly() -> None:
+        return None
+
+    kit.jobs.clock = clock
+    kit.jobs.sleep = sleep
+    await kit.startup()
+    try:
+        await asyncio.wait_for(asked.wait(), 5)
+        asked.clear()
+        [first] = waits
+        assert first > HOUR  # until the nightly tick
+
+        @kit.job("rates.refresh", every="2s", grace="1s", timeout="1s")
+        async def fast() -> None:
+            runs.append(clock())
+
+        await asyncio.wait_for(asked.wait(), 5)  # the loop woke and looked again
+        await kit.jobs.idle()
+    finally:
+        await kit.shutdown()
+    assert runs == [T0 + 10]  # its first tick (within grace) ran at once
+    assert waits[-1] <= 2  # and the runner sleeps until its next one
+
+
+class SlowLog(MemoryRunLog):
+    """A run log whose reads hang once `slow` is set, like PostgreSQL behind a lock."""
+
+    slow = False
+
+    async def runs(self, job: str) -> list[dict[str, Any]]:
+        if self.slow:
+            await asyncio.Event().wait()
+        return await super().runs(job)
+
+
+async def test_a_slow_store_warns_in_the_jobs_check_unless_a_critical_job_is_failing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The `jobs` check is critical and reads the store; a slow store used to run it past its
+    time limit and fail readiness on every instance at once, for a job that only warns."""
+    monkeypatch.setattr("readykit.jobs.STATUS_READ_S", 0.01, raising=False)
+    kit = make_kit(health_cache_s=0)
+    kit.jobs.log = log = SlowLog()
+    failing = False
+
+    @kit.job("rates.refresh", every="1h", grace="5m")
+    async def refresh() -> None:
+        return None
+
+    @kit.job("ledger.close", every="1h", grace="5m", critical=True)
+    async def close() -> None:
+        if failing:
+            raise RuntimeError("ledger locked")
+
+    app = kit.wrap(ok_app)
+    clock = FakeClock(T0)
+    async with started(kit, clock) as jobs:
+        await tick(jobs)
+        log.slow = True
+        slow = await asgi_request(app, "GET", "/health/ready")
+        detail = await asgi_request(app, "GET", "/health")
+        log.slow, failing = False, True
+        clock.advance(HOUR)
+        await tick(jobs)
+        log.slow = True
+        critical = await asgi_request(app, "GET", "/health/ready")
+        log.slow = False
+    assert slow.status == 200
+    [check] = detail.json()["checks"]["jobs:responseTime"]
+    assert check["status"] == "warn"
+    assert "the store did not answer within 0.01s" in check["output"]
+    assert critical.status == 503  # known failing from the runs this instance saw

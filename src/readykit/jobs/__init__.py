@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from readykit.health.config import HealthConfig
 from readykit.health.observation import Observation
 from readykit.jobs.config import JobsConfig
 from readykit.jobs.execution import JobRun, JobTimeout
 from readykit.jobs.metrics import JobMetrics
 from readykit.jobs.pings import PINGS_PREFIX, JobPings
 from readykit.jobs.runlog import MemoryRunLog, RunLog, StoreRunLog
-from readykit.jobs.runner import Jobs
+from readykit.jobs.runner import STATUS_READ_S, Jobs
 from readykit.jobs.spec import JobSpec, parse_duration
 from readykit.route_table import route_path
 
@@ -41,18 +42,29 @@ __all__ = [
 ORDER_JOB_PINGS = 65  # inside the guards, like the privacy endpoints
 
 
-async def check_jobs(jobs: Jobs) -> Observation:
-    """The `jobs` health check: warn when a job is late, failing or overlapping; fail if that
-    job was declared critical."""
-    states = await jobs.status()
+async def check_jobs(jobs: Jobs, *, read_timeout: float | None = None) -> Observation:
+    """The `jobs` health check: warn when a job is late, failing or overlapping, or has another
+    problem (a fast clock, a name shared with another service, a store that does not answer);
+    fail when a job declared critical is itself late, failing or overlapping.
+
+    The store is given `read_timeout` seconds (default STATUS_READ_S); past it the jobs are
+    judged from the runs this instance saw last, and the store's trouble only warns: the
+    `store` check reports the store, and one slow store must not fail every instance at once.
+    """
+    timeout = STATUS_READ_S if read_timeout is None else read_timeout
+    states = await jobs.status(read_timeout=timeout)
     bad = [s for s in states if s["problems"]]
-    if not bad:
+    unread = next((s["unavailable"] for s in states if "unavailable" in s), None)
+    if not bad and unread is None:
         return Observation(value=len(states), unit="jobs")
+    notes = [f"{s['name']}: {s['problems'][0]}" for s in bad]
+    if unread is not None:
+        notes.append(f"runs not read ({unread}): judged from what this instance saw last")
     return Observation(
         value=len(bad),
         unit="jobs with problems",
-        status="fail" if any(s["critical"] for s in bad) else "warn",
-        output="; ".join(f"{s['name']}: {s['problems'][0]}" for s in bad),
+        status="fail" if any(s["critical"] and s["state"] != "ok" for s in bad) else "warn",
+        output="; ".join(notes),
     )
 
 
@@ -60,6 +72,7 @@ def install_jobs(setup: Setup, records: Records | None, dashboard: Dashboard | N
     """One runner per kit: runs kept in the kit's store (or memory without records), started and
     stopped with the kit, pings served at /ops/jobs/{name}/ping, a page on the dashboard."""
     settings = setup.section(JobsConfig)
+    service = setup.section(HealthConfig).service_name
     log: RunLog = StoreRunLog(records.store) if records is not None else MemoryRunLog()
 
     async def jobs_health() -> Observation:
@@ -75,6 +88,7 @@ def install_jobs(setup: Setup, records: Records | None, dashboard: Dashboard | N
         apm=records.writer.put if records is not None else None,
         scheduler=settings.jobs_scheduler,
         on_first_job=first_job,
+        service=service,
     )
     setup.on_startup(jobs.start)
     setup.on_shutdown(jobs.stop)

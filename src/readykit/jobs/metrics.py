@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from readykit.jobs.spec import JobSpec
+from readykit.jobs.status import CLOCK_TOLERANCE_S
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -73,8 +74,19 @@ class JobMetrics:
         elif outcome in ("failure", "timeout"):
             self.failures.labels(job).inc()
 
-    def seen_success(self, job: str, ended: float) -> None:
-        """A success another instance recorded: every instance reports the same last success."""
-        if self._last_success.get(job, 0.0) < ended:
+    def seen_success(self, job: str, ended: float, *, now: float | None = None) -> None:
+        """A success another instance recorded: every instance reports the same last success.
+
+        The gauge only moves forward, except away from the future: given `now`, a success that
+        ends in the future (a fast clock wrote it) is not taken, and one taken before is
+        replaced, or the `time() - last_success` alert could never fire.
+        """
+        shown = self._last_success.get(job, 0.0)
+        if now is not None:
+            if ended > now + CLOCK_TOLERANCE_S:
+                return
+            if shown > now + CLOCK_TOLERANCE_S:
+                shown = 0.0
+        if shown < ended:
             self._last_success[job] = ended
             self.last_success.labels(job).set(ended)

@@ -2,8 +2,9 @@
 
 One runner per kit. Each tick of a scheduled job is claimed through a lease in the store, so
 with several instances on one store at most one runs it; a tick whose previous run is still
-going is skipped and recorded as an overlap. Runs of jobs scheduled elsewhere are wrapped with
-`async with jobs.run(name)`, or reported by heartbeat pings.
+going is skipped and recorded as an overlap. A lease claimed by an instance whose clock is fast
+(its claim time is in the future) is taken over, and said so. Runs of jobs scheduled elsewhere
+are wrapped with `async with jobs.run(name)`, or reported by heartbeat pings.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, TypeVar
 
 from readykit._tasks import cancel_and_wait
@@ -31,7 +33,7 @@ from readykit.jobs.execution import (
 from readykit.jobs.metrics import JobMetrics
 from readykit.jobs.runlog import RunLog
 from readykit.jobs.spec import JobSpec, make_spec
-from readykit.jobs.status import assess
+from readykit.jobs.status import CLOCK_TOLERANCE_S, assess
 from readykit.logging.redact import redact_text
 from readykit.records.store import StoreUnavailable
 
@@ -42,6 +44,7 @@ Sleep = Callable[[float], Awaitable[Any]]
 PingStatus = Literal["start", "success", "fail"]
 F = TypeVar("F", bound=Callable[..., Any])
 STOP_WAIT_S = 5.0
+STATUS_READ_S = 2.0  # how long the health check waits for the store before judging from memory
 
 
 class Jobs:
@@ -54,6 +57,8 @@ class Jobs:
         sleep: how the runner waits for the next tick; injected with the clock.
         apm: takes an APM `exception` event for each failed run (the kit's records writer).
         scheduler: run scheduled jobs in this process; False only monitors them.
+        service: the service's name, written on its runs and leases: another service's job of
+            the same name on the same store is reported (runs and leases are kept by job name).
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class Jobs:
         apm: Callable[[dict[str, Any]], None] | None = None,
         scheduler: bool = True,
         on_first_job: Callable[[], None] | None = None,
+        service: str | None = None,
     ) -> None:
         self.log = log
         self.metrics = metrics
@@ -73,6 +79,7 @@ class Jobs:
         self.sleep = sleep
         self.apm = apm
         self.scheduler = scheduler
+        self.service = service
         self.instance = secrets.token_hex(6)
         self.specs: dict[str, JobSpec] = {}
         self.since = clock()
@@ -84,6 +91,8 @@ class Jobs:
         self._runs: set[asyncio.Task[None]] = set()
         self._holders: set[asyncio.Task[None]] = set()  # leases held for timed-out threads
         self._loop: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # a job declared after startup: the loop looks again
+        self._said: set[tuple[Any, ...]] = set()  # warnings logged once
 
     # declaring
 
@@ -112,6 +121,7 @@ class Jobs:
             self._on_first_job()
         if self._loop is not None and spec.scheduled:  # declared after startup
             self._next[name] = self._first_slot(spec, self.clock())
+            self._wake.set()
         return spec
 
     def job(
@@ -133,19 +143,24 @@ class Jobs:
 
     # one run
 
-    @contextlib.asynccontextmanager
-    async def run(
+    def run(
         self, name: str, *, trigger: str = "external", slot: float | None = None
-    ) -> AsyncIterator[JobRun]:
+    ) -> AbstractAsyncContextManager[JobRun]:
         """Record one run of `name` around the block: start, end, outcome, redacted error.
 
         An undeclared name is declared as an on-demand job. Inside the block, log lines carry
         the run id (as `request_id`, and `job_run_id`).
         """
+        return self._recorded(name, trigger, slot, None)
+
+    @contextlib.asynccontextmanager
+    async def _recorded(
+        self, name: str, trigger: str, slot: float | None, note: dict[str, Any] | None
+    ) -> AsyncIterator[JobRun]:
         from structlog.contextvars import bound_contextvars
 
         spec = self.specs.get(name) or self.add(name)
-        run = await self._begin(spec, trigger, slot)
+        run = await self._begin(spec, trigger, slot, note)
         token = request_id_var.set(run["id"])
         try:
             with bound_contextvars(job=name, job_run_id=run["id"]):
@@ -162,13 +177,22 @@ class Jobs:
         finally:
             request_id_var.reset(token)
 
-    async def _begin(self, spec: JobSpec, trigger: str, slot: float | None) -> dict[str, Any]:
+    async def _begin(
+        self,
+        spec: JobSpec,
+        trigger: str,
+        slot: float | None,
+        note: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         now = self.clock()
         run: dict[str, Any] = {
             "id": secrets.token_hex(16), "job": spec.name, "started": now, "ended": None,
             "duration_s": None, "outcome": "running", "error": None, "trigger": trigger,
             "slot": slot, "instance": self.instance, "overlap": False,
         }  # fmt: skip
+        if self.service is not None:
+            run["service"] = self.service
+        run.update(note or {})
         running = self._active.setdefault(spec.name, set())
         others = bool(running) or await self._running_elsewhere(spec, now)
         if others:
@@ -185,7 +209,9 @@ class Jobs:
         except StoreUnavailable:
             return False
         limit = spec.timeout or spec.grace
-        return any(r["outcome"] == "running" and now <= r["started"] + limit for r in runs)
+        going = [r["started"] for r in runs if r["outcome"] == "running"]
+        # a run "started" in the future was written by a fast clock: not a run going now
+        return any(started - CLOCK_TOLERANCE_S <= now <= started + limit for started in going)
 
     async def _end(
         self, spec: JobSpec, run: dict[str, Any], outcome: str, exc: BaseException | None
@@ -253,24 +279,31 @@ class Jobs:
             await self._skip(spec, slot, "the previous run in this instance is still going")
             return
         now = self.clock()
-        lease = {"instance": self.instance, "slot": slot, "claimed": now}
+        lease: dict[str, Any] = {"instance": self.instance, "slot": slot, "claimed": now}
+        if self.service is not None:
+            lease["service"] = self.service
+        until = max(slot + spec.every, now + spec.timeout)
+        note: dict[str, Any] | None = None
         try:
-            taken = await self.log.claim(
-                spec.name, lease, until=max(slot + spec.every, now + spec.timeout), at=slot
-            )
+            taken = await self.log.claim(spec.name, lease, until=until, at=slot)
+            if not taken:
+                held = await self.log.lease(spec.name)
+                if held is not None and self._from_the_future(held, now):
+                    taken = await self._take_over(spec, held, lease, until, slot)
+                    note = {"took_over": held} if taken else None
+                elif held is not None and self._other_service(held):
+                    await self._shared(spec, slot, held)
+                elif held is not None and held.get("slot", slot) < slot:
+                    await self._skip(spec, slot, "the previous run (elsewhere) is still going")
         except StoreUnavailable as exc:
             logger.warning("job %s: tick %s not run, the store is unreachable (it holds the "
                            "lease): %s", spec.name, format_duration(slot), exc)  # fmt: skip
             return
         if not taken:
-            with contextlib.suppress(StoreUnavailable):
-                held = await self.log.lease(spec.name)
-                if held is not None and held.get("slot", slot) < slot:
-                    await self._skip(spec, slot, "the previous run (elsewhere) is still going")
             return
         lingering: asyncio.Future[Any] | None = None
         try:
-            lingering = await self._execute(spec, slot)
+            lingering = await self._execute(spec, slot, note)
         finally:
             if lingering is None:
                 with contextlib.suppress(StoreUnavailable):
@@ -282,6 +315,68 @@ class Jobs:
                                          name=f"readykit-job-hold-{spec.name}")  # fmt: skip
             self._holders.add(holder)
             holder.add_done_callback(self._holders.discard)
+
+    @staticmethod
+    def _from_the_future(held: dict[str, Any], now: float) -> bool:
+        """A lease claimed (by the claimer's clock) later than now, past the tolerance: the
+        claimer's clock is fast, and its lease would keep every other instance out."""
+        claimed = held.get("claimed", held.get("slot"))
+        return isinstance(claimed, int | float) and claimed > now + CLOCK_TOLERANCE_S
+
+    async def _take_over(
+        self,
+        spec: JobSpec,
+        held: dict[str, Any],
+        lease: dict[str, Any],
+        until: float,
+        slot: float,
+    ) -> bool:
+        """Take the job's lease from an instance whose clock is fast.
+
+        Its end is first moved back to this tick, only while the store still holds that very
+        lease (renew compares the whole lease), then the tick is claimed as usual: of several
+        instances doing this at once exactly one wins the claim, and one that read the old lease
+        before another took it over changes nothing.
+        """
+        said = ("future", spec.name, held.get("instance"), held.get("claimed"))
+        if said not in self._said:
+            self._said.add(said)
+            logger.error(
+                "job %s: the lease was claimed by instance %s %s in the future (its clock is "
+                "fast, or this one is slow); taking it over: fix that instance's clock",
+                spec.name, held.get("instance"),
+                format_duration(float(held.get("claimed", held.get("slot", 0.0))) - self.clock()),
+                extra={"job": spec.name},
+            )  # fmt: skip
+        if not await self.log.renew(spec.name, held, until=slot):
+            return False
+        return await self.log.claim(spec.name, lease, until=until, at=slot)
+
+    def _other_service(self, held: dict[str, Any]) -> bool:
+        """The lease is another service's (leases written before services were named are not)."""
+        return self.service is not None and held.get("service", self.service) != self.service
+
+    async def _shared(self, spec: JobSpec, slot: float, held: dict[str, Any]) -> None:
+        """Record a tick not run because another service holds a job of the same name on this
+        store: both services see it (a run of each service is in the other's history)."""
+        other = held.get("service")
+        said = ("shared", spec.name, other)
+        reason = (
+            f"shared: service {other!r} also runs a job named {spec.name!r} on this store "
+            "(runs and leases are kept by job name); rename one of the jobs or give each service "
+            "its own store"
+        )
+        if said not in self._said:
+            self._said.add(said)
+            logger.error("job %s: tick not run, %s", spec.name, reason, extra={"job": spec.name})
+        now = self.clock()
+        run = {
+            "id": f"shared-{self.service}-{spec.name}-{slot:.0f}", "job": spec.name,
+            "started": now, "ended": now, "duration_s": 0.0, "outcome": "skipped",
+            "error": reason, "trigger": "schedule", "slot": slot, "instance": self.instance,
+            "overlap": False, "service": self.service,
+        }  # fmt: skip
+        await self._save(run)
 
     async def _hold(
         self, spec: JobSpec, lease: dict[str, Any], slot: float, work: asyncio.Future[Any]
@@ -334,9 +429,13 @@ class Jobs:
             "duration_s": 0.0, "outcome": "skipped", "error": f"overlap: {reason}",
             "trigger": "schedule", "slot": slot, "instance": self.instance, "overlap": True,
         }  # fmt: skip
+        if self.service is not None:
+            run["service"] = self.service
         await self._save(run)
 
-    async def _execute(self, spec: JobSpec, slot: float) -> asyncio.Future[Any] | None:
+    async def _execute(
+        self, spec: JobSpec, slot: float, note: dict[str, Any] | None = None
+    ) -> asyncio.Future[Any] | None:
         """One scheduled run under the job's timeout; its failure is recorded, not raised.
 
         Returns the work of a sync run that went past its timeout and whose thread is still
@@ -345,7 +444,7 @@ class Jobs:
         assert spec.fn is not None
         lingering: asyncio.Future[Any] | None = None
         with contextlib.suppress(Exception):
-            async with self.run(spec.name, trigger="schedule", slot=slot):
+            async with self._recorded(spec.name, "schedule", slot, note):
                 work, finished = start_work(spec)
                 self._busy[spec.name] = finished
                 # the timeout sleeps on the injected clock's sleep, so tests need not wait
@@ -375,13 +474,21 @@ class Jobs:
         if not self.scheduler:
             return
         self._next = {s.name: self._first_slot(s, now) for s in self.specs.values() if s.scheduled}
+        self._wake = asyncio.Event()  # of this event loop (a kit may be started again in another)
         self._loop = asyncio.create_task(self._run_forever(), name="readykit-jobs")
 
     async def _run_forever(self) -> None:
         while True:
-            # with no scheduled job yet, look again in a minute (jobs declared later)
+            self._wake.clear()
+            # with no scheduled job yet, look again in a minute (a job declared later wakes it)
             due = min(self._next.values(), default=self.clock() + 60.0)
-            await self.sleep(max(0.0, due - self.clock()))
+            timer = asyncio.ensure_future(self.sleep(max(0.0, due - self.clock())))
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({timer, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+                woken.cancel()
             await self.tick()
 
     async def idle(self) -> None:
@@ -438,21 +545,36 @@ class Jobs:
 
     # what is seen
 
-    async def status(self) -> list[dict[str, Any]]:
-        """Each job: schedule, state, problems, next due time and its newest runs."""
+    async def status(self, *, read_timeout: float | None = None) -> list[dict[str, Any]]:
+        """Each job: schedule, state, problems, next due time and its newest runs.
+
+        With `read_timeout`, the store is given that many seconds in all: jobs not read by then
+        are judged from the runs last seen, with `unavailable` saying why (the health check must
+        answer while the store is slow).
+        """
         now = self.clock()
+        deadline = None if read_timeout is None else time.monotonic() + read_timeout
+        unavailable: str | None = None
         out = []
         for spec in self.specs.values():
-            try:
-                runs = await self.log.runs(spec.name)
-                self._seen[spec.name] = runs[-50:]
-                unavailable = None
-            except StoreUnavailable as exc:
-                runs, unavailable = self._seen.get(spec.name, []), str(exc)
-            state = assess(spec, runs, now, self.since)
+            runs = self._seen.get(spec.name, [])
+            if unavailable is None:
+                try:
+                    runs = await self._read_runs(spec.name, deadline)
+                    self._seen[spec.name] = runs[-50:]
+                except StoreUnavailable as exc:
+                    unavailable = str(exc)
+                except TimeoutError:
+                    unavailable = f"the store did not answer within {read_timeout:g}s"
+            state = assess(spec, runs, now, self.since, service=self.service)
             if state["last_success"] is not None:
-                self.metrics.seen_success(spec.name, state["last_success"])
+                self.metrics.seen_success(spec.name, state["last_success"], now=now)
             if unavailable is not None:
                 state["unavailable"] = unavailable
             out.append(state)
         return out
+
+    async def _read_runs(self, job: str, deadline: float | None) -> list[dict[str, Any]]:
+        if deadline is None:
+            return await self.log.runs(job)
+        return await asyncio.wait_for(self.log.runs(job), max(0.0, deadline - time.monotonic()))

@@ -10,6 +10,9 @@ from readykit.jobs.spec import JobSpec
 
 SHOWN_RUNS = 20
 FINISHED = ("success", "failure", "timeout", "cancelled")
+# how far in the future a run's start or a lease's claim may be before the clock that wrote it is
+# taken to be wrong (hosts kept by NTP are within a second of each other)
+CLOCK_TOLERANCE_S = 60.0
 
 
 def _first_line(text: str | None) -> str:
@@ -17,10 +20,26 @@ def _first_line(text: str | None) -> str:
     return lines[-1][:200] if lines else "no error text"
 
 
-def assess(spec: JobSpec, runs: list[dict[str, Any]], now: float, since: float) -> dict[str, Any]:
-    """The job's state at `now`; `runs` oldest first; `since` is when watching began."""
+def assess(
+    spec: JobSpec,
+    runs: list[dict[str, Any]],
+    now: float,
+    since: float,
+    *,
+    service: str | None = None,
+) -> dict[str, Any]:
+    """The job's state at `now`; `runs` oldest first; `since` is when watching began.
+
+    Runs another `service` recorded under the same job name, and runs that started in the
+    future (written by an instance whose clock is fast), are shown and reported as problems
+    but not judged: the state is this service's schedule as kept by sane clocks.
+    """
     runs = sorted(runs, key=lambda r: (r["started"], r["id"]))
-    real = [r for r in runs if r["outcome"] != "skipped"]
+    foreign = [r for r in runs if service is not None and r.get("service", service) != service]
+    future = [r for r in runs if r["started"] > now + CLOCK_TOLERANCE_S and r not in foreign]
+    unjudged = {r["id"] for r in (*foreign, *future)}
+    judged = [r for r in runs if r["id"] not in unjudged]
+    real = [r for r in judged if r["outcome"] != "skipped"]
     finished = [r for r in real if r["outcome"] in FINISHED]
     successes = [r for r in finished if r["outcome"] == "success"]
     limit = spec.timeout or spec.grace
@@ -61,9 +80,26 @@ def assess(spec: JobSpec, runs: list[dict[str, Any]], now: float, since: float) 
                 f"(every {format_duration(spec.every)}, grace {format_duration(spec.grace)})"
             )
 
-    if runs and runs[-1]["outcome"] == "skipped" and state == "ok":
+    newest = judged[-1] if judged else {}
+    if newest.get("outcome") == "skipped" and newest.get("overlap", True) and state == "ok":
         state = "overlapping"
-        problems.append(_first_line(runs[-1]["error"]))
+        problems.append(_first_line(newest["error"]))
+
+    # reported without changing the state: the schedule itself is judged above
+    if future:
+        ahead = future[-1]
+        problems.append(
+            f"clock: a run by instance {ahead.get('instance')} starts "
+            f"{format_duration(ahead['started'] - now)} from now (its clock is fast; that run is "
+            "not counted): fix that instance's clock"
+        )
+    others = sorted({str(r.get("service")) for r in foreign})
+    if others:
+        problems.append(
+            f"shared: service {', '.join(map(repr, others))} also records a job named "
+            f"{spec.name!r} on this store (runs and leases are kept by job name): rename one of "
+            "the jobs or give each service its own store"
+        )
 
     shown = [dict(r) for r in reversed(runs[-SHOWN_RUNS:])]
     return {
