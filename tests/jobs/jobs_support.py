@@ -11,7 +11,7 @@ from readykit.jobs import Jobs
 from readykit.testing import FakeClock
 
 HOUR = 3600.0
-T0 = 1_800_000_000.0  # on the hour (and at midnight UTC)
+T0 = 1_800_000_000.0  # on the hour: 2027-01-15 08:00 UTC
 
 
 async def park(_: float) -> None:
