@@ -157,6 +157,7 @@ class Pipeline:
         except TimeoutError:
             if not deadline.expired:  # not ours (disarmed once the response started)
                 raise
+            ex.late = False  # what the app sent after the limit was dropped; this goes out
             await timed_out(ex.timeout_s).send(send)
 
     async def _counted(self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send) -> None:
@@ -244,7 +245,6 @@ class _Cycle(Exchange):
         "held",
         "holder",
         "id_header",
-        "late",
         "page",
         "page_size",
         "pipeline",
@@ -263,7 +263,6 @@ class _Cycle(Exchange):
         self.status = 0
         self.request_bytes = self.response_bytes = 0
         self.held: list[Message] | None = None  # a 500's messages, until the app is done
-        self.late = False  # the app answered after its time limit fired: dropped
         self.holder: Completing | None = None  # a stage completing the headers from the body
         self.page: list[Message] | None = None  # the start and body held for it
         self.page_size = 0

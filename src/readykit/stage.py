@@ -55,6 +55,7 @@ class Exchange:
         "deadline",
         "extra",
         "framing",
+        "late",
         "method",
         "origin",
         "path",
@@ -80,6 +81,7 @@ class Exchange:
         self.extra: Headers | None = None  # set by a stage: headers every answer carries
         self.answered_by: int | None = None  # the stage that answered instead of the app
         self.deadline: Deadline | None = None  # the time limit, while armed
+        self.late = False  # the app answered after its time limit fired: dropped for the 504
         self.framing: tuple[int | None, bool] | None = None  # body_framing(), once worked out
 
     def body_framing(self) -> tuple[int | None, bool]:
