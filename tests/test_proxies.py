@@ -157,3 +157,12 @@ def test_a_unix_socket_peer_is_trusted_only_with_a_star() -> None:
     assert TrustedProxies(["*"]).is_https(s)
     assert PROXIES.client(s) is None
     assert not PROXIES.is_https(s)
+
+
+def test_a_comma_inside_a_quoted_forwarded_value_separates_nothing() -> None:
+    """`for="1.1.1.1, for=2.2.2.2"` is one element (RFC 7239 quoted-string): split inside the
+    quotes, the client would have named two hops of its own choosing."""
+    s = scope("10.0.0.1", ("Forwarded", 'for="1.1.1.1, for=2.2.2.2", for=192.0.2.60'))
+    assert RFC7239.client(s) == "192.0.2.60"
+    garbled = scope("10.0.0.1", ("Forwarded", 'for=192.0.2.61, for="6.6.6.6, for=7.7.7.7"'))
+    assert RFC7239.client(garbled) == "10.0.0.1"  # the nearest element is garbage: stop there
