@@ -166,3 +166,20 @@ def test_a_comma_inside_a_quoted_forwarded_value_separates_nothing() -> None:
     assert RFC7239.client(s) == "192.0.2.60"
     garbled = scope("10.0.0.1", ("Forwarded", 'for=192.0.2.61, for="6.6.6.6, for=7.7.7.7"'))
     assert RFC7239.client(garbled) == "10.0.0.1"  # the nearest element is garbage: stop there
+    # a quote the client leaves open must not swallow the element its proxy appended
+    for client_part in ('for="6.6.6.6', 'for="6.6.6.6\\"'):
+        opened = scope("10.0.0.1", ("Forwarded", f"{client_part}, for=192.0.2.62"))
+        assert RFC7239.client(opened) == "192.0.2.62"
+    # X-Forwarded-For has no quoting: a quote is garbage in its own item, nothing more
+    xff = scope("10.0.0.1", ("X-Forwarded-For", '"6.6.6.6, 192.0.2.63'))
+    assert PROXIES.client(xff) == "192.0.2.63"
+
+
+def test_a_proxy_configured_in_its_v4_mapped_form_is_still_trusted() -> None:
+    """Operators who saw their proxy logged as `::ffff:10.0.0.5` configured that form."""
+    mapped = TrustedProxies(["::ffff:10.0.0.5", "::ffff:192.168.0.0/112"])
+    for peer in ("::ffff:10.0.0.5", "10.0.0.5", "192.168.3.4", "::ffff:192.168.3.4"):
+        s = scope(peer, ("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-Proto", "https"))
+        assert mapped.client(s) == "203.0.113.9"
+        assert mapped.is_https(s)
+    assert mapped.client(scope("10.0.0.6", ("X-Forwarded-For", "203.0.113.9"))) == "10.0.0.6"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
-from readykit.deadlines import Deadlines
+from readykit.deadlines import Deadline, Deadlines
 from readykit.feature import Guard, When
 from readykit.guards.limits import body_too_large, timed_out
 from readykit.headers import media_type, without
@@ -107,7 +107,7 @@ class Pipeline:
         self.deadlines = Deadlines()
 
     async def _from_outer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.run(_exchange.get(), receive, send)
+        await self.run(_exchange.get(), receive, send, held=True)
 
     def dress(self, ex: Exchange, status: int, headers: Headers) -> Completing | None:
         """Run the response hooks on a response's headers (those of the stages before the one
@@ -120,9 +120,10 @@ class Pipeline:
                 holder = stage
         return holder  # type: ignore[return-value]
 
-    async def run(self, ex: Exchange, receive: Receive, send: Send) -> None:
+    async def run(self, ex: Exchange, receive: Receive, send: Send, held: bool = False) -> None:
         """The stages, then the inner guards and the app; `send` is the kit's wrapper, which
-        dresses whatever answers."""
+        dresses whatever answers (`held`: an outer guard's, the audit's, which holds what it
+        is sent until the app returns)."""
         for i, stage in enumerate(self.stages):
             answer = stage.request(ex)
             if answer is not None:
@@ -136,31 +137,46 @@ class Pipeline:
                 return
         app = self.inner(ex.scope)
         if ex.body_limit is not None:
-            await self._counted(ex, app, receive, send)
+            await self._counted(ex, app, receive, send, held)
         elif ex.timeout_s is None:
             await app(ex.scope, receive, send)
         else:
-            await self._timed(ex, app, receive, send)
+            await self._timed(ex, app, receive, send, held)
 
-    async def _timed(self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send) -> None:
+    async def _timed(
+        self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send, held: bool = False
+    ) -> None:
         """The app under the time limit (readykit.deadlines: one timer on the event loop for all
-        requests), disarmed by the kit's wrapper when the response starts; a 504 if it fires
-        first."""
+        requests), disarmed when the response starts; a 504 if it fires first, whatever the
+        app does after (an app that swallows the cancellation cannot be stopped: what it
+        sends after the limit fired is dropped, and if it raises the answer is still the 504).
+        """
         assert ex.timeout_s is not None
         deadline = ex.deadline = self.deadlines.watch(ex.timeout_s)
+        # the kit's wrapper sees a response start as it is sent, and disarms or drops there; an
+        # outer guard holding the messages would show it the late answer only after the 504
+        app_send = _in_time(ex, deadline, send) if held else send
         try:
             try:
                 with deadline:
-                    await app(ex.scope, receive, send)
+                    await app(ex.scope, receive, app_send)
             finally:
                 ex.deadline = None  # disarmed or fired: nothing left to disarm
-        except TimeoutError:
+        except Exception as exc:
             if not deadline.expired:  # not ours (disarmed once the response started)
                 raise
-            ex.late = False  # what the app sent after the limit was dropped; this goes out
-            await timed_out(ex.timeout_s).send(send)
+            if not isinstance(exc, TimeoutError):
+                logger.exception(
+                    "the app raised after its time limit fired", extra={"request_id": ex.request_id}
+                )
+        else:
+            return  # in time (an expired limit makes the deadline raise TimeoutError)
+        ex.late = False  # what the app sent after the limit was dropped; this goes out
+        await timed_out(ex.timeout_s).send(send)
 
-    async def _counted(self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send) -> None:
+    async def _counted(
+        self, ex: Exchange, app: ASGIApp, receive: Receive, send: Send, held: bool = False
+    ) -> None:
         """The app with a body of unknown length counted as it comes, cut off past the limit:
         the app's `receive` raises, and the client gets 413 whatever the app answers."""
         limit = ex.body_limit
@@ -190,7 +206,7 @@ class Pipeline:
             if ex.timeout_s is None:
                 await app(ex.scope, counting_receive, guarded_send)
             else:
-                await self._timed(ex, app, counting_receive, guarded_send)
+                await self._timed(ex, app, counting_receive, guarded_send, held)
         except _BodyTooLarge:
             pass
         except Exception:
@@ -198,6 +214,24 @@ class Pipeline:
                 raise  # the app's own error; the kit's layer answers it
         if too_large and not started:
             await body_too_large(limit).send(send)
+
+
+def _in_time(ex: Exchange, deadline: Deadline, send: Send) -> Send:
+    """`send` for an app under a time limit whose answer an outer guard holds: the limit is
+    disarmed when the response starts, and once it fired first, the app's late answer is
+    dropped here (the 504 goes out instead, and the audit records the 504)."""
+
+    async def send_in_time(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            if deadline.expired:
+                ex.late = True
+                return
+            deadline.disarm()
+        elif ex.late:
+            return
+        await send(message)
+
+    return send_in_time
 
 
 def _without_request_id(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -277,16 +311,17 @@ class _Cycle(Exchange):
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
+            deadline = self.deadline
+            if deadline is not None:
+                if deadline.expired:  # the limit fired first and the app went on: its
+                    self.late = True  # answer is dropped, the client gets the 504
+                    return
+                deadline.disarm()  # the response is under way: let it finish
             status = self.status = message["status"]
             # ours to change, not the app's; the app's own x-request-id gives way to ours
             headers = _without_request_id(list(message.get("headers", ())))
             pipeline = self.pipeline
             if pipeline.stages:
-                if self.deadline is not None:
-                    if self.deadline.expired:  # the limit fired first and the app went on:
-                        self.late = True  # its answer is dropped, the client gets the 504
-                        return
-                    self.deadline.disarm()  # the response is under way: let it finish
                 self.holder = pipeline.dress(self, status, headers)
             headers.append(self.id_header)
             message["headers"] = headers

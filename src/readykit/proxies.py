@@ -21,12 +21,19 @@ from readykit.errors import ConfigurationError
 from readykit.section import Section, parsed_by
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
-def _items(text: str) -> list[str]:
-    """A header's comma-separated items; a comma inside a quoted string (`for="a, b"`)
-    separates nothing; an empty item stays (garbage, which stops believing the chain).
-    One pass, linear in the header's length, whatever a client puts in it."""
+def _plain_items(text: str) -> list[str]:
+    return text.split(",")
+
+
+def _elements(text: str) -> list[str]:
+    """A `Forwarded` header's comma-separated elements; a comma inside a quoted string
+    (`for="a, b"`) separates nothing; an empty item stays (garbage, which stops believing the
+    chain). A quote left open at the end (a client's, which would swallow the elements the
+    proxies appended after it) makes every comma count. One pass, linear in the header's
+    length, whatever a client puts in it."""
     if '"' not in text:
         return text.split(",")
     items: list[str] = []
@@ -41,6 +48,8 @@ def _items(text: str) -> list[str]:
         elif char == "," and not quoted:
             items.append(text[start:at])
             start = at + 1
+    if quoted:
+        return text.split(",")
     items.append(text[start:])
     return items
 
@@ -101,11 +110,17 @@ class TrustedProxies:
                 self._any = True
                 continue
             try:
-                self._networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+                network = ipaddress.ip_network(entry.strip(), strict=False)
             except ValueError as exc:
                 raise ConfigurationError(
                     f"{setting}: {entry!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)"
                 ) from exc
+            self._networks.append(network)
+            if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_V4_MAPPED):
+                # `::ffff:10.0.0.5`, as a dual-stack server logged the proxy: peers are read
+                # as their IPv4 address, so the entry is taken as that too
+                v4 = int(network.network_address) & 0xFFFFFFFF
+                self._networks.append(ipaddress.IPv4Network((v4, network.prefixlen - 96)))
 
     def __bool__(self) -> bool:
         return self._any or bool(self._networks)
@@ -125,12 +140,13 @@ class TrustedProxies:
         return bool(self) and self._trusted(client[0])
 
     def _values(self, scope: Scope, name: bytes) -> list[str]:
-        """Every comma-separated item of header `name`, over all its lines, in order; a comma
-        inside a quoted string (`for="a, b"`) separates nothing."""
+        """Every comma-separated item of header `name`, over all its lines, in order (a
+        `Forwarded` header's elements, quoted strings whole; X-Forwarded-* have no quoting)."""
+        split = _elements if name == b"forwarded" else _plain_items
         items: list[str] = []
         for key, value in scope["headers"]:
             if key.lower() == name:
-                items.extend(_items(bytes(value).decode("latin-1")))
+                items.extend(split(bytes(value).decode("latin-1")))
         return items
 
     def _hops(self, scope: Scope) -> list[tuple[str, str | None]]:

@@ -456,3 +456,22 @@ async def test_behind_a_root_path_every_link_redirect_and_the_cookie_carry_it(
     assert b'data-ops="/api/ops"' in page.body
     assert b'href="/api/ops/audit"' in page.body
     assert b'"/ops' not in page.body
+
+
+@pytest.mark.parametrize(
+    ("root", "seen"), [("/my app", "/my%20app"), ("/日本", "/%E6%97%A5%E6%9C%AC")]
+)
+async def test_a_root_path_is_written_as_the_browser_sends_it(
+    tmp_path: Path, root: str, seen: str
+) -> None:
+    """The scope holds the root path decoded; links, redirects and the cookie's path must be
+    what the browser sends (a space as %20), and a non-ASCII one must not break the page."""
+    _, inner = make(tmp_path, ops_token=TOKEN)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await inner({**scope, "root_path": root, "path": root + scope["path"]}, receive, send)
+
+    to_login = await asgi_request(app, "GET", "/ops/audit")
+    assert (to_login.status, to_login.header("location")) == (303, f"{seen}/ops/login")
+    good = await asgi_request(app, "POST", "/ops/login", body=f"token={TOKEN}".encode())
+    assert f"Path={seen}/ops;" in (good.header("set-cookie") or "")

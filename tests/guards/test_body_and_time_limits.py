@@ -174,19 +174,44 @@ async def test_receive_message_types_pass_through() -> None:
     assert seen == [{"type": "http.request", "body": b"abc", "more_body": False}]
 
 
-async def test_a_handler_that_swallows_the_cancellation_still_gets_its_504() -> None:
+async def stubborn(request: Any) -> PlainTextResponse:
+    # a bare `except BaseException`, a retry loop: the cancellation is lost
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(3600)
+    if request.query_params.get("then") == "raise":
+        raise RuntimeError("went on after its time limit")
+    return PlainTextResponse("stubborn answer", status_code=201)
+
+
+@pytest.mark.parametrize("then", ["answer", "raise"])
+@pytest.mark.parametrize("method", ["GET", "POST"])  # a POST is audited: its answer is held
+async def test_a_handler_that_swallows_the_cancellation_still_gets_its_504(
+    tmp_path: Any, method: str, then: str
+) -> None:
     """The handler cannot be stopped, but the limit fired before its response started: the
-    client gets the 504, not the late answer."""
+    client gets the 504 (with the request id, once), not the late answer nor the server's bare
+    500, and the audit records the 504."""
+    from readykit.records import store_from_url
+    from readykit.testing import lifespan
 
-    async def stubborn(request: Any) -> PlainTextResponse:
-        # a bare `except BaseException`, a retry loop: the cancellation is lost
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(3600)
-        return PlainTextResponse("stubborn answer")
-
-    app = kit(request_timeout_s=0.01).wrap(Starlette(routes=[Route("/stubborn", stubborn)]))
-    r = await asgi_request(app, "GET", "/stubborn")
+    store = f"sqlite:///{tmp_path}/records.db"
+    app = kit(request_timeout_s=0.01, store_url=store, spill_path=str(tmp_path / "s.jsonl")).wrap(
+        Starlette(routes=[Route("/stubborn", stubborn, methods=["GET", "POST"])])
+    )
+    async with lifespan(app):
+        r = await asgi_request(
+            app, method, "/stubborn", query_string=f"then={then}".encode(),
+            headers=[("X-Request-ID", "rid-late")],
+        )  # fmt: skip
     assert r.status == 504
     assert r.json()["title"] == "Gateway Timeout"
+    assert r.header("x-request-id") == "rid-late"
     assert b"stubborn answer" not in r.body
     assert [m["type"] for m in r.messages].count("http.response.start") == 1
+    if method == "POST":
+        records = store_from_url(store)
+        await records.open()
+        try:
+            assert [e["status"] for e in await records.audit()] == [504]
+        finally:
+            await records.close()

@@ -159,3 +159,25 @@ def test_a_worker_killed_with_sigkill_leaves_no_live_gauges(tmp_path: Path) -> N
             return victim not in reported
 
         wait_until(gone, f"the killed worker {victim}'s process metrics left the scrape")
+
+
+def test_only_dead_workers_live_gauge_files_are_dropped(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from readykit.metrics import drop_dead_workers
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    mine = str(os.getpid())
+    names = [
+        f"gauge_livesum_{dead}.db", f"gauge_liveall_{dead}.db", f"counter_{dead}.db",
+        f"gauge_livesum_{mine}.db", "histogram_1.db", "notes.txt",
+    ]  # fmt: skip
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    drop_dead_workers(str(tmp_path))
+    drop_dead_workers(str(tmp_path))  # again, as a second worker's scrape would: nothing to do
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead}.db", f"gauge_livesum_{mine}.db", "histogram_1.db", "notes.txt"]
+    )

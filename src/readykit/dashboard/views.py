@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from readykit._types import Receive, Scope, Send
 from readykit.access import MAX_TOKEN_BYTES
@@ -56,8 +56,9 @@ TITLES = {
 
 def ops_base(scope: Scope) -> str:
     """Where the dashboard is, as the browser sees it: `/ops` behind the server's root path
-    (`uvicorn --root-path /api`: `/api/ops`); every link, redirect and the cookie's path."""
-    return str(scope.get("root_path", "")) + "/ops"
+    (`uvicorn --root-path /api`: `/api/ops`); every link, redirect and the cookie's path. The
+    scope holds the root path decoded; the browser sends it percent-encoded (`/my%20app`)."""
+    return quote(str(scope.get("root_path", "")), safe="/") + "/ops"
 
 
 async def _redirect(send: Send, location: bytes, cookie: bytes | None = None) -> None:

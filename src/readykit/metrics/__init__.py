@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -33,7 +34,7 @@ from readykit.metrics.http import FileBackedHttpMetrics, HttpMetrics
 from readykit.metrics.process import WorkerProcessMetrics
 from readykit.problem import refuse_method, refuse_unauthorized, send_bytes
 
-__all__ = ["Metrics", "gunicorn_child_exit", "multiprocess_dir"]
+__all__ = ["Metrics", "drop_dead_workers", "gunicorn_child_exit", "multiprocess_dir"]
 
 
 def multiprocess_dir() -> str | None:
@@ -54,15 +55,18 @@ def drop_dead_workers(directory: str) -> None:
     has no child-exit hook; a worker killed with SIGKILL runs none): the active requests and
     process figures of a dead worker otherwise stay in every scrape. A worker is gone when no
     process has its pid on this host (the directory is per host)."""
-    pids = set()
+    alive: dict[int, bool] = {os.getpid(): True}
     for name in os.listdir(directory):
         found = _LIVE_GAUGE_FILE.fullmatch(name)
-        if found is not None:
-            pids.add(int(found.group(1)))
-    for pid in pids:
-        if pid == os.getpid() or _alive(pid):
+        if found is None:
             continue
-        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+        pid = int(found.group(1))
+        if pid not in alive:
+            alive[pid] = _alive(pid)
+        if not alive[pid]:
+            # what prometheus_client's mark_process_dead removes, but a scrape of another
+            # worker (or gunicorn's child_exit) may remove it first
+            (Path(directory) / name).unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
