@@ -356,3 +356,55 @@ def test_a_sweep_mostly_of_429s_is_not_judged(run_virtual_probe) -> None:
     assert ctx.not_judged is not None
     assert ctx.not_judged.startswith("the target rate-limited the checker: 429 on ")
     assert ctx.not_judged.endswith("steps answered mostly with 429: GET /slots at 16 user(s)")
+
+
+# --- a sweep of failures is no pass ------------------------------------------------------------
+
+
+def load_fails_app() -> web.Application:
+    """Answers the check's own GETs at once and never answers the load engine's (they time
+    out): the sequential timing passes, every sweep request fails."""
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.headers.get("User-Agent", "").startswith("readykit-load"):
+            await asyncio.sleep(3600)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/work", handler)
+    return app
+
+
+def test_a_sweep_whose_requests_all_fail_is_not_judged() -> None:
+    from readykit.check.runner import CheckOptions, Report, check
+    from virtual_time import VirtualTimeLoop, known_server, run_virtual
+
+    async def main(loop: VirtualTimeLoop) -> Report:
+        async with known_server(load_fails_app()) as url:
+            options = CheckOptions(
+                url,
+                only=("performance",),
+                probe=ProbeOptions(load_users=(1, 4), load_step_s=0.6),
+                endpoints=(Endpoint("GET", "/work", source="--endpoint"),),
+            )
+            return await check(options, clock=loop.time)
+
+    report = run_virtual(main)
+    assert report.verdict == "inconclusive"
+    assert {c.category: c.score for c in report.categories}["performance"] is None
+    (not_judged,) = [f for f in report.findings if f.check == "performance.not-judged"]
+    assert not_judged.title.startswith(
+        "performance not judged: the sweep's requests mostly failed: GET /work at 1 user(s) ("
+    )
+    step = report.performance["endpoints"]["GET /work"]["steps"][0]
+    assert step["errors"] == step["requests"]
+
+
+def test_a_short_step_of_failures_is_marked_apart_from_a_short_one() -> None:
+    failed = Step(1, 3, 1, math.nan, math.nan, errors=2)
+    short = Step(4, 3, 1, 10, 12, errors=1)
+    assert failed.mostly_failed
+    assert "[mostly failed: not judged]" in failed.row()
+    assert not short.mostly_failed
+    assert not Step(4, 0, 0, math.nan, math.nan).mostly_failed  # nothing ran: only too short
+    assert not Step(1, 400, 200, 10, 12, errors=400).mostly_failed  # judged: `errors` says it

@@ -64,7 +64,7 @@ class Response:
         """The body parsed as JSON, or None."""
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
             return None
 
     def describe(self) -> str:

@@ -78,6 +78,8 @@ class _Crawl:
         if (url.scheme, url.netloc.lower()) != self.origin:
             return None
         path = url.path or "/"
+        if path.startswith("//"):
+            return None  # `//host/x` names another host once it is a reference again
         if _ASSET.search(path) or _DESTRUCTIVE.search(path + "?" + url.query):
             return None
         return path + (f"?{url.query}" if url.query else "")

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from readykit.check.client import Budget, CheckToolError, RequestFailed, Response
+from readykit.check.client import (
+    Budget,
+    BudgetExhausted,
+    CheckToolError,
+    RequestFailed,
+    Response,
+)
 from readykit.check.not_judged import budget_line
 
 OPENAPI_PATHS = ("/openapi.json", "/api/openapi.json", "/swagger.json", "/v3/api-docs")
@@ -199,14 +205,16 @@ def endpoints_from_openapi(doc: Any) -> list[Endpoint]:
     servers = doc.get("servers")
     if isinstance(servers, list) and servers and isinstance(servers[0], dict):
         url = str(servers[0].get("url", ""))
-        if url.startswith("/"):
+        if url.startswith("/") and not url.startswith("//"):  # `//host` is another host
             prefix = url.rstrip("/")
-    elif isinstance(doc.get("basePath"), str):
+    elif isinstance(doc.get("basePath"), str) and not doc["basePath"].startswith("//"):
         prefix = doc["basePath"].rstrip("/")
     found: list[Endpoint] = []
     for path, item in doc["paths"].items():
         if not isinstance(item, dict) or not isinstance(path, str) or not path.startswith("/"):
             continue
+        if (prefix + path).startswith("//"):
+            continue  # a path on another host, not on the target
         shared = item.get("parameters") or []
         for method in METHODS:
             op = item.get(method)
@@ -268,16 +276,25 @@ async def discover(
     OpenAPI when there is one; otherwise a bounded same-origin crawl (`readykit.check.crawl`)
     plus a few common paths; `extra` (from `--endpoint`) always added.
     """
-    target = await _discover(budget, openapi_file)
+    target = Target()
+    try:
+        await _discover(budget, openapi_file, target)
+    except CheckToolError:
+        raise  # the user's `--openapi` file: the check cannot run as asked
+    except BudgetExhausted:
+        target.source = "discovery stopped at its budget"  # a slow target: probes go on
+    except Exception as exc:
+        # a target's answer must not stop the check: the probes run on what was found so far
+        # (the unknown path's answer included)
+        target.source = f"discovery stopped on an answer it could not handle ({type(exc).__name__})"
     known = {(e.method, e.path) for e in target.endpoints}
     target.endpoints += [e for e in extra if (e.method, e.path) not in known]
     return target
 
 
-async def _discover(budget: Budget, openapi_file: Path | None) -> Target:
+async def _discover(budget: Budget, openapi_file: Path | None, target: Target) -> Target:
     from readykit.check.crawl import crawl
 
-    target = Target()
     try:
         target.not_found = await budget.get(target.unknown_path())
     except RequestFailed:

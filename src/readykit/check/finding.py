@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, get_args
 from urllib.parse import quote, quote_plus
 
@@ -51,6 +52,18 @@ def secret_forms(secret: str) -> tuple[str, ...]:
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
+ELLIPSIS = "…"  # where `excerpt` cut a text
+CUT_PREFIX_CHARS = 4  # a secret's start cut off by an excerpt is scrubbed from this length on
+
+
+@lru_cache(maxsize=8)
+def _cut_forms(forms: tuple[str, ...]) -> re.Pattern[str]:
+    """The start of any form (at least `CUT_PREFIX_CHARS` long) that an excerpt's cut ends."""
+    prefixes = {f[:n] for f in forms for n in range(CUT_PREFIX_CHARS, len(f))}
+    alternatives = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
+    return re.compile(f"(?:{alternatives}){ELLIPSIS}" if alternatives else f"(?!){ELLIPSIS}")
+
+
 def scrub(value: Any, forms: tuple[str, ...]) -> Any:
     """`value` (a report document: dicts, lists, strings) with every form of a given secret
     replaced by the redaction mark, in keys and values alike."""
@@ -59,6 +72,8 @@ def scrub(value: Any, forms: tuple[str, ...]) -> Any:
     if isinstance(value, str):
         for form in forms:
             value = value.replace(form, MARK)
+        if ELLIPSIS in value:
+            value = _cut_forms(forms).sub(MARK + ELLIPSIS, value)
         return value
     if isinstance(value, dict):
         return {scrub(k, forms): scrub(v, forms) for k, v in value.items()}
@@ -67,9 +82,18 @@ def scrub(value: Any, forms: tuple[str, ...]) -> Any:
     return value
 
 
-def excerpt(body: bytes | str, limit: int = EXCERPT_CHARS, *, assignments: bool = False) -> str:
-    """A short, printable, redacted part of a response body."""
+def excerpt(
+    body: bytes | str,
+    limit: int = EXCERPT_CHARS,
+    *,
+    assignments: bool = False,
+    secrets: tuple[str, ...] = (),
+) -> str:
+    """A short, printable, redacted part of a response body; `secrets` (`secret_forms` of a
+    secret the user gave) are replaced before the text is cut, so no cut leaves a piece."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    for form in secrets:
+        text = text.replace(form, MARK)
     # redacted before it is cut: a secret cut in half (a DSN before its `@`) is no longer
     # recognisable. Only the first REDACT_CHARS are redacted (a 4 MiB metrics body would take a
     # second), unless redaction shrank them so far that a secret cut there (< 4 KiB long) could
@@ -79,10 +103,19 @@ def excerpt(body: bytes | str, limit: int = EXCERPT_CHARS, *, assignments: bool 
     text = redact_text(hide_values(text[:cut]) if assignments else text[:cut])
     if len(whole) > cut and len(text) <= limit + 4096:
         text = redact_text(hide_values(whole) if assignments else whole)
-    text = "".join(
+    text = printable(text)
+    return text if len(text) <= limit else text[:limit] + ELLIPSIS
+
+
+def printable(text: str) -> str:
+    """`text` with every control and non-printable character (ESC, CR, OSC 8 links, bidi
+    overrides: what a target could aim at a terminal) replaced by U+FFFD; newlines and tabs
+    kept."""
+    if text.isprintable():
+        return text
+    return "".join(
         ch if ch.isprintable() or ch in "\n\t" else "\N{REPLACEMENT CHARACTER}" for ch in text
     )
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @dataclass(frozen=True)
@@ -92,6 +125,11 @@ class Evidence:
     request: str
     status: int | None = None
     response: str = ""
+
+    def __post_init__(self) -> None:
+        # what a target sent (a path from its OpenAPI document, a header) reaches terminals
+        object.__setattr__(self, "request", printable(self.request))
+        object.__setattr__(self, "response", printable(self.response))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form, redacted again on the way out."""
@@ -112,6 +150,12 @@ class Finding:
     title: str
     evidence: Evidence = field(default_factory=lambda: Evidence(request=""))
     remediation: str = ""
+
+    def __post_init__(self) -> None:
+        # titles quote what the target said (a health status, a Server header, a path): made
+        # printable here, once, for every report
+        object.__setattr__(self, "title", printable(self.title))
+        object.__setattr__(self, "remediation", printable(self.remediation))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""

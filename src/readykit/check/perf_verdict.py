@@ -73,6 +73,18 @@ class Step:
         return self.answered >= MIN_JUDGED_REQUESTS and not self.mostly_limited
 
     @property
+    def mostly_failed(self) -> bool:
+        """Too few answers to judge, and half or more of the requests failed (5xx, timeouts,
+        resets): the step measured failures, not the service (a step that finished no request
+        at all is only too short)."""
+        return (
+            self.requests > 0
+            and self.errors * 2 >= self.requests
+            and not self.judged
+            and not self.mostly_limited
+        )
+
+    @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
 
@@ -92,6 +104,8 @@ class Step:
                 out += f" cpu(service)={self.cpu.service_cpu:.0%}+{self.cpu.service_waiting:.0%}w"
         if self.mostly_limited:
             out += " [mostly 429: not judged]"
+        elif self.mostly_failed:
+            out += " [mostly failed: not judged]"
         elif not self.judged:
             out += f" [too few requests to judge: < {MIN_JUDGED_REQUESTS}]"
         return out

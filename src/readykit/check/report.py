@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,34 @@ def _limited_line(doc: dict[str, Any]) -> str | None:
     return f"{limited['summary']}{where}; not judged: {what}"
 
 
-def _md_cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", "<br>")
+_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_PUNCTUATION = re.compile(r"[\\`*_\[\]|~]")
+
+
+def _md_text(text: Any) -> str:
+    """Text for outside a code fence: HTML-significant characters as entities, Markdown's
+    emphasis, code, link and table syntax backslash-escaped, newlines as `<br>`; what a target
+    said (a title quoting its body) renders as the text it is, never as markup or a link."""
+    escaped = _MD_PUNCTUATION.sub(lambda m: "\\" + m.group(0), str(text))
+    for char, entity in _MD_ESCAPES.items():
+        escaped = escaped.replace(char, entity)
+    return escaped.replace("\n", "<br>")
+
+
+def _fenced(*parts: str) -> list[str]:
+    """`parts` as one code block whose fence is longer than any backtick run inside (how
+    CommonMark keeps a fence from being closed early): the text is shown as it is."""
+    text = "\n".join(parts)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + "text", text, fence]
 
 
 def to_markdown(report: Report) -> str:
     """A Markdown report: verdict, the category table, then each finding with its evidence."""
     doc = report.as_dict()
     lines = [
-        f"# readykit check: {doc['target']}",
+        f"# readykit check: {_md_text(doc['target'])}",
         "",
         f"**Verdict: {doc['verdict']}** · score {_score(doc)} · "
         f"{doc['started_at']} · {doc['duration_s']} s · {doc['tool']}",
@@ -56,7 +76,7 @@ def to_markdown(report: Report) -> str:
     ]
     limited = _limited_line(doc)
     if limited is not None:
-        lines[4:4] = [f"**{limited}**", ""]
+        lines[4:4] = [f"**{_md_text(limited)}**", ""]
     for name, c in doc["categories"].items():
         shown = "n/a" if c["score"] is None else c["score"]
         lines.append(f"| {name} | {shown} | {c['blockers']} | {c['warnings']} |")
@@ -64,21 +84,21 @@ def to_markdown(report: Report) -> str:
     for f in doc["findings"]:
         ev = f["evidence"]
         lines += [
-            f"### [{f['severity']}] {_md_cell(f['title'])}",
+            f"### [{f['severity']}] {_md_text(f['title'])}",
             "",
             f"- check: `{f['check']}` ({f['category']})",
         ]
         if f["remediation"]:
-            lines.append(f"- fix: {f['remediation']}")
-        lines += ["", "```text", ev["request"]]
+            lines.append(f"- fix: {_md_text(f['remediation'])}")
+        shown = [ev["request"]]
         if ev["status"] is not None:
-            lines.append(f"→ {ev['status']}")
+            shown.append(f"→ {ev['status']}")
         if ev["response"]:
-            lines.append(ev["response"].replace("```", "'''"))
-        lines += ["```", ""]
+            shown.append(ev["response"])
+        lines += ["", *_fenced(*shown), ""]
     if doc["ignored"]:
         lines += ["## Ignored by the config", ""]
-        lines += [f"- `{f['check']}`: {_md_cell(f['title'])}" for f in doc["ignored"]]
+        lines += [f"- `{f['check']}`: {_md_text(f['title'])}" for f in doc["ignored"]]
         lines.append("")
     return "\n".join(lines)
 

@@ -156,6 +156,10 @@ async def _run_probe(
         ctx.add(_incomplete(spec, f"did not finish within {time_s:.0f}s"))
     except RequestFailed as exc:
         ctx.add(_incomplete(spec, str(exc)))
+    except Exception as exc:
+        # whatever a target's answer sets off in a probe costs that probe, never the whole
+        # check and its reports
+        ctx.add(_incomplete(spec, f"stopped on an answer it could not handle ({_named(exc)})"))
     if ctx.not_judged is None and not ctx.judges_limits and ctx.budget.mostly_limited:
         ctx.cannot_judge(budget_line(ctx.budget), limited=True)
     if ctx.not_judged is not None:
@@ -165,6 +169,12 @@ async def _run_probe(
         ctx.applicable = False
         ctx.score = None
     return ctx
+
+
+def _named(exc: BaseException) -> str:
+    """`ValueError: ...`, short (the message may quote the target)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 160 else text[:160] + "…"
 
 
 def _incomplete(spec: ProbeSpec, why: str) -> Finding:

@@ -29,6 +29,10 @@ LATE_S = 0.010  # a send started later than this after its intended time was mis
 MAX_PENDING = 50_000  # open model: sends waiting for a connection before new ones are dropped
 DRAIN_S = 5.0  # after the run, how long in-flight requests may still finish
 USER_AGENT = "readykit-load"
+# a response body is kept (for checks, captures and scripts) up to this size; the rest is read
+# and dropped, so a 10 GiB body costs time, never memory
+KEEP_BODY = 1024 * 1024
+READ_AT_ONCE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,33 @@ def error_kind(exc: BaseException) -> str:
     return f"script_{type(exc).__name__}"
 
 
+def _small(resp: aiohttp.ClientResponse, limit: int) -> bool:
+    """Whether the whole body is declared to fit in `limit` bytes (compressed ones never do:
+    their Content-Length is not what they inflate to)."""
+    length = resp.content_length
+    return length is not None and length <= limit and "Content-Encoding" not in resp.headers
+
+
+async def _read_kept(resp: aiohttp.ClientResponse) -> bytes:
+    """The body's first `KEEP_BODY` bytes; the rest is read and dropped."""
+    if _small(resp, KEEP_BODY):
+        return await resp.read()
+    kept = bytearray()
+    while chunk := await resp.content.read(READ_AT_ONCE):
+        if len(kept) < KEEP_BODY:
+            kept += chunk[: KEEP_BODY - len(kept)]
+    return bytes(kept)
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    """Read the body and keep none of it (at most `READ_AT_ONCE` bytes held at a time)."""
+    if _small(resp, READ_AT_ONCE):
+        await resp.read()
+        return
+    while await resp.content.read(READ_AT_ONCE):
+        pass
+
+
 @dataclass
 class Engine:
     """Runs one process's share of a load test and emits an `Interval` every `interval_s`."""
@@ -204,7 +235,7 @@ class Engine:
         start = self.clock()
         try:
             async with self.session.request(method, url, **kwargs) as resp:
-                body = await resp.read()
+                body = await _read_kept(resp)
                 status, headers = resp.status, resp.headers
         except Exception as exc:
             kind = error_kind(exc)
@@ -245,7 +276,7 @@ class Engine:
         start = self.clock()
         try:
             async with session.get(url) as resp:
-                await resp.read()
+                await _drain(resp)
                 status = resp.status
         except Exception as exc:
             kind = error_kind(exc)

@@ -12,6 +12,9 @@ import asyncio
 from urllib.parse import urlsplit
 
 MAX_HEAD = 64 * 1024
+# bodies are discarded as they arrive, never kept: up to this length in one read (the common
+# case, no per-chunk overhead), longer ones (a 10 GiB Content-Length) in pieces of this size
+READ_AT_ONCE = 64 * 1024
 
 
 class RawHTTPError(Exception):
@@ -60,14 +63,30 @@ class _Connection:
                     while await reader.readuntil(b"\r\n") != b"\r\n":
                         pass  # trailers
                     break
-                await reader.readexactly(size + 2)
+                await _discard(reader, size + 2)
         elif length >= 0:
             if length:
-                await reader.readexactly(length)
+                await _discard(reader, length)
         elif status >= 200 and status not in (204, 304):
-            await reader.read()  # delimited by the server closing the connection
+            # delimited by the server closing the connection
+            while await reader.read(READ_AT_ONCE):
+                pass
             keep = False
         return status, keep
+
+
+async def _discard(reader: asyncio.StreamReader, length: int) -> None:
+    """Read `length` body bytes and drop them, holding at most `READ_AT_ONCE` at a time."""
+    if length <= READ_AT_ONCE:
+        await reader.readexactly(length)
+        return
+    last = b""
+    while length > 0:
+        chunk = await reader.read(min(length, READ_AT_ONCE))
+        if not chunk:
+            raise asyncio.IncompleteReadError(last, length)  # `last`: a body had begun
+        last = chunk
+        length -= len(chunk)
 
 
 class Pool:

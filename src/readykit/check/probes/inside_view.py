@@ -9,6 +9,7 @@ have (404, such as `jobs`) is skipped. The token itself never reaches the report
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from readykit.check.client import Response
-from readykit.check.finding import Evidence, Finding, excerpt
+from readykit.check.finding import Evidence, Finding, excerpt, secret_forms
 from readykit.check.probe import ProbeContext
 
 # A busy shared host deschedules a process now and then: that reads as a stall with a random
@@ -27,6 +28,12 @@ FAILING = ("fail", "down", "unhealthy")
 # answered by a guard in front of the app (body or rate limit): never the app's to audit
 GUARD_REFUSALS = frozenset({413, 429})
 AUDIT_PAGES = 20  # pages of 50 events read back at most
+
+
+def _excerpt(ctx: ProbeContext, lines: list[str]) -> str:
+    """What the service recorded, with the ops token (an echo of it, in any form) replaced
+    before the text is cut: a cut token is no longer found by the report's own scrub."""
+    return excerpt("\n".join(lines), 1200, secrets=secret_forms(ctx.options.ops_token or ""))
 
 
 def _ev(request: str, resp: Response | None, text: str) -> Evidence:
@@ -46,7 +53,19 @@ async def _get(ctx: ProbeContext, path: str) -> tuple[Response | None, Any]:
 def _recent(rows: Any, since: float) -> list[dict[str, Any]]:
     if not isinstance(rows, list):
         return []
-    return [r for r in rows if isinstance(r, dict) and float(r.get("ts") or 0) >= since]
+    return [r for r in rows if isinstance(r, dict) and _number(r.get("ts")) >= since]
+
+
+def _number(value: Any) -> float:
+    """A number the service reported, or 0 for anything else (the ops API is the target's
+    to answer: a `"ts": "soon"` is no reason to stop the check)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0.0
+    try:
+        number = float(value)
+    except ValueError:
+        return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 def _health(ctx: ProbeContext, resp: Response | None, doc: Any) -> None:
@@ -64,7 +83,7 @@ def _health(ctx: ProbeContext, resp: Response | None, doc: Any) -> None:
                 failing.append(f"{key} ({r.get('output') or status})")
             elif unit == "rows" and value == 0:
                 empty.append(key.split(":")[0])
-    ev = _ev("GET /health (ops token)", resp, excerpt("\n".join(lines), 1200))
+    ev = _ev("GET /health (ops token)", resp, _excerpt(ctx, lines))
     for name in failing:
         check_id = "inside-view.migrations" if "migration" in name else "inside-view.health-failing"
         ctx.add(
@@ -119,7 +138,7 @@ async def run(ctx: ProbeContext) -> None:
     _health(ctx, resp, doc)
     stalls = await _entries(ctx, "stall", since)
     if stalls:
-        worst = max(float(s.get("duration_ms") or 0) for s in stalls)
+        worst = max(_number(s.get("duration_ms")) for s in stalls)
         counts = Counter(str(s.get("group")) for s in stalls)
         culprits = [group for group, _ in counts.most_common()]
         repeated = counts.most_common(1)[0][1] >= STALL_REPEATS
@@ -145,7 +164,7 @@ async def run(ctx: ProbeContext) -> None:
                 "warning",
                 f"the check's requests raised {len(exceptions)} unhandled exception(s): "
                 + "; ".join(groups[:3]),
-                _ev("GET /ops/api/entries?kind=exception", None, excerpt("\n".join(groups), 1200)),
+                _ev("GET /ops/api/entries?kind=exception", None, _excerpt(ctx, groups)),
                 "Validate input before using it; answer a client's mistake with a 4xx.",
             )
         )
@@ -158,7 +177,7 @@ async def run(ctx: ProbeContext) -> None:
                 "inside-view",
                 "info",
                 f"{len(queries)} slow quer(ies) during the check: " + "; ".join(groups[:2]),
-                _ev("GET /ops/api/entries?kind=slow_query", None, excerpt("\n".join(groups), 1200)),
+                _ev("GET /ops/api/entries?kind=slow_query", None, _excerpt(ctx, groups)),
                 "Index or rewrite these queries.",
             )
         )
@@ -199,8 +218,8 @@ async def run(ctx: ProbeContext) -> None:
     cache = guards.get("cache") if isinstance(guards, dict) else None
     if isinstance(cache, dict) and cache:
         rows = [
-            f"{name}: hit rate {float(v.get('hit_rate') or 0):.0%} "
-            f"({v.get('hits', 0):.0f} hits, {v.get('misses', 0):.0f} misses)"
+            f"{name}: hit rate {_number(v.get('hit_rate')):.0%} "
+            f"({_number(v.get('hits')):.0f} hits, {_number(v.get('misses')):.0f} misses)"
             for name, v in cache.items()
             if isinstance(v, dict)
         ]

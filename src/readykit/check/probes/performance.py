@@ -286,11 +286,13 @@ def _report(ctx: ProbeContext, path: str, v: Verdict, ev: Evidence) -> None:
         )
     if v.unjudged:
         limited = [s for s in v.unjudged if s.mostly_limited]
-        short = [s for s in v.unjudged if not s.mostly_limited]
+        failed = [s for s in v.unjudged if s.mostly_failed]
+        short = [s for s in v.unjudged if not s.mostly_limited and not s.mostly_failed]
         reasons = [
             f"{len(group)} step(s) {what} (users " + ",".join(str(s.users) for s in group) + ")"
             for group, what in (
                 (limited, "answered mostly with 429"),
+                (failed, "failed mostly (5xx, timeouts, resets)"),
                 (short, "measured too few requests to judge"),
             )
             if group
@@ -363,6 +365,7 @@ async def run(ctx: ProbeContext) -> None:
     limited = 0
     swept: list[tuple[str, int]] = []  # (path, the most users judged)
     limited_steps: list[str] = []  # "GET /path at N user(s)" of each step mostly 429
+    failed_steps: list[str] = []  # ...of each step whose requests mostly failed
     step_count = 0
     for timing in slowest:
         steps = await _sweep(ctx, timing, ctx.options.load_users)
@@ -386,6 +389,11 @@ async def run(ctx: ProbeContext) -> None:
         step_count += len(steps)
         limited_steps += [
             f"GET {timing.path} at {s.users} user(s)" for s in steps if s.mostly_limited
+        ]
+        failed_steps += [
+            f"GET {timing.path} at {s.users} user(s) ({s.errors} of {s.requests} failed)"
+            for s in steps
+            if s.mostly_failed
         ]
         limited += verdict.limited
         ev = Evidence(
@@ -412,6 +420,11 @@ async def run(ctx: ProbeContext) -> None:
             + ", ".join(limited_steps),
             limited=True,
         )
+        return
+    if failed_steps:
+        # a step of failures has no latency to judge, and is no "nothing wrong" either: the
+        # service answered the sequential timing but not the load
+        ctx.cannot_judge("the sweep's requests mostly failed: " + ", ".join(failed_steps))
         return
     if swept and not any(f.severity != "info" for f in ctx.findings):
         ctx.add(

@@ -76,7 +76,8 @@ def _wrong_value(param: Param) -> str | int | float | bool:
     if param.type == "boolean":
         return False
     if param.type in ("integer", "number"):
-        return int(param.example) if param.example and param.example.isdigit() else 1
+        # isdecimal, not isdigit: "²" is a digit that int() refuses
+        return int(param.example) if param.example and param.example.isdecimal() else 1
     if "pass" in name or "secret" in name:
         return "readykit-check-wrong-password"
     if "mail" in name:
