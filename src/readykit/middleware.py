@@ -331,9 +331,9 @@ class _Cycle(Exchange):
             if self.holder is not None:
                 self.page = [message]
                 return
+        elif self.late:  # the rest of an answer dropped after its time limit (body, trailers,
+            return  # pathsend): the 504 goes out instead
         elif kind == "http.response.body":
-            if self.late:
-                return
             body = message.get("body", b"")
             self.response_bytes += len(body)
             if self.held is not None:

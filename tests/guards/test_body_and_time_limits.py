@@ -215,3 +215,19 @@ async def test_a_handler_that_swallows_the_cancellation_still_gets_its_504(
             assert [e["status"] for e in await records.audit()] == [504]
         finally:
             await records.close()
+
+
+async def test_a_late_answers_trailers_are_dropped_with_it() -> None:
+    """Past the limit, nothing of the late answer reaches the server: trailers (or a
+    pathsend) with no start of their own would break the connection instead of the 504."""
+
+    async def with_trailers(scope: Scope, receive: Receive, send: Send) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await send({"type": "http.response.start", "status": 200, "headers": [], "trailers": True})
+        await send({"type": "http.response.body", "body": b"late"})
+        await send({"type": "http.response.trailers", "headers": [], "more_trailers": False})
+
+    r = await asgi_request(kit(request_timeout_s=0.01).wrap(with_trailers), "GET", "/")
+    assert [m["type"] for m in r.messages] == ["http.response.start", "http.response.body"]
+    assert r.status == 504
