@@ -102,7 +102,7 @@ def secret_shapes() -> Iterator[tuple[str, str]]:
         yield f"token {jwt} rejected", jwt.split(".")[2]
         yield f"jwt={jwt}", jwt.split(".")[2]
     vendors = ["ghp_", "gho_", "github_pat_11AB", "glpat-", "xoxb-1234-", "sk_live_", "rk_test_",
-               "sk-proj-", "AIzaSyA", "ya29.a0Af", "npm_"]  # fmt: skip
+               "sk-proj-", "AIzaSyA", "ya29.a0Af", "npm_", "django-insecure-"]  # fmt: skip
     for prefix in vendors:
         for _ in range(4):
             secret = marker(next(n))

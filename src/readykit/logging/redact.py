@@ -126,13 +126,15 @@ _PEM = (
     r"(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|$)"
 )
 # vendor tokens known by their prefix: GitHub, GitLab, Slack, Stripe, OpenAI/Anthropic-style,
-# Google API keys and OAuth tokens, SendGrid, npm
+# Google API keys and OAuth tokens, SendGrid, npm, and the SECRET_KEY a new Django project gets
+# (`django-insecure-` + 50 of Django's key characters), which reaches production more than once
 _VENDOR = (
     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|glpat-[\w-]{20,}"
     r"|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}"
     r"|sk-(?:proj-|ant-)?[\w-]{20,}|AIza[\w-]{35}|ya29\.[\w-]{20,}"
     r"|SG\.[\w-]{16,}\.[\w-]{16,}|npm_[A-Za-z0-9]{36}"
-    r"|hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]+)"
+    r"|hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]+"
+    r"|django-insecure-[\w!@#$%^&*(\-=+)]{20,})"
 )
 # user:password@ in a URL; the password may hold `/` or `@`: it ends at the last `@` before a host
 # not a port and a path (`localhost:5173/@vite/client`, `host:8000/invite?email=a@b.c`)
@@ -211,6 +213,7 @@ def _has_vendor_hint(text: str) -> bool:
         or "npm_" in text
         or "glpat-" in text
         or "hooks.slack.com" in text
+        or "django-insecure-" in text
     )
 
 
