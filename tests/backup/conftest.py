@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -20,6 +21,23 @@ from readykit.cli import cli
 
 Run = Callable[..., Result]
 Start = Callable[..., "subprocess.Popen[bytes]"]
+
+
+@pytest.fixture(autouse=True)
+def scratch_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary directory of this test's own, in this process and in the processes it starts,
+    so scratch space (`<tmp>/readykit-backup-<uid>`) can be inspected."""
+    path = tmp_path / "tmp"
+    path.mkdir()
+    monkeypatch.setenv("TMPDIR", str(path))
+    monkeypatch.setattr(tempfile, "tempdir", str(path))
+    return path
+
+
+@pytest.fixture
+def scratch_parent(scratch_tmp: Path) -> Path:
+    """Where readykit puts its scratch directories during this test."""
+    return scratch_tmp / f"readykit-backup-{os.geteuid()}"
 
 
 @pytest.fixture

@@ -224,3 +224,90 @@ def test_a_sigkilled_verify_leaves_no_scratch_database_after_the_next_run(
         postgres_url, "SELECT datname FROM pg_database WHERE datname LIKE 'rk\\_verify\\_%'"
     )
     assert (name,) not in leftovers
+
+
+def test_restore_force_into_a_database_in_use_stops_instead_of_hanging(
+    run: Run, postgres_url: str, repo: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from readykit.backup import postgres
+
+    _sql(postgres_url, SCHEMA)
+    made = run("create", "--db", postgres_url, "--repo", repo, "--key-file", key_file)
+    assert made.exit_code == 0, made.output
+    monkeypatch.setattr(postgres, "LOCK_TIMEOUT_S", 1)
+    with psycopg.connect(postgres_url) as app:  # the application, mid-transaction
+        app.execute("SELECT count(*) FROM orders").fetchone()
+        result = run("restore", "--repo", repo, "latest", "--to", postgres_url, "--force",
+                     "--key-file", key_file)  # fmt: skip
+        # the application's transaction was not blocked or cancelled
+        assert app.execute("SELECT count(*) FROM customers").fetchone() == (300,)
+        app.rollback()
+    assert result.exit_code == 3, result.output
+    assert result.stderr.count("\n") == 1
+    assert "is in use: pg_restore waited 1 s for a lock held by another session" in result.stderr
+    assert "target left unchanged" in result.stderr
+    assert _sql(postgres_url, "SELECT count(*) FROM orders") == [(1000,)]
+    # once the application lets go, the same restore goes through
+    again = run("restore", "--repo", repo, "latest", "--to", postgres_url, "--force",
+                "--key-file", key_file)  # fmt: skip
+    assert again.exit_code == 0, again.output
+
+
+def test_sslpassword_is_neither_stored_shown_nor_on_a_command_line(
+    run: Run, postgres_url: str, repo: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from readykit.backup import postgres
+    from readykit.backup.source import parse_source, redact
+
+    _sql(postgres_url, SCHEMA)
+    secret = "ssl-secret-not-stored"
+    seen: list[tuple[list[str], str]] = []
+    real_popen = subprocess.Popen
+
+    def spy(args: list[str], *a: object, **kw: object) -> object:
+        env = kw.get("env") or {}
+        assert isinstance(env, dict)
+        service = Path(env["PGSERVICEFILE"]).read_text() if "PGSERVICEFILE" in env else ""
+        seen.append((list(args), service))
+        return real_popen(args, *a, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(postgres.subprocess, "Popen", spy)
+    url = f"{postgres_url}?sslmode=disable&sslpassword={secret}"
+    created = run("create", "--db", url, "--repo", repo, "--key-file", key_file)
+    assert created.exit_code == 0, created.output
+    assert secret not in next(repo.glob("*.json")).read_text()
+    listed = run("list", "--repo", repo, "--json")
+    assert secret not in listed.stdout
+    assert "sslmode=disable" in listed.stdout
+    assert all(secret not in " ".join(argv) for argv, _ in seen)
+    [service] = [service for argv, service in seen if "--format=custom" in argv]
+    assert f"sslpassword={secret}" in service  # handed over in a private file instead
+    assert secret not in redact(url)
+    assert parse_source(url).sslpassword == secret
+
+
+def test_the_drill_does_not_run_the_backups_code_as_a_superuser(
+    run: Run, postgres_url: str, repo: Path, key_file: Path
+) -> None:
+    # An unprivileged role that owns a schema plants a CHECK constraint calling its function;
+    # the drill (connected as the superuser postgres) runs it during COPY. Here it only says
+    # whether it ran as a superuser: the restore fails if it did.
+    _sql(
+        postgres_url,
+        "CREATE SCHEMA app AUTHORIZATION pg_monitor",
+        "SET ROLE pg_monitor",
+        "CREATE FUNCTION app.not_superuser(int) RETURNS boolean LANGUAGE sql"
+        " AS $$ SELECT NOT rolsuper FROM pg_roles WHERE rolname = current_user $$",
+        "CREATE TABLE app.orders (id int CHECK (app.not_superuser(id)))",
+        "INSERT INTO app.orders VALUES (1), (2)",
+    )
+    made = run("create", "--db", postgres_url, "--repo", repo, "--key-file", key_file)
+    assert made.exit_code == 0, made.output
+    verified = run("verify", "--repo", repo, "--key-file", key_file, "--json")
+    assert verified.exit_code == 0, verified.output
+    detail = json.loads(verified.stdout)["steps"][2]["detail"]
+    assert "as non-superuser role rk_verify_" in detail
+    roles = _sql(postgres_url, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'rk_verify_%'")
+    assert roles == []

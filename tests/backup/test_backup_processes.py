@@ -52,7 +52,12 @@ def test_a_second_create_prune_or_verify_fails_fast_while_a_create_holds_the_loc
 
 
 def test_a_sigkilled_sqlite_verify_leaves_no_plaintext_behind(
-    run: Run, start_paused: Start, sqlite_db: Path, repo: Path, key_file: Path
+    run: Run,
+    start_paused: Start,
+    sqlite_db: Path,
+    repo: Path,
+    key_file: Path,
+    scratch_parent: Path,
 ) -> None:
     made = run("create", "--db", f"sqlite:///{sqlite_db}", "--repo", repo, "--key-file", key_file)
     assert made.exit_code == 0, made.output
@@ -65,7 +70,8 @@ def test_a_sigkilled_sqlite_verify_leaves_no_plaintext_behind(
         "--key-file",
         key_file,
     )
-    scratch = [p for p in repo.iterdir() if p.name.startswith(".scratch-")]
+    assert not [p for p in repo.iterdir() if p.name.startswith((".scratch-", ".tmp-"))]
+    scratch = [p for p in scratch_parent.iterdir() if p.name.startswith(".scratch-")]
     assert len(scratch) == 1
     plain = scratch[0] / "restored"
     assert plain.read_bytes().startswith(b"SQLite format 3")  # decrypted data on disk
@@ -76,4 +82,5 @@ def test_a_sigkilled_sqlite_verify_leaves_no_plaintext_behind(
     result = run("verify", "--repo", repo, "--key-file", key_file)
     assert result.exit_code == 0, result.output
     # ...until the next run, which removed it because its owner's lock was free.
+    assert [p.name for p in scratch_parent.iterdir()] == []
     assert [p.name for p in repo.iterdir() if p.name.startswith((".scratch-", ".tmp-"))] == []

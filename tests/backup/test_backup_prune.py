@@ -111,3 +111,36 @@ def test_prune_without_a_policy_is_refused(run: Run, repo: Path) -> None:
 def test_yearly_keeps_one_per_year(moment: datetime) -> None:
     items = [Item("old", START - timedelta(days=400)), Item("new", moment)]
     assert _kept(items, Policy(yearly=5)) == {"old", "new"}
+
+
+def test_newest_means_newest_in_the_chain_not_by_a_skewed_clock() -> None:
+    # seq 1-3 were taken with a clock 10 days fast; seq 4-5 are the real newest.
+    times = [START + timedelta(days=10, minutes=i) for i in range(3)]
+    times += [START + timedelta(minutes=i) for i in range(2)]
+    items = [Item(f"s{n}", t, sequence=n) for n, t in enumerate(times, 1)]
+    assert _kept(items, Policy(last=2)) == {"s5", "s4"}
+    items[1] = Item("s2", times[1], verified=True, sequence=2)
+    items[3] = Item("s4", times[3], verified=True, sequence=4)
+    decisions = {d.item.id: d for d in plan(items, Policy(last=1))}
+    assert decisions["s4"].reasons == ("newest verified",)
+    assert not decisions["s2"].keep
+
+
+def test_prune_keep_last_through_the_cli_survives_clock_skew(
+    run: Run, tmp_path: Path, repo: Path
+) -> None:
+    db = tmp_path / "src.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    repository = Repository.open(repo, create=True)
+    source = parse_source(f"sqlite:///{db}")
+    skewed = [START + timedelta(days=10, minutes=i) for i in range(3)]
+    real = [START + timedelta(minutes=i) for i in range(3)]
+    ids = []
+    for moment in skewed + real:
+        with repository.lock("create"):
+            ids.append(create_backup(repository, source, "none", None, now=moment).id)
+    result = run("prune", "--repo", repo, "--keep-last", "2")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.stem for p in repo.glob("*.json")) == sorted(ids[-2:])

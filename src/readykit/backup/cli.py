@@ -223,7 +223,7 @@ def prune(
     with repository.lock("prune"):
         config = repository.read_config()
         manifests = {m.id: m for m in repository.manifests()}
-        items = [Item(m.id, m.created, m.verified) for m in manifests.values()]
+        items = [Item(m.id, m.created, m.verified, m.sequence) for m in manifests.values()]
         # The chain's head (and anything after it) is what `restore latest` trusts: never removed.
         head = config.head.sequence if config is not None and config.head else 0
         decisions = [

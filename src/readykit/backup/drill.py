@@ -150,7 +150,7 @@ def _decrypt(repo: Repository, manifest: Manifest, key: Key | None, plain: Path)
     except IntegrityFailure as exc:
         raise IntegrityFailure(exc.step, f"{data}: {exc}") from exc
     except OSError as exc:
-        raise ToolFailure(f"cannot write scratch file in {repo.root}: {exc.strerror}") from exc
+        raise ToolFailure(f"cannot write scratch file {plain}: {exc.strerror}") from exc
     if written != manifest.raw_size:
         return [Step("decrypt", "failed", f"{written} bytes, manifest says {manifest.raw_size}")]
     what = "decrypted and decompressed" if key else "decompressed"
@@ -190,14 +190,22 @@ def _postgres_drill(plain: Path, manifest: Manifest, server: Source) -> list[Ste
             major = postgres.server_major(probe)
         dumped = postgres.major_of(manifest.tools.get("pg_dump", ""))
         pg_restore, _ = postgres.find_binary("pg_restore", max(major, dumped))
-        with postgres.scratch_database(server) as (scratch, dropped):
+        with postgres.scratch_database(server) as made:
+            scratch, dropped = made.source, made.dropped
+            # Not as a superuser: the restore runs the backup's code (CHECK constraints, index
+            # expressions).
+            args = ["--no-owner", "--no-privileges"]
+            if made.role is not None:
+                args.append(f"--role={made.role}")
             try:
-                postgres.run_restore(pg_restore, plain, scratch, ["--no-owner", "--no-privileges"])
+                postgres.run_restore(pg_restore, plain, scratch, args)
             except postgres.RestoreFailed as exc:
                 return [Step("restore", "failed", f"pg_restore: {exc}")]
             with postgres.connect(scratch) as conn:
                 tables, schema = postgres.inspect(conn)
     restored = Step("restore", "passed", f"pg_restore into scratch database {scratch.database}")
+    if made.role is not None:
+        restored.detail += f" as non-superuser role {made.role}"
     if dropped:
         restored.detail += f" (dropped scratch databases of killed runs: {', '.join(dropped)})"
     return [restored, *_compare(manifest, tables, schema)]

@@ -1,5 +1,7 @@
 """Locks on open files (`flock`): the repository lock, and the owner lock of each scratch directory.
 
+Scratch directories live in a private directory of the user outside the repository.
+
 The kernel drops an `flock` when its holder dies, even by SIGKILL, so a lock can never be left
 stale: a lock that can be taken belongs to nobody.
 """
@@ -66,15 +68,43 @@ def repository_lock(root: Path, command: str) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def private_scratch_parent() -> Path:
+    """`<tmp>/readykit-backup-<uid>`: this user's private (0700) directory for scratch space.
+
+    It is outside every repository, so nobody who can merely write to a repository (shared
+    storage) can swap a scratch directory for a symlink and receive the plaintext. `<tmp>` is
+    Python's temporary directory (`$TMPDIR`, else /tmp). An existing one must be a real
+    directory owned by this user and closed to others, or nothing is written into it.
+    """
+    path = Path(tempfile.gettempdir()) / f"readykit-backup-{os.geteuid()}"
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ToolFailure(f"cannot create scratch directory {path}: {exc.strerror}") from exc
+    info = os.lstat(path)
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid != os.geteuid()
+        or stat.S_IMODE(info.st_mode) & 0o077
+    ):
+        raise ToolFailure(
+            f"scratch directory {path} is not a private (0700) directory of this user: remove it"
+        )
+    return path
+
+
 @contextlib.contextmanager
 def scratch_dir(parent: Path) -> Iterator[Path]:
     """A private (0700) directory in `parent`, locked by this process while it exists.
 
-    It is made under a temporary name and renamed once its owner lock is held, so
-    `remove_abandoned` never sees one that is still being set up.
+    `parent` must be private to this user (`private_scratch_parent`), never the repository:
+    the directory is used by name. It is made under a temporary name and renamed once its owner
+    lock is held, so `remove_abandoned` never sees one that is still being set up.
     """
     building = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
-    fd = os.open(building / _OWNER, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(building / _OWNER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         path = parent / f"{SCRATCH_PREFIX}{building.name.removeprefix(TEMP_PREFIX)}"

@@ -6,21 +6,27 @@ Passwords reach libpq tools through the PGPASSWORD environment variable, never t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import secrets
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from readykit.backup.errors import BackupError, ToolFailure
 from readykit.backup.fingerprint import fingerprint
+from readykit.backup.lock import private_scratch_parent, scratch_dir
 from readykit.backup.source import Source
 
 BIN_DIR_PATTERNS = ("/usr/lib/postgresql/{major}/bin", "/usr/pgsql-{major}/bin")
 CONNECT_TIMEOUT_S = 10
+# How long pg_restore waits for a lock on the target's objects: a database in use is reported,
+# not waited on forever while the application queues behind pg_restore's DROP.
+LOCK_TIMEOUT_S = 10
 _USER_NAMESPACES = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
@@ -56,6 +62,8 @@ def connect(
     kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "autocommit": autocommit}
     if source.password is not None:
         kwargs["password"] = source.password
+    if source.sslpassword is not None:
+        kwargs["sslpassword"] = source.sslpassword
     try:
         return psycopg.connect(source.url, application_name=application_name, **kwargs)
     except psycopg.Error as exc:
@@ -77,13 +85,26 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
-def tool_env(source: Source) -> dict[str, str]:
-    """Environment for pg_dump/pg_restore: PGPASSWORD when the URL had a password."""
+@contextlib.contextmanager
+def tool_env(source: Source) -> Iterator[dict[str, str]]:
+    """Environment for pg_dump/pg_restore: PGPASSWORD when the URL had a password; an
+    `sslpassword` (libpq has no environment variable for it) in a service file of its own in
+    this user's private scratch directory, removed afterwards."""
     env = dict(os.environ)
     env.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_S))
     if source.password is not None:
         env["PGPASSWORD"] = source.password
-    return env
+    if source.sslpassword is None:
+        yield env
+        return
+    with scratch_dir(private_scratch_parent()) as private:
+        service = private / "pg_service.conf"
+        fd = os.open(service, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f"[readykit]\nsslpassword={source.sslpassword}\n")
+        env["PGSERVICEFILE"] = str(service)
+        env["PGSERVICE"] = "readykit"
+        yield env
 
 
 def server_major(conn: Any) -> int:
@@ -219,8 +240,8 @@ def dump_blocks(
         f"--snapshot={snapshot}",
         f"--dbname={source.url}",
     ]
-    with stderr_path.open("wb") as err:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=tool_env(source))
+    with tool_env(source) as env, stderr_path.open("wb") as err:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env)
         assert proc.stdout is not None
         try:
             while chunk := proc.stdout.read(block):
@@ -235,8 +256,18 @@ def dump_blocks(
         raise ToolFailure(f"pg_dump failed (exit {code}): {_last_line(stderr_path)}")
 
 
-def run_restore(pg_restore: Path, archive: Path, target: Source, extra: list[str]) -> None:
-    """`pg_restore` the custom-format `archive` into `target` in one transaction."""
+def run_restore(
+    pg_restore: Path,
+    archive: Path,
+    target: Source,
+    extra: list[str],
+    lock_timeout_s: int | None = None,
+) -> None:
+    """`pg_restore` the custom-format `archive` into `target` in one transaction.
+
+    With `lock_timeout_s`, a lock not granted in that time (another session uses a table)
+    raises DatabaseInUse instead of waiting.
+    """
     args = [
         str(pg_restore),
         "--exit-on-error",
@@ -246,14 +277,62 @@ def run_restore(pg_restore: Path, archive: Path, target: Source, extra: list[str
         f"--dbname={target.url}",
         str(archive),
     ]
-    proc = subprocess.run(args, capture_output=True, env=tool_env(target), check=False)
-    if proc.returncode != 0:
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise RestoreFailed(lines[-1] if lines else f"pg_restore exited {proc.returncode}")
+    with tool_env(target) as env:
+        if lock_timeout_s is None:
+            proc = subprocess.run(args, capture_output=True, env=env, check=False)
+            code, err, cancelled = proc.returncode, proc.stderr, False
+        else:
+            # pg_restore's archive sets lock_timeout = 0 itself, so PGOPTIONS cannot bound its
+            # waits: a watchdog session cancels its statement once it waits on a lock too long.
+            env["PGAPPNAME"] = f"readykit-restore {secrets.token_hex(8)}"
+            code, err, cancelled = _restore_watched(args, env, target, lock_timeout_s)
+        if cancelled:
+            raise DatabaseInUse(
+                f"{target.redacted_url} is in use: pg_restore waited {lock_timeout_s} s for a "
+                "lock held by another session; target left unchanged: stop the application "
+                "(or end its sessions) and try again"
+            )
+    if code != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise RestoreFailed(lines[-1] if lines else f"pg_restore exited {code}")
+
+
+def _restore_watched(
+    args: list[str], env: dict[str, str], target: Source, lock_timeout_s: int
+) -> tuple[int, bytes, bool]:
+    """Run pg_restore; cancel its statement if it waits on a lock for `lock_timeout_s`."""
+    cancelled = False
+    with (
+        tempfile.TemporaryFile() as err,
+        connect(target, autocommit=True, application_name="readykit-restore-watch") as watch,
+    ):
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        try:
+            while proc.poll() is None:
+                with database_errors(f"PostgreSQL error on {target.redacted_url}"):
+                    row = watch.execute(
+                        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = %s AND wait_event_type = 'Lock'"
+                        " AND clock_timestamp() - query_start > make_interval(secs => %s)",
+                        (env["PGAPPNAME"], lock_timeout_s),
+                    ).fetchone()
+                cancelled = cancelled or bool(row and row[0])
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=0.2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        err.seek(0)
+        return proc.returncode, err.read(), cancelled
 
 
 class RestoreFailed(Exception):
     """pg_restore rejected the archive."""
+
+
+class DatabaseInUse(ToolFailure):
+    """pg_restore could not lock the target's objects: another session uses them (exit 3)."""
 
 
 def database_exists(admin: Any, name: str) -> bool:
@@ -275,11 +354,14 @@ def is_empty(conn: Any) -> bool:
     return int(count) == 0
 
 
-def create_database(admin: Any, name: str) -> None:
-    """CREATE DATABASE `name` from template0."""
+def create_database(admin: Any, name: str, owner: str | None = None) -> None:
+    """CREATE DATABASE `name` from template0 (owned by `owner`, if given)."""
     from psycopg import sql
 
-    admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    owned = sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")
+    admin.execute(
+        sql.SQL("CREATE DATABASE {} TEMPLATE template0{}").format(sql.Identifier(name), owned)
+    )
 
 
 def drop_database(admin: Any, name: str) -> None:
@@ -295,31 +377,67 @@ _SCRATCH_PATTERN = "^rk_verify_[0-9]+_[0-9a-f]{8}$"
 _OWNER_PREFIX = "readykit-verify "
 
 
+@dataclasses.dataclass(frozen=True)
+class Scratch:
+    """A scratch database, the role to restore as (None: the connecting role), and the stale
+    scratch databases and roles of killed runs dropped before it was made."""
+
+    source: Source
+    role: str | None
+    dropped: list[str]
+
+
 @contextlib.contextmanager
-def scratch_database(server: Source) -> Iterator[tuple[Source, list[str]]]:
+def scratch_database(server: Source) -> Iterator[Scratch]:
     """A temporary database on `server`'s cluster, dropped afterwards whatever happens.
 
-    Yields it and the stale scratch databases dropped first. A scratch database is named
-    `rk_verify_<pid>_<random>` and owned by the session that made it, whose application_name
-    is `readykit-verify <name>` and which stays open until the database is dropped; one
-    without that session was left by a killed run. The session, not the pid, says who is
-    alive: the pid means nothing on another host or in another container.
+    A scratch database is named `rk_verify_<pid>_<random>` and owned by the session that made
+    it, whose application_name is `readykit-verify <name>` and which stays open until the
+    database is dropped; one without that session was left by a killed run. The session, not
+    the pid, says who is alive: the pid means nothing on another host or in another container.
+
+    When the connecting role is a superuser, the restore must not run the backup's code (CHECK
+    constraints, index expressions) as a superuser: a NOLOGIN non-superuser role of the same
+    name is made, owns the database, and is what pg_restore `--role`s to; it is dropped after
+    the database.
     """
+    from psycopg import sql
+
     name = f"{SCRATCH_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     owner = f"{_OWNER_PREFIX}{name}"
     with connect(server, autocommit=True, application_name=owner) as admin:
         dropped = drop_stale_scratch(admin)
         with database_errors(f"cannot create a scratch database on {server.redacted_url}"):
-            create_database(admin, name)
+            superuser = admin.execute(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
+            role = name if superuser and superuser[0] else None
+            if role is not None:
+                admin.execute(
+                    sql.SQL(
+                        "CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
+                        " NOREPLICATION NOBYPASSRLS"
+                    ).format(sql.Identifier(role))
+                )
         try:
-            yield server.with_database(name), dropped
+            with database_errors(f"cannot create a scratch database on {server.redacted_url}"):
+                create_database(admin, name, role)
+            try:
+                yield Scratch(server.with_database(name), role, dropped)
+            finally:
+                with database_errors(f"cannot drop scratch database {name}"):
+                    drop_database(admin, name)
         finally:
-            with database_errors(f"cannot drop scratch database {name}"):
-                drop_database(admin, name)
+            if role is not None:
+                with database_errors(f"cannot drop scratch role {role}"):
+                    admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 def drop_stale_scratch(admin: Any) -> list[str]:
-    """Drop the scratch databases whose owning session is gone; return their names."""
+    """Drop the scratch databases (and then roles) whose owning session is gone; return their
+    names."""
+    from psycopg import sql
+
     with database_errors("cannot list scratch databases"):
         stale = [
             str(row[0])
@@ -338,6 +456,24 @@ def drop_stale_scratch(admin: Any) -> list[str]:
         except psycopg.Error:
             continue  # not ours to drop (another role's), or just dropped by someone else
         dropped.append(name)
+    with database_errors("cannot list scratch roles"):
+        roles = [
+            str(row[0])
+            for row in admin.execute(
+                "SELECT r.rolname FROM pg_roles r WHERE r.rolname ~ %s"
+                " AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = r.rolname)"
+                " AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+                " WHERE a.application_name = %s || r.rolname) ORDER BY 1",
+                (_SCRATCH_PATTERN, _OWNER_PREFIX),
+            ).fetchall()
+        ]
+    for role in roles:
+        try:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        except psycopg.Error:
+            continue
+        if role not in dropped:
+            dropped.append(role)
     return dropped
 
 

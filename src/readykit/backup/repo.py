@@ -23,7 +23,12 @@ from readykit.backup.errors import (
     UnknownBackupError,
     WrongKeyError,
 )
-from readykit.backup.lock import remove_abandoned, repository_lock, scratch_dir
+from readykit.backup.lock import (
+    private_scratch_parent,
+    remove_abandoned,
+    repository_lock,
+    scratch_dir,
+)
 from readykit.backup.manifest import (
     DATA_SUFFIX,
     ID_EXAMPLE,
@@ -338,13 +343,15 @@ class Repository:
         return repository_lock(self.root, command)
 
     def scratch(self) -> contextlib.AbstractContextManager[Path]:
-        """A private (0700) directory inside the repository, removed afterwards — and by the
-        next command if this process is killed (see `remove_abandoned_scratch`)."""
-        return scratch_dir(self.root)
+        """A private (0700) directory outside the repository (`private_scratch_parent`), removed
+        afterwards — and by the next command if this process is killed
+        (see `remove_abandoned_scratch`)."""
+        return scratch_dir(private_scratch_parent())
 
     def remove_abandoned_scratch(self) -> list[str]:
-        """Delete scratch directories (plaintext!) left by killed processes."""
-        return remove_abandoned(self.root)
+        """Delete scratch directories (plaintext!) left by killed processes: in this user's
+        private scratch directory, and any left inside the repository by older versions."""
+        return remove_abandoned(private_scratch_parent()) + remove_abandoned(self.root)
 
     def write_manifest(self, manifest: Manifest) -> None:
         """Publish (or update) `manifest` atomically; this is what makes a backup visible."""

@@ -121,10 +121,10 @@ def _restore_postgres(
             with archive.open("wb") as out:
                 _unpack(repo, manifest, out, key)
         except OSError as exc:
-            raise ToolFailure(f"cannot write scratch file in {repo.root}: {exc.strerror}") from exc
+            raise ToolFailure(f"cannot write scratch file {archive}: {exc.strerror}") from exc
         extra = ["--clean", "--if-exists"] if force else []
         try:
-            postgres.run_restore(pg_restore, archive, target, extra)
+            postgres.run_restore(pg_restore, archive, target, extra, postgres.LOCK_TIMEOUT_S)
         except postgres.RestoreFailed as exc:
             raise ToolFailure(f"pg_restore failed, target left unchanged: {exc}") from exc
     with (

@@ -1,6 +1,7 @@
 """Grandfather-father-son retention, as restic's `forget --keep-*` computes it.
 
-Backups are walked newest first. Each rule keeps the newest backup of each of its last N
+Backups are walked newest first, newest meaning highest in the manifest chain (`sequence`).
+Each rule keeps the newest backup of each of its last N
 distinct periods (UTC calendar days, ISO weeks, months, years) that hold a backup; `last`
 keeps the N newest. A backup kept by any rule stays. The newest verified backup always stays.
 """
@@ -34,6 +35,7 @@ class Item:
     id: str
     created: datetime
     verified: bool = False
+    sequence: int = 0  # the manifest chain's order: what "newest" means, whatever the clocks said
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ _BUCKETS: dict[str, Callable[[datetime], object]] = {
 
 def plan(items: Sequence[Item], policy: Policy) -> list[Decision]:
     """Decide, newest first, which backups `policy` keeps."""
-    ordered = sorted(items, key=lambda i: (i.created, i.id), reverse=True)
+    # Newest by the chain's sequence, not by created_at: a clock that was wrong when a backup
+    # was taken must not make `--keep-last` delete the real newest backups.
+    ordered = sorted(items, key=lambda i: (i.sequence, i.created, i.id), reverse=True)
     quota = {rule: getattr(policy, rule) for rule in _BUCKETS}
     last_bucket: dict[str, object] = {}
     newest_verified = next((i.id for i in ordered if i.verified), None)

@@ -11,6 +11,9 @@ from readykit.backup.errors import BackupError
 SQLITE = "sqlite"
 POSTGRES = "postgresql"
 _POSTGRES_SCHEMES = {"postgres", "postgresql"}
+# libpq connection parameters that are secrets: taken out of the URL, never stored or shown.
+# (`passfile`, `sslkey` and the like are file names, not secrets.)
+SECRET_PARAMS = ("password", "sslpassword")
 
 
 @dataclass(frozen=True)
@@ -23,13 +26,21 @@ class Source:
     url: str = ""
     password: str | None = None
     database: str = ""
+    sslpassword: str | None = None  # the passphrase of the client key (`sslkey`)
 
     def with_database(self, name: str) -> Source:
         """The same PostgreSQL server, another database."""
         parts = urlsplit(self.url)
         url = urlunsplit(parts._replace(path="/" + name))
         redacted = urlunsplit(urlsplit(self.redacted_url)._replace(path="/" + name))
-        return Source(POSTGRES, redacted, url=url, password=self.password, database=name)
+        return Source(
+            POSTGRES,
+            redacted,
+            url=url,
+            password=self.password,
+            database=name,
+            sslpassword=self.sslpassword,
+        )
 
 
 def parse_source(url: str) -> Source:
@@ -46,13 +57,13 @@ def parse_source(url: str) -> Source:
 
 
 def redact(url: str) -> str:
-    """`url` without a password (in the authority or as a `password=` query parameter)."""
+    """`url` without a password (in the authority) or other secret query parameter."""
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
         netloc = f"{userinfo.split(':', 1)[0]}@{host}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in SECRET_PARAMS])
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
@@ -67,15 +78,22 @@ def _sqlite(url: str, netloc: str, path: str) -> Source:
 def _postgres(parts: SplitResult) -> Source:
     query = parse_qsl(parts.query)
     password = unquote(parts.password) if parts.password is not None else None
+    sslpassword = None
     for key, value in query:
         if key == "password":
             password = value
+        elif key == "sslpassword":
+            sslpassword = value
     netloc = parts.netloc.rsplit("@", 1)[-1]
     if parts.username is not None:
         netloc = f"{parts.username}@{netloc}"
-    clean_query = urlencode([(k, v) for k, v in query if k != "password"])
+    clean_query = urlencode([(k, v) for k, v in query if k not in SECRET_PARAMS])
     clean = urlunsplit(("postgresql", netloc, parts.path, clean_query, ""))
     database = unquote(parts.path.lstrip("/"))
     if not database:
         raise BackupError(f"PostgreSQL URL {clean!r} names no database: add /dbname")
-    return Source(POSTGRES, clean, url=clean, password=password, database=database)
+    if sslpassword is not None and ("\n" in sslpassword or "\r" in sslpassword):
+        raise BackupError(f"PostgreSQL URL {clean!r}: sslpassword must not contain a line break")
+    return Source(
+        POSTGRES, clean, url=clean, password=password, database=database, sslpassword=sslpassword
+    )
