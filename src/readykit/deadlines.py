@@ -13,6 +13,10 @@ from __future__ import annotations
 import asyncio
 
 TICK_S = 0.01
+# where the scope carries a request's armed limit, for a layer below the kit's that holds the
+# response start (the response cache buffers a body to store it): it disarms it there, since
+# for the app the response has started
+SCOPE_KEY = "readykit.deadline"
 
 
 class Deadline:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
+from readykit.deadlines import SCOPE_KEY as DEADLINE_KEY
 from readykit.deadlines import Deadline, Deadlines
 from readykit.feature import Guard, When
 from readykit.guards.limits import body_too_large, timed_out
@@ -152,7 +153,7 @@ class Pipeline:
         sends after the limit fired is dropped, and if it raises the answer is still the 504).
         """
         assert ex.timeout_s is not None
-        deadline = ex.deadline = self.deadlines.watch(ex.timeout_s)
+        deadline = ex.deadline = ex.scope[DEADLINE_KEY] = self.deadlines.watch(ex.timeout_s)
         # the kit's wrapper sees a response start as it is sent, and disarms or drops there; an
         # outer guard holding the messages would show it the late answer only after the 504
         app_send = _in_time(ex, deadline, send) if held else send

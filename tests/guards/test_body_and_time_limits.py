@@ -231,3 +231,13 @@ async def test_a_late_answers_trailers_are_dropped_with_it() -> None:
     r = await asgi_request(kit(request_timeout_s=0.01).wrap(with_trailers), "GET", "/")
     assert [m["type"] for m in r.messages] == ["http.response.start", "http.response.body"]
     assert r.status == 504
+
+
+async def test_a_cached_routes_response_started_in_time_is_not_cut() -> None:
+    """The response cache holds the start while it buffers the body to store it; the app's
+    answer has started all the same, and runs past the limit untouched."""
+    app = timed_app(request_timeout_s=0.01, cache_routes={"GET /stream": 60})
+    first = await asgi_request(app, "GET", "/stream")
+    assert (first.status, first.body, first.header("x-cache")) == (200, b"first second", "MISS")
+    again = await asgi_request(app, "GET", "/stream")
+    assert (again.body, again.header("x-cache")) == (b"first second", "HIT")

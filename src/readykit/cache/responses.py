@@ -26,6 +26,7 @@ from typing import Any
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.cache.function import SingleFlight
 from readykit.cache.store import Cache
+from readykit.deadlines import SCOPE_KEY as DEADLINE_KEY
 from readykit.headers import cache_directives, get_header, joined_header, without
 from readykit.logging.redact import Redactor
 from readykit.route_table import RouteTable, route_path
@@ -237,6 +238,9 @@ class ResponseCacheGuard:
             nonlocal start, size, passing, stored
             if message["type"] == "http.response.start":
                 start = message
+                deadline = scope.get(DEADLINE_KEY)
+                if deadline is not None:  # the app's answer has started, if not the client's
+                    deadline.disarm()
                 if not _cacheable(message["status"], list(message.get("headers", ()))):
                     passing = True
                     await send(message)
