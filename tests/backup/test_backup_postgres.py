@@ -311,3 +311,14 @@ def test_the_drill_does_not_run_the_backups_code_as_a_superuser(
     assert "as non-superuser role rk_verify_" in detail
     roles = _sql(postgres_url, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'rk_verify_%'")
     assert roles == []
+
+
+def test_sslpassword_with_a_service_is_refused_in_one_line() -> None:
+    """The tools get sslpassword through readykit's own service file, which would hide the
+    user's service (`service=`) from pg_dump: said up front, not as pg_dump's error later."""
+    from readykit.backup.errors import BackupError
+    from readykit.backup.source import parse_source
+
+    with pytest.raises(BackupError, match="put sslpassword in that service's definition") as err:
+        parse_source("postgresql://127.0.0.1:5432/app?service=prod&sslpassword=s3cret")
+    assert "s3cret" not in str(err.value)

@@ -94,6 +94,13 @@ def _postgres(parts: SplitResult) -> Source:
         raise BackupError(f"PostgreSQL URL {clean!r} names no database: add /dbname")
     if sslpassword is not None and ("\n" in sslpassword or "\r" in sslpassword):
         raise BackupError(f"PostgreSQL URL {clean!r}: sslpassword must not contain a line break")
+    if sslpassword is not None and any(key == "service" for key, _ in query):
+        # the tools get sslpassword through a service file of readykit's, which would hide the
+        # user's service from them (libpq reads one service file)
+        raise BackupError(
+            f"PostgreSQL URL {clean!r}: with service=, put sslpassword in that service's "
+            "definition (pg_service.conf), not in the URL"
+        )
     return Source(
         POSTGRES, clean, url=clean, password=password, database=database, sslpassword=sslpassword
     )
