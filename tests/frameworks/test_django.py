@@ -194,3 +194,27 @@ def test_djangos_debug_page_never_reaches_the_client(tmp_path: Path) -> None:
             assert reply.header("content-type") == "application/problem+json"
             assert b"a planted failure" not in reply.body
             assert b"s3cr3t-session-value" not in reply.body
+
+
+def test_a_lower_case_method_under_h11_is_audited(tmp_path: Path) -> None:
+    """h11 passes `post` through and Django serves it as POST: the mutation must be audited
+    (auto-audit compared the method as sent with `POST`)."""
+    import socket
+
+    from readykit.serve import serve
+
+    env = prepare_site(tmp_path)
+    argv = [sys.executable, "-m", "uvicorn", "--http", "h11", "--port", "{port}",
+            "django_site.asgi:application"]  # fmt: skip
+    with serve(argv, env=env, cwd=Path(__file__).parent) as server:
+        with socket.create_connection((server.host, server.port), timeout=10) as conn:
+            request = "post /create/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: dj-lower-1\r\n"
+            conn.sendall((request + "Content-Length: 0\r\nConnection: close\r\n\r\n").encode())
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 403")  # Django's CSRF: an audited attempt
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        events = json.loads(call(server, "GET", "/ops/api/audit", headers=bearer).body)["events"]
+    [event] = [e for e in events if e["request_id"] == "dj-lower-1"]
+    assert (event["action"], event["status"]) == ("POST /create/", 403)

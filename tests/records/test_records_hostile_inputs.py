@@ -111,26 +111,26 @@ def test_the_service_replaces_a_hostile_checkpoint_and_goes_on_anchoring(
 # --- a FIFO in place of the checkpoint or the key file: refused, not waited on ---
 
 
-def test_verify_refuses_a_fifo_in_place_of_the_checkpoint(db: Path, state: Path) -> None:
-    checkpoint = state / "audit-head.json"
-    checkpoint.unlink()
-    os.mkfifo(checkpoint)
-    done = in_process("audit", "verify")
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.count("\n") == 1, done.stderr
-    assert f"the checkpoint {checkpoint} is not a regular file" in done.stderr
-
-
-def test_verify_refuses_a_fifo_in_place_of_the_key_file(
-    db: Path, state: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("audit-head.json", "the checkpoint {path} is not a regular file"),
+        # the default key file, next to the spill file (read when no READYKIT_AUDIT_KEY)
+        ("audit.key", "audit key file {path}: cannot read it (not a regular file)"),
+    ],
+)
+def test_verify_refuses_a_fifo_in_place_of_the_checkpoint_or_key(
+    db: Path, state: Path, monkeypatch: pytest.MonkeyPatch, name: str, said: str
 ) -> None:
-    monkeypatch.delenv("READYKIT_AUDIT_KEY")
-    key = state / "audit.key"  # the default key file, next to the spill file
-    os.mkfifo(key)
+    if name == "audit.key":
+        monkeypatch.delenv("READYKIT_AUDIT_KEY")
+    path = state / name
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
     done = in_process("audit", "verify")
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
-    assert f"audit key file {key}: cannot read it (not a regular file)" in done.stderr
+    assert said.format(path=path) in done.stderr
 
 
 def test_the_service_replaces_a_fifo_in_place_of_the_checkpoint(
