@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from readykit.deadlines import SCOPE_KEY as DEADLINE_KEY
-from readykit.deadlines import Deadline, Deadlines
+from readykit.deadlines import Deadlines
 from readykit.feature import Guard, When
 from readykit.guards.limits import body_too_large, timed_out
 from readykit.headers import media_type, without
@@ -156,7 +156,7 @@ class Pipeline:
         deadline = ex.deadline = ex.scope[DEADLINE_KEY] = self.deadlines.watch(ex.timeout_s)
         # the kit's wrapper sees a response start as it is sent, and disarms or drops there; an
         # outer guard holding the messages would show it the late answer only after the 504
-        app_send = _in_time(ex, deadline, send) if held else send
+        app_send = _in_time(ex, send) if held else send
         try:
             try:
                 with deadline:
@@ -217,20 +217,14 @@ class Pipeline:
             await body_too_large(limit).send(send)
 
 
-def _in_time(ex: Exchange, deadline: Deadline, send: Send) -> Send:
-    """`send` for an app under a time limit whose answer an outer guard holds: the limit is
-    disarmed when the response starts, and once it fired first, the app's late answer is
-    dropped here (the 504 goes out instead, and the audit records the 504)."""
+def _in_time(ex: Exchange, send: Send) -> Send:
+    """`send` for an app under a time limit whose answer an outer guard holds: what the kit's
+    wrapper does (`Exchange.drops`) done before the guard, so that it holds the 504, not the
+    late answer (and the audit records the 504)."""
 
     async def send_in_time(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            if deadline.expired:
-                ex.late = True
-                return
-            deadline.disarm()
-        elif ex.late:
-            return
-        await send(message)
+        if not ex.drops(message["type"]):
+            await send(message)
 
     return send_in_time
 
@@ -312,12 +306,8 @@ class _Cycle(Exchange):
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
-            deadline = self.deadline
-            if deadline is not None:
-                if deadline.expired:  # the limit fired first and the app went on: its
-                    self.late = True  # answer is dropped, the client gets the 504
-                    return
-                deadline.disarm()  # the response is under way: let it finish
+            if self.deadline is not None and self.drops(kind):  # after its time limit fired
+                return
             status = self.status = message["status"]
             # ours to change, not the app's; the app's own x-request-id gives way to ours
             headers = _without_request_id(list(message.get("headers", ())))

@@ -84,6 +84,20 @@ class Exchange:
         self.late = False  # the app answered after its time limit fired: dropped for the 504
         self.framing: tuple[int | None, bool] | None = None  # body_framing(), once worked out
 
+    def drops(self, kind: str) -> bool:
+        """Whether the app's message `kind` belongs to an answer sent after its time limit
+        fired (dropped: the 504 goes out instead). A response start in time disarms the limit:
+        the response is under way, let it finish."""
+        if kind == "http.response.start":
+            deadline = self.deadline
+            if deadline is not None:
+                if deadline.expired:
+                    self.late = True
+                    return True
+                deadline.disarm()
+            return False
+        return self.late
+
     def body_framing(self) -> tuple[int | None, bool]:
         """(the declared Content-Length if usable, whether the body must be counted as it comes).
 
