@@ -48,8 +48,10 @@ PathTest = Callable[[str], bool]
 
 def audited(scope: Scope) -> bool:
     """Whether auto-audit concerns this request: a mutation. The method in any case: h11
-    passes `post` through, and Django serves it as POST."""
-    return scope["method"].upper() in MUTATING
+    passes `post` through, and Django serves it as POST (upper-cased only when it is not: this
+    runs for every request)."""
+    method: str = scope["method"]
+    return method in MUTATING or (not method.isupper() and method.upper() in MUTATING)
 
 
 # outermost of the guards: the audit sees the answer the client gets (429, 413, 504 included)
