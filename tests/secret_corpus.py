@@ -138,6 +138,19 @@ def secret_shapes() -> Iterator[tuple[str, str]]:
                   "hook https://hooks.slack.com/services/T01/B02/{v}x ok"):  # fmt: skip
         secret = marker(next(n))
         yield shape.replace("{v}", secret), secret
+    # as Python shows values: bytes and prefixed strings, tuples, lists, dicts under the key;
+    # quoted parameters in Authorization and Cookie headers; keys with spaces; more key names
+    for shape in ("connecting with {'user': 'app', 'password': b'{v}'}",
+                  "raw headers {b'x-api-key': b'{v}', b'host': b'h'}", "password=r'{v}'",
+                  "kwargs={'url': 'https://x.example', 'auth': ('svc', '{v}')}",
+                  '{"password": ["{v}"], "next": 1}', "token: {'value': '{v}', 'n': 1}",
+                  "password='it\\'s {v}'", 'Authorization: Token token="{v}", next',
+                  'Authorization: Digest username="bob", response="{v}", realm="x"',
+                  'Cookie: sid="{v}"; theme=dark', '{"API Key": "{v}"}',
+                  "credential={v}", "otp={v}", "passcode={v}", "jwt_assertion={v}",
+                  "creds={v}", "conn_str={v}", "pin: {v}"):  # fmt: skip
+        secret = marker(next(n))
+        yield shape.replace("{v}", secret), secret
 
 
 def structured_secrets() -> Iterator[tuple[Any, str]]:
@@ -227,4 +240,8 @@ ORDINARY_LINES = [
     "OAuth flow completed for client web-app",
     "tokenizer loaded: 50257 entries",
     "dsn not configured; using defaults",
+    "password_changed_at=2024-05-01 auth_method=oauth2 auth_provider=google",
+    "token Validation FAILED for request 7",
+    "jwt_algorithm=HS256 jwt_alg=RS256",
+    "password_reset=done otp_enabled=true",
 ]

@@ -16,6 +16,7 @@ from readykit.deadlines import Deadlines
 from readykit.feature import Guard, When
 from readykit.guards.limits import body_too_large, timed_out
 from readykit.headers import media_type, without
+from readykit.logging.redact import redact_path
 from readykit.problem import send_problem
 from readykit.record import RequestRecord
 from readykit.route_table import route_path
@@ -416,7 +417,8 @@ class ReadyKitMiddleware:
                 await self.app(scope, receive, send)
             return
         # the ops routes are keyed as the app routes (behind `--root-path /api`, `/api/health`)
-        path = route_path(scope) if scope.get("root_path") else scope["path"]
+        root_path = scope.get("root_path", "")  # routing may rewrite it; route names need it
+        path = route_path(scope) if root_path else scope["path"]
         is_ops = path in self.kit._ops_routes
         pipeline = self.ops_pipeline if is_ops else self.pipeline
         if pipeline.direct and self.lean:  # inline, as the rest: no coroutine of its own
@@ -430,7 +432,9 @@ class ReadyKitMiddleware:
             try:
                 await pipeline.inner(scope)(scope, receive, lean.send)
             except Exception:
-                kept = await _keep_apps_error(scope, request_id, lean.status, lean.held, send)
+                shown = redact_path(self.routes(scope, root_path), scope["path"])
+                held = lean.held
+                kept = await _keep_apps_error(scope, shown, request_id, lean.status, held, send)
                 if kept is None:
                     raise  # the response is under way; the server must abort the connection
                 if not kept:
@@ -446,7 +450,6 @@ class ReadyKitMiddleware:
                 request_id_var.reset(token)
             return
         started = time.perf_counter()
-        root_path = scope.get("root_path", "")  # routing may rewrite it; route names need it
         cycle = _Cycle(scope, send, pipeline)
         request_id = cycle.request_id = accept_request_id(cycle.read_headers(scope["headers"]))
         cycle.id_header = (REQUEST_ID_HEADER, request_id.encode())
@@ -481,7 +484,8 @@ class ReadyKitMiddleware:
                         _exchange.reset(exchange_token)
         except Exception as exc:
             error = exc
-            kept = await _keep_apps_error(scope, request_id, cycle.status, cycle.held, send)
+            shown = redact_path(self.routes(scope, root_path), scope["path"])
+            kept = await _keep_apps_error(scope, shown, request_id, cycle.status, cycle.held, send)
             if kept is None:
                 raise  # the response is under way; the server must abort the connection
             if not kept:
@@ -501,11 +505,12 @@ class ReadyKitMiddleware:
                 duration = time.perf_counter() - started
                 client = scope.get("client")
                 user_agent = cycle.user_agent
+                route = path if is_ops else self.routes(scope, root_path)
                 record = RequestRecord(  # positionally: a third cheaper than by keyword
                     request_id,
                     scope["method"],
-                    path if is_ops else self.routes(scope, root_path),
-                    scope["path"],
+                    route,
+                    redact_path(route, scope["path"]),  # `/reset/{token}`'s token never shown
                     cycle.status or 500,
                     time.time() - duration,
                     duration,
@@ -525,9 +530,10 @@ class ReadyKitMiddleware:
 
 
 async def _keep_apps_error(
-    scope: Scope, request_id: str, status: int, held: list[Message] | None, send: Send
+    scope: Scope, path: str, request_id: str, status: int, held: list[Message] | None, send: Send
 ) -> bool | None:
-    """The app raised: log it, and send the app's own JSON error response if one was held.
+    """The app raised: log it (with `path` as logs show it), and send the app's own JSON error
+    response if one was held.
 
     True if it was sent; False if the kit must answer (its own 500); None if the response is
     already under way (nothing can be sent).
@@ -535,7 +541,7 @@ async def _keep_apps_error(
     logger.exception(
         "unhandled exception in %s %s",
         scope["method"],
-        scope["path"],
+        path,
         extra={"request_id": request_id},
     )
     if held is None:

@@ -218,3 +218,41 @@ def test_a_lower_case_method_under_h11_is_audited(tmp_path: Path) -> None:
         events = json.loads(call(server, "GET", "/ops/api/audit", headers=bearer).body)["events"]
     [event] = [e for e in events if e["request_id"] == "dj-lower-1"]
     assert (event["action"], event["status"]) == ("POST /create/", 403)
+
+
+def test_secrets_in_djangos_paths_and_warnings_reach_no_log_or_record(tmp_path: Path) -> None:
+    """Django's password reset link carries its token in the path (`reset/<uidb64>/<token>/`):
+    the access line, the slow-request entry and the audit resource show the route's `token`
+    segment redacted; a warning quoting a secret goes through the redacting log pipeline."""
+    from readykit.serve import serve
+
+    token = "c1k2pt-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+    planted = "Pl4nted0Warn0Secret"
+    env = {
+        **prepare_site(tmp_path),
+        "READYKIT_LOG_LEVEL": "info",  # the access lines too
+        "READYKIT_SLOW_REQUEST_MS": "0.001",  # every request is a stored slow request
+    }
+    argv = [sys.executable, "-m", "uvicorn", "--port", "{port}", "django_site.asgi:application"]
+    with serve(argv, env=env, cwd=Path(__file__).parent) as server:
+        assert call(server, "GET", f"/reset/MQ/{token}/").status == 200  # "invalid link" page
+        assert call(server, "POST", f"/reset/MQ/{token}/").status == 403  # CSRF: audited
+        assert call(server, "GET", "/warn/", headers={"X-Planted": planted}).status == 200
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        audit = call(server, "GET", "/ops/api/audit", headers=bearer).body.decode()
+        entries = call(server, "GET", "/ops/api/entries?kind=slow_request", headers=bearer)
+        server.stop()
+        output = server.output()
+    assert '"route": "/reset/<uidb64>/<token>/", "path": "/reset/MQ/[REDACTED]/"' in output
+    assert "SECRET_KEY=[REDACTED] is insecure" in output  # the warning, through the pipeline
+    assert "/reset/MQ/[REDACTED]/" in audit
+    assert "/reset/MQ/[REDACTED]/" in entries.body.decode()
+    assert planted not in output
+    # the kit's own lines; Django's own messages quote the raw path (`Forbidden (CSRF cookie
+    # not set.): /reset/MQ/...`): not redacted, a known gap (docs/security.md)
+    ours = [line for line in output.splitlines() if '"logger": "django.' not in line]
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("records.db*"))
+    sinks = {"log": "\n".join(ours), "audit": audit, "entries": entries.body.decode()}
+    sinks["store"] = stored.decode("latin-1")
+    for where, text in sinks.items():
+        assert token not in text, where

@@ -80,8 +80,8 @@ def test_keys_given_later_replace_what_was_remembered() -> None:
     from readykit.records.audit import Audit
 
     audit = Audit(None, None)  # type: ignore[arg-type]  # events only
-    text = "team_pin=1234abcd"
+    text = "team_badge=1234abcd"
     assert audit.event(text)["action"] == text  # remembered as harmless
-    use_keys(["team_pin"])
-    assert audit.event(text)["action"] == f"team_pin={MARK}"
-    assert redact_text(text) == f"team_pin={MARK}"
+    use_keys(["team_badge"])
+    assert audit.event(text)["action"] == f"team_badge={MARK}"
+    assert redact_text(text) == f"team_badge={MARK}"

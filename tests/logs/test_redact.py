@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from readykit import Settings
 from readykit.logging import Redactor, configure_logging, redact_text
-from readykit.logging.redact import MARK, Remembered, luhn_valid
+from readykit.logging.redact import MARK, Remembered, luhn_valid, redact_path
 
 R = Redactor()
 
@@ -345,3 +345,20 @@ def test_names_that_only_look_like_secrets_are_kept() -> None:
         "required fields: ['password', 'email']",  # a list of words, not a (key, value)
     ]:
         assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("route", "path", "shown"),
+    [
+        ("/reset/{token}", "/reset/abc", "/reset/[REDACTED]"),
+        ("/reset/<uidb64>/<token>/", "/reset/MQ/t-1/", "/reset/MQ/[REDACTED]/"),  # Django
+        ("/invite/{api_key:str}/go", "/api/invite/k/go", "/api/invite/[REDACTED]/go"),  # root
+        ("/reset/{token}", "/reset//abc/", "/reset/[REDACTED]/"),  # folded as routers fold
+        ("/items/{item_id}", "/items/3", "/items/3"),  # nothing secret: the path as sent
+        ("/files/{token:path}", "/files/a/b", "/files/{token:path}"),  # spans segments
+        ("/reset/{token}", "/other/abc", "/reset/{token}"),  # not aligned: the route
+        ("/reset/{token}", "/", "/reset/{token}"),
+    ],
+)
+def test_a_paths_secret_segments_are_named_by_its_route(route: str, path: str, shown: str) -> None:
+    assert redact_path(route, path) == shown

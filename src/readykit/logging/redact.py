@@ -58,6 +58,15 @@ DEFAULT_KEYS = (
     "csrf",
     "xsrf",
     "credentials",
+    "credential",
+    "creds",
+    "otp",
+    "passcode",
+    "pin",
+    "jwt",
+    "bearer",
+    "connection_string",
+    "conn_str",
     "card_number",
     "cardnumber",
     "pan",
@@ -99,6 +108,15 @@ SAFE_SUFFIXES = frozenset(
         "strength",
         "rotation",
         "version",
+        # when or how it happened, not what it is (`password_changed_at`, `auth_method=oauth2`)
+        "at",
+        "sent",
+        "changed",
+        "method",
+        "provider",
+        "reset",
+        "algorithm",
+        "alg",
     ]
 )
 # a word that ends like a secret: session cookies by their usual names (JSESSIONID, PHPSESSID,
@@ -116,6 +134,8 @@ _SECRET_WORD = re.compile(
 # (a `:` inside it is part of it: `Bearer id:secret`)
 _BEARER = (
     r"(?i:\b(?:bearer|basic|token)[ \t]+)(?=[a-z]*[A-Z0-9\-._~+/])"
+    # nor is a capitalised or upper-case word (`token Validation FAILED`)
+    r"(?!(?:[A-Z]?[a-z]+|[A-Z]+)(?![A-Za-z0-9\-._~+/:=]))"
     r"(?>[A-Za-z0-9\-._~+/]{8,}(?::[A-Za-z0-9\-._~+/]+)*=*)(?![\w=])"
 )
 _JWT = r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
@@ -144,27 +164,38 @@ _URL_USERINFO = r"(?<=[A-Za-z0-9+.-]://)([^:/@\s]*):(?!\d{1,5}/)\S+@(?=[^@\s/]+(
 _URL_USER_CREDENTIAL = (
     r"(?<=://)(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{12,}(?=@[^@\s/]+(?:[/\s?#:]|$))"
 )
-# Authorization, Proxy-Authorization, Cookie and Set-Cookie headers: the whole value
-_HEADER = r"(?i)\b((?:proxy-)?authorization|set-cookie|cookie)([ \t]*:[ \t]*)(?=\S)[^\r\n\"']+"
+# Authorization, Proxy-Authorization, Cookie and Set-Cookie headers: the whole value, quoted
+# parameters included (`Token token="..."`, `Digest response="..."`, `sid="..."`); a quote
+# anywhere else ends it (the header inside a quoted string: `["authorization: x", "accept"]`)
+_HEADER = (
+    r"(?i)\b((?:proxy-)?authorization|set-cookie|cookie)([ \t]*:[ \t]*)(?=\S)"
+    r"(?:=[ \t]*(?:\"[^\"\r\n]*\"?|'[^'\r\n]*'?)|[^\r\n\"'])+"
+)
 # key=value, key: value, "key": "value", key%3Dvalue, %22key%22%3A%22value%22; the key is
 # checked word by word afterwards (DB_PASSWORD, dbPassword, aws_secret_access_key ...), and only
 # then is its value taken, so an innocent pair's value never hides the next pair
 _PAIR_KEY = (
-    r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![\w.%-]))(?P<key>-{0,2}[A-Za-z_][\w.-]{0,63})(?:\\?[\"']|%22)?"
+    r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![\w.%-]))"
+    # a quoted key may hold spaces (`{"API Key": ...}`)
+    r"(?P<key>(?<=[\"'])[A-Za-z_][\w .-]{0,63}(?=\\?[\"'])|-{0,2}[A-Za-z_][\w.-]{0,63})"
+    r"(?:\\?[\"']|%22)?"
     r"[ \t]*(?:=|:(?!//)|%3[DdAa])[ \t]*"
 )
-# a value: quoted (`"a \\" b"` with its escapes, `'it''s'`, `\\"..\\"` inside an escaped JSON
-# string, `%22..%22`), a quote never closed (to the next space), or bare, where `;` and `,`
-# end it only before a space or the next pair (`sid=x; Path=/`, `a=1;b=2`), not inside it
 # a header as Python shows it, `('authorization', 'x')` or `(b'cookie', b'x')`: a (key, value)
 # tuple, not a list of words (`['password', 'email']` keeps its second word)
 _TUPLE_PAIR = (
     r"\([ \t]*b?(['\"])(?P<key>[A-Za-z_][\w.-]{0,63})\1[ \t]*,[ \t]*"
     r"b?(['\"])(?P<value>(?:(?!\3)[^\r\n\\]|\\.)*)\3[ \t]*\)"
 )
+# a value: quoted (`"a \\" b"` with its escapes, `'it''s'`, `\\"..\\"` inside an escaped JSON
+# string, `%22..%22`), a quote never closed (to the next space), or bare, where `;` and `,`
+# end it only before a space or the next pair (`sid=x; Path=/`, `a=1;b=2`), not inside it
+# (with Python's `b`, `r`, `u` or `f` in front: `b'...'`); a bracketed value (`['a', 'b']`,
+# `('user', 'pw')`) is taken whole by `_group_end`
 _PAIR_VALUE = (
-    r"\\\"[^\"\r\n]*?\\\"|\"(?:[^\"\\\r\n]|\\.)*\"|'(?:[^'\r\n]|'')*'|%22.*?%22"
-    r"|[\"'][^\s\"']*"
+    r"\\\"[^\"\r\n]*?\\\"|%22.*?%22"
+    r"|(?:[bBrRuUfF]{1,2}(?=[\"']))?(?:\"(?:[^\"\\\r\n]|\\.)*\"|'(?:[^'\\\r\n]|\\.|'')*')"
+    r"|[bBrRuUfF]{0,2}[\"'][^\s\"']*"
     r"|[^\s&,;\"'})\]>]+(?:[;,](?![\w.-]*[=:])[^\s&,;\"'})\]>]+)*"
 )
 # card numbers are written in groups that start with four digits (4111 1111 1111 1111,
@@ -190,8 +221,8 @@ _TUPLE_PAIR_RE = re.compile(_TUPLE_PAIR)
 # full patterns cost microseconds each. A hint may say yes wrongly, never no wrongly.
 _AWS_HINT = re.compile(r"A[A-Z]{3}[A-Z0-9]{16}")
 _PAIR_HINTS = (
-    "pass|pwd|pw|secret|token|key|auth|cookie|sess|sid|csrf|xsrf|credential|card|cvv|cvc|ssn|dsn|pan"
-    "|sig"
+    "pass|pwd|pw|secret|token|key|auth|cookie|sess|sid|csrf|xsrf|cred|card|cvv|cvc|ssn|dsn|pan"
+    "|sig|otp|pin|jwt|bearer|conn"
 )
 _CARD_HINT = re.compile(r"\d{4}")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
@@ -246,20 +277,56 @@ def _tuple_value(match: re.Match[str], keys: Redactor) -> str:
     return whole[:start] + MARK + whole[end:]
 
 
+_OPENING = re.compile(r"[bBrRuUfF]{0,2}(\\\"|\"|'|%22)")
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+MAX_GROUP = 4096  # a bracketed value longer than this is redacted to the end of the text
+
+
+def _group_end(text: str, start: int) -> int:
+    """The end of the bracketed group opening at `start` (`('user', 'pw')`, `["a", ["b"]]`),
+    quotes and their escapes honoured; the end of the text if it does not close in time."""
+    expected: list[str] = []
+    quote = ""
+    i, stop = start, min(len(text), start + MAX_GROUP)
+    while i < stop:
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in _CLOSERS:
+            expected.append(_CLOSERS[ch])
+        elif expected and ch == expected[-1]:
+            expected.pop()
+            if not expected:
+                return i + 1
+        i += 1
+    return len(text)
+
+
 def _redact_pairs(text: str, keys: Redactor) -> str:
     out: list[str] = []
     pos = 0
     for match in _PAIR_KEY_RE.finditer(text):
         if match.start() < pos or not keys.is_sensitive_key(match.group("key")):
             continue
-        value = _PAIR_VALUE_RE.match(text, match.end())
-        if value is None or value.group(0).startswith(MARK[:-1]):  # none, or redacted above
+        start = match.end()
+        if text.startswith(MARK[:-1], start):  # redacted above
             continue
-        found = value.group(0)
-        quote = ""
-        if found.startswith(('\\"', '"', "'", "%22")):  # keep the quotes: stays well-formed
-            quote = "%22" if found.startswith("%22") else found[: 2 if found[0] == "\\" else 1]
-        out += (text[pos : match.end()], quote, MARK, quote)
+        if text[start : start + 1] in _CLOSERS:  # a tuple, list or dict: all of it
+            out += (text[pos:start], MARK)
+            pos = _group_end(text, start)
+            continue
+        value = _PAIR_VALUE_RE.match(text, start)
+        if value is None:
+            continue
+        # keep the quotes (and a `b` in front): the text stays well-formed
+        opening = _OPENING.match(value.group(0))
+        quote = opening.group(1) if opening is not None else ""
+        out += (text[pos:start], opening.group(0) if opening else "", MARK, quote)
         pos = value.end()
     if not out:
         return text
@@ -461,6 +528,54 @@ _DEFAULT = Redactor()
 redact_text = _DEFAULT.text
 """Replace secrets recognised by their shape inside `text`, by the built-in key rules and the
 ones given to `use_keys` (a `Redactor` with keys of its own: its `text`)."""
+
+
+# a route's parameter: `{token}`, `{token:str}` (Starlette, FastAPI, Litestar), `<token>`,
+# `<str:token>` (Django); `path` ones span segments
+_ROUTE_PARAM = re.compile(r"\{([A-Za-z_]\w*)(?::(\w+))?\}|<(?:(\w+):)?([A-Za-z_]\w*)>")
+_FOLDED = re.compile(r"//+")
+
+
+def _path_masks(route: str) -> str:
+    """Which segments of a path routed by `route` are secrets its parameter names say
+    (`/reset/{uidb64}/{token}`): "" none; "*" they cannot be told apart (a `path` parameter);
+    else their indexes, comma-separated. A string, as `Remembered` keeps answers."""
+    hidden: list[str] = []
+    spans = False
+    for i, segment in enumerate(route.rstrip("/").split("/")):
+        for m in _ROUTE_PARAM.finditer(segment):
+            spans = spans or "path" in (m.group(2), m.group(3))
+            if _DEFAULT.is_sensitive_key(m.group(1) or m.group(4)):
+                hidden.append(str(i))
+    if not hidden:
+        return ""
+    return "*" if spans else ",".join(hidden)
+
+
+_PATH_MASKS = Remembered(_path_masks)
+
+
+def redact_path(route: str, path: str) -> str:
+    """`path` as a log or record may show it: the segments that the route's parameters name as
+    secrets (`/reset/{token}`, Django's `/reset/<uidb64>/<token>/`) replaced by the mark. The
+    path is aligned with the route from its end (a `root_path` may come first); when it does not
+    align (another segment count, a `path` parameter), the route is shown instead."""
+    masks = _PATH_MASKS.known.get(route)
+    if masks is None:
+        masks = _PATH_MASKS(route)
+    if not masks:
+        return path
+    template = route.rstrip("/").split("/")
+    parts = _FOLDED.sub("/", path).rstrip("/").split("/")
+    offset = len(parts) - len(template)
+    if masks == "*" or offset < 0:
+        return route
+    for want, got in zip(template[1:], parts[offset + 1 :], strict=True):  # [0]: before `/`
+        if "{" not in want and "<" not in want and want != got:
+            return route  # a literal segment differs: not aligned
+    for i in masks.split(","):
+        parts[offset + int(i)] = MARK
+    return "/".join(parts) + ("/" if path.endswith("/") and len(parts) > 1 else "")
 
 
 def use_keys(keys: Iterable[str]) -> None:

@@ -36,6 +36,7 @@ _TAKEN_OVER = (
     "litestar",
     "django",
     "django.server",
+    "py.warnings",  # `warnings.warn`, once `captureWarnings` routes it through logging
 )
 # modules whose handlers a framework puts on the root logger by default (Litestar's queue
 # handler, whose listener writes to the console)
@@ -291,6 +292,9 @@ def configure_logging(settings: LoggingConfig, *, stream: IO[str] | None = None)
             taken.removeHandler(old)
         if not taken.handlers:  # what it logs reaches ours (Django's mail to ADMINS stays)
             taken.propagate = True
+    # a warning's text (`SECRET_KEY=... is insecure`) goes through the redaction too, not
+    # straight to stderr
+    logging.captureWarnings(True)
     if settings.access_log:  # ours replaces the server's: one access event per request
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from readykit._eager import start_eager
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import current_request_id
-from readykit.logging.redact import Redactor, Remembered, redact_text
+from readykit.logging.redact import Redactor, Remembered, redact_path, redact_text
 from readykit.records.batch import BatchWriter
 from readykit.records.store import AUDIT, new_id
 from readykit.route_table import route_path
@@ -186,7 +186,10 @@ class AuditGuard:
             actor = None
         route = scope["path"] if self.ops else self.route_of(scope, root_path)
         return self.audit.event(
-            f"{scope['method'].upper()} {route}", resource=scope["path"], actor=actor, status=status
+            f"{scope['method'].upper()} {route}",
+            resource=redact_path(route, scope["path"]),  # `/reset/{token}`'s token not stored
+            actor=actor,
+            status=status,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,5 +1,7 @@
 """Views a typical Django app has: per-user pages with a session, public JSON, an item route."""
 
+import warnings
+
 from django.contrib.auth import authenticate, login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import cache_control
@@ -42,3 +44,10 @@ def create(request: HttpRequest) -> HttpResponse:
 
 def boom(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("a planted failure")
+
+
+def warn(request: HttpRequest) -> HttpResponse:
+    """A library warning that quotes a secret (as settings checks do)."""
+    planted = request.headers["X-Planted"]
+    warnings.warn(f"falling back: SECRET_KEY={planted} is insecure", stacklevel=1)
+    return HttpResponse("warned")
