@@ -66,6 +66,7 @@ async def asgi_request(
     client: tuple[str, int] | None = ("127.0.0.1", 50000),
     scheme: str = "http",
     query_string: bytes = b"",
+    server: tuple[str, int] = ("127.0.0.1", 8000),
 ) -> Response:
     """Call `app` with one HTTP request (body as one chunk or several) and collect the messages."""
     chunks = [body] if isinstance(body, bytes) else list(body)
@@ -81,7 +82,7 @@ async def asgi_request(
         "root_path": "",
         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
         "client": client,
-        "server": ("127.0.0.1", 8000),
+        "server": server,
     }
     pending = [
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}

@@ -168,3 +168,32 @@ async def test_values_make_keys_without_key() -> None:
 
     args = (datetime.date(2026, 12, 3), [uuid.UUID(int=1)], {"limit": 5})
     assert await report(*args) == await report(*args) == 1
+
+
+async def test_a_cancelled_first_caller_cancels_nobody_waiting_on_it() -> None:
+    """The caller computing an entry is cancelled (its time limit): the callers waiting on it
+    compute again, once for all of them, instead of being cancelled with it."""
+    kit = make_kit()
+    calls = 0
+    gate = asyncio.Event()
+
+    @kit.cached(ttl=60)
+    async def report(day: str) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.Event().wait()  # the first computation never ends by itself
+        await gate.wait()
+        return {"day": day, "call": calls}
+
+    first = asyncio.create_task(report("mon"))
+    await asyncio.sleep(0)
+    waiters = [asyncio.create_task(report("mon")) for _ in range(3)]
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*waiters)
+    assert first.cancelled()
+    assert results == [{"day": "mon", "call": 2}] * 3
+    assert calls == 2

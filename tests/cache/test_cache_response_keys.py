@@ -266,3 +266,17 @@ async def test_the_names_of_the_vary_headers_key_the_entry_not_only_their_values
     assert evil.body == b"report of evil"
     again = await asgi_request(app, "GET", "/p/report", headers=[("X-Tenant", "acme")])
     assert again.body == b"report of acme"
+
+
+async def test_instances_behind_one_host_share_entries() -> None:
+    """Two instances (their own listening addresses) behind one name share a Redis entry: the
+    key holds the `Host`, not the address the server listens on."""
+    app, state = build()
+    headers = [("Host", "api.example")]
+    await asgi_request(app, "GET", "/public", headers=headers, server=("10.0.0.2", 8000))
+    other = await asgi_request(app, "GET", "/public", headers=headers, server=("10.0.0.3", 8000))
+    assert (other.header("x-cache"), state.calls) == ("HIT", 1)
+    # without a Host the address is what links are built from: its own entry
+    await asgi_request(app, "GET", "/links", headers=[], server=("10.0.0.2", 8000))
+    bare = await asgi_request(app, "GET", "/links", headers=[], server=("10.0.0.3", 8000))
+    assert bare.json() == {"reset": "http://10.0.0.3:8000/reset-password"}

@@ -66,14 +66,24 @@ class SingleFlight:
         self._running: dict[str, asyncio.Future[Any]] = {}
 
     async def run(self, key: str, compute: Callable[[], Awaitable[R]]) -> R:
-        """The result of `compute()`, shared with every caller that asks while it runs."""
-        running = self._running.get(key)
-        if running is not None:
-            return await asyncio.shield(running)
+        """The result of `compute()`, shared with every caller that asks while it runs.
+
+        A computing caller that is cancelled (its time limit, its client gone) cancels nobody
+        else: the callers waiting on it compute again, one of them for the others."""
+        while (running := self._running.get(key)) is not None:
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not running.cancelled() or (task is not None and task.cancelling()):
+                    raise  # this caller is the one cancelled
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
             result = await compute()
+        except asyncio.CancelledError:
+            future.cancel()  # the waiters try again
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise it, nobody else must
@@ -82,7 +92,8 @@ class SingleFlight:
             future.set_result(result)
             return result
         finally:
-            del self._running[key]
+            if self._running.get(key) is future:
+                del self._running[key]
 
 
 def cached(

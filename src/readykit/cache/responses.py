@@ -192,13 +192,16 @@ class ResponseCacheGuard:
 
     @staticmethod
     def _origin(scope: Scope, headers: list[tuple[bytes, bytes]]) -> list[Any]:
-        """What an app builds its absolute URLs from: scheme, root path, host, forwarded ones."""
-        server = scope.get("server")
+        """What an app builds its absolute URLs from: scheme, root path, host, forwarded ones;
+        the address the server listens on only without a `Host` (instances behind one name
+        share their entries in Redis: each has its own address)."""
+        origin = [_all_values(headers, name) for name in _ORIGIN]
+        server = scope.get("server") if not origin[0] else None  # origin[0]: the Host lines
         return [
             scope.get("scheme", "http"),
             scope.get("root_path", ""),
             list(server) if server else None,
-            [_all_values(headers, name) for name in _ORIGIN],
+            origin,
         ]
 
     def _key(
