@@ -16,7 +16,7 @@ from readykit.deadlines import Deadlines
 from readykit.feature import Guard, When
 from readykit.guards.limits import body_too_large, timed_out
 from readykit.headers import media_type, without
-from readykit.logging.redact import redact_path
+from readykit.logging.redact import redact_path, serving
 from readykit.problem import send_problem
 from readykit.record import RequestRecord
 from readykit.route_table import route_path
@@ -429,6 +429,7 @@ class ReadyKitMiddleware:
             request_id = accept_request_id(incoming)
             lean = _Lean(send, (REQUEST_ID_HEADER, request_id.encode()))
             token = request_id_var.set(request_id)
+            current = serving.set((scope, root_path, self.routes))
             try:
                 await pipeline.inner(scope)(scope, receive, lean.send)
             except Exception:
@@ -448,12 +449,14 @@ class ReadyKitMiddleware:
                         await _send_500(send, [lean.id_header], request_id)
             finally:
                 request_id_var.reset(token)
+                serving.reset(current)
             return
         started = time.perf_counter()
         cycle = _Cycle(scope, send, pipeline)
         request_id = cycle.request_id = accept_request_id(cycle.read_headers(scope["headers"]))
         cycle.id_header = (REQUEST_ID_HEADER, request_id.encode())
         token = request_id_var.set(request_id)
+        current = serving.set((scope, root_path, self.routes))
 
         active = self.kit._active_requests
         if active is not None:
@@ -499,6 +502,7 @@ class ReadyKitMiddleware:
                 await cycle.send_held()
         finally:
             request_id_var.reset(token)
+            serving.reset(current)
             if active is not None:
                 gauge.dec()
             if recorders:

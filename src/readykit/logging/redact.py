@@ -21,7 +21,10 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable, Iterable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
+
+from readykit._types import Scope
 
 MARK = "[REDACTED]"
 MAX_DEPTH = 32
@@ -495,6 +498,8 @@ class Redactor:
                 event_dict[key] = MARK
             else:
                 event_dict[key] = self._redact(value, 0, set())
+        if serving.get() is not None:
+            _hide_request_path(event_dict)
         return event_dict
 
 
@@ -576,6 +581,36 @@ def redact_path(route: str, path: str) -> str:
     for i in masks.split(","):
         parts[offset + int(i)] = MARK
     return "/".join(parts) + ("/" if path.endswith("/") and len(parts) > 1 else "")
+
+
+serving: ContextVar[tuple[Scope, str, Callable[[Scope, str], str]] | None] = ContextVar(
+    "readykit_serving", default=None
+)
+"""The request the kit's layer is serving: its scope, `root_path` as it arrived and the kit's
+route resolver, for log lines that quote the request's path (Django's `Forbidden (CSRF cookie
+not set.): /reset/MQ/<token>/`)."""
+
+
+def _hide_request_path(event: MutableMapping[str, Any]) -> None:
+    """Where a text field quotes the path of the request being served, show it as
+    `redact_path` does: the segments its route names as secrets replaced."""
+    current = serving.get()
+    assert current is not None
+    scope, root_path, route_of = current
+    raw = scope.get("path")
+    if not isinstance(raw, str) or raw.count("/") < 2:  # `/`, `/login`: nothing to hide
+        return
+    shown: str | None = None
+    for key, value in event.items():
+        if isinstance(value, str) and raw in value:
+            if shown is None:
+                try:
+                    shown = redact_path(route_of(scope, root_path), raw)
+                except Exception:  # a route hook that fails: the hook's failure is logged
+                    return
+                if shown == raw:
+                    return
+            event[key] = value.replace(raw, shown)
 
 
 def use_keys(keys: Iterable[str]) -> None:
