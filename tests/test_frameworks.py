@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from readykit import ReadyKit, current_request_id
-from readykit.testing import RecordCollector
+from readykit.testing import RecordCollector, lifespan
 from support import IDS_ONLY
 
 pytestmark = pytest.mark.anyio
@@ -51,7 +51,8 @@ async def test_readme_wiring_serves_app_and_health(framework: str) -> None:
     assert resp.json() == {"id": 42}
     assert resp.headers["x-request-id"] == "rid-1"
 
-    ready = await get(app, "/health/ready")
+    async with lifespan(app):  # as a server runs it: the kit is ready once started
+        ready = await get(app, "/health/ready")
     assert ready.status_code == 200
     assert ready.headers["content-type"] == "application/health+json"
     assert "database:responseTime" in ready.json()["checks"]

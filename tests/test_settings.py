@@ -21,6 +21,29 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        # `inf` froze readiness at its first answer; `nan` turned a time limit off
+        ("READYKIT_HEALTH_CACHE_S", "inf", "Input should be a finite number"),
+        ("READYKIT_REQUEST_TIMEOUT_S", "nan", "Input should be a finite number"),
+        ("READYKIT_REQUEST_TIMEOUTS", '{"GET /slow": "nan"}', "Input should be a finite number"),
+        ("READYKIT_PRIVACY_LINK_TTL_H", "inf", "Input should be a finite number"),
+        # a per-route value is checked like the single setting it refines
+        ("READYKIT_CACHE_ROUTES", '{"GET /": -1}', "[GET /] Input should be greater than 0"),
+        ("READYKIT_CACHE_ROUTES", '{"GET /": "nan"}', "Input should be a finite number"),
+    ],
+)
+def test_values_no_service_can_mean_are_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as refused:
+        Settings()
+    assert str(refused.value).startswith(f"{variable}: ")
+    assert says in str(refused.value)
+
+
 def test_unknown_readykit_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("READYKIT_SOMETHING_NEW", "1")
     assert Settings().service_name == "app"

@@ -94,6 +94,12 @@ def _shadowing(path: str, settings: Settings) -> str:
     )
 
 
+NOT_STARTED = (
+    "readykit is not started: the server sent no ASGI lifespan startup (uvicorn --lifespan "
+    "off?), so its audit writer, jobs and flushes are not running; serve with lifespan on"
+)
+
+
 class StartupCheckFailed(ConfigurationError):
     """A startup check failed, so the service refuses to start."""
 
@@ -149,7 +155,9 @@ class ReadyKit:
         # one rule for every ops endpoint; wrong tokens count against the client as the trusted
         # proxies name it (an IPv6 one by its /64), like every other per-client limit
         self.access = OpsAccess.from_settings(self.settings, self.guesser)
-        endpoints = HealthEndpoints(self.health, self.settings, self.access, lambda: self.draining)
+        self.started = False  # by the ASGI lifespan's startup
+        self._said_not_started = False
+        endpoints = HealthEndpoints(self.health, self.settings, self.access, self._lifecycle)
         self._ops_routes: dict[str, Handler] = endpoints.routes()
         if self.settings.configure_logging:
 
@@ -168,7 +176,7 @@ class ReadyKit:
         self.metrics = Metrics(self.settings, self.access)
         self._active_requests: Callable[[str], Any] | None = None
         if self.settings.metrics:
-            self._ops_routes[self.settings.metrics_path] = self.metrics.endpoint
+            self._add_ops_route(self.settings.metrics_path, self.metrics.endpoint)
             self.add_recorder(excluding(self.metrics.http, excluded))
             self._active_requests = self.metrics.http.active_for
             self.health.result_hooks.append(self.metrics.health)
@@ -298,6 +306,16 @@ class ReadyKit:
     def add_ops_route(self, path: str, handler: Handler) -> None:
         """Serve `handler` at exactly `path`, in front of the app (like /health, /metrics)."""
         self._refuse_after_wrap(f"add_ops_route({path!r})")
+        self._add_ops_route(path, handler)
+
+    def _add_ops_route(self, path: str, handler: Handler) -> None:
+        if path in self._ops_routes:  # one would hide the other (metrics answering readiness)
+            raise ConfigurationError(
+                f"readykit would serve two of its endpoints at {path}: give "
+                f"READYKIT_METRICS_PATH (now {self.settings.metrics_path}) and "
+                f"READYKIT_HEALTH_PREFIX (now {self.settings.health_prefix}) paths that do not "
+                "overlap (the dashboard is under /ops)"
+            )
         self._ops_routes[path] = handler
 
     def add_feature(self, feature: Feature) -> None:
@@ -451,6 +469,7 @@ class ReadyKit:
         if failed:
             reasons = "; ".join(f"{r.name}: {r.output or 'failed'}" for r in failed)
             raise StartupCheckFailed(f"startup checks failed: {reasons}")
+        self.started = True
 
     async def shutdown(self) -> None:
         """Run shutdown hooks in reverse order of registration, then release checks' clients."""
@@ -460,6 +479,17 @@ class ReadyKit:
             except Exception:
                 logger.exception("readykit shutdown hook %r failed", hook)
         await self.health.aclose()
+
+    def _lifecycle(self) -> tuple[str, str] | None:
+        """Why the service is not ready whatever its checks say, or None."""
+        if self.draining:
+            return "shutting down: draining traffic", "shutdown"
+        if not self.started:
+            if not self._said_not_started:  # once, where the operator looks first
+                self._said_not_started = True
+                logger.error(NOT_STARTED)
+            return NOT_STARTED, "startup"
+        return None
 
     def _begin_drain(self) -> None:
         self.draining = True

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from readykit.errors import ConfigurationError
 from readykit.route_table import RouteTable
@@ -29,13 +29,18 @@ S = TypeVar("S", bound="Section")
 # the backends of the in-process defaults and their shared counterpart (rate limits, cache)
 MEMORY_OR_REDIS = ("memory", "redis", "rediss")
 
+Positive = Annotated[float, Field(gt=0)]
+"""A per-route value that only makes sense above 0 (a TTL, a timeout, a threshold): checked
+like the single settings it refines (`{"GET /": -1}` never caches, `-5` bytes refuses all)."""
+PositiveInt = Annotated[int, Field(gt=0)]
+
 
 class Section(BaseModel):
     """Base of every feature's section; its fields are `READYKIT_<FIELD NAME>` variables."""
 
     # a section is read as part of Settings (or by read_section): its own validator is built
     # only if it is ever instantiated alone, not for each section at import
-    model_config = ConfigDict(defer_build=True)
+    model_config = ConfigDict(defer_build=True, allow_inf_nan=False)  # no `inf` timeouts
 
 
 def parsed_by(parse: Callable[[T], object]) -> Callable[[T], T]:

@@ -106,7 +106,9 @@ def name_the_variable(message: str, fields: Mapping[str, FieldInfo] | None = Non
     return message
 
 
-FROM_ENVIRONMENT = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+FROM_ENVIRONMENT = SettingsConfigDict(
+    env_prefix=ENV_PREFIX, extra="ignore", frozen=True, allow_inf_nan=False
+)
 
 
 class FromEnvironment(BaseSettings):
@@ -157,6 +159,9 @@ def _reader(section: type[Section]) -> type[FromEnvironment]:
     return type(section.__name__, (section, FromEnvironment), {})
 
 
+_POSITIVE = re.compile(r"Annotated\[(\w+), FieldInfo\([^\]]*metadata=\[Gt\(gt=0\)\]\)\]")
+
+
 def settings_table() -> str:
     """Every setting as a Markdown table (variable, type, default, meaning, the section that
     declares it): docs/settings.md."""
@@ -167,6 +172,7 @@ def settings_table() -> str:
     for name, field in Settings.model_fields.items():
         annotation = str(field.annotation).replace("typing.", "").replace("pydantic.types.", "")
         annotation = annotation.replace("<class '", "").replace("'>", "").replace("|", "\\|")
+        annotation = _POSITIVE.sub(r"\1 > 0", annotation)  # section.Positive
         if field.default_factory is not None:
             default = repr(field.default_factory())  # type: ignore[call-arg]
         else:

@@ -207,3 +207,17 @@ async def test_audit_actions_use_the_kits_route_names(tmp_path: Path) -> None:
         ("POST /orders/{order_id}", 201),
         ("POST /orders/{order_id}", 429),
     ]
+
+
+@pytest.mark.parametrize(
+    "settings", [{"metrics_path": "/health/ready"}, {"health_prefix": "/metrics"}]
+)
+async def test_two_of_the_kits_endpoints_at_one_path_stop_startup(settings: dict[str, str]) -> None:
+    """Metrics at the readiness path answered every readiness probe with 401: refused."""
+    kit = ReadyKit(Settings(configure_logging=False, **settings))  # type: ignore[arg-type]
+    app = kit.wrap(Starlette(routes=[]))
+    with pytest.raises(RuntimeError) as failed:
+        async with lifespan(app):
+            pass
+    assert str(failed.value).startswith("readykit would serve two of its endpoints at ")
+    assert "READYKIT_METRICS_PATH" in str(failed.value)

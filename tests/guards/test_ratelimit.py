@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from readykit import ConfigurationError, ReadyKit, Settings
-from readykit.testing import FakeClock, asgi_request
+from readykit.testing import FakeClock, asgi_request, lifespan
 
 pytestmark = pytest.mark.anyio
 
@@ -201,7 +201,8 @@ async def test_unreachable_storage_fails_open_with_one_warning(
     assert len(warnings) == 1
     assert "unreachable" in warnings[0].getMessage()
     assert metric(kit, "readykit_rate_limit_storage_errors_total") == 3  # once per attempt
-    health = await asgi_request(app, "GET", "/health/ready")
+    async with lifespan(app):
+        health = await asgi_request(app, "GET", "/health/ready")
     assert health.status == 200
     assert health.json()["status"] == "warn"
     assert health.json()["checks"]["ratelimit:responseTime"][0]["status"] == "fail"

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from readykit import Observation, ReadyKit, Settings
-from readykit.testing import asgi_request
+from readykit.testing import asgi_request, lifespan
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +22,9 @@ def make_kit(**settings: object) -> ReadyKit:
 async def test_ready_passes_with_health_json() -> None:
     kit = make_kit()
     kit.add_check("database", lambda: None, component_type="datastore")
-    resp = await asgi_request(kit.wrap(app), "GET", "/health/ready")
+    wrapped = kit.wrap(app)
+    async with lifespan(wrapped):  # ready once started
+        resp = await asgi_request(wrapped, "GET", "/health/ready")
     assert resp.status == 200
     assert resp.header("content-type") == "application/health+json"
     assert resp.header("cache-control") == "no-store"
@@ -50,7 +52,9 @@ async def test_non_critical_failure_and_warn_keep_service_ready() -> None:
     kit = make_kit()
     kit.add_check("cache", lambda: False, critical=False)
     kit.add_check("disk", lambda: Observation(value=5, unit="bytes", status="warn"))
-    resp = await asgi_request(kit.wrap(app), "GET", "/health/ready")
+    wrapped = kit.wrap(app)
+    async with lifespan(wrapped):
+        resp = await asgi_request(wrapped, "GET", "/health/ready")
     assert resp.status == 200
     assert resp.json()["status"] == "warn"
 
@@ -147,8 +151,9 @@ async def test_wrong_method_is_405_problem(method: str) -> None:
 
 
 async def test_head_has_no_body() -> None:
-    kit = make_kit()
-    resp = await asgi_request(kit.wrap(app), "HEAD", "/health/ready")
+    wrapped = make_kit().wrap(app)
+    async with lifespan(wrapped):
+        resp = await asgi_request(wrapped, "HEAD", "/health/ready")
     assert resp.status == 200
     assert resp.body == b""
     assert int(resp.header("content-length") or 0) > 0
@@ -170,3 +175,23 @@ async def test_builtin_checks_name_their_measurement(tmp_path: object) -> None:
     assert (disk["componentType"], disk["observedUnit"]) == ("system", "bytes")
     assert disk["observedValue"] > 0
     assert body["checks"]["tmp:writable"][0]["status"] == "pass"
+
+
+async def test_not_ready_until_the_server_runs_the_lifespan(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Served without an ASGI lifespan (`uvicorn --lifespan off`) the kit's writer and jobs
+    never start and acknowledged audit events would be lost: readiness says so, and one error
+    line tells the operator why."""
+    wrapped = make_kit().wrap(app)
+    for _ in range(2):
+        resp = await asgi_request(wrapped, "GET", "/health/ready")
+        assert resp.status == 503
+        assert "lifecycle:startup" in resp.json()["checks"]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        "readykit is not started: the server sent no ASGI lifespan startup (uvicorn --lifespan "
+        "off?), so its audit writer, jobs and flushes are not running; serve with lifespan on"
+    ]
+    async with lifespan(wrapped):
+        assert (await asgi_request(wrapped, "GET", "/health/ready")).status == 200

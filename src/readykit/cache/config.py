@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from readykit.cache.store import cache_scheme
-from readykit.section import Section, parsed_by, route_keys
+from readykit.section import Positive, Section, parsed_by, route_keys
 
 
 class CacheConfig(Section):
@@ -22,10 +22,12 @@ class CacheConfig(Section):
     cache_max_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0, description="Bytes the memory cache holds before evicting."
     )
-    cache_routes: Annotated[dict[str, float], AfterValidator(route_keys("cache_routes"))] = Field(
-        default_factory=dict,
-        description="GET/HEAD routes whose responses are cached, with TTL seconds: "
-        '{"GET /rates": 60}.',
+    cache_routes: Annotated[dict[str, Positive], AfterValidator(route_keys("cache_routes"))] = (
+        Field(
+            default_factory=dict,
+            description="GET/HEAD routes whose responses are cached, with TTL seconds: "
+            '{"GET /rates": 60}.',
+        )
     )
     cache_route_tags: Annotated[
         dict[str, list[str]], AfterValidator(route_keys("cache_route_tags"))

@@ -43,17 +43,17 @@ async def event_loop_lag(max_lag_ms: float) -> CheckResult:
     )
 
 
-def _draining() -> CheckResult:
+def _lifecycle(output: str, measurement: str) -> CheckResult:
     return CheckResult(
         name="lifecycle",
         kind="readiness",
         critical=True,
         component_type="system",
-        measurement="shutdown",
+        measurement=measurement,
         status="fail",
         duration_ms=0.0,
         time=_now(),
-        output="shutting down: draining traffic",
+        output=output,
     )
 
 
@@ -65,11 +65,13 @@ class HealthEndpoints:
         registry: HealthRegistry,
         config: HealthConfig,
         access: OpsAccess,
-        is_draining: Callable[[], bool],
+        lifecycle: Callable[[], tuple[str, str] | None],
     ) -> None:
+        """`lifecycle`: why the service is not ready whatever its checks say, and the phase
+        (`startup`: not started; `shutdown`: draining), or None."""
         self.registry = registry
         self.config = config
-        self.is_draining = is_draining
+        self.lifecycle = lifecycle
         self.access = access
 
     def routes(self) -> dict[str, Handler]:
@@ -93,8 +95,8 @@ class HealthEndpoints:
         if await refuse_method(scope, send):
             return
         results = await self.registry.run(("readiness",))
-        if self.is_draining():
-            results.append(_draining())
+        if (why := self.lifecycle()) is not None:
+            results.append(_lifecycle(*why))
         await self._respond(scope, send, results, detailed=False)
 
     async def full(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,8 +105,8 @@ class HealthEndpoints:
             return
         results = [await event_loop_lag(self.config.liveness_max_lag_ms)]
         results += await self.registry.run()
-        if self.is_draining():
-            results.append(_draining())
+        if (why := self.lifecycle()) is not None:
+            results.append(_lifecycle(*why))
         await self._respond(scope, send, results, detailed=self.access.allowed(scope))
 
     async def _respond(
