@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from readykit.clitools import writing
-from readykit.deploy import DeployOptions, default_settings, write
+from readykit.deploy import NO_METRICS, DeployOptions, default_settings, write
 from readykit.settings import Settings
 
 
@@ -46,3 +46,5 @@ def deploy_files(
         written = write(out, settings, options)
     for path in written:
         click.echo(str(path))
+    if not settings.metrics:
+        click.echo(NO_METRICS, err=True)

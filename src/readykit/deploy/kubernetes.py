@@ -37,11 +37,21 @@ def _env(t: Target) -> list[dict[str, Any]]:
         env.append({"name": "READYKIT_STORE_URL", "valueFrom": ref})
     else:
         env.append({"name": "READYKIT_STORE_URL", "value": f"sqlite:///{DATA_DIR}/readykit.db"})
+    # the settings the probes, annotations and grace period were generated from, unless default
+    env.extend({"name": name, "value": value} for name, value in t.pod_settings.items())
     return env
 
 
 def deployment(t: Target) -> dict[str, Any]:
     labels = {"app.kubernetes.io/name": t.name, "app.kubernetes.io/part-of": "readykit"}
+    pod_metadata: dict[str, Any] = {"labels": labels}
+    if t.metrics:  # READYKIT_METRICS=false serves no metrics: nothing to scrape
+        pod_metadata["annotations"] = {
+            # scraped with the ops token: see prometheus/scrape.yml
+            "prometheus.io/scrape": "true",
+            "prometheus.io/path": t.metrics_path,
+            "prometheus.io/port": str(t.port),
+        }
     container = {
         "name": t.name,
         "image": t.image,
@@ -76,15 +86,7 @@ def deployment(t: Target) -> dict[str, Any]:
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {
-                        # scraped with the ops token: see prometheus/scrape.yml
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/path": t.metrics_path,
-                        "prometheus.io/port": str(t.port),
-                    },
-                },
+                "metadata": pod_metadata,
                 "spec": {
                     "terminationGracePeriodSeconds": t.grace_period_s,
                     "securityContext": {
