@@ -32,6 +32,16 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         # a per-route value is checked like the single setting it refines
         ("READYKIT_CACHE_ROUTES", '{"GET /": -1}', "[GET /] Input should be greater than 0"),
         ("READYKIT_CACHE_ROUTES", '{"GET /": "nan"}', "Input should be a finite number"),
+        ("READYKIT_BODY_LIMITS", '{"POST /item": -5}', "[POST /item] Input should be greater"),
+        ("READYKIT_REQUEST_TIMEOUTS", '{"GET /slow": 0}', "[GET /slow] Input should be greater"),
+        ("READYKIT_RATE_LIMITS", '{"default": "0/minute"}', "'0/minute' admits no request"),
+        # a CR/LF in a header the kit adds broke every response, `/health/live` included
+        ("READYKIT_CONTENT_SECURITY_POLICY", "a\r\nSet-Cookie: x=y", "should match pattern"),
+        ("READYKIT_REFERRER_POLICY", "no-referrer\n", "should match pattern"),
+        ("READYKIT_SECURITY_HEADER_OVERRIDES", '{"GET /": {"Bad Header": "x"}}', "Bad Header"),
+        ("READYKIT_SECURITY_HEADER_OVERRIDES", '{"GET /": {"X-A": "a\\r\\nb: c"}}', "[X-A]"),
+        ("READYKIT_CORS_ALLOW_METHODS", '["FETCH ME"]', "should match pattern"),
+        ("READYKIT_CORS_ALLOW_HEADERS", '["bad header"]', "should match pattern"),
     ],
 )
 def test_values_no_service_can_mean_are_refused(
@@ -40,7 +50,7 @@ def test_values_no_service_can_mean_are_refused(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigurationError) as refused:
         Settings()
-    assert str(refused.value).startswith(f"{variable}: ")
+    assert str(refused.value).startswith((f"{variable}: ", f"{variable}["))
     assert says in str(refused.value)
 
 

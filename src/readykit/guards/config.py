@@ -9,7 +9,17 @@ from pydantic import AfterValidator, Field, model_validator
 
 from readykit.guards.cors import cors_origins
 from readykit.guards.headers import hash_routes
-from readykit.section import MEMORY_OR_REDIS, Section, parsed_by, route_keys, url_scheme
+from readykit.section import (
+    MEMORY_OR_REDIS,
+    HeaderName,
+    HeaderValue,
+    Positive,
+    PositiveInt,
+    Section,
+    parsed_by,
+    route_keys,
+    url_scheme,
+)
 
 
 def _policies(rate_limits: dict[str, str]) -> object:
@@ -57,14 +67,16 @@ class LimitsConfig(Section):
     max_body_bytes: int | None = Field(
         default=1_048_576, gt=0, description="Largest request body; None for no limit."
     )
-    body_limits: Annotated[dict[str, int], AfterValidator(route_keys("body_limits"))] = Field(
-        default_factory=dict, description='Per-route body limits: {"POST /upload": 50000000}.'
+    body_limits: Annotated[dict[str, PositiveInt], AfterValidator(route_keys("body_limits"))] = (
+        Field(
+            default_factory=dict, description='Per-route body limits: {"POST /upload": 50000000}.'
+        )
     )
     request_timeout_s: float | None = Field(
         default=30.0, gt=0, description="Time until the response starts; None for no limit."
     )
     request_timeouts: Annotated[
-        dict[str, float], AfterValidator(route_keys("request_timeouts"))
+        dict[str, Positive], AfterValidator(route_keys("request_timeouts"))
     ] = Field(default_factory=dict, description='Per-route timeouts: {"GET /report": 120}.')
 
 
@@ -72,11 +84,11 @@ class SecurityHeadersConfig(Section):
     """readykit.guards.headers."""
 
     security_headers: bool = Field(default=True, description="Add security headers.")
-    content_security_policy: str = Field(
+    content_security_policy: HeaderValue = Field(
         default="default-src 'none'; frame-ancestors 'none'",
         description="Content-Security-Policy for non-HTML responses.",
     )
-    html_content_security_policy: str = Field(
+    html_content_security_policy: HeaderValue = Field(
         default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data: https:; font-src 'self' data:; worker-src 'self' blob:; "
         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
@@ -88,12 +100,13 @@ class SecurityHeadersConfig(Section):
         description="Routes whose HTML pages get each inline script's hash added to their CSP "
         "(FastAPI's docs pages); list only pages without user input, [] for none.",
     )
-    referrer_policy: str = Field(
+    referrer_policy: HeaderValue = Field(
         default="no-referrer", description="Referrer-Policy on every response."
     )
     hsts_max_age_s: int = Field(default=63_072_000, ge=0, description="0 disables HSTS.")
     security_header_overrides: Annotated[
-        dict[str, dict[str, str]], AfterValidator(route_keys("security_header_overrides"))
+        dict[str, dict[HeaderName, HeaderValue]],
+        AfterValidator(route_keys("security_header_overrides")),
     ] = Field(
         default_factory=dict,
         description='Per-route header values, "" to drop one: '
@@ -110,11 +123,11 @@ class CorsConfig(Section):
     cors_allow_credentials: bool = Field(
         default=False, description="Allow credentials for the listed origins (never with '*')."
     )
-    cors_allow_methods: list[str] = Field(
+    cors_allow_methods: list[HeaderName] = Field(
         default_factory=lambda: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
         description="Methods a preflight may ask for.",
     )
-    cors_allow_headers: list[str] = Field(
+    cors_allow_headers: list[HeaderName] = Field(
         default_factory=lambda: ["authorization", "content-type", "x-request-id"],
         description="Request headers a preflight may ask for.",
     )

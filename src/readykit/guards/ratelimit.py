@@ -76,6 +76,10 @@ def parse_policies(rate_limits: dict[str, str]) -> tuple[Policy | None, RouteTab
             ) from exc
         if not items:
             raise ConfigurationError(f"rate_limits[{key!r}]: no limit given")
+        if any(item.amount < 1 for item in items):  # `0/minute` refuses every request
+            raise ConfigurationError(
+                f"rate_limits[{key!r}]: {text!r} admits no request; give at least 1 per window"
+            )
         policies[key] = Policy(key, items)
     return policies.get("default"), RouteTable(policies, setting="rate_limits")
 
