@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import time
 from collections.abc import Callable
 
@@ -19,6 +20,9 @@ from readykit._types import Scope
 from readykit.section import Section
 
 MAX_TOKEN_BYTES = 512  # longer presented tokens are refused before any comparison
+# shorter tokens fall to the guessing the limits below allow (100 a minute): warned about
+WEAK_TOKEN_CHARS = 16
+logger = logging.getLogger("readykit")
 # wrong bearer tokens a client (by address, as `client_of` names it: behind trusted proxies the
 # address they saw, an IPv6 client by its /64), and all clients together, may present in a
 # window; past that every bearer token is refused until the window ends, so a token cannot be
@@ -130,6 +134,13 @@ class OpsAccess:
         cls, config: OpsConfig, client_of: Callable[[Scope], str] | None = None
     ) -> OpsAccess:
         token = config.ops_token.get_secret_value() if config.ops_token else None
+        if token and len(token) < WEAK_TOKEN_CHARS:
+            logger.warning(
+                "READYKIT_OPS_TOKEN has %d characters: a token that short can be guessed; "
+                "use at least %d random ones (openssl rand -hex 16)",
+                len(token),
+                WEAK_TOKEN_CHARS,
+            )
         return cls(token, trust_loopback=config.ops_trust_loopback, client_of=client_of)
 
     @property

@@ -80,8 +80,8 @@ def test_keys_given_later_replace_what_was_remembered() -> None:
     from readykit.records.audit import Audit
 
     audit = Audit(None, None)  # type: ignore[arg-type]  # events only
-    text = "team_badge=1234abcd"
+    text = "team_mascot=1234abcd"
     assert audit.event(text)["action"] == text  # remembered as harmless
-    use_keys(["team_badge"])
-    assert audit.event(text)["action"] == f"team_badge={MARK}"
-    assert redact_text(text) == f"team_badge={MARK}"
+    use_keys(["team_mascot"])
+    assert audit.event(text)["action"] == f"team_mascot={MARK}"
+    assert redact_text(text) == f"team_mascot={MARK}"

@@ -61,3 +61,20 @@ async def test_behind_a_trusted_proxy_one_guesser_does_not_lock_out_the_others()
     assert guesses == [401] * FAILED_PER_CLIENT
     assert await scrape(TOKEN, "203.0.113.50") == 200  # Prometheus, through the same proxy
     assert await scrape(TOKEN, "2001:db8::2") == 401  # the guesser's /64, another address
+
+
+def test_a_short_token_is_warned_about_once_where_it_is_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A one-letter token falls to the guesses the limits allow within a minute."""
+    from pydantic import SecretStr
+
+    from readykit.access import OpsConfig
+
+    OpsAccess.from_settings(OpsConfig(ops_token=SecretStr("a")))
+    OpsAccess.from_settings(OpsConfig(ops_token=SecretStr(TOKEN)))
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [
+        "READYKIT_OPS_TOKEN has 1 characters: a token that short can be guessed; use at "
+        "least 16 random ones (openssl rand -hex 16)"
+    ]
