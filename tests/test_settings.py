@@ -42,6 +42,9 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         ("READYKIT_SECURITY_HEADER_OVERRIDES", '{"GET /": {"X-A": "a\\r\\nb: c"}}', "[X-A]"),
         ("READYKIT_CORS_ALLOW_METHODS", '["FETCH ME"]', "should match pattern"),
         ("READYKIT_CORS_ALLOW_HEADERS", '["bad header"]', "should match pattern"),
+        # a Redis URL's typo was accepted and the limits/cache silently failed open at use
+        ("READYKIT_RATE_LIMIT_STORAGE", "redis://127.0.0.1:notaport/10", "not a Redis URL"),
+        ("READYKIT_CACHE_URL", "redis://:pw-Zq81@127.0.0.1:6379/abc", "'abc' is not a number"),
     ],
 )
 def test_values_no_service_can_mean_are_refused(
@@ -52,6 +55,7 @@ def test_values_no_service_can_mean_are_refused(
         Settings()
     assert str(refused.value).startswith((f"{variable}: ", f"{variable}["))
     assert says in str(refused.value)
+    assert "pw-Zq81" not in str(refused.value)
 
 
 def test_unknown_readykit_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

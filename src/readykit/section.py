@@ -16,10 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from readykit.errors import ConfigurationError
+from readykit.logging.redact import redact_text
 from readykit.route_table import RouteTable
 
 T = TypeVar("T")
@@ -93,4 +95,14 @@ def url_scheme(url: str, schemes: Iterable[str], *, setting: str, use: str) -> s
     scheme = url.split("://", 1)[0]
     if scheme not in schemes:
         raise ConfigurationError(f"{setting}: unknown scheme {scheme!r} in {url!r}; use {use}")
+    if scheme.startswith("redis"):  # `redis://host:port/db`: a typo is told now, not at use
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018  # raises for a port that is not a number
+            db = parts.path.strip("/")
+            if db and not db.isdigit():
+                raise ValueError(f"database {db!r} is not a number")
+        except ValueError as exc:
+            shown = redact_text(url)
+            raise ConfigurationError(f"{setting}: {shown!r} is not a Redis URL ({exc})") from None
     return scheme
