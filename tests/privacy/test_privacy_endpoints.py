@@ -762,3 +762,34 @@ async def test_a_large_export_is_streamed_into_the_archive(tmp_path: Path) -> No
         text = z.read("events.json").decode()
         assert text == json.dumps(rows, ensure_ascii=False, indent=2)
         assert json.loads(z.read("orders.json")) == ORDERS["alice"]
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "missing-parent"])
+def test_a_key_file_that_cannot_be_created_names_the_variable(tmp_path: Path, where: str) -> None:
+    from readykit import ConfigurationError
+    from readykit.privacy.keys import load_or_create_key
+
+    if where == "under-a-file":
+        (tmp_path / "a-file").write_text("not a directory")
+        path = tmp_path / "a-file" / "privacy.key"  # FileExistsError from mkdir, once
+    else:
+        path = Path("/proc/readykit-nope/privacy.key")  # FileNotFoundError from mkdir, once
+    with pytest.raises(ConfigurationError) as refused:
+        load_or_create_key(None, path)
+    line = str(refused.value)
+    assert line.startswith(f"privacy_key_path: cannot create the privacy key file {path} ("), line
+    assert "READYKIT_PRIVACY_SECRET" in line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize("value", ["", ".", "/", "keys/"])
+def test_a_key_path_that_names_no_file_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from readykit import ReadyKit
+
+    monkeypatch.setenv("READYKIT_PRIVACY_KEY_PATH", value)
+    kit = ReadyKit()
+    assert str(kit.config_error).startswith(
+        f"READYKIT_PRIVACY_KEY_PATH: {value!r} names no file"
+    ), kit.config_error

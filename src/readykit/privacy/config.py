@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, SecretStr
 
 from readykit.privacy.keys import check_secret
+from readykit.records.config import names_a_file
 from readykit.section import Section, parsed_by
 
 
@@ -25,7 +26,9 @@ class PrivacyConfig(Section):
         default=None,
         description="Signs download links and seals subject ids; unset: a key file is created.",
     )
-    privacy_key_path: str = Field(
+    privacy_key_path: Annotated[
+        str, AfterValidator(parsed_by(names_a_file("privacy_key_path", ".readykit/privacy.key")))
+    ] = Field(
         default=".readykit/privacy.key",
         description="Key file created once when no privacy secret is set.",
     )

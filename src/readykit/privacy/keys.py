@@ -63,16 +63,27 @@ def _read_key(path: Path) -> bytes:
         raw = read_small_file(path, 4096)
     except UnsafeFile as exc:
         raise ConfigurationError(
-            f"privacy key file {path} (privacy_key_path) is {exc.strerror}; restore it, or"
+            f"privacy_key_path: the privacy key file {path} is {exc.strerror}; restore it, or"
             " delete it to create a new one (outstanding links break)"
         ) from None
+    except OSError as exc:  # EACCES, ENOTDIR, EIO: the file is there, but not to be read
+        raise _unusable(path, "read", exc) from None
     text = raw.decode("ascii", errors="replace").strip()
     if len(text) != 2 * KEY_BYTES or not all(c in string.hexdigits for c in text):
         raise ConfigurationError(
-            f"privacy key file {path} (privacy_key_path) does not hold a {KEY_BYTES}-byte hex"
-            " key; restore it, or delete it to create a new one (outstanding links break)"
+            f"privacy_key_path: the privacy key file {path} does not hold a {KEY_BYTES}-byte"
+            " hex key; restore it, or delete it to create a new one (outstanding links break)"
         )
     return bytes.fromhex(text)
+
+
+def _unusable(path: Path, verb: str, exc: OSError) -> ConfigurationError:
+    """The one line for a key file the disk will not give or take, naming the variable."""
+    return ConfigurationError(
+        f"privacy_key_path: cannot {verb} the privacy key file {path} ({exc.strerror or exc});"
+        " point READYKIT_PRIVACY_KEY_PATH into a writable directory, or set"
+        " READYKIT_PRIVACY_SECRET"
+    )
 
 
 def load_or_create_key(configured: str | None, path: Path) -> bytes:
@@ -86,9 +97,13 @@ def load_or_create_key(configured: str | None, path: Path) -> bytes:
         return hashlib.sha256(check_secret(configured).encode()).digest()
     if path.exists():
         return _read_key(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(KEY_BYTES)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".privacy-key-")  # mode 0600
+    try:
+        # a file where the directory should be, a directory that cannot be made or written
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".privacy-key-")  # mode 0600
+    except OSError as exc:
+        raise _unusable(path, "create", exc) from None
     try:
         with os.fdopen(fd, "w") as f:
             f.write(key.hex())
@@ -98,6 +113,8 @@ def load_or_create_key(configured: str | None, path: Path) -> bytes:
             os.link(tmp, path)
         except FileExistsError:  # another process created it first: use its key
             return _read_key(path)
+    except OSError as exc:  # the disk full, a file system without hard links
+        raise _unusable(path, "create", exc) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
     return key

@@ -15,8 +15,8 @@ from readykit._tasks import cancel_and_wait
 from readykit._types import Scope
 from readykit.errors import ConfigurationError
 from readykit.logging.config import LoggingConfig
-from readykit.logging.redact import Redactor
-from readykit.records.anchor import Anchor, checkpoint_path, key_path, load_key
+from readykit.logging.redact import Redactor, redact_text
+from readykit.records.anchor import Anchor, checkpoint_path, key_path, load_key, read_checkpoint
 from readykit.records.apm import Exceptions, SlowQueries, SlowRequests, StallWatchdog
 from readykit.records.audit import ORDER_AUDIT, Audit, audited
 from readykit.records.batch import BatchMetrics, BatchWriter, RecordsUnavailable
@@ -140,16 +140,38 @@ def install_records(setup: Setup) -> Records:
     setup.add_recorder(records.slow_requests)
     setup.add_recorder(records.exceptions)
 
-    async def start() -> None:
+    anchor_behind = Counter(
+        "readykit_audit_anchor_behind",
+        "Startups that found the store's audit chain behind (or other than) the head in the "
+        "checkpoint file: its newest events are gone (restored, cut, or another database).",
+        registry=setup.metrics.registry,
+    )
+    behind: list[str] = []  # what the startup found; readiness fails while it holds a line
+
+    async def open_store() -> None:
         try:
             await store.open()
+        except (StoreUnavailable, ConfigurationError):
+            raise
+        except Exception as exc:  # the driver refused the URL itself: no retry mends that
+            raise ConfigurationError(
+                f"store_url: cannot open the store {redact_text(store.url)} "
+                f"({_reason(exc, store.url)}); fix READYKIT_STORE_URL"
+            ) from exc
+
+    async def start() -> None:
+        try:
+            await open_store()
             await store.trim(time.time() - settings.records_retention_days * 86400)
         except StoreUnavailable as exc:
             if settings.store_required:
                 raise ConfigurationError(
-                    f"store_url: the store is unreachable ({exc}); fix READYKIT_STORE_URL, or set "
-                    "READYKIT_STORE_REQUIRED=false to start anyway and spill until it is back"
+                    f"store_url: the store is unreachable ({_reason(exc, store.url)}); fix "
+                    "READYKIT_STORE_URL, or set READYKIT_STORE_REQUIRED=false to start anyway "
+                    "and spill until it is back"
                 ) from exc
+        else:
+            await compare_with_checkpoint()
         writer.start()
         records.stalls.start()
         trimming.append(asyncio.create_task(trim_hourly(), name="readykit-records-trim"))
@@ -163,6 +185,41 @@ def install_records(setup: Setup) -> Records:
                 continue  # the next hour will do
 
     trimming: list[asyncio.Task[None]] = []
+
+    async def compare_with_checkpoint() -> None:
+        """The store's chain must reach the head the checkpoint saved at the last run: a store
+        behind it lost acknowledged audit events (restored from an older backup, its tail cut,
+        or another database than before), and the chain would silently go on from there."""
+        try:
+            saved = await asyncio.to_thread(read_checkpoint, anchor.path)
+            if saved is None:
+                return
+            head = saved[0]
+            rows = await store.audit_page(head.seq, 1)
+            if rows and rows[0][0] == head.seq and rows[0][10] == head.hash:
+                return
+            stored = await store.audit_head()
+        except (OSError, ValueError, StoreUnavailable):
+            return  # an unreadable checkpoint is logged and replaced at the next anchor
+        now = f"ends at seq {stored.seq}" if stored is not None else "is empty"
+        if rows and rows[0][0] == head.seq:
+            what = f"holds another event at seq {head.seq} than"
+        else:
+            what = f"{now}, behind"
+        line = (
+            f"the store's audit chain {what} the checkpoint {anchor.path} (seq {head.seq}): "
+            "acknowledged audit events are gone (a restored backup, a cut tail, or another "
+            "database than READYKIT_STORE_URL named before); run `readykit audit verify`, and "
+            "once it is accounted for move the checkpoint aside and restart"
+        )
+        behind[:] = [line]
+        anchor_behind.inc()
+        logger.error("records: %s", line)
+
+    def check_anchor() -> None:
+        """Readiness: fails while the store's chain is behind the checkpoint (see above)."""
+        if behind:
+            raise RecordsUnavailable(behind[0])
 
     async def stop() -> None:
         await cancel_and_wait(trimming)
@@ -186,7 +243,27 @@ def install_records(setup: Setup) -> Records:
     setup.add_check(
         "records-quarantine", writer.check_quarantine, component_type="system", critical=False
     )
+    setup.add_check("audit-anchor", check_anchor, component_type="system")
     return records
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """What the driver said, with the URL's password (wherever it is quoted) redacted and
+    nothing else: the whole text through the log's redaction turned `/etc/passwd: file is not
+    a database` into `/etc/passwd: [REDACTED] is not a database`."""
+    from urllib.parse import urlsplit
+
+    reason = str(exc) or type(exc).__name__
+    shown = redact_text(url)
+    if shown != url:
+        reason = reason.replace(url, shown)
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        reason = reason.replace(password, "[REDACTED]")
+    return reason
 
 
 class RecordsFeature:

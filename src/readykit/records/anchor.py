@@ -53,11 +53,16 @@ def check_audit_key(configured: str) -> str:
 
 
 def load_key(configured: str | None, path: Path, *, create: bool = True) -> ChainKey | None:
-    """The configured key, else the key in `path` (created once when `create`), else None."""
+    """The configured key, else the key in `path` (created once when `create`), else None.
+
+    `path` is the key file next to the spill file: what keeps it from being read or created
+    (a file where its directory should be, a directory that cannot be made) is refused naming
+    spill_path, with READYKIT_AUDIT_KEY as the other way out.
+    """
     if configured is not None:
         return ChainKey.from_secret(check_audit_key(configured))
     try:
-        return read_key_file(path)
+        return read_key_file(path, setting="spill_path")
     except FileNotFoundError:
         if not create:
             return None
@@ -74,38 +79,62 @@ def load_key(configured: str | None, path: Path, *, create: bool = True) -> Chai
         pass  # another worker created it first: use theirs
     except OSError as exc:
         raise ConfigurationError(
-            f"audit_key: cannot create the key file {path} ({exc.strerror}); set "
-            "READYKIT_AUDIT_KEY, or make the spill file's directory writable"
+            f"spill_path: cannot create the audit key file {path} next to it "
+            f"({exc.strerror or exc}); point READYKIT_SPILL_PATH into a writable directory, "
+            "or set READYKIT_AUDIT_KEY"
         ) from exc
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-    return read_key_file(path)
+    return read_key_file(path, setting="spill_path")
 
 
-def read_key_file(path: Path) -> ChainKey:
+def read_key_file(path: Path, *, setting: str | None = None) -> ChainKey:
     """The key in a key file (its text, as READYKIT_AUDIT_KEY would hold it).
 
     FileNotFoundError when there is none; ConfigurationError naming the file for one that
-    cannot be read (a FIFO or a device in its place, too large, not UTF-8, too short).
+    cannot be read (a FIFO or a device in its place, too large, not UTF-8, too short), and
+    `setting` (the one its path comes from) first when given.
     """
     try:
         text = read_small_file(path, MAX_KEY_BYTES).decode().strip()
     except FileNotFoundError:
         raise
-    except OSError as exc:
+    except UnsafeFile as exc:
         raise ConfigurationError(
-            f"audit key file {path}: cannot read it ({exc.strerror or exc})"
+            _named(setting, f"audit key file {path}: cannot read it ({exc.strerror or exc})")
+        ) from exc
+    except OSError as exc:  # ENOTDIR, EACCES, EIO: the directory, not the file's content
+        hint = (
+            f"; point READYKIT_{setting.upper()} into a readable directory, or set "
+            "READYKIT_AUDIT_KEY"
+            if setting
+            else ""
+        )
+        raise ConfigurationError(
+            _named(setting, f"audit key file {path}: cannot read it ({exc.strerror or exc})") + hint
         ) from exc
     except UnicodeDecodeError as exc:
         raise ConfigurationError(
-            f"audit key file {path}: not UTF-8 text (byte {exc.start}): edited, or not a key file"
+            _named(
+                setting,
+                f"audit key file {path}: not UTF-8 text (byte {exc.start}): edited, or not a "
+                "key file",
+            )
         ) from exc
     if len(text) < MIN_KEY_CHARS:
         raise ConfigurationError(
-            f"audit key file {path}: needs at least {MIN_KEY_CHARS} characters (empty or cut?)"
+            _named(
+                setting,
+                f"audit key file {path}: needs at least {MIN_KEY_CHARS} characters (empty or cut?)",
+            )
         )
     return ChainKey.from_secret(text)
+
+
+def _named(setting: str | None, message: str) -> str:
+    """`message`, after the setting it is about (`spill_path: ...`) when there is one."""
+    return f"{setting}: {message}" if setting else message
 
 
 def write_checkpoint(path: Path, head: Head, key_id: str) -> Head:

@@ -36,7 +36,12 @@ def _unavailable(exc: BaseException) -> bool:
         | asyncpg.exceptions.CannotConnectNowError
         # the server shutting down or out of resources (disk full, too many connections)
         | asyncpg.exceptions.OperatorInterventionError
-        | asyncpg.exceptions.InsufficientResourcesError,
+        | asyncpg.exceptions.InsufficientResourcesError
+        # refused at login: no such role, a wrong password, no such database (yet): as the
+        # server being away, the startup says so naming store_url; with store_required=false
+        # the writer spills and retries until it is put right
+        | asyncpg.exceptions.InvalidAuthorizationSpecificationError
+        | asyncpg.exceptions.InvalidCatalogNameError,
     )
 
 
@@ -247,6 +252,10 @@ class PostgresStore(Store):
         sql = schema.numbered(schema.AUDIT_PAGE)
         rows = await self._call(lambda conn: conn.fetch(sql, from_seq, limit))
         return [tuple(r) for r in rows]
+
+    async def audit_head(self) -> Head | None:
+        row = await self._call(lambda conn: conn.fetchrow(schema.LAST_LINK))
+        return Head(int(row[0]), str(row[1])) if row is not None else None
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         sql, params = schema.audit_query(filters)

@@ -26,6 +26,13 @@ def sqlite_path(url: str) -> Path:
     path = url.split("://", 1)[1]
     if not path.startswith("/") or path == "/":
         raise ConfigurationError(f"store_url: {url!r} names no file; write sqlite:///path/to.db")
+    if path[1:].startswith(":memory:") or "mode=memory" in path:
+        # a database in memory starts empty each time: the audit chain restarts from seq 1
+        # and what was acknowledged before the restart is gone
+        raise ConfigurationError(
+            f"store_url: {url!r} is a database in memory, lost at every restart (audit events "
+            "with it); write sqlite:///path/to.db"
+        )
     return Path(path[1:])
 
 
@@ -51,7 +58,9 @@ class SQLiteStore(Store):
             except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError):
                 raise  # this batch's fault, not the store's
             except sqlite3.DatabaseError as exc:  # locked, full disk, I/O error, corrupt file
-                raise StoreUnavailable(f"{self.url}: {exc}") from exc
+                # the error in parentheses, not after `url:`: a path such as /etc/passwd
+                # would read as a `passwd: <secret>` pair to the log's redaction
+                raise StoreUnavailable(f"{self.url} ({exc})") from exc
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -62,7 +71,7 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             migrate(conn, str(self.path))
         except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"cannot open {self.url}: {exc}") from exc
+            raise StoreUnavailable(f"cannot open {self.url} ({exc})") from exc
         return conn
 
     async def open(self) -> None:
@@ -89,6 +98,10 @@ class SQLiteStore(Store):
         return await self._run(
             lambda conn: conn.execute(schema.AUDIT_PAGE, (from_seq, limit)).fetchall()
         )
+
+    async def audit_head(self) -> Head | None:
+        row = await self._run(lambda conn: conn.execute(schema.LAST_LINK).fetchone())
+        return Head(int(row[0]), str(row[1])) if row is not None else None
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         sql, params = schema.audit_query(filters)

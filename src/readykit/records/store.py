@@ -418,6 +418,14 @@ class Store(ABC):
                 pending.cancel()
                 await asyncio.wait([pending])
 
+    async def audit_head(self) -> Head | None:
+        """The newest stored audit row's (seq, hash); None for an empty chain. (A store may
+        read it in one query; this reads every page.)"""
+        last: tuple[Any, ...] | None = None
+        async for rows in self.audit_pages():
+            last = rows[-1]
+        return Head(int(last[0]), str(last[10])) if last is not None else None
+
     async def audit_rows(self, *, page: int = 10_000) -> AsyncIterator[tuple[Any, ...]]:
         """Every stored audit row, by seq (see `audit_pages`)."""
         async for rows in self.audit_pages(page=page):
@@ -442,7 +450,36 @@ def store_scheme(url: str) -> str:
         from readykit.records.sqlite import sqlite_path
 
         sqlite_path(url)
+    else:
+        _check_postgres_url(url)
     return scheme
+
+
+def _check_postgres_url(url: str) -> None:
+    """A PostgreSQL URL's ports are numbers (every host's, `host1:5432,host2:5433` too): a typo
+    is told when the settings are read, never as a driver's error at the first connect. The
+    URL is shown with its password redacted."""
+    from urllib.parse import urlsplit
+
+    from readykit.errors import ConfigurationError
+    from readykit.logging.redact import redact_text
+
+    try:
+        hosts = urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError as exc:  # an unbalanced [ of an IPv6 address
+        raise ConfigurationError(
+            f"store_url: the store URL {redact_text(url)!r} cannot be parsed: {exc}; "
+            "write postgresql://user:password@host:5432/database"
+        ) from None
+    for host in hosts.split(","):
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        _, colon, number = port.rpartition(":")
+        if colon and not (number.isdigit() and 0 < int(number) < 65536):
+            raise ConfigurationError(
+                f"store_url: the store URL {redact_text(url)!r} cannot be parsed: the port "
+                f"{number!r} is not a number from 1 to 65535; "
+                "write postgresql://user:password@host:5432/database"
+            )
 
 
 def store_from_url(url: str, *, audit_key: ChainKey | None = None) -> Store:
