@@ -68,6 +68,8 @@ class Setup(Protocol):
     proxies: TrustedProxies
     access: OpsAccess
     """Who may reach ops endpoints (the token, or a trusted loopback): one rule for all."""
+    draining: bool
+    """True once shutdown has begun (before the app's and the features' shutdown hooks run)."""
 
     def add_guard(
         self,

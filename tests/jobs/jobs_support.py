@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from readykit import ReadyKit, Settings
 from readykit.jobs import Jobs
+from readykit.jobs.runner import HEARTBEAT_S
 from readykit.testing import FakeClock
 
 HOUR = 3600.0
@@ -43,3 +44,12 @@ async def tick(jobs: Jobs) -> None:
 
 def sample(kit: ReadyKit, name: str, **labels: str) -> float | None:
     return kit.metrics.registry.get_sample_value(name, labels)
+
+
+async def live(jobs: Jobs, clock: FakeClock, seconds: float) -> None:
+    """`seconds` of a live instance: its clock moves a heartbeat at a time and its runner ticks
+    at each (renewing the leases of its runs going, as its loop does)."""
+    end = clock() + seconds
+    while clock() < end:
+        clock.advance(min(HEARTBEAT_S, end - clock()))
+        await tick(jobs)

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from jobs_support import HOUR, T0, make_kit, sample, started, tick
+from jobs_support import HOUR, T0, live, make_kit, sample, started, tick
 
 from readykit.jobs import check_jobs
 from readykit.records import store_from_url
@@ -109,6 +109,7 @@ async def test_a_run_still_going_elsewhere_makes_the_next_tick_an_overlap(
     async with started(a, clock_a) as ja, started(b, clock_b) as jb:
         first = await ja.tick()  # instance a takes the first tick and keeps running
         await began.wait()
+        await live(ja, clock_a, 55)  # and, alive, renews its lease on the heartbeat
         clock_b.advance(60)
         await tick(jb)  # b: the next tick, but a's run still holds the lease
         [state] = await jb.status()

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from jobs_support import T0, make_kit, park, sample, started, tick
+from jobs_support import T0, live, make_kit, park, sample, started, tick
 
 from readykit.testing import FakeClock
 
@@ -43,9 +43,10 @@ async def test_a_timed_out_sync_run_holds_the_lease_until_its_thread_returns(
         async with started(a, clock_a) as ja, started(b, clock_b) as jb:
             ja.sleep = sleep_a
             await tick(ja)  # times out; the thread keeps going
+            await live(ja, clock_a, 35)  # a renews the lease on the heartbeat meanwhile
             clock_b.advance(60)
             await tick(jb)  # the next tick, elsewhere: skipped, an overlap
-            clock_a.advance(40)
+            clock_a.advance(5)
             await tick(ja)  # and here too
             assert ran_on_b == []
             [state_b] = await jb.status()

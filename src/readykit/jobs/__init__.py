@@ -89,6 +89,9 @@ def install_jobs(setup: Setup, records: Records | None, dashboard: Dashboard | N
         scheduler=settings.jobs_scheduler,
         on_first_job=first_job,
         service=service,
+        # the kit's own flag, set when shutdown begins (before the app's and the kit's shutdown
+        # hooks run): no run starts after it
+        draining=lambda: setup.draining,
     )
     setup.on_startup(jobs.start)
     setup.on_shutdown(jobs.stop)

@@ -2,9 +2,11 @@
 
 One runner per kit. Each tick of a scheduled job is claimed through a lease in the store, so
 with several instances on one store at most one runs it; a tick whose previous run is still
-going is skipped and recorded as an overlap. A lease claimed by an instance whose clock is fast
-(its claim time is in the future) is taken over, and said so. Runs of jobs scheduled elsewhere
-are wrapped with `async with jobs.run(name)`, or reported by heartbeat pings.
+going is skipped and recorded as an overlap. While a run is going its instance renews the lease
+every HEARTBEAT_S; a lease not renewed for LEASE_S (its instance was killed, or lost the store)
+is taken over by another instance, and the lost run closed. A lease claimed by an instance whose
+clock is fast (its claim time is in the future) is taken over, and said so. Runs of jobs
+scheduled elsewhere are wrapped with `async with jobs.run(name)`, or reported by heartbeat pings.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from readykit._tasks import cancel_and_wait
@@ -45,6 +48,21 @@ PingStatus = Literal["start", "success", "fail"]
 F = TypeVar("F", bound=Callable[..., Any])
 STOP_WAIT_S = 5.0
 STATUS_READ_S = 2.0  # how long the health check waits for the store before judging from memory
+# A run's lease is renewed every HEARTBEAT_S while the run is going, each time to LEASE_S ahead
+# (and never short of the next tick): a lease not renewed for LEASE_S is taken over, so a run
+# whose process was killed holds the job for LEASE_S, not for its whole timeout.
+HEARTBEAT_S = 5.0
+LEASE_S = 4 * HEARTBEAT_S
+
+
+@dataclass
+class _Held:
+    """A lease this instance holds for a run going (or a timed-out thread): renewed by `tick`."""
+
+    lease: dict[str, Any]
+    slot: float
+    renewed: float  # when it was last renewed (or tried), by this instance's clock
+    beat: asyncio.Task[None] | None = None
 
 
 class Jobs:
@@ -57,6 +75,7 @@ class Jobs:
         sleep: how the runner waits for the next tick; injected with the clock.
         apm: takes an APM `exception` event for each failed run (the kit's records writer).
         scheduler: run scheduled jobs in this process; False only monitors them.
+        draining: True once the service is shutting down: no run starts after that.
         service: the service's name, written on its runs and leases: another service's job of
             the same name on the same store is reported (runs and leases are kept by job name).
     """
@@ -72,6 +91,7 @@ class Jobs:
         scheduler: bool = True,
         on_first_job: Callable[[], None] | None = None,
         service: str | None = None,
+        draining: Callable[[], bool] | None = None,
     ) -> None:
         self.log = log
         self.metrics = metrics
@@ -90,6 +110,11 @@ class Jobs:
         self._seen: dict[str, list[dict[str, Any]]] = {}
         self._runs: set[asyncio.Task[None]] = set()
         self._holders: set[asyncio.Task[None]] = set()  # leases held for timed-out threads
+        self._held: dict[str, _Held] = {}  # this instance's leases of runs going: heartbeats
+        self._beats: set[asyncio.Task[None]] = set()
+        self._recheck: dict[str, float] = {}  # a tick skipped for a run elsewhere: look again
+        self._draining = draining
+        self._stopping = False
         self._loop: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # a job declared after startup: the loop looks again
         self._said: set[tuple[Any, ...]] = set()  # warnings logged once
@@ -248,15 +273,19 @@ class Jobs:
     # the schedule
 
     def _first_slot(self, spec: JobSpec, now: float) -> float:
-        """The first tick to run: the current one while still within its grace, else the next."""
-        assert spec.every is not None
-        current = spec.slot(now)
-        return current if now - current <= spec.grace else current + spec.every
+        return spec.first_slot(now)
+
+    def _shutting_down(self) -> bool:
+        """Shutdown has begun (the service drains, or the runner stops): no run starts."""
+        return self._stopping or (self._draining is not None and self._draining())
 
     async def tick(self) -> list[asyncio.Task[None]]:
-        """Start every scheduled job whose tick has come; the runs' tasks (tests await them)."""
+        """Start every scheduled job whose tick has come, and renew the leases of the runs going
+        here (the heartbeat); the tasks started (tests await them)."""
         now = self.clock()
-        started = []
+        started = self._heartbeat(now)
+        if self._shutting_down():
+            return started
         for spec in self.specs.values():
             if not spec.scheduled or spec.name not in self._next:
                 continue
@@ -265,56 +294,209 @@ class Jobs:
                 continue
             slot = spec.slot(now)
             self._next[spec.name] = slot + spec.every
-            task = asyncio.create_task(self._tick(spec, slot), name=f"readykit-job-{spec.name}")
+            recheck = self._recheck.pop(spec.name, None) == slot
+            task = asyncio.create_task(self._tick(spec, slot, recheck=recheck),
+                                       name=f"readykit-job-{spec.name}")  # fmt: skip
             self._runs.add(task)
             task.add_done_callback(self._runs.discard)
             started.append(task)
         return started
 
-    async def _tick(self, spec: JobSpec, slot: float) -> None:
+    def _lease_end(self, spec: JobSpec, slot: float, now: float) -> float:
+        """Where a lease of a run going reaches: LEASE_S ahead, and never short of the next tick
+        (a tick once claimed is never claimed again)."""
         assert spec.every is not None
-        assert spec.timeout is not None
+        return max(slot + spec.every, now + LEASE_S)
+
+    async def _tick(self, spec: JobSpec, slot: float, *, recheck: bool = False) -> None:
+        """Claim the tick and run it. `recheck`: the tick was skipped for a run elsewhere, and
+        is only taken now if that run's lease has lapsed (its instance died)."""
+        assert spec.every is not None
         busy = self._busy.get(spec.name)
         if busy is not None and not busy():
-            await self._skip(spec, slot, "the previous run in this instance is still going")
+            if not recheck:
+                await self._skip(spec, slot, "the previous run in this instance is still going")
             return
         now = self.clock()
         lease: dict[str, Any] = {"instance": self.instance, "slot": slot, "claimed": now}
         if self.service is not None:
             lease["service"] = self.service
-        until = max(slot + spec.every, now + spec.timeout)
+        until = self._lease_end(spec, slot, now)
         note: dict[str, Any] | None = None
         try:
-            taken = await self.log.claim(spec.name, lease, until=until, at=slot)
+            taken = False if recheck else await self.log.claim(spec.name, lease, until=until,
+                                                                 at=slot)  # fmt: skip
             if not taken:
                 held = await self.log.lease(spec.name)
-                if held is not None and self._from_the_future(held, now):
-                    taken = await self._take_over(spec, held, lease, until, slot)
-                    note = {"took_over": held} if taken else None
-                elif held is not None and self._other_service(held):
-                    await self._shared(spec, slot, held)
-                elif held is not None and held.get("slot", slot) < slot:
-                    await self._skip(spec, slot, "the previous run (elsewhere) is still going")
+                if held is None:
+                    pass
+                elif self._from_the_future(held, now):
+                    taken = not recheck and await self._take_over(spec, held, lease, until, slot)
+                elif self._other_service(held):
+                    if not recheck:
+                        await self._shared(spec, slot, held)
+                elif held.get("slot", slot) < slot:  # an earlier tick's run: lapsed, or going
+                    taken = await self._take_lapsed(spec, held, lease, until, slot, recheck)
+                note = {"took_over": held} if taken else None
         except StoreUnavailable as exc:
             logger.warning("job %s: tick %s not run, the store is unreachable (it holds the "
                            "lease): %s", spec.name, format_duration(slot), exc)  # fmt: skip
             return
         if not taken:
             return
+        held_here = self._hold_lease(spec, lease, slot, now)
+        if self._shutting_down():  # shutdown began while the tick was claimed: give it back
+            await self._let_go(spec, held_here, until=slot)
+            return
+        lost = await self._close_lost(spec, slot)
+        if note is None and lost:
+            note = {"took_over": {k: lost[0].get(k) for k in ("instance", "slot")}}
         lingering: asyncio.Future[Any] | None = None
         try:
             lingering = await self._execute(spec, slot, note)
         finally:
             if lingering is None:
-                with contextlib.suppress(StoreUnavailable):
-                    await self.log.renew(spec.name, lease, until=slot + spec.every)
+                await self._let_go(spec, held_here, until=slot + spec.every)
         if lingering is not None:  # a thread past its timeout: the lease is held till it returns
-            if not await self._renew(spec, lease):
-                return
-            holder = asyncio.create_task(self._hold(spec, lease, slot, lingering),
+            holder = asyncio.create_task(self._hold(spec, held_here, lingering),
                                          name=f"readykit-job-hold-{spec.name}")  # fmt: skip
             self._holders.add(holder)
             holder.add_done_callback(self._holders.discard)
+
+    async def _take_lapsed(
+        self,
+        spec: JobSpec,
+        held: dict[str, Any],
+        lease: dict[str, Any],
+        until: float,
+        slot: float,
+        recheck: bool,
+    ) -> bool:
+        """The lease of an earlier tick's run reaches past this tick: take it if it lapsed (not
+        renewed for LEASE_S), else skip the tick as an overlap, to be looked at again.
+
+        A lease taken as usual ends at the next tick, and is moved back there when its run
+        ends; one still held past that is renewed by a run going. Claimed at `now` (not at the
+        tick), it is taken only once it lapsed; of several instances doing so, one wins.
+        """
+        assert spec.every is not None
+        if recheck and not await self._still_running(spec, held):
+            return False  # the run ended (its lease let go) or is a timed-out thread's
+        now = self.clock()
+        if await self.log.claim(spec.name, lease, until=until, at=now):
+            logger.warning(
+                "job %s: instance %s did not renew its lease of tick %s for %s (it was killed, "
+                "or lost the store, or its clock is behind); taking the job over",
+                spec.name, held.get("instance"), format_duration(float(held.get("slot", 0.0))),
+                format_duration(LEASE_S), extra={"job": spec.name},
+            )  # fmt: skip
+            return True
+        again = await self.log.lease(spec.name)
+        if again is not None and again.get("slot", slot) >= slot:
+            return False  # another instance took this tick meanwhile: it runs it
+        if not recheck:
+            await self._skip(spec, slot, "the previous run (elsewhere) is still going")
+        if now + LEASE_S < slot + spec.every:  # look again once it could have lapsed
+            self._recheck[spec.name] = slot
+            self._next[spec.name] = min(self._next.get(spec.name, now), now + LEASE_S)
+            self._wake.set()
+        return False
+
+    async def _still_running(self, spec: JobSpec, held: dict[str, Any]) -> bool:
+        """The run of the lease `held` is still recorded as going."""
+        runs = await self.log.runs(spec.name)
+        return any(
+            r["outcome"] == "running" and r.get("instance") == held.get("instance")
+            and r.get("slot") == held.get("slot") for r in runs
+        )  # fmt: skip
+
+    async def _close_lost(self, spec: JobSpec, slot: float) -> list[dict[str, Any]]:
+        """Record as failed the runs of earlier ticks still `running` on other instances: this
+        instance holds the job's lease, so theirs lapsed (their instance was killed or lost the
+        store) and they never ended. A run that does end later replaces its record."""
+        try:
+            runs = await self.log.runs(spec.name)
+        except StoreUnavailable:
+            return []
+        now = self.clock()
+        lost = []
+        for run in runs:
+            earlier = run.get("slot")
+            if (
+                run["outcome"] != "running"
+                or run.get("trigger") != "schedule"
+                or run.get("instance") == self.instance
+                or not isinstance(earlier, int | float)
+                or earlier >= slot
+                or self._other_service(run)
+            ):
+                continue
+            run.update(
+                ended=now, duration_s=round(max(0.0, now - run["started"]), 6),
+                outcome="failure",
+                error=f"lost: instance {run.get('instance')} stopped renewing this run's lease "
+                f"(it was killed, or lost the store) and never ended it; instance "
+                f"{self.instance} took the job over",
+            )  # fmt: skip
+            logger.warning("job %s: run %s of instance %s was lost (its lease lapsed); recorded "
+                           "as failed", spec.name, run["id"], run.get("instance"),
+                           extra={"job": spec.name})  # fmt: skip
+            await self._save(run)
+            lost.append(run)
+        return lost
+
+    # the heartbeat
+
+    def _hold_lease(self, spec: JobSpec, lease: dict[str, Any], slot: float, now: float) -> _Held:
+        """Keep the claimed lease renewed (by `tick`) until `_let_go`."""
+        held = self._held[spec.name] = _Held(lease, slot, now)
+        self._wake.set()  # the loop wakes for its first heartbeat
+        return held
+
+    def _heartbeat(self, now: float) -> list[asyncio.Task[None]]:
+        """Renew each lease held here that was last renewed HEARTBEAT_S ago or more."""
+        started = []
+        for name, held in self._held.items():
+            if held.beat is None and now - held.renewed >= HEARTBEAT_S:
+                held.renewed = now
+                beat = asyncio.create_task(self._renew(self.specs[name], held),
+                                           name=f"readykit-job-beat-{name}")  # fmt: skip
+                held.beat = beat
+                self._beats.add(beat)
+                beat.add_done_callback(self._beats.discard)
+                started.append(beat)
+        return started
+
+    def _next_beat(self) -> float | None:
+        return min((h.renewed + HEARTBEAT_S for h in self._held.values()), default=None)
+
+    async def _renew(self, spec: JobSpec, held: _Held) -> None:
+        """One heartbeat: move the lease LEASE_S ahead; if another instance took it meanwhile
+        (this one did not renew it in time), say so and stop renewing it."""
+        try:
+            until = self._lease_end(spec, held.slot, self.clock())
+            if not await self.log.renew(spec.name, held.lease, until=until):
+                logger.error("job %s: the lease was taken over by another instance while a run "
+                             "is still going here (it was not renewed for %s): the job may run "
+                             "twice", spec.name, format_duration(LEASE_S),
+                             extra={"job": spec.name})  # fmt: skip
+                if self._held.get(spec.name) is held:
+                    del self._held[spec.name]
+        except StoreUnavailable as exc:  # tried again at the next heartbeat
+            logger.warning("job %s: the lease could not be renewed, the store is unreachable: "
+                           "%s", spec.name, exc, extra={"job": spec.name})  # fmt: skip
+        finally:
+            held.beat = None
+
+    async def _let_go(self, spec: JobSpec, held: _Held, *, until: float) -> None:
+        """Stop renewing the lease and move its end to `until` (the next tick once its run is
+        over; the tick itself to give an unrun tick back), unless another instance took it."""
+        if self._held.get(spec.name) is held:
+            del self._held[spec.name]
+        if held.beat is not None:  # a renewal in flight must not land after the release
+            await asyncio.wait({held.beat})
+        with contextlib.suppress(StoreUnavailable):
+            await self.log.renew(spec.name, held.lease, until=until)
 
     @staticmethod
     def _from_the_future(held: dict[str, Any], now: float) -> bool:
@@ -378,46 +560,20 @@ class Jobs:
         }  # fmt: skip
         await self._save(run)
 
-    async def _hold(
-        self, spec: JobSpec, lease: dict[str, Any], slot: float, work: asyncio.Future[Any]
-    ) -> None:
+    async def _hold(self, spec: JobSpec, held: _Held, work: asyncio.Future[Any]) -> None:
         """Keep the job's lease while a timed-out sync run's thread is still going (a thread
         cannot be stopped): ticks here or elsewhere are skipped as overlaps until it returns.
 
-        The lease is renewed `hold` seconds at a time, so it lapses if this process dies; on
+        The lease stays on the heartbeat, so it lapses LEASE_S after this process dies; on
         shutdown (this task cancelled) it is left to lapse likewise.
         """
         assert spec.every is not None
-        while True:
-            timer = asyncio.ensure_future(self.sleep(self._hold_s(spec) / 2))
-            try:
-                await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                timer.cancel()
-            if work.done():
-                break
-            if not await self._renew(spec, lease):
-                return
+        await asyncio.wait({work})  # cancelled at shutdown: the lease is left to lapse
         with contextlib.suppress(BaseException):
             work.result()
         logger.warning("job %s: its timed-out run has returned", spec.name)
-        with contextlib.suppress(StoreUnavailable):
-            await self.log.renew(spec.name, lease, until=slot + spec.every)
-
-    @staticmethod
-    def _hold_s(spec: JobSpec) -> float:
-        """How far ahead each renewal of a held lease reaches."""
-        return max(spec.every or 0.0, spec.timeout or 0.0)
-
-    async def _renew(self, spec: JobSpec, lease: dict[str, Any]) -> bool:
-        """Extend this instance's lease on the job by `_hold_s`; False if another holds it."""
-        with contextlib.suppress(StoreUnavailable):  # kept trying at the next renewal
-            until = self.clock() + self._hold_s(spec)
-            if not await self.log.renew(spec.name, lease, until=until):
-                logger.warning("job %s: the lease was taken elsewhere while a timed-out run is "
-                               "still going here", spec.name)  # fmt: skip
-                return False
-        return True
+        if self._held.get(spec.name) is held:  # not taken elsewhere meanwhile
+            await self._let_go(spec, held, until=held.slot + spec.every)
 
     async def _skip(self, spec: JobSpec, slot: float, reason: str) -> None:
         """Record a tick not run because a run is still going: an overlap."""
@@ -471,6 +627,7 @@ class Jobs:
         """Begin watching (and, with the scheduler on, running) the declared jobs."""
         now = self.clock()
         self.since = now
+        self._stopping = False
         if not self.scheduler:
             return
         self._next = {s.name: self._first_slot(s, now) for s in self.specs.values() if s.scheduled}
@@ -482,6 +639,8 @@ class Jobs:
             self._wake.clear()
             # with no scheduled job yet, look again in a minute (a job declared later wakes it)
             due = min(self._next.values(), default=self.clock() + 60.0)
+            beat = self._next_beat()  # a run going here renews its lease on the heartbeat
+            due = due if beat is None else min(due, beat)
             timer = asyncio.ensure_future(self.sleep(max(0.0, due - self.clock())))
             woken = asyncio.ensure_future(self._wake.wait())
             try:
@@ -497,14 +656,19 @@ class Jobs:
             await asyncio.wait(set(self._runs))
 
     async def stop(self) -> None:
-        """Stop the runner; runs in flight get STOP_WAIT_S to finish, then are cancelled."""
+        """Stop the runner: no run starts from now on; runs in flight get STOP_WAIT_S to finish,
+        then are cancelled."""
+        self._stopping = True
         await cancel_and_wait([self._loop])
         self._loop = None
         self._next.clear()
-        if self._runs:
+        self._recheck.clear()
+        if self._runs:  # their leases, renewed within HEARTBEAT_S, outlast this wait
             await asyncio.wait(set(self._runs), timeout=STOP_WAIT_S)
             await cancel_and_wait(list(self._runs))
         await cancel_and_wait(list(self._holders))
+        await cancel_and_wait(list(self._beats))
+        self._held.clear()
 
     # heartbeats
 

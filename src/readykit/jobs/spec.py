@@ -48,6 +48,18 @@ class JobSpec:
         assert self.every is not None
         return math.floor(now / self.every) * self.every
 
+    def first_slot(self, now: float) -> float:
+        """The first tick to run when the runner starts (or the job is declared) at `now`.
+
+        The current tick, if nobody may have run it yet, is run at once while it is within its
+        grace and nearer than the next one (a restart at 00:00:30 still runs the nightly job);
+        past half the period it is folded into the next tick, so a short job does not run a
+        late tick and the next one moments apart.
+        """
+        assert self.every is not None
+        current = self.slot(now)
+        return current if now - current <= min(self.grace, self.every / 2) else current + self.every
+
     def describe(self) -> str:
         if self.every is None:
             return "on demand"

@@ -70,8 +70,8 @@ def assess(
         else:
             start = base["started"]
         next_due = start + spec.every
-        if spec.scheduled and base is None and since - spec.slot(since) <= spec.grace:
-            next_due = spec.slot(since)  # the current tick is still run at startup
+        if spec.scheduled and base is None:
+            next_due = spec.first_slot(since)  # the current tick may still be run at startup
         late_by = now - (next_due + spec.grace)
         if late_by > 0 and not overrun:
             state = "late"
