@@ -148,7 +148,7 @@ def secret_shapes() -> Iterator[tuple[str, str]]:
                   'Authorization: Digest username="bob", response="{v}", realm="x"',
                   'Cookie: sid="{v}"; theme=dark', '{"API Key": "{v}"}',
                   "credential={v}", "otp={v}", "passcode={v}", "jwt_assertion={v}",
-                  "creds={v}", "conn_str={v}", "pin: {v}"):  # fmt: skip
+                  "creds={v}", "conn_str={v}", "pin_code: {v}"):  # fmt: skip
         secret = marker(next(n))
         yield shape.replace("{v}", secret), secret
 
@@ -244,4 +244,7 @@ ORDINARY_LINES = [
     "token Validation FAILED for request 7",
     "jwt_algorithm=HS256 jwt_alg=RS256",
     "password_reset=done otp_enabled=true",
+    "gpio pin=17 set high; led_pin: 13 pin=None",
+    "keycloak bearer_only=true bearer: true",
+    "creds_file=/etc/creds.json conn_str_env=DATABASE_URL",
 ]

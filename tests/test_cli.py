@@ -31,6 +31,7 @@ def test_demo_command_serves_a_ready_demo(tmp_path: Path) -> None:
         "store:responseTime",
         "records-spill:responseTime",
         "records-quarantine:responseTime",
+        "audit-anchor:responseTime",
     }
     assert stats["rates"] > 0
     assert (tmp_path / ".readykit" / "demo.db").exists()

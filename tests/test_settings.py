@@ -40,6 +40,7 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         ("READYKIT_REFERRER_POLICY", "no-referrer\n", "should match pattern"),
         ("READYKIT_SECURITY_HEADER_OVERRIDES", '{"GET /": {"Bad Header": "x"}}', "Bad Header"),
         ("READYKIT_SECURITY_HEADER_OVERRIDES", '{"GET /": {"X-A": "a\\r\\nb: c"}}', "[X-A]"),
+        ("READYKIT_SECURITY_HEADER_OVERRIDES", '{"GET /": {"X-Note": "caf\u2019e"}}', "[X-Note]"),
         ("READYKIT_CORS_ALLOW_METHODS", '["FETCH ME"]', "should match pattern"),
         ("READYKIT_CORS_ALLOW_HEADERS", '["bad header"]', "should match pattern"),
         # a Redis URL's typo was accepted and the limits/cache silently failed open at use

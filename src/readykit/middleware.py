@@ -18,7 +18,7 @@ from readykit.guards.limits import body_too_large, timed_out
 from readykit.headers import media_type, without
 from readykit.logging.redact import redact_path, serving
 from readykit.problem import send_problem
-from readykit.record import RequestRecord
+from readykit.record import ROUTE_UNMATCHED, RequestRecord
 from readykit.route_table import route_path
 from readykit.routing import RouteResolver
 from readykit.stage import Answer, Completing, Exchange, Headers, Stage
@@ -429,11 +429,11 @@ class ReadyKitMiddleware:
             request_id = accept_request_id(incoming)
             lean = _Lean(send, (REQUEST_ID_HEADER, request_id.encode()))
             token = request_id_var.set(request_id)
-            current = serving.set((scope, root_path, self.routes))
+            current = serving.set((scope, root_path, self.routes.shown))
             try:
                 await pipeline.inner(scope)(scope, receive, lean.send)
             except Exception:
-                shown = redact_path(self.routes(scope, root_path), scope["path"])
+                shown = self.routes.shown(scope, root_path)
                 held = lean.held
                 kept = await _keep_apps_error(scope, shown, request_id, lean.status, held, send)
                 if kept is None:
@@ -456,7 +456,7 @@ class ReadyKitMiddleware:
         request_id = cycle.request_id = accept_request_id(cycle.read_headers(scope["headers"]))
         cycle.id_header = (REQUEST_ID_HEADER, request_id.encode())
         token = request_id_var.set(request_id)
-        current = serving.set((scope, root_path, self.routes))
+        current = serving.set((scope, root_path, self.routes.shown))
 
         active = self.kit._active_requests
         if active is not None:
@@ -487,7 +487,7 @@ class ReadyKitMiddleware:
                         _exchange.reset(exchange_token)
         except Exception as exc:
             error = exc
-            shown = redact_path(self.routes(scope, root_path), scope["path"])
+            shown = self.routes.shown(scope, root_path)
             kept = await _keep_apps_error(scope, shown, request_id, cycle.status, cycle.held, send)
             if kept is None:
                 raise  # the response is under way; the server must abort the connection
@@ -514,7 +514,10 @@ class ReadyKitMiddleware:
                     request_id,
                     scope["method"],
                     route,
-                    redact_path(route, scope["path"]),  # `/reset/{token}`'s token never shown
+                    # `/reset/{token}`'s token never shown
+                    redact_path(route, scope["path"])
+                    if route != ROUTE_UNMATCHED
+                    else self.routes.shown(scope, root_path, route),
                     cycle.status or 500,
                     time.time() - duration,
                     duration,

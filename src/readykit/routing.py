@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from readykit._types import ASGIApp, Scope
+from readykit.logging.redact import redact_path
 from readykit.record import ROUTE_UNMATCHED
 
 logger = logging.getLogger("readykit")
@@ -136,3 +137,23 @@ class RouteResolver:
         elif self.litestar is not None:
             found = _match_litestar(self.litestar, lookup)
         return found or ROUTE_UNMATCHED
+
+    def shown(self, scope: Scope, root_path: str = "", route: str | None = None) -> str:
+        """The request's path as logs and records show it (`shown_path`)."""
+        return shown_path(self, scope, root_path, route)
+
+
+def shown_path(
+    route_of: Callable[[Scope, str], str], scope: Scope, root_path: str, route: str | None = None
+) -> str:
+    """The request's path as logs and records show it: the segments its route (`route`, or
+    `route_of`'s answer) names as secrets redacted (`redact_path`). A path no route matched is
+    shown by the route of its other form (with or without a trailing `/`): the one the app
+    redirects it to (`/reset/<token>` to `/reset/<token>/`)."""
+    path: str = scope["path"]
+    if route is None:
+        route = route_of(scope, root_path)
+    if route == ROUTE_UNMATCHED and len(path) > 1:
+        toggled = path[:-1] if path.endswith("/") else path + "/"
+        route = route_of({**scope, "path": toggled}, root_path)
+    return redact_path(route, path)

@@ -36,10 +36,11 @@ Positive = Annotated[float, Field(gt=0)]
 like the single settings it refines (`{"GET /": -1}` never caches, `-5` bytes refuses all)."""
 PositiveInt = Annotated[int, Field(gt=0)]
 
-# RFC 9110: a field name is a token; a value has no control characters but tab (a CR/LF in a
-# configured header broke every response, `/health/live` included, when the server refused it)
+# RFC 9110: a field name is a token; a value is visible Latin-1 text, spaces and tabs (a CR/LF
+# in a configured header broke every response, `/health/live` included, when the server
+# refused it; a curly quote failed to encode when the kit was built)
 HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")]
-HeaderValue = Annotated[str, Field(pattern=r"^[^\x00-\x08\x0a-\x1f\x7f]*$")]
+HeaderValue = Annotated[str, Field(pattern=r"^[\t\x20-\x7e\x80-\xff]*$")]
 
 
 class Section(BaseModel):

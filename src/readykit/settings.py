@@ -6,7 +6,8 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, cast, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
@@ -159,7 +160,21 @@ def _reader(section: type[Section]) -> type[FromEnvironment]:
     return type(section.__name__, (section, FromEnvironment), {})
 
 
-_POSITIVE = re.compile(r"Annotated\[(\w+), FieldInfo\([^\]]*metadata=\[Gt\(gt=0\)\]\)\]")
+def _type_name(tp: Any) -> str:
+    """A field's type as the settings table shows it: `dict[str, float > 0]`, `str | None`
+    (the constraints of `Annotated` types shown only for `> 0`; a pattern is in the meaning)."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        name = _type_name(args[0])
+        positive = any(getattr(m, "gt", None) == 0 for f in args[1:] for m in f.metadata)
+        return f"{name} > 0" if positive else name
+    if origin is Literal:
+        return f"Literal[{', '.join(repr(a) for a in args)}]"
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+    return "None" if tp is type(None) else str(getattr(tp, "__name__", tp))
 
 
 def settings_table() -> str:
@@ -170,9 +185,7 @@ def settings_table() -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for name, field in Settings.model_fields.items():
-        annotation = str(field.annotation).replace("typing.", "").replace("pydantic.types.", "")
-        annotation = annotation.replace("<class '", "").replace("'>", "").replace("|", "\\|")
-        annotation = _POSITIVE.sub(r"\1 > 0", annotation)  # section.Positive
+        annotation = _type_name(field.annotation).replace("|", "\\|")
         if field.default_factory is not None:
             default = repr(field.default_factory())  # type: ignore[call-arg]
         else:

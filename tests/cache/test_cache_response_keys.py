@@ -25,6 +25,7 @@ KEYS = {"alice-key": "alice", "bob-key": "bob"}
 class State:
     def __init__(self) -> None:
         self.calls = 0
+        self.kit: ReadyKit | None = None
         self.gate = asyncio.Event()
         self.gate.set()
 
@@ -82,6 +83,7 @@ def build(**settings: Any) -> tuple[Any, State]:
             **settings,
         )
     )
+    state.kit = kit
     return kit.wrap(Starlette(routes=routes)), state
 
 
@@ -266,6 +268,25 @@ async def test_the_names_of_the_vary_headers_key_the_entry_not_only_their_values
     assert evil.body == b"report of evil"
     again = await asgi_request(app, "GET", "/p/report", headers=[("X-Tenant", "acme")])
     assert again.body == b"report of acme"
+
+
+async def test_two_services_on_one_redis_never_answer_each_others_routes(redis_url: str) -> None:
+    """Instances of one service share entries in Redis; another service behind the same host
+    name (a path-prefix ingress that strips its prefix) has its own."""
+    orders, orders_state = build(cache_url=redis_url, service_name="orders")
+    orders_too, too_state = build(cache_url=redis_url, service_name="orders")
+    users, users_state = build(cache_url=redis_url, service_name="users")
+    headers = [("Host", "api.example")]
+    try:
+        await asgi_request(orders, "GET", "/public", headers=headers)
+        shared = await asgi_request(orders_too, "GET", "/public", headers=headers)
+        assert shared.header("x-cache") == "HIT"
+        other = await asgi_request(users, "GET", "/public", headers=headers)
+        assert (other.header("x-cache"), orders_state.calls, users_state.calls) == ("MISS", 1, 1)
+    finally:
+        for state in (orders_state, too_state, users_state):
+            assert state.kit is not None
+            await state.kit.cache.backend.aclose()
 
 
 async def test_instances_behind_one_host_share_entries() -> None:

@@ -55,6 +55,7 @@ async def test_data_filters_and_csv(tmp_path: Path) -> None:
             "store",
             "records-spill",
             "records-quarantine",
+            "audit-anchor",
         }
         audit = await asgi_request(app, "GET", "/ops/api/audit", headers=BEARER,
                                    query_string=b"actor=user:1")  # fmt: skip

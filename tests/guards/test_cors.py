@@ -218,13 +218,12 @@ async def test_a_cached_answer_without_origin_is_kept_apart_from_the_allowed_ori
     "apps",
     [
         [(b"Access-Control-Allow-Origin", GOOD.encode()), (b"Vary", b"Accept-Encoding")],
-        [(b"Access-Control-Allow-Credentials", b"true")],
-        [(b"ACCESS-CONTROL-EXPOSE-HEADERS", b"x-total")],
+        [(b"ACCESS-CONTROL-ALLOW-CREDENTIALS", b"true")],
     ],
 )
 async def test_the_apps_own_cors_headers_win(apps: list[tuple[bytes, bytes]]) -> None:
-    """Any `Access-Control-*` header from the app (any case): the guard adds none of its own,
-    only `Origin` to `Vary`."""
+    """The app's own Allow-Origin or Allow-Credentials (any case): the guard adds none of its
+    own (no duplicate Allow-Credentials), only `Origin` to `Vary`."""
     r = await asgi_request(
         raw_app(apps, cors_allow_origins=[GOOD], cors_allow_credentials=True),
         "GET",
@@ -248,7 +247,6 @@ async def test_the_apps_own_cors_headers_win(apps: list[tuple[bytes, bytes]]) ->
         "https://user@app.example.com",
         "https://app.example.com?x=1",
         "https://app.example.com#top",
-        "ftp://app.example.com",
         "https://",
         "https://app.example.com:99999",
         " https://app.example.com",
@@ -264,6 +262,24 @@ def test_an_origin_that_could_never_match_is_refused_when_the_settings_are_read(
     message = str(refused.value)
     assert message.startswith(f"READYKIT_CORS_ALLOW_ORIGINS: {entry!r} is not an origin")
     assert "\n" not in message
+
+
+async def test_an_app_that_only_exposes_headers_still_gets_the_guards_allow_origin() -> None:
+    apps = [(b"Access-Control-Expose-Headers", b"X-Total-Count")]
+    r = await asgi_request(
+        raw_app(apps, cors_allow_origins=[GOOD]), "GET", "/raw", headers=[("Origin", GOOD)]
+    )
+    assert r.header("access-control-allow-origin") == GOOD
+    assert r.header("access-control-expose-headers") == "X-Total-Count"
+
+
+async def test_origins_of_apps_and_extensions_are_origins_too() -> None:
+    """Capacitor/Ionic and Tauri apps and browser extensions send their own schemes."""
+    origins = ["capacitor://localhost", "tauri://localhost", "chrome-extension://abcdefgh"]
+    a = app(cors_allow_origins=origins)
+    for origin in origins:
+        r = await asgi_request(a, "GET", "/", headers=[("Origin", origin)])
+        assert r.header("access-control-allow-origin") == origin
 
 
 async def test_origins_are_compared_as_browsers_send_them() -> None:

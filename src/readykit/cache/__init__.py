@@ -46,6 +46,7 @@ def install_cache(setup: Setup) -> Cache:
         config.cache_url,
         max_entries=config.cache_max_entries,
         max_bytes=config.cache_max_bytes,
+        namespace=setup.settings.service_name,  # services sharing a Redis keep apart
     )
     cache = Cache(backend, CacheMetrics(setup.metrics.registry))
     setup.on_shutdown(backend.aclose)

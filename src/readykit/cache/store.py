@@ -121,17 +121,22 @@ class MemoryCache(CacheBackend):
 
 
 class RedisCache(CacheBackend):
-    """Entries in Redis with PX expiry; each tag is a set of keys, so invalidation is exact."""
+    """Entries in Redis with PX expiry; each tag is a set of keys, so invalidation is exact.
 
-    def __init__(self, url: str) -> None:
+    `namespace` (the service's name) keeps services that share a Redis database apart: two
+    services behind one host name would otherwise answer each other's routes from the cache.
+    """
+
+    def __init__(self, url: str, namespace: str = "") -> None:
         from redis.asyncio import Redis
 
+        self.prefix = f"{PREFIX}{namespace}:" if namespace else PREFIX
         self._redis = Redis.from_url(
             url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S
         )
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._redis.get(PREFIX + key)
+        value = await self._redis.get(self.prefix + key)
         if value is None:
             return None
         return value if isinstance(value, bytes) else value.encode()
@@ -139,9 +144,9 @@ class RedisCache(CacheBackend):
     async def set(self, key: str, value: bytes, ttl: float, tags: Iterable[str] = ()) -> None:
         ttl_ms = max(1, int(ttl * 1000))
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(PREFIX + key, value, px=ttl_ms)
+            pipe.set(self.prefix + key, value, px=ttl_ms)
             for tag in tags:
-                tag_key = f"{PREFIX}tag:{tag}"
+                tag_key = f"{self.prefix}tag:{tag}"
                 pipe.sadd(tag_key, key)
                 # a tag set outlives its members a little; stale members cost one DEL each
                 pipe.pexpire(tag_key, ttl_ms + 60_000, gt=True)
@@ -149,11 +154,11 @@ class RedisCache(CacheBackend):
             await pipe.execute()
 
     async def invalidate(self, tag: str) -> int:
-        tag_key = f"{PREFIX}tag:{tag}"
+        tag_key = f"{self.prefix}tag:{tag}"
         keys = await self._redis.smembers(tag_key)
         async with self._redis.pipeline(transaction=True) as pipe:
             for key in keys:
-                pipe.delete(PREFIX + (key.decode() if isinstance(key, bytes) else key))
+                pipe.delete(self.prefix + (key.decode() if isinstance(key, bytes) else key))
             pipe.delete(tag_key)
             results = await pipe.execute()
         return int(sum(results[:-1]))
@@ -165,12 +170,14 @@ class RedisCache(CacheBackend):
         await self._redis.aclose()
 
 
-def backend_from_url(url: str, *, max_entries: int, max_bytes: int) -> CacheBackend:
-    """`memory://` or `redis://host:port/db` (also `rediss://`)."""
+def backend_from_url(
+    url: str, *, max_entries: int, max_bytes: int, namespace: str = ""
+) -> CacheBackend:
+    """`memory://` or `redis://host:port/db` (also `rediss://`), its keys under `namespace`."""
     if cache_scheme(url) == "memory":
         return MemoryCache(max_entries=max_entries, max_bytes=max_bytes)
     require_extra("redis", "redis", "cache_url")
-    return RedisCache(url)
+    return RedisCache(url, namespace)
 
 
 def cache_scheme(url: str) -> str:

@@ -55,9 +55,11 @@ def normalized_origin(entry: str) -> str:
         parts = urlsplit(entry)
     except ValueError as exc:  # an unclosed `[` of an IPv6 address
         raise _refused(entry, str(exc)) from None
+    # any scheme: `capacitor://localhost`, `tauri://localhost`, `chrome-extension://<id>` are
+    # origins real apps send; default ports are dropped for http and https only
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise _refused(entry, "the scheme must be http or https")
+    if not scheme:
+        raise _refused(entry, "no scheme")
     if parts.path not in ("", "/"):
         raise _refused(entry, "an origin has no path")
     host = parts.hostname  # lower-cased by urlsplit; IPv6 without its brackets
@@ -69,7 +71,7 @@ def normalized_origin(entry: str) -> str:
         raise _refused(entry, "the port is not a number from 0 to 65535") from None
     if ":" in host:
         host = f"[{host}]"
-    if port is None or port == _DEFAULT_PORTS[scheme]:
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
 
@@ -86,12 +88,15 @@ def cors_origins(config: CorsConfig) -> list[str]:
     return [o if o == "*" else normalized_origin(o) for o in config.cors_allow_origins]
 
 
+_APPS_OWN = (b"access-control-allow-origin", b"access-control-allow-credentials")
+
+
 def _app_handles_cors(headers: Headers) -> bool:
-    """Whether the app set any `Access-Control-*` header itself (in any case). Then the app
-    handles CORS and the guard adds none of its own, only `Vary: Origin`: simpler than skipping
-    header by header, and an app's partial set (only Allow-Credentials) is its policy, not half
-    of ours to complete."""
-    return any(key.lower().startswith(b"access-control-") for key, _ in headers)
+    """Whether the app answered CORS itself: it set `Access-Control-Allow-Origin` or
+    `-Allow-Credentials` (in any case). Then the guard adds none of its own, only
+    `Vary: Origin` (no duplicate Allow-Credentials); an app that only exposes headers
+    (`Access-Control-Expose-Headers: X-Total-Count`) still gets the guard's Allow-Origin."""
+    return any(key.lower() in _APPS_OWN for key, _ in headers)
 
 
 def _vary_on_origin(headers: Headers) -> None:

@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable, Iterable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import quote
 
 from readykit._types import Scope
 
@@ -65,7 +66,8 @@ DEFAULT_KEYS = (
     "creds",
     "otp",
     "passcode",
-    "pin",
+    "pincode",
+    "pin_code",
     "jwt",
     "bearer",
     "connection_string",
@@ -120,8 +122,15 @@ SAFE_SUFFIXES = frozenset(
         "reset",
         "algorithm",
         "alg",
+        # where the secret is, not the secret (`creds_file=/etc/creds.json`, `conn_str_env=`)
+        "file",
+        "path",
+        "env",
+        "only",
     ]
 )
+# values no secret is (`bearer_only: true`, `pin=None`)
+_NOT_SECRETS = frozenset(["none", "null", "true", "false"])
 # a word that ends like a secret: session cookies by their usual names (JSESSIONID, PHPSESSID,
 # connect.sid, myapp_session), and run-together names (PGPASSWORD, csrftoken, mysqlpwd)
 _SECRET_WORD = re.compile(
@@ -136,9 +145,10 @@ _SECRET_WORD = re.compile(
 # `user:pass` does): `basic information`, `token validation failed` are words, not credentials
 # (a `:` inside it is part of it: `Bearer id:secret`)
 _BEARER = (
-    r"(?i:\b(?:bearer|basic|token)[ \t]+)(?=[a-z]*[A-Z0-9\-._~+/])"
-    # nor is a capitalised or upper-case word (`token Validation FAILED`)
-    r"(?!(?:[A-Z]?[a-z]+|[A-Z]+)(?![A-Za-z0-9\-._~+/:=]))"
+    r"(?i:\b(?:bearer|basic|(?P<token>token))[ \t]+)(?=[a-z]*[A-Z0-9\-._~+/])"
+    # nor, after `token`, a capitalised or upper-case word (`token Validation FAILED`); after
+    # `Bearer`, whatever follows is the credential
+    r"(?(token)(?!(?:[A-Z]?[a-z]+|[A-Z]+)(?![A-Za-z0-9\-._~+/:=])))"
     r"(?>[A-Za-z0-9\-._~+/]{8,}(?::[A-Za-z0-9\-._~+/]+)*=*)(?![\w=])"
 )
 _JWT = r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
@@ -324,7 +334,7 @@ def _redact_pairs(text: str, keys: Redactor) -> str:
             pos = _group_end(text, start)
             continue
         value = _PAIR_VALUE_RE.match(text, start)
-        if value is None:
+        if value is None or value.group(0).strip("\"'").lower() in _NOT_SECRETS:
             continue
         # keep the quotes (and a `b` in front): the text stays well-formed
         opening = _OPENING.match(value.group(0))
@@ -586,9 +596,9 @@ def redact_path(route: str, path: str) -> str:
 serving: ContextVar[tuple[Scope, str, Callable[[Scope, str], str]] | None] = ContextVar(
     "readykit_serving", default=None
 )
-"""The request the kit's layer is serving: its scope, `root_path` as it arrived and the kit's
-route resolver, for log lines that quote the request's path (Django's `Forbidden (CSRF cookie
-not set.): /reset/MQ/<token>/`)."""
+"""The request the kit's layer is serving: its scope, `root_path` as it arrived and how the
+kit shows its path (`RouteResolver.shown`), for log lines that quote the request's path
+(Django's `Forbidden (CSRF cookie not set.): /reset/MQ/<token>/`)."""
 
 
 def _hide_request_path(event: MutableMapping[str, Any]) -> None:
@@ -596,21 +606,25 @@ def _hide_request_path(event: MutableMapping[str, Any]) -> None:
     `redact_path` does: the segments its route names as secrets replaced."""
     current = serving.get()
     assert current is not None
-    scope, root_path, route_of = current
+    scope, root_path, shown_of = current
     raw = scope.get("path")
-    if not isinstance(raw, str) or raw.count("/") < 2:  # `/`, `/login`: nothing to hide
+    if not isinstance(raw, str) or raw == "/":
         return
+    # as sent too: uvicorn's access line quotes the path percent-encoded
+    forms = {raw, quote(raw, safe="/:@!$&'()*+,;=-._~")}
     shown: str | None = None
     for key, value in event.items():
-        if isinstance(value, str) and raw in value:
+        if isinstance(value, str) and any(form in value for form in forms):
             if shown is None:
                 try:
-                    shown = redact_path(route_of(scope, root_path), raw)
+                    shown = shown_of(scope, root_path)
                 except Exception:  # a route hook that fails: the hook's failure is logged
                     return
                 if shown == raw:
                     return
-            event[key] = value.replace(raw, shown)
+            for form in forms:
+                value = value.replace(form, shown)
+            event[key] = value
 
 
 def use_keys(keys: Iterable[str]) -> None:

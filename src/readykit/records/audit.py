@@ -18,11 +18,11 @@ from typing import Any, Literal
 from readykit._eager import start_eager
 from readykit._types import ASGIApp, Message, Receive, Scope, Send
 from readykit.context import current_request_id
-from readykit.logging.redact import Redactor, Remembered, redact_path, redact_text
+from readykit.logging.redact import Redactor, Remembered, redact_text
 from readykit.records.batch import BatchWriter
 from readykit.records.store import AUDIT, new_id
 from readykit.route_table import route_path
-from readykit.routing import route_template
+from readykit.routing import route_template, shown_path
 
 RouteOf = Callable[[Scope, str], str]
 
@@ -187,7 +187,8 @@ class AuditGuard:
         route = scope["path"] if self.ops else self.route_of(scope, root_path)
         return self.audit.event(
             f"{scope['method'].upper()} {route}",
-            resource=redact_path(route, scope["path"]),  # `/reset/{token}`'s token not stored
+            # `/reset/{token}`'s token never stored
+            resource=shown_path(self.route_of, scope, root_path, route),
             actor=actor,
             status=status,
         )
