@@ -44,6 +44,10 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response({"user": "ann"})
 
 
+async def redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -54,6 +58,7 @@ def main() -> None:
     app.router.add_get("/stall", stall)
     app.router.add_post("/login", login)
     app.router.add_get("/me", me)
+    app.router.add_get("/redirect", redirect)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

@@ -116,3 +116,83 @@ def test_cli_reports_a_scenario_error_as_one_line(tmp_path, target) -> None:
     result = CliRunner().invoke(cli, ["load", target.url, "--scenario", str(path)])
     assert result.exit_code == 2
     assert f"{path}:4: unknown key 'chek'" in result.output
+
+
+def _virtual_scenario_run(path, **plan: object):
+    from readykit.load.workers import StepPlan, Target, run_step_async
+    from virtual_time import known_server, run_virtual
+
+    async def main(loop: object):
+        async with known_server() as base:
+            step = StepPlan(  # type: ignore[arg-type]
+                Target(base, str(path)), workers=1, warmup_s=0.0, **plan
+            )
+            return await run_step_async(step, clock=loop.time)  # type: ignore[attr-defined]
+
+    return run_virtual(main)
+
+
+@pytest.mark.parametrize(
+    ("raise_", "kind"),
+    [("ValueError('bad')", "script_ValueError"), ("SystemExit(1)", "script_SystemExit")],
+)
+def test_a_scripts_exception_is_an_error_not_a_request(tmp_path, raise_: str, kind: str) -> None:
+    path = write(
+        tmp_path,
+        "s.py",
+        f"""\
+        async def scenario(user):
+            await user.get("/delay?ms=10")
+            raise {raise_}
+        """,
+    )
+    result = _virtual_scenario_run(path, users=2, duration_s=1.0)
+    # one request per iteration, each followed by one script error
+    assert result.requests > 0
+    assert result.errors_by_kind == {kind: pytest.approx(result.requests, abs=2)}
+    assert result.latency.get_total_count() == result.requests
+
+
+def test_a_scenario_file_that_is_not_utf8_is_one_error(tmp_path) -> None:
+    for name in ("s.py", "s.yaml"):
+        path = tmp_path / name
+        path.write_bytes(b"# ok\n# caf\xe9\n")
+        with pytest.raises(ScenarioError, match=rf"{name}:2: not UTF-8"):
+            load(path, base_url="http://127.0.0.1:1")
+
+
+def test_a_scenario_exiting_at_import_is_an_error(tmp_path) -> None:
+    path = write(tmp_path, "s.py", "import sys\nsys.exit(0)\n")
+    with pytest.raises(ScenarioError, match=r"s\.py:2: SystemExit"):
+        load(path, base_url="http://127.0.0.1:1")
+
+
+def test_redirects_are_not_followed(target, tmp_path) -> None:
+    # one request per step, its own status: a followed 302 would be answered 200 by "/"
+    path = write(
+        tmp_path,
+        "r.yaml",
+        """\
+        flows:
+          - steps:
+              - get: /redirect
+                check: {status: 302}
+        """,
+    )
+    result = run_load(
+        target.url, scenario=str(path), users=1, duration_s=0.5, warmup_s=0.0, workers=1
+    )
+    assert result.requests > 0
+    assert result.errors_by_kind == {}
+
+
+def test_ctrl_c_while_loading_the_scenario_is_exit_130_without_a_traceback(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from readykit.cli import cli
+
+    path = write(tmp_path, "s.py", "raise KeyboardInterrupt\n")  # as Ctrl-C during the import
+    result = CliRunner().invoke(cli, ["load", "http://127.0.0.1:1/", "--scenario", str(path)])
+    assert result.exit_code == 130, result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

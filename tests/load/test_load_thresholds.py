@@ -7,6 +7,8 @@ import pytest
 from readykit.load.result import LoadResult
 from readykit.load.stats import new_histogram, record
 from readykit.load.thresholds import BadThreshold, evaluate, parse
+from readykit.load.workers import StepPlan, Target, run_step_async
+from virtual_time import known_server, run_virtual
 
 
 def result(latencies_ms: list[float], errors: int = 0) -> LoadResult:
@@ -61,3 +63,38 @@ def test_evaluate() -> None:
 @pytest.mark.parametrize(("text", "ms"), [("p95<1m", 60_000.0), ("p99<250µs", 0.25)])
 def test_latency_units_are_the_duration_parsers(text: str, ms: float) -> None:
     assert parse(text).value == pytest.approx(ms)
+
+
+def never_answered(**plan: object) -> LoadResult:
+    """A single-worker run, on virtual time, against a server slower than the run + drain."""
+
+    async def main(loop: object) -> LoadResult:
+        async with known_server() as base:
+            step = StepPlan(  # type: ignore[arg-type]
+                Target(base + "/delay?ms=600000"), workers=1, timeout_s=60.0, **plan
+            )
+            return await run_step_async(step, clock=loop.time)  # type: ignore[attr-defined]
+
+    return run_virtual(main)
+
+
+@pytest.mark.parametrize("plan", [{"users": 3}, {"rate": 2.0}])
+def test_a_server_that_never_answers_fails_latency_and_error_thresholds(plan) -> None:
+    r = never_answered(duration_s=2.0, warmup_s=0.0, **plan)
+    assert r.requests == 0
+    assert r.unfinished >= 3  # closed model too: every user was stuck in a request
+    ok, lines = evaluate([parse("p95<200ms"), parse("errors<1%"), parse("errors<=0")], r)
+    assert not ok
+    assert all("FAIL" in line for line in lines), lines
+    assert "no requests measured" in lines[0]
+
+
+def test_unfinished_requests_fail_latency_limits_and_count_as_errors() -> None:
+    r = result([10.0] * 100)
+    r.unfinished = 1
+    ok, lines = evaluate([parse("p95<200ms")], r)
+    assert not ok
+    assert lines == ["p95<200ms: 10.0 ms, 1 requests unfinished (FAIL)"]
+    assert evaluate([parse("errors<=0")], r)[0] is False
+    assert evaluate([parse("errors<2%")], r)[0] is True
+    assert evaluate([parse("rps>1")], r)[0] is True

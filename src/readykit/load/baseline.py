@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,10 @@ class BaselineError(ReadykitError):
 
 @dataclass(frozen=True)
 class MetricVerdict:
-    """One metric of one step compared with the baseline."""
+    """One metric of one step compared with the baseline.
+
+    `judged` is False when there was too little to compare (a verdict that is neither ok nor
+    a regression, and fails the run all the same: it never passes silently)."""
 
     step: str
     metric: str
@@ -52,11 +55,19 @@ class MetricVerdict:
     current: float
     p_value: float | None
     regression: bool
+    judged: bool = True
+
+    @property
+    def failed(self) -> bool:
+        return self.regression or not self.judged
 
     def line(self) -> str:
         change = (self.current / self.baseline - 1.0) * 100 if self.baseline else 0.0
         p = "n/a" if self.p_value is None else f"{self.p_value:.3g}"
-        verdict = "REGRESSION" if self.regression else "ok"
+        if not self.judged:
+            verdict = "CANNOT JUDGE (too few samples)"
+        else:
+            verdict = "REGRESSION" if self.regression else "ok"
         return (
             f"{self.step}{self.metric}: {self.baseline:.2f} -> {self.current:.2f} "
             f"({change:+.0f}%, p={p}) {verdict}"
@@ -74,6 +85,26 @@ def read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "config" not in data or "latency_ms" not in data:
         raise BaselineError(f"{path} is not a readykit load result")
     return data
+
+
+def load(path: Path) -> tuple[dict[str, Any], list[LoadResult]]:
+    """A saved baseline's config and runs (a sweep's steps, or the one run), fully decoded
+    before any load is sent; anything wrong with the file is a BaselineError (one line)."""
+    from readykit.load.result import BadResult, parse_results
+
+    data = read(path)
+    if data.get("interrupted"):
+        raise BaselineError(
+            f"{path} is the result of an interrupted run (it covers only part of the run); "
+            f"refusing it as a baseline"
+        )
+    try:
+        runs = parse_results(data)
+    except BadResult as exc:
+        raise BaselineError(f"{path} is not a usable readykit load result: {exc}") from None
+    if any(r.interrupted for r in runs):
+        raise BaselineError(f"{path} has an interrupted step; refusing it as a baseline")
+    return data["config"], runs
 
 
 def check_config(baseline: dict[str, Any], current: dict[str, Any]) -> None:
@@ -107,35 +138,76 @@ def _median(values: list[float]) -> float:
 def compare_step(
     baseline: LoadResult, current: LoadResult, threshold: float = DEFAULT_THRESHOLD, step: str = ""
 ) -> list[MetricVerdict]:
-    """Verdicts for p50, p95, throughput (closed model only) and error rate."""
+    """Verdicts for p50, p95, throughput (closed model only) and error rate.
+
+    Per-interval samples are compared when both runs have `MIN_SAMPLES` of them; otherwise the
+    comparison falls back to the runs' whole histograms (p95, `compare_latencies`), their
+    request counts (throughput) and error counts (`compare_error_rates`). With too little even
+    for that, the verdict is "cannot judge", which fails like a regression."""
     out = []
-    for metric in ("p50", "p95"):
-        b, c = baseline.samples(metric), current.samples(metric)
-        mb, mc = _median(b), _median(c)
-        p = _mwu(c, b, "greater")
-        practical = mc > mb * (1 + threshold) and mc - mb > MIN_LATENCY_DELTA_MS
-        significant = p is not None and p < ALPHA
-        out.append(MetricVerdict(step, metric, mb, mc, p, practical and significant))
+    latency_ok = all(
+        len(r.samples(m)) >= MIN_SAMPLES for r in (baseline, current) for m in ("p50", "p95")
+    )
+    if latency_ok:
+        for metric in ("p50", "p95"):
+            b, c = baseline.samples(metric), current.samples(metric)
+            mb, mc = _median(b), _median(c)
+            p = _mwu(c, b, "greater")
+            practical = mc > mb * (1 + threshold) and mc - mb > MIN_LATENCY_DELTA_MS
+            significant = p is not None and p < ALPHA
+            out.append(MetricVerdict(step, metric, mb, mc, p, practical and significant))
+    else:
+        v = compare_latencies(
+            step,
+            histogram_values_ms(baseline.latency),
+            histogram_values_ms(current.latency),
+            threshold,
+        )
+        if v.p_value is None:
+            v = replace(v, judged=False)
+        out.append(v)
     if current.rate is None:
-        b, c = baseline.samples("rps"), current.samples("rps")
-        mb, mc = _median(b), _median(c)
-        p = _mwu(c, b, "less")
-        practical = mc < mb * (1 - threshold)
-        out.append(MetricVerdict(step, "rps", mb, mc, p, practical and p is not None and p < ALPHA))
+        out.append(_compare_rps(baseline, current, threshold, step))
     b, c = baseline.samples("error_rate"), current.samples("error_rate")
     p = _mwu(c, b, "greater")
-    worse = current.error_rate > baseline.error_rate + ERROR_RATE_DELTA
-    out.append(
-        MetricVerdict(
+    if p is None:
+        v = compare_error_rates(
             step,
-            "error_rate",
-            baseline.error_rate,
-            current.error_rate,
-            p,
-            worse and (p is None or p < ALPHA),
+            (baseline.errors, baseline.requests),
+            (current.errors, current.requests),
         )
-    )
+        out.append(v if v.p_value is not None else replace(v, judged=False))
+    else:
+        worse = current.error_rate > baseline.error_rate + ERROR_RATE_DELTA
+        out.append(
+            MetricVerdict(
+                step, "error_rate", baseline.error_rate, current.error_rate, p, worse and p < ALPHA
+            )
+        )
     return out
+
+
+def _compare_rps(
+    baseline: LoadResult, current: LoadResult, threshold: float, step: str
+) -> MetricVerdict:
+    """Throughput: per-interval samples (intervals without a response count, as 0 req/s),
+    else the request counts over the measured times (a one-sided binomial test)."""
+    b, c = baseline.samples("rps"), current.samples("rps")
+    p = _mwu(c, b, "less")
+    if p is not None:
+        mb, mc = _median(b), _median(c)
+        return MetricVerdict(step, "rps", mb, mc, p, mc < mb * (1 - threshold) and p < ALPHA)
+    from scipy.stats import binomtest
+
+    mb, mc = baseline.rps, current.rps
+    nb, nc = baseline.requests, current.requests
+    tb, tc = baseline.measured_s, current.measured_s
+    if tb <= 0 or tc <= 0 or nb + nc == 0:
+        return MetricVerdict(step, "rps", mb, mc, None, False, judged=False)
+    # the same rate on both sides: the current run's share of all requests follows its share
+    # of the measured time
+    p = float(binomtest(nc, nb + nc, tc / (tb + tc), alternative="less").pvalue)
+    return MetricVerdict(step, "rps", mb, mc, p, mc < mb * (1 - threshold) and p < ALPHA)
 
 
 def compare(

@@ -8,7 +8,9 @@ Heavy imports happen inside the commands so `readykit --help` stays fast.
 from __future__ import annotations
 
 import json
+import math
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ def _numbers(text: str | None, kind: type[int] | type[float], option: str) -> li
         values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise UserError(f"{option} takes a comma-separated list of numbers, not {text!r}") from None
-    if not values or any(v <= 0 for v in values):
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
         raise UserError(f"{option} takes positive numbers, not {text!r}")
     return sorted(set(values))
 
@@ -94,10 +96,44 @@ def run_command(
 
 
 def _run(**opts: Any) -> None:
+    import threading
+
+    from readykit.load import engine
+
+    # SIGTERM ends a run as Ctrl-C does: the workers stop, the summary of what ran is printed
+    # and the exit code says which signal it was (130 or 143). Outside a run (loading the
+    # scenario, between sweep steps) it interrupts like Ctrl-C.
+    engine.received_signal = None
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: object) -> None:
+        engine.received_signal = signum
+        raise KeyboardInterrupt
+
+    if in_main:  # signal handlers can only be set there
+        signal.signal(signal.SIGTERM, on_term)
+    try:
+        _run_main(**opts)
+    except KeyboardInterrupt:
+        _exit_interrupted(engine.received_signal or signal.SIGINT)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_interrupted(signum: int) -> None:
+    what = "terminated" if signum == signal.SIGTERM else "interrupted"
+    click.echo(f"{what}: no summary (no run had finished)", err=True)
+    raise click.exceptions.Exit(128 + signum)
+
+
+def _run_main(**opts: Any) -> None:
     from readykit.load import baseline as bl
     from readykit.load import report, sweep
     from readykit.load import thresholds as th
     from readykit.load.preflight import check_reachable
+    from readykit.load.result import plan_intervals
     from readykit.load.units import parse_duration
     from readykit.load.workers import StepPlan, Target, run_step
 
@@ -121,11 +157,28 @@ def _run(**opts: Any) -> None:
     )
     for option, path, _ in outputs:
         output_dir_ok(path, option)
+        with writing(path, option):
+            report.check_writable(path, option)  # before the run, not after it
     limits = [th.parse(t) for t in opts["thresholds"]]
     try:
-        practical = float(opts["regression_threshold"].rstrip("%")) / 100.0
+        percent = float(opts["regression_threshold"].strip().rstrip("%"))
     except ValueError:
-        raise UserError("--regression-threshold takes a percentage, e.g. 20%") from None
+        percent = math.nan
+    if not 0 < percent < 100:  # nan fails this too
+        raise UserError(
+            "--regression-threshold takes a percentage between 0 and 100, e.g. 20%, "
+            f"not {opts['regression_threshold']!r}"
+        )
+    practical = percent / 100.0
+    if opts["rate"] is not None and not math.isfinite(opts["rate"]):
+        raise UserError(f"--rate takes a finite number of requests/s, not {opts['rate']}")
+    if warmup_s is not None and warmup_s >= duration_s:
+        interval, warm = plan_intervals(duration_s, warmup_s)
+        click.echo(
+            f"warning: --warmup {opts['warmup']} is not shorter than --duration "
+            f"{opts['duration']}; the warm-up is cut to {warm * interval:g}s",
+            err=True,
+        )
     plan = StepPlan(
         target=Target(url=opts["url"], scenario_path=opts["scenario"]),
         users=opts["users"] if any(modes) else 10,
@@ -138,13 +191,13 @@ def _run(**opts: Any) -> None:
     )
     scenario = plan.target.load()
     is_sweep = bool(sweep_users or sweep_rates)
-    base_doc = bl.read(opts["baseline"]) if opts["baseline"] else None
-    if base_doc is not None:
+    base = bl.load(opts["baseline"]) if opts["baseline"] else None
+    if base is not None:
         current_config = plan.config(scenario)
         if is_sweep:
             current_config = {k: v for k, v in current_config.items() if k not in ("users", "rate")}
             current_config["steps"] = [float(x) for x in (sweep_users or sweep_rates)]
-        bl.check_config(base_doc["config"], current_config)
+        bl.check_config(base[0], current_config)
     check_reachable(scenario.base_url)
 
     live = not opts["quiet"] and sys.stderr.isatty()
@@ -160,7 +213,7 @@ def _run(**opts: Any) -> None:
             result_obj = _with_live(live, plan, lambda cb: run_step(plan, cb, scenario))
             steps = [result_obj]
     except KeyboardInterrupt:  # only between steps; within a step the engine stops cleanly
-        raise click.exceptions.Exit(130) from None
+        raise  # _run says so in one line and exits 130 (143 for SIGTERM)
     interrupted = any(s.interrupted for s in steps)
     data = result_obj.to_dict()
 
@@ -170,15 +223,9 @@ def _run(**opts: Any) -> None:
         ok, lines = th.evaluate(limits, steps[-1])
         passed &= ok
         verdicts += [f"threshold {line}" for line in lines]
-    if base_doc is not None:
-        from readykit.load.result import LoadResult, sweep_from_dict
-
-        if "steps" in base_doc:
-            before = sweep_from_dict(base_doc).steps
-        else:
-            before = [LoadResult.from_dict(base_doc)]
-        found = bl.compare(before, steps, practical)
-        passed &= not any(v.regression for v in found)
+    if base is not None:
+        found = bl.compare(base[1], steps, practical)
+        passed &= not any(v.failed for v in found)
         verdicts += [f"baseline {v.line()}" for v in found]
     data["verdicts"] = verdicts
     data["passed"] = passed
@@ -193,8 +240,12 @@ def _run(**opts: Any) -> None:
             with writing(path, option):
                 write(path, data)
     if interrupted:
-        click.echo("interrupted: the summary above covers what ran", err=True)
-        raise click.exceptions.Exit(130)
+        from readykit.load import engine
+
+        signum = engine.received_signal or signal.SIGINT
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
+        click.echo(f"{what}: the summary above covers what ran", err=True)
+        raise click.exceptions.Exit(128 + signum)
     if not passed:
         raise Failed("thresholds or baseline failed")
 
@@ -251,12 +302,20 @@ def merge_command(files: tuple[Path, ...], json_path: Path | None) -> None:
     from readykit.load.merge import merge_documents
 
     output_dir_ok(json_path, "--json")
+    with writing(json_path or Path("."), "--json"):
+        report.check_writable(json_path, "--json")
+    from readykit.load.result import BadResult, parse_results
+
     docs = []
     for f in files:
         try:
             docs.append(json.loads(f.read_text()))
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read {f}: {exc}") from exc
+        try:
+            parse_results(docs[-1])  # fully, so a damaged file is one line, not a traceback
+        except BadResult as exc:
+            raise UserError(f"{f} is not a readykit load result: {exc}") from None
     try:
         data = merge_documents(docs)
     except (KeyError, TypeError) as exc:

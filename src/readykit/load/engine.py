@@ -234,12 +234,18 @@ class Engine:
         url = sc.step_url(self.scenario.base_url, path)
         start = self.clock()
         try:
+            # a redirect is a response like any other: one request, measured, never followed
+            # (as on the fast path); a script may still pass allow_redirects=True
+            kwargs = {"allow_redirects": False, **kwargs}
             async with self.session.request(method, url, **kwargs) as resp:
                 body = await _read_kept(resp)
                 status, headers = resp.status, resp.headers
         except Exception as exc:
             kind = error_kind(exc)
-            self._error(kind)
+            if kind.startswith("script_"):  # bad arguments from a script: nothing was sent
+                self.current.errors[kind] += 1
+            else:
+                self._error(kind)
             if kind == "connect":
                 await asyncio.sleep(0.01)  # a refused connection must not become a busy loop
             raise _Failed(kind) from exc
@@ -275,7 +281,7 @@ class Engine:
         assert url is not None
         start = self.clock()
         try:
-            async with session.get(url) as resp:
+            async with session.get(url, allow_redirects=False) as resp:
                 await _drain(resp)
                 status = resp.status
         except Exception as exc:
@@ -304,8 +310,9 @@ class Engine:
                 await self.scenario.script(ScriptUser(self, intended))
             except _Failed:
                 pass
-            except Exception as exc:  # the user's script failed: counted, never fatal
-                self._error(error_kind(exc))
+            except (Exception, SystemExit) as exc:  # the user's script failed: never fatal
+                # an error of the script, not a request: counted like a failed capture
+                self.current.errors[error_kind(exc)] += 1
             return
         flows = self.scenario.flows
         flow = flows[0] if len(flows) == 1 else self.rng.choices(flows, self._weights)[0]
@@ -413,7 +420,8 @@ class Engine:
             self.totals.interrupted = self.clock() < end - 0.05 and not limited
             if inflight:
                 _, pending = await asyncio.wait(inflight, timeout=min(DRAIN_S, spec.timeout_s))
-                self.totals.unfinished = len(pending) if spec.open_model else 0
+                # in both models: a closed-model user stuck in a request is one unfinished
+                self.totals.unfinished = len(pending)
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
@@ -424,6 +432,12 @@ class Engine:
             self.totals.elapsed_s = min(self.clock(), end) - start
             self.emit(self.current)
         return self.totals
+
+
+# Ctrl-C and SIGTERM both stop a run cleanly with what ran; the last one received is kept
+# (the CLI exits 130 or 143 after the summary)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+received_signal: int | None = None
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -442,13 +456,21 @@ def run_blocking(engine: Engine) -> Totals:
         loop = asyncio.get_running_loop()
         engine.stop = asyncio.Event()
         in_main = threading.current_thread() is threading.main_thread()
-        if in_main:
-            loop.add_signal_handler(signal.SIGINT, engine.stop.set)
+        before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS} if in_main else {}
+
+        def stop(sig: int) -> None:
+            global received_signal
+            received_signal = sig
+            engine.stop.set()
+
+        for sig in before:
+            loop.add_signal_handler(sig, stop, sig)
         try:
             return await engine.run()
         finally:
-            if in_main:
-                loop.remove_signal_handler(signal.SIGINT)
+            for sig, handler in before.items():
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)  # the caller's own handler, not the default
 
     with asyncio.Runner(loop_factory=new_loop) as runner:
         return runner.run(main())

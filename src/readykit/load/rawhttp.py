@@ -29,21 +29,37 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.received = False
 
     def close(self) -> None:
         self.writer.close()
 
+    def usable(self) -> bool:
+        """Whether an idle connection may carry another request: a server that closed it
+        while it sat idle (no `Connection: close`, just a FIN) left its reader at EOF."""
+        return not (self.reader.at_eof() or self.writer.transport.is_closing())
+
     async def exchange(self, request: bytes) -> tuple[int, bool]:
-        """Send `request`, read the whole response; its status and whether to keep the line."""
+        """Send `request`, read the whole response; its status and whether to keep the line.
+
+        `received` tells afterwards whether any byte of the response arrived (a request that
+        failed before then on a reused connection may never have reached the server)."""
+        self.received = False
         self.writer.write(request)
         reader = self.reader
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status_line = lines[0].split(b" ", 2)
-        if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/1."):
-            raise ValueError("not an HTTP/1.x response")
-        status = int(status_line[1])
-        keep = status_line[0] == b"HTTP/1.1"
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.received = True
+            lines = head.split(b"\r\n")
+            status_line = lines[0].split(b" ", 2)
+            if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/1."):
+                raise ValueError("not an HTTP/1.x response")
+            status = int(status_line[1])
+            # 1xx interim responses (100 Continue, 103 Early Hints) have no body and are
+            # followed by the final response on the same connection; 101 is final
+            if not (100 <= status < 200 and status != 101):
+                break
+        keep = status_line[0] == b"HTTP/1.1" and status != 101
         length = -1
         chunked = False
         for line in lines[1:]:
@@ -56,6 +72,9 @@ class _Connection:
             elif name == b"connection":
                 v = value.strip().lower()
                 keep = v != b"close" and (keep or v == b"keep-alive")
+        if status < 200 or status in (204, 304):
+            # never a body, whatever Content-Length or Transfer-Encoding say (RFC 9112 6.3)
+            return status, keep
         if chunked:
             while True:
                 size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
@@ -67,7 +86,7 @@ class _Connection:
         elif length >= 0:
             if length:
                 await _discard(reader, length)
-        elif status >= 200 and status not in (204, 304):
+        else:
             # delimited by the server closing the connection
             while await reader.read(READ_AT_ONCE):
                 pass
@@ -115,19 +134,31 @@ class Pool:
             raise RawHTTPError("connect") from exc
         return _Connection(reader, writer)
 
+    def _idle(self) -> _Connection | None:
+        """The most recently used idle connection the server has not closed, if any."""
+        while self.idle:
+            conn = self.idle.pop()
+            if conn.usable():
+                return conn
+            conn.close()
+        return None
+
     async def get(self, timeout_s: float) -> int:
         """GET the URL once; the status. Raises RawHTTPError with the error kind."""
         try:
             async with asyncio.timeout(timeout_s):
-                reused = bool(self.idle)
-                conn = self.idle.pop() if reused else await self._open()
+                conn = self._idle()
+                reused = conn is not None
+                if conn is None:
+                    conn = await self._open()
                 try:
                     status, keep = await conn.exchange(self.request)
-                except asyncio.IncompleteReadError as exc:
+                except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
                     conn.close()
-                    if not (reused and not exc.partial):
+                    if not reused or conn.received:
                         raise
-                    # the server closed an idle keep-alive connection: retry once, fresh
+                    # the server closed a reused keep-alive connection before any of the
+                    # response came (it may never have seen the request): retry once, fresh
                     conn = await self._open()
                     try:
                         status, keep = await conn.exchange(self.request)

@@ -6,8 +6,11 @@ The HTML report draws its plots as inline SVG from the per-interval samples (at 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,45 @@ COLORS = ("#2563eb", "#d97706", "#dc2626", "#059669")
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write the result JSON (histograms encoded, so `readykit load merge` is exact)."""
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`: a full disk
+    or a killed process leaves the previous file (a baseline) whole, never truncated."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), _mode(path))
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _mode(path: Path) -> int:
+    """The permissions the file would have had written in place: its own, or the umask's."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def check_writable(path: Path | None, option: str) -> None:
+    """Before the run: a file can be created in `path`'s directory (one is, then removed).
+
+    Raises OSError when not; the caller turns it into one line."""
+    if path is None:
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def _load_label(step: dict[str, Any]) -> str:
@@ -221,4 +262,4 @@ def _errors_per_s(data: dict[str, Any]) -> list[tuple[float, float]]:
 
 def write_html(path: Path, data: dict[str, Any]) -> None:
     """Write the self-contained HTML report."""
-    path.write_text(render_html(data))
+    write_atomic(path, render_html(data))

@@ -102,9 +102,12 @@ class LoadResult:
         return self.scheduled > 0 and self.missed_sends > BEHIND_FRACTION * self.scheduled
 
     def samples(self, metric: str) -> list[float]:
-        """Per-interval values of `p50`, `p95`, `rps` or `error_rate`, for baselines."""
+        """Per-interval values of `p50`, `p95`, `rps` or `error_rate`, for baselines.
+
+        An interval without a response has no latency or error rate, but its throughput was
+        a real 0 req/s: `rps` keeps it."""
         rows = self.interval_rows()
-        return [float(r[metric]) for r in rows if r["requests"] > 0]
+        return [float(r[metric]) for r in rows if metric == "rps" or r["requests"] > 0]
 
     def interval_rows(self) -> list[dict[str, Any]]:
         offset = self.intervals[0].index if self.intervals else 0
@@ -292,3 +295,38 @@ def sweep_from_dict(data: dict[str, Any]) -> SweepResult:
         collapse_reason=data.get("collapse_reason"),
         interrupted=bool(data.get("interrupted", False)),
     )
+
+
+class BadResult(ValueError):
+    """A JSON document that is not a readykit load result; the message says what is wrong."""
+
+
+def parse_results(data: Any) -> list[LoadResult]:
+    """Every run of a result document (a sweep's steps, or the one run), fully decoded, so a
+    damaged file is refused before any work rather than halfway through it.
+
+    Raises BadResult naming the first problem."""
+    if not isinstance(data, dict):
+        raise BadResult("not a JSON object")
+    if not isinstance(data.get("config"), dict):
+        raise BadResult("no `config` object")
+    if "steps" in data:
+        steps = data["steps"]
+        if not isinstance(steps, list) or not steps:
+            raise BadResult("`steps` is not a list of runs")
+        docs = steps
+    else:
+        docs = [data]
+    try:
+        runs = sweep_from_dict(data).steps if "steps" in data else [LoadResult.from_dict(data)]
+    except BadResult:
+        raise
+    except Exception as exc:  # damaged input: any decoding error, named in one line
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise BadResult(f"cannot decode it ({detail})") from exc
+    for doc, run in zip(docs, runs, strict=True):
+        if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+            raise BadResult("a step has no `config` object")
+        if not run.intervals:
+            raise BadResult("it has no per-interval samples (`intervals`)")
+    return runs

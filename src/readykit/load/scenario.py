@@ -115,9 +115,15 @@ def load(path: str | Path, base_url: str | None = None) -> Scenario:
     """A scenario from a `.yaml`/`.yml` or `.py` file; `base_url` overrides the file's own."""
     p = Path(path)
     try:
-        text = p.read_text()
+        raw = p.read_bytes()
     except OSError as exc:
         raise ScenarioError(f"{p}: cannot read the scenario file ({exc.strerror})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(f"{p}:{line}: not UTF-8 text (byte {exc.start})") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as a text-mode read had it
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     if p.suffix == ".py":
         if not base_url:
@@ -392,7 +398,7 @@ def _load_python(p: Path) -> ScriptFn:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise ScenarioError(f"{p}:{exc.lineno or 1}: syntax error: {exc.msg}") from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a scenario calling sys.exit() is an error too
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(p)]
         line = frames[-1].lineno if frames else 1
         raise ScenarioError(f"{p}:{line}: {type(exc).__name__}: {exc}") from exc

@@ -38,16 +38,33 @@ class Threshold:
     value: float  # ms for latency, a fraction for error_rate
 
     def actual(self, result: LoadResult) -> float:
-        """The result's value for this metric, in the threshold's unit."""
+        """The result's value for this metric, in the threshold's unit.
+
+        Requests still unfinished when the run ended count as errors here: they got no
+        answer within the run (and the drain after it)."""
         if self.metric in LATENCY:
             return result.latency_ms[self.metric]
         if self.metric == "error_rate":
-            return result.error_rate
+            attempted = result.requests + result.unfinished
+            return (result.errors + result.unfinished) / attempted if attempted else 0.0
         if self.metric == "errors":
-            return float(result.errors)
+            return float(result.errors + result.unfinished)
         return result.rps
 
+    def unjudged(self, result: LoadResult) -> str | None:
+        """Why a latency or error limit cannot be shown to hold, if it cannot: nothing was
+        measured, or requests were left unfinished (their latency is unknown, only long)."""
+        if self.metric == "rps":
+            return None
+        if result.requests == 0:
+            return "no requests measured"
+        if result.unfinished and self.metric in LATENCY:
+            return f"{result.unfinished} requests unfinished"
+        return None
+
     def passed(self, result: LoadResult) -> bool:
+        if self.unjudged(result) is not None:
+            return False
         return _OPS[self.op](self.actual(result), self.value)
 
     def describe(self, result: LoadResult) -> str:
@@ -58,6 +75,9 @@ class Threshold:
             "errors": f"{actual:.0f}",
             "rps": f"{actual:.1f} req/s",
         }.get(self.metric, f"{actual:.1f} ms")
+        why = self.unjudged(result)
+        if why is not None:
+            shown += f", {why}"
         return f"{self.text}: {shown} ({'pass' if self.passed(result) else 'FAIL'})"
 
 

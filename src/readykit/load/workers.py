@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import queue as queue_mod
 import signal
 import subprocess
@@ -277,14 +278,23 @@ def _reader(
 _CHILD = "from readykit.load.workers import worker_main; worker_main()"
 
 
+def _exit_when_parent_goes() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdin.read()
+    os._exit(0)
+
+
 def worker_main() -> None:
     """Entry point of a worker process: spec on stdin, then `go`; JSON lines on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the engine installs its own handler
     out = sys.stdout
 
     def send(kind: str, **fields: Any) -> None:
-        out.write(json.dumps({"kind": kind, **fields}) + "\n")
-        out.flush()
+        try:
+            out.write(json.dumps({"kind": kind, **fields}) + "\n")
+            out.flush()
+        except (BrokenPipeError, ValueError):  # the parent is gone: nobody to load for
+            os._exit(0)
 
     job = json.loads(sys.stdin.readline())
     try:
@@ -296,6 +306,9 @@ def worker_main() -> None:
     send("ready")
     if sys.stdin.readline().strip() != "go":
         return
+    # the parent holds our stdin open until the end: end of file means it is gone (killed),
+    # and a worker must never go on loading the target on its own
+    threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
 
     def emit(piece: Interval) -> None:
         send("interval", data=piece.to_wire())
