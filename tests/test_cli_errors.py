@@ -257,3 +257,25 @@ def test_job_ping_does_not_follow_a_redirect_with_the_token() -> None:
     assert seen == []
     assert code == 2
     assert "not followed" in one_line(output)
+
+
+def test_ctrl_c_while_the_command_loads_exits_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C lands while `readykit load` is still importing its verbs (~0.3 s after start)."""
+    import types
+
+    from readykit.__main__ import main
+
+    loading = types.ModuleType("readykit.cli")
+
+    def interrupted(name: str) -> object:
+        raise KeyboardInterrupt
+
+    loading.__getattr__ = interrupted  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "readykit.cli", loading)
+    monkeypatch.setattr(sys, "argv", ["readykit", "load", "http://127.0.0.1:9/"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "interrupted\n"
