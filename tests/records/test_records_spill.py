@@ -54,6 +54,22 @@ async def test_a_torn_spill_line_is_quarantined_and_the_rest_replays(
     assert [e["id"] for e in await store.audit()][-1] == "e00006"
 
 
+async def test_a_line_nested_deeper_than_json_reads_is_quarantined_too(
+    store: Store, tmp_path: Path
+) -> None:
+    """`json.loads` raises RecursionError (not a ValueError) on 100,000 `[`: the writer retried
+    the same line at every flush, so no event was stored again and durable callers hung."""
+    spill = tmp_path / "spill.jsonl"
+    spill.write_text("\n".join([json.dumps(event(1)), "[" * 100_000, json.dumps(event(2))]) + "\n")
+    writer, registry = make_writer(store, spill)
+    await writer.flush()
+    assert [e["id"] for e in await store.audit()] == ["e00001", "e00002"]
+    assert registry.get_sample_value("readykit_records_quarantined_total") == 1
+    writer.put(event(3))
+    await writer.flush()
+    assert [e["id"] for e in await store.audit()][-1] == "e00003"
+
+
 async def test_a_torn_spill_line_shows_as_a_health_warning(tmp_path: Path) -> None:
     spill = tmp_path / "spill.jsonl"
     spill.write_text(json.dumps(event(1)) + '\n{"id": "e2", "kind": "au')

@@ -211,3 +211,20 @@ def test_a_spill_path_under_a_file_names_the_spill_path(tmp_path: Path) -> None:
     assert str(missing.config_error).startswith(
         "READYKIT_SPILL_PATH: cannot create the audit key file /proc/readykit-nope/audit.key"
     )
+
+
+def test_the_checkpoint_never_moves_onto_a_chain_found_behind_it(
+    state: Path, tmp_path: Path
+) -> None:
+    """The writer goes on (the service must not stop auditing), but the checkpoint keeps the
+    head it saved: moving it onto the cut chain made `audit verify` say intact, and the next
+    start ready."""
+    kit_writes(5)
+    checkpoint = state / "audit-head.json"
+    saved = checkpoint.read_text()
+    with sqlite3.connect(tmp_path / "records.db") as conn:
+        conn.execute("DELETE FROM rk_audit WHERE seq > 2")
+    kit_writes(10)  # seq 3-12 chained after the cut
+    assert checkpoint.read_text() == saved
+    status, body = ready_after_startup(ReadyKit(Settings(configure_logging=False)))
+    assert status == 503, body  # still: an operator accounts for it

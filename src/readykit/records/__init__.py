@@ -80,7 +80,14 @@ def install_records(setup: Setup) -> Records:
 
     async def anchor_head() -> None:
         # after every flush that moved the head; the file is written by one task at a time,
-        # always with the newest head, so a commit never waits on the checkpoint's disk
+        # always with the newest head, so a commit never waits on the checkpoint's disk.
+        # Not before the store's chain was compared with the checkpoint (a store unreachable
+        # at startup: at its first flush), and never over a chain found behind it: moving the
+        # checkpoint onto a cut chain would erase the evidence (`audit verify` said intact)
+        if not compared and not await compare_with_checkpoint():
+            return
+        if behind:
+            return
         head = store.head
         if head is None or (anchored and anchored[-1] == head):
             return
@@ -186,21 +193,26 @@ def install_records(setup: Setup) -> Records:
 
     trimming: list[asyncio.Task[None]] = []
 
-    async def compare_with_checkpoint() -> None:
+    compared: list[bool] = []  # [True] once the comparison below ran against the store
+
+    async def compare_with_checkpoint() -> bool:
         """The store's chain must reach the head the checkpoint saved at the last run: a store
         behind it lost acknowledged audit events (restored from an older backup, its tail cut,
-        or another database than before), and the chain would silently go on from there."""
+        or another database than before), and the chain would silently go on from there.
+        False if the store could not be read (compared again at the next flush)."""
         try:
             saved = await asyncio.to_thread(read_checkpoint, anchor.path)
-            if saved is None:
-                return
-            head = saved[0]
-            rows = await store.audit_page(head.seq, 1)
-            if rows and rows[0][0] == head.seq and rows[0][10] == head.hash:
-                return
-            stored = await store.audit_head()
-        except (OSError, ValueError, StoreUnavailable):
-            return  # an unreadable checkpoint is logged and replaced at the next anchor
+            head = saved[0] if saved is not None else None
+            if head is not None:
+                rows = await store.audit_page(head.seq, 1)
+                stored = await store.audit_head()
+        except StoreUnavailable:
+            return False
+        except (OSError, ValueError):  # an unreadable checkpoint is logged and replaced at
+            head = None  # the next anchor
+        compared[:] = [True]
+        if head is None or (rows and rows[0][0] == head.seq and rows[0][10] == head.hash):
+            return True
         now = f"ends at seq {stored.seq}" if stored is not None else "is empty"
         if rows and rows[0][0] == head.seq:
             what = f"holds another event at seq {head.seq} than"
@@ -215,6 +227,7 @@ def install_records(setup: Setup) -> Records:
         behind[:] = [line]
         anchor_behind.inc()
         logger.error("records: %s", line)
+        return True
 
     def check_anchor() -> None:
         """Readiness: fails while the store's chain is behind the checkpoint (see above)."""

@@ -137,7 +137,7 @@ def _append_locked(path: Path, data: bytes) -> None:
 def _parse(line: bytes) -> dict[str, Any] | None:
     try:
         event = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than a parser goes
         return None
     if not (
         isinstance(event, dict)
@@ -208,7 +208,9 @@ def _finish_replay(path: Path, at: Position) -> tuple[bool, bytes]:
         return True, rest + b"\n" if rest else b""
 
 
-def _describe(path: Path, exc: OSError, doing: str = "write") -> str:
+def _describe(path: Path, exc: Exception, doing: str = "write") -> str:
+    if not isinstance(exc, OSError):
+        return f"cannot {doing} the spill file {path} ({type(exc).__name__}: {exc})"
     errno_name = f"errno {exc.errno}" if exc.errno is not None else "no errno"
     return f"cannot {doing} the spill file {path} ({errno_name}: {exc.strerror or exc})"
 
@@ -539,8 +541,8 @@ class BatchWriter:
                     if not done:
                         continue
                     at = None
-            except OSError as exc:
-                self._replay_failed(exc)
+            except Exception as exc:  # unreadable (a directory, no permission), or anything
+                self._replay_failed(exc)  # else: readiness fails, the queue reaches the store
                 return True
             if events:
                 try:
@@ -561,7 +563,7 @@ class BatchWriter:
         self._note_back()
         return True
 
-    def _replay_failed(self, exc: OSError) -> None:
+    def _replay_failed(self, exc: Exception) -> None:
         error = _describe(self.spill_path, exc, "read")
         if self.replay_error != error:
             logger.error("records: %s; its events are not replayed, readiness fails", error)
